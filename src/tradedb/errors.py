@@ -1,0 +1,54 @@
+"""The one exception hierarchy of tradedb.
+
+Every error a user can cause carries the field, the offending value and the rule it broke,
+so that the CLI can print a single line and a program can react to the parts.
+"""
+
+from __future__ import annotations
+
+
+class TradeDBError(Exception):
+    """Base of every error tradedb raises on purpose."""
+
+
+class ValidationError(TradeDBError, ValueError):
+    """Input broke a rule; nothing was written."""
+
+    def __init__(self, field: str, value: object, rule: str) -> None:
+        self.field = field
+        self.value = value
+        self.rule = rule
+        super().__init__(f"{field}={_show(value)}: {rule}")
+
+
+class AmountOutOfRange(ValidationError):
+    """An amount is beyond what the column can hold exactly."""
+
+
+class DuplicateRecord(ValidationError):
+    """A UNIQUE key already holds a record."""
+
+
+class UnknownName(ValidationError):
+    """A table or column name that the schema does not have."""
+
+
+class InsufficientFunds(ValidationError):
+    """An operation would make an available balance negative."""
+
+
+class InvalidTransition(ValidationError):
+    """An order or position was asked to move to a state its state machine forbids."""
+
+
+class DatabaseLocationError(TradeDBError):
+    """The database path cannot be used (missing folder, not writable, unsupported URL)."""
+
+
+class SchemaVersionError(TradeDBError):
+    """The database is not at the schema version this tradedb expects."""
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -1,0 +1,47 @@
+"""Pydantic v2 records and value types. No I/O happens in this package."""
+
+from tradedb.models.analytics import (
+    Performance,
+    PerformanceCreate,
+    PortfolioSnapshot,
+    PortfolioSnapshotCreate,
+)
+from tradedb.models.base import Record, validate_record
+from tradedb.models.market import Candle, CandleCreate, Ticker, TickerCreate
+from tradedb.models.system import Config, ConfigCreate, Log, LogCreate
+from tradedb.models.trading import (
+    Order,
+    OrderCreate,
+    Position,
+    PositionCreate,
+    Trade,
+    TradeCreate,
+)
+from tradedb.models.wallets import BalanceHistory, BalanceHistoryCreate, Wallet, WalletCreate
+
+__all__ = [
+    "BalanceHistory",
+    "BalanceHistoryCreate",
+    "Candle",
+    "CandleCreate",
+    "Config",
+    "ConfigCreate",
+    "Log",
+    "LogCreate",
+    "Order",
+    "OrderCreate",
+    "Performance",
+    "PerformanceCreate",
+    "PortfolioSnapshot",
+    "PortfolioSnapshotCreate",
+    "Position",
+    "PositionCreate",
+    "Record",
+    "Ticker",
+    "TickerCreate",
+    "Trade",
+    "TradeCreate",
+    "Wallet",
+    "WalletCreate",
+    "validate_record",
+]

@@ -1,0 +1,81 @@
+"""Annotated field types for the records: each one applies a rule from `values`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, PlainSerializer, ValidationInfo
+
+from tradedb.errors import ValidationError
+from tradedb.models.values import (
+    AMOUNT,
+    PERCENT,
+    DecimalSpec,
+    check_asset,
+    check_exchange,
+    check_name,
+    check_symbol,
+    format_decimal,
+    to_decimal,
+    to_epoch_ms,
+)
+
+Side = Literal["buy", "sell"]
+TradeStatus = Literal["filled", "partial", "canceled"]
+OrderType = Literal["market", "limit", "stop_loss", "take_profit"]
+OrderStatus = Literal["pending", "open", "filled", "canceled", "expired"]
+PositionSide = Literal["long", "short"]
+PositionStatus = Literal["open", "closed"]
+Timeframe = Literal["1m", "5m", "15m", "1h", "4h", "1d"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+ConfigType = Literal["string", "number", "boolean", "json"]
+BalanceType = Literal["available", "locked", "total"]
+
+
+def _field_name(info: ValidationInfo) -> str:
+    return info.field_name or "value"
+
+
+def _decimal(spec: DecimalSpec, *, signed: bool, positive: bool = False) -> Callable[..., Decimal]:
+    def parse(value: object, info: ValidationInfo) -> Decimal:
+        field = _field_name(info)
+        number = to_decimal(value, field, spec)
+        if positive and number <= 0:
+            raise ValidationError(field, value, "must be greater than zero")
+        if not signed and number < 0:
+            raise ValidationError(field, value, "must not be negative")
+        return number
+
+    return parse
+
+
+def _rule(check: Callable[[str, str], str]) -> Callable[[object, ValidationInfo], object]:
+    def apply(value: object, info: ValidationInfo) -> object:
+        return check(value, _field_name(info))  # type: ignore[arg-type]
+
+    return apply
+
+
+def _epoch_ms(value: object, info: ValidationInfo) -> int:
+    return to_epoch_ms(value, _field_name(info))
+
+
+_as_fixed_point = PlainSerializer(format_decimal, return_type=str, when_used="json")
+
+Amount = Annotated[Decimal, BeforeValidator(_decimal(AMOUNT, signed=False)), _as_fixed_point]
+PositiveAmount = Annotated[
+    Decimal, BeforeValidator(_decimal(AMOUNT, signed=False, positive=True)), _as_fixed_point
+]
+SignedAmount = Annotated[Decimal, BeforeValidator(_decimal(AMOUNT, signed=True)), _as_fixed_point]
+Percent = Annotated[Decimal, BeforeValidator(_decimal(PERCENT, signed=False)), _as_fixed_point]
+SignedPercent = Annotated[
+    Decimal, BeforeValidator(_decimal(PERCENT, signed=True)), _as_fixed_point
+]
+EpochMs = Annotated[int, BeforeValidator(_epoch_ms)]
+Symbol = Annotated[str, BeforeValidator(_rule(check_symbol))]
+Exchange = Annotated[str, BeforeValidator(_rule(check_exchange))]
+Asset = Annotated[str, BeforeValidator(_rule(check_asset))]
+Name = Annotated[str, BeforeValidator(_rule(check_name))]
+

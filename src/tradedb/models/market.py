@@ -1,0 +1,66 @@
+"""Records of the market data tables: market_data (candles) and tickers."""
+
+from __future__ import annotations
+
+from pydantic import model_validator
+
+from tradedb.errors import ValidationError
+from tradedb.models.base import CreatedRecord, Record
+from tradedb.models.fields import (
+    Amount,
+    EpochMs,
+    Exchange,
+    PositiveAmount,
+    SignedAmount,
+    SignedPercent,
+    Symbol,
+    Timeframe,
+)
+from tradedb.models.values import check_aligned
+
+
+class CandleCreate(Record):
+    symbol: Symbol
+    timestamp: EpochMs
+    open_price: PositiveAmount
+    high_price: PositiveAmount
+    low_price: PositiveAmount
+    close_price: PositiveAmount
+    volume: Amount
+    timeframe: Timeframe
+    exchange: Exchange
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CandleCreate:
+        check_aligned(self.timestamp, self.timeframe)
+        body_high = max(self.open_price, self.close_price)
+        body_low = min(self.open_price, self.close_price)
+        if self.high_price < body_high:
+            raise ValidationError(
+                "high_price", self.high_price, f"is below max(open, close) = {body_high}"
+            )
+        if self.low_price > body_low:
+            raise ValidationError(
+                "low_price", self.low_price, f"is above min(open, close) = {body_low}"
+            )
+        return self
+
+
+class Candle(CandleCreate, CreatedRecord):
+    pass
+
+
+class TickerCreate(Record):
+    symbol: Symbol
+    bid_price: Amount | None = None
+    ask_price: Amount | None = None
+    last_price: Amount
+    volume_24h: Amount | None = None
+    price_change_24h: SignedAmount | None = None
+    price_change_percent_24h: SignedPercent | None = None
+    timestamp: EpochMs
+    exchange: Exchange
+
+
+class Ticker(TickerCreate, CreatedRecord):
+    pass

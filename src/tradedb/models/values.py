@@ -1,0 +1,242 @@
+"""Value rules shared by every record: exact decimals, epoch-millisecond times, names.
+
+These functions are the single definition of what input tradedb accepts. The Pydantic
+records and the bulk paths both call them, so a value refused in one place is refused
+everywhere with the same message.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from tradedb.errors import AmountOutOfRange, ValidationError
+
+
+@dataclass(frozen=True, slots=True)
+class DecimalSpec:
+    """A SQL DECIMAL(precision, scale) column type."""
+
+    precision: int
+    scale: int
+
+    @property
+    def sql(self) -> str:
+        return f"DECIMAL({self.precision},{self.scale})"
+
+    @property
+    def limit(self) -> Decimal:
+        """Smallest magnitude that no longer fits (10 ** integer digits)."""
+        return Decimal(10) ** (self.precision - self.scale)
+
+
+AMOUNT = DecimalSpec(20, 8)
+PERCENT = DecimalSpec(10, 4)
+
+
+def to_decimal(value: object, field: str, spec: DecimalSpec = AMOUNT) -> Decimal:
+    """Return `value` as an exact Decimal that fits `spec`, or refuse it.
+
+    Accepts Decimal, int, str and float. A float is accepted only when its shortest
+    repr has at most `spec.scale` decimals, because only then does the caller's
+    intent survive (0.1 means 0.1; 0.1 + 0.2 = 0.30000000000000004 means nothing exact).
+    Input is never rounded: more decimals than the column holds is an error.
+    """
+    if isinstance(value, bool):
+        raise ValidationError(field, value, "must be a number, not a boolean")
+    if isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, int):
+        number = Decimal(value)
+    elif isinstance(value, str):
+        try:
+            number = Decimal(value.strip())
+        except InvalidOperation:
+            raise ValidationError(field, value, "is not a decimal number") from None
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValidationError(field, value, "NaN and infinity are not amounts")
+        number = Decimal(repr(value))
+        if not _fits_scale(number, spec.scale):
+            raise ValidationError(
+                field,
+                value,
+                f"float is not exact at {spec.scale} decimals; pass a Decimal or a str",
+            )
+    else:
+        raise ValidationError(
+            field, value, f"must be a Decimal, int, str or float, not {type(value).__name__}"
+        )
+    if not number.is_finite():
+        raise ValidationError(field, value, "NaN and infinity are not amounts")
+    if not _fits_scale(number, spec.scale):
+        raise ValidationError(
+            field,
+            value,
+            f"has more than {spec.scale} decimal places; {spec.sql} holds {spec.scale} "
+            "and tradedb never rounds input",
+        )
+    if abs(number) >= spec.limit:
+        raise AmountOutOfRange(
+            field,
+            value,
+            f"does not fit {spec.sql}: at most {spec.precision - spec.scale} digits "
+            "before the decimal point",
+        )
+    return number
+
+
+def _fits_scale(number: Decimal, scale: int) -> bool:
+    exponent = number.as_tuple().exponent
+    if isinstance(exponent, str):  # 'n', 'N' or 'F': not finite
+        return False
+    if exponent >= -scale:
+        return True
+    # Trailing zeros beyond the scale (e.g. '1.000000000') lose nothing.
+    return number == number.quantize(Decimal(1).scaleb(-scale))
+
+
+def format_decimal(value: Decimal) -> str:
+    """Fixed-point text, never scientific notation ('0.00000001', not '1E-8')."""
+    return format(value, "f")
+
+
+# --- time -------------------------------------------------------------------------------
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Millisecond timestamps of real market events are >= 1e11 (1973-03-03). An int below that
+# is almost certainly epoch seconds, and one at or above 1e14 (year 5138) is microseconds.
+MIN_EPOCH_MS = 100_000_000_000
+MAX_EPOCH_MS = 100_000_000_000_000 - 1
+_ONE_MS = timedelta(milliseconds=1)
+
+
+def to_epoch_ms(value: object, field: str) -> int:
+    """Return an event time as Unix epoch milliseconds (UTC), or refuse it.
+
+    Accepts an int in milliseconds or a timezone-aware datetime (or an ISO 8601 string
+    with an offset). Sub-millisecond parts of a datetime are dropped toward the past,
+    matching the millisecond resolution exchanges report.
+    """
+    if isinstance(value, bool):
+        raise ValidationError(field, value, "must be epoch milliseconds, not a boolean")
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValidationError(
+                field, value, "is not an ISO 8601 time or epoch milliseconds"
+            ) from None
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValidationError(
+                field,
+                value,
+                "naive datetime has no timezone; pass an aware datetime "
+                "(e.g. tzinfo=timezone.utc) or epoch milliseconds",
+            )
+        millis = (value - EPOCH) // _ONE_MS
+    elif isinstance(value, int):
+        millis = value
+    elif isinstance(value, float) and value.is_integer():
+        millis = int(value)
+    else:
+        raise ValidationError(
+            field, value, "must be epoch milliseconds (int) or a timezone-aware datetime"
+        )
+    if millis < MIN_EPOCH_MS:
+        if 1_000_000_000 <= millis < MIN_EPOCH_MS:
+            raise ValidationError(
+                field,
+                value,
+                "looks like epoch seconds; tradedb stores epoch milliseconds "
+                "(multiply by 1000)",
+            )
+        raise ValidationError(field, value, "is before 1973-03-03, not a market event time")
+    if millis > MAX_EPOCH_MS:
+        raise ValidationError(
+            field,
+            value,
+            "looks like epoch microseconds or nanoseconds; tradedb stores epoch milliseconds",
+        )
+    return millis
+
+
+def ms_to_datetime(millis: int) -> datetime:
+    return EPOCH + millis * _ONE_MS
+
+
+# --- names ------------------------------------------------------------------------------
+
+TIMEFRAME_MS: dict[str, int] = {
+    "1m": 60_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "1h": 3_600_000,
+    "4h": 14_400_000,
+    "1d": 86_400_000,
+}
+
+_SYMBOL = re.compile(r"[A-Z0-9][A-Z0-9._-]*/[A-Z0-9][A-Z0-9._-]*(?::[A-Z0-9][A-Z0-9._-]*)?")
+_EXCHANGE = re.compile(r"[a-z][a-z0-9]*")
+_ASSET = re.compile(r"[A-Z0-9][A-Z0-9._-]*")
+_STRATEGY = re.compile(r"[^\s\x00-\x1f](?:[^\x00-\x1f]*[^\s\x00-\x1f])?")
+MAX_NAME_LENGTH = 64
+
+
+def check_symbol(value: str, field: str = "symbol") -> str:
+    if not isinstance(value, str) or not _SYMBOL.fullmatch(value):
+        raise ValidationError(
+            field,
+            value,
+            "must be a ccxt market symbol BASE/QUOTE in capitals, such as 'BTC/USDT' "
+            "(derivatives: 'BTC/USDT:USDT')",
+        )
+    return value
+
+
+def check_exchange(value: str, field: str = "exchange") -> str:
+    if not isinstance(value, str) or not _EXCHANGE.fullmatch(value):
+        raise ValidationError(
+            field,
+            value,
+            "must be a lowercase ccxt exchange id such as 'kraken' or 'binance'",
+        )
+    return value
+
+
+def check_asset(value: str, field: str = "asset") -> str:
+    if not isinstance(value, str) or not _ASSET.fullmatch(value):
+        raise ValidationError(field, value, "must be a currency code in capitals, such as 'BTC'")
+    return value
+
+
+def check_name(value: str, field: str) -> str:
+    """Strategy names and similar labels: no surrounding blanks, no control characters."""
+    if (
+        not isinstance(value, str)
+        or len(value) > MAX_NAME_LENGTH
+        or not _STRATEGY.fullmatch(value)
+    ):
+        raise ValidationError(
+            field,
+            value,
+            f"must be 1 to {MAX_NAME_LENGTH} characters without surrounding blanks "
+            "or control characters",
+        )
+    return value
+
+
+def check_aligned(timestamp_ms: int, timeframe: str, field: str = "timestamp") -> int:
+    step = TIMEFRAME_MS[timeframe]
+    if timestamp_ms % step:
+        raise ValidationError(
+            field,
+            timestamp_ms,
+            f"is not aligned to the {timeframe} timeframe (a multiple of {step} ms since the "
+            "epoch, UTC)",
+        )
+    return timestamp_ms

@@ -1,0 +1,67 @@
+"""Objects derived from the table definitions: readable views and updated_at triggers.
+
+They hold no data, so they are dropped and rebuilt from `tables` after every create or
+upgrade; no migration ever has to spell them out.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Table
+
+from tradedb.schema.money import ScaledDecimal
+from tradedb.schema.tables import SPEC_TABLES
+
+VIEW_SUFFIX = "_readable"
+TRIGGER_PREFIX = "trg_"
+
+
+def view_name(table: Table) -> str:
+    return f"{table.name}{VIEW_SUFFIX}"
+
+
+def _fixed_point(column: str, scale: int) -> str:
+    """SQL that renders integer units as exact fixed-point text, e.g. 10 -> '0.00000010'."""
+    unit = 10**scale
+    return (
+        f"CASE WHEN {column} IS NULL THEN NULL ELSE printf('%s%d.%0{scale}d', "
+        f"CASE WHEN {column} < 0 THEN '-' ELSE '' END, abs({column}) / {unit}, "
+        f"abs({column}) % {unit}) END AS {column}"
+    )
+
+
+def readable_view_ddl(table: Table) -> str:
+    columns = [
+        _fixed_point(column.name, column.type.spec.scale)
+        if isinstance(column.type, ScaledDecimal)
+        else column.name
+        for column in table.columns
+    ]
+    return f"CREATE VIEW {view_name(table)} AS SELECT {', '.join(columns)} FROM {table.name}"
+
+
+def updated_at_trigger_ddl(table: Table) -> str:
+    # Fires only when the UPDATE itself left updated_at alone, so an explicit value wins.
+    return (
+        f"CREATE TRIGGER {TRIGGER_PREFIX}{table.name}_updated_at AFTER UPDATE ON {table.name} "
+        "FOR EACH ROW WHEN NEW.updated_at IS OLD.updated_at BEGIN "
+        f"UPDATE {table.name} SET updated_at = strftime('%s', 'now') WHERE id = NEW.id; END"
+    )
+
+
+def create_statements() -> list[str]:
+    statements = [readable_view_ddl(table) for table in SPEC_TABLES]
+    statements += [
+        updated_at_trigger_ddl(table) for table in SPEC_TABLES if "updated_at" in table.columns
+    ]
+    return statements
+
+
+def drop_statements(existing: list[tuple[str, str]]) -> list[str]:
+    """DROP statements for the derived objects among `existing` (type, name) pairs."""
+    drops = []
+    for kind, name in existing:
+        if kind == "view" and name.endswith(VIEW_SUFFIX):
+            drops.append(f"DROP VIEW IF EXISTS {name}")
+        elif kind == "trigger" and name.startswith(TRIGGER_PREFIX):
+            drops.append(f"DROP TRIGGER IF EXISTS {name}")
+    return drops

@@ -1,0 +1,143 @@
+"""Create and upgrade databases; report schema versions.
+
+A new database is built from the table definitions and stamped with the newest revision.
+An existing one is upgraded through the Alembic revisions, one transaction for all of it,
+after which the derived views and triggers are rebuilt.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, create_engine, event, text
+from sqlalchemy.pool import NullPool
+
+from tradedb.errors import SchemaVersionError
+from tradedb.schema import derived
+from tradedb.schema.tables import metadata
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+VERSION_TABLE = "alembic_version"
+
+
+@dataclass(frozen=True)
+class SchemaStatus:
+    current: str | None
+    head: str
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.current == self.head
+
+
+@cache
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None, "the migrations folder holds no revision"
+    return head
+
+
+def revisions() -> list[str]:
+    """All revisions, oldest first."""
+    script = ScriptDirectory.from_config(_alembic_config())
+    return [rev.revision for rev in reversed(list(script.walk_revisions()))]
+
+
+def current_revision(conn: sqlite3.Connection) -> str | None:
+    """The revision a database is at (None for an empty database)."""
+    has_table = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (VERSION_TABLE,)
+    ).fetchone()
+    if not has_table:
+        return None
+    row = conn.execute(f"SELECT version_num FROM {VERSION_TABLE}").fetchone()
+    return None if row is None else str(row[0])
+
+
+def status(conn: sqlite3.Connection) -> SchemaStatus:
+    return SchemaStatus(current=current_revision(conn), head=head_revision())
+
+
+def upgrade(path: Path, target: str = "head") -> SchemaStatus:
+    """Bring the database file at `path` to `target`, creating it when it is empty."""
+    engine = create_engine(f"sqlite:///{path}", poolclass=NullPool)
+
+    # pysqlite's own transaction handling skips BEGIN before DDL; take it over so that the
+    # whole create or upgrade is one IMMEDIATE transaction.
+    @event.listens_for(engine, "connect")
+    def _autocommit(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+        dbapi_connection.isolation_level = None
+        dbapi_connection.execute("PRAGMA busy_timeout = 10000")
+        dbapi_connection.execute("PRAGMA journal_mode = WAL")
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    try:
+        with engine.begin() as connection:
+            before = MigrationContext.configure(connection).get_current_revision()
+            if before is None:
+                _refuse_foreign(connection)
+                _create_at(connection, target)
+            else:
+                config = _alembic_config()
+                config.attributes["connection"] = connection
+                try:
+                    command.upgrade(config, target)
+                finally:
+                    config.attributes.pop("connection", None)
+            _rebuild_derived(connection)
+            after = MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+    return SchemaStatus(current=after, head=head_revision())
+
+
+def _create_at(connection: Connection, target: str) -> None:
+    if target not in ("head", head_revision()):
+        # Old revisions exist only as the starting points of upgrades (tests build them
+        # from the fixtures that each revision leaves behind).
+        raise SchemaVersionError(f"a new database can only be created at {head_revision()}")
+    metadata.create_all(connection)
+    config = _alembic_config()
+    config.attributes["connection"] = connection
+    try:
+        command.stamp(config, "head")
+    finally:
+        config.attributes.pop("connection", None)
+
+
+def _refuse_foreign(connection: Connection) -> None:
+    names = connection.execute(
+        text("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+    ).scalars()
+    existing = sorted(names)
+    if existing:
+        raise SchemaVersionError(
+            f"this SQLite file already holds tables ({', '.join(existing[:5])}) but no tradedb "
+            "schema version; it is not a tradedb database, so tradedb will not touch it"
+        )
+
+
+def _rebuild_derived(connection: Connection) -> None:
+    existing = connection.execute(
+        text("SELECT type, name FROM sqlite_master WHERE type IN ('view', 'trigger')")
+    ).all()
+    for statement in derived.drop_statements([(row[0], row[1]) for row in existing]):
+        connection.exec_driver_sql(statement)
+    for statement in derived.create_statements():
+        connection.exec_driver_sql(statement)

@@ -1,0 +1,380 @@
+"""The 11 tables and 9 indexes of the specification, defined once.
+
+Names, NOT NULLs, DEFAULTs, CHECK value sets and UNIQUE keys follow
+docs/spec/crypto-trading-bot-schema.md exactly. The differences are listed in
+docs/schema.md: amounts are stored as scaled integers on SQLite (see `money`), every amount
+column carries a CHECK that refuses non-integer storage, and a few extra columns and
+indexes exist where a real need demands them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Computed,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    literal_column,
+    text,
+    true,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.schema import SchemaItem
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+
+from tradedb.models.values import AMOUNT, PERCENT, DecimalSpec
+from tradedb.schema.money import ScaledDecimal
+
+metadata = MetaData(
+    naming_convention={
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    }
+)
+
+
+class epoch_seconds_now(FunctionElement[int]):  # noqa: N801 - reads as SQL in the defaults
+    """The spec's `strftime('%s', 'now')`, written per dialect."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(epoch_seconds_now, "sqlite")
+def _epoch_now_sqlite(element: Any, compiler: SQLCompiler, **kw: Any) -> str:
+    return "(strftime('%s', 'now'))"
+
+
+@compiles(epoch_seconds_now)
+def _epoch_now_default(element: Any, compiler: SQLCompiler, **kw: Any) -> str:
+    return "(CAST(EXTRACT(EPOCH FROM now()) AS BIGINT))"
+
+
+# 64-bit everywhere; on SQLite the id must be spelt INTEGER to be the rowid alias.
+Int64 = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _id() -> Column[Any]:
+    return Column("id", Int64, primary_key=True, autoincrement=True)
+
+
+def _created_at() -> Column[Any]:
+    return Column("created_at", Int64, server_default=epoch_seconds_now())
+
+
+def _updated_at() -> Column[Any]:
+    return Column("updated_at", Int64, server_default=epoch_seconds_now())
+
+
+def _money(
+    name: str, *, nullable: bool = True, default: int | None = None, spec: DecimalSpec = AMOUNT
+) -> Column[Any]:
+    return Column(
+        name,
+        ScaledDecimal(spec),
+        nullable=nullable,
+        server_default=None if default is None else text(str(default)),
+    )
+
+
+def _percent(name: str, *, default: int | None = None) -> Column[Any]:
+    return _money(name, default=default, spec=PERCENT)
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
+    listed = ", ".join(f"'{value}'" for value in values)
+    return CheckConstraint(f"{column} IN ({listed})", name=column)
+
+
+def _table(name: str, *items: SchemaItem) -> Table:
+    """Create a table and give each amount column its storage guard on SQLite.
+
+    The guard refuses any value that is not an integer number of units, so a float or
+    text written by ad-hoc SQL cannot slip past the exact encoding.
+    """
+    table = Table(name, metadata, *items, sqlite_autoincrement=True)
+    for column in table.columns:
+        if isinstance(column.type, ScaledDecimal):
+            allowed = "'integer', 'null'" if column.nullable else "'integer'"
+            guard = CheckConstraint(
+                f"typeof({column.name}) IN ({allowed})",
+                name=f"{column.name}_integer_units_1e_{column.type.spec.scale}",
+            ).ddl_if(dialect="sqlite")
+            table.append_constraint(guard)
+    return table
+
+
+SIDES = ("buy", "sell")
+TRADE_STATUSES = ("filled", "partial", "canceled")
+ORDER_TYPES = ("market", "limit", "stop_loss", "take_profit")
+ORDER_STATUSES = ("pending", "open", "filled", "canceled", "expired")
+POSITION_SIDES = ("long", "short")
+POSITION_STATUSES = ("open", "closed")
+TIMEFRAMES = ("1m", "5m", "15m", "1h", "4h", "1d")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+CONFIG_TYPES = ("string", "number", "boolean", "json")
+BALANCE_TYPES = ("available", "locked", "total")
+
+# --- core trading ------------------------------------------------------------------------
+
+trades = _table(
+    "trades",
+    _id(),
+    Column("symbol", Text, nullable=False),
+    Column("side", Text, nullable=False),
+    _money("amount", nullable=False),
+    _money("price", nullable=False),
+    _money("total_value", nullable=False),
+    _money("fee", default=0),
+    Column("fee_currency", Text),
+    Column("timestamp", Int64, nullable=False),
+    Column("exchange", Text, nullable=False),
+    Column("order_id", Text),
+    Column("strategy", Text),
+    Column("status", Text, server_default="filled"),
+    _money("profit_loss"),
+    _created_at(),
+    _updated_at(),
+    # Extra: the exchange's id of the fill, the idempotency key of a re-delivered fill.
+    Column("exchange_trade_id", Text),
+    _one_of("side", SIDES),
+    _one_of("status", TRADE_STATUSES),
+)
+
+crypto_orders = _table(
+    "crypto_orders",
+    _id(),
+    Column("order_id", Text, nullable=False, unique=True),
+    Column("symbol", Text, nullable=False),
+    Column("side", Text, nullable=False),
+    Column("order_type", Text, nullable=False),
+    _money("amount", nullable=False),
+    _money("price"),
+    _money("filled_amount", default=0),
+    _money("remaining_amount"),
+    Column("status", Text, server_default="pending"),
+    Column("exchange", Text, nullable=False),
+    Column("strategy", Text),
+    Column("timestamp", Int64, nullable=False),
+    Column("filled_at", Int64),
+    Column("canceled_at", Int64),
+    _created_at(),
+    _updated_at(),
+    _one_of("side", SIDES),
+    _one_of("order_type", ORDER_TYPES),
+    _one_of("status", ORDER_STATUSES),
+)
+
+positions = _table(
+    "positions",
+    _id(),
+    Column("symbol", Text, nullable=False),
+    Column("side", Text, nullable=False),
+    _money("amount", nullable=False),
+    _money("entry_price", nullable=False),
+    _money("current_price"),
+    _money("unrealized_pnl", default=0),
+    _money("realized_pnl", default=0),
+    Column("status", Text, server_default="open"),
+    Column("exchange", Text, nullable=False),
+    Column("strategy", Text),
+    Column("opened_at", Int64, nullable=False),
+    Column("closed_at", Int64),
+    _created_at(),
+    _updated_at(),
+    _one_of("side", POSITION_SIDES),
+    _one_of("status", POSITION_STATUSES),
+)
+
+# --- market data -------------------------------------------------------------------------
+
+market_data = _table(
+    "market_data",
+    _id(),
+    Column("symbol", Text, nullable=False),
+    Column("timestamp", Int64, nullable=False),
+    _money("open_price", nullable=False),
+    _money("high_price", nullable=False),
+    _money("low_price", nullable=False),
+    _money("close_price", nullable=False),
+    _money("volume", nullable=False),
+    Column("timeframe", Text, nullable=False),
+    Column("exchange", Text, nullable=False),
+    _created_at(),
+    _one_of("timeframe", TIMEFRAMES),
+    UniqueConstraint("symbol", "timestamp", "timeframe", "exchange"),
+)
+
+tickers = _table(
+    "tickers",
+    _id(),
+    Column("symbol", Text, nullable=False),
+    _money("bid_price"),
+    _money("ask_price"),
+    _money("last_price", nullable=False),
+    _money("volume_24h"),
+    _money("price_change_24h"),
+    _percent("price_change_percent_24h"),
+    Column("timestamp", Int64, nullable=False),
+    Column("exchange", Text, nullable=False),
+    _created_at(),
+    UniqueConstraint("symbol", "exchange", "timestamp"),
+)
+
+# --- performance and analytics -----------------------------------------------------------
+
+performance_metrics = _table(
+    "performance_metrics",
+    _id(),
+    Column("date", Text, nullable=False),
+    _money("total_portfolio_value", nullable=False),
+    _money("daily_pnl", default=0),
+    _percent("daily_pnl_percent", default=0),
+    Column("total_trades", Int64, server_default=text("0")),
+    Column("winning_trades", Int64, server_default=text("0")),
+    Column("losing_trades", Int64, server_default=text("0")),
+    _percent("win_rate", default=0),
+    _percent("sharpe_ratio"),
+    _percent("max_drawdown"),
+    Column("strategy", Text),
+    Column("exchange", Text),
+    _created_at(),
+    UniqueConstraint("date", "strategy", "exchange"),
+)
+
+portfolio_snapshots = _table(
+    "portfolio_snapshots",
+    _id(),
+    Column("timestamp", Int64, nullable=False),
+    Column("asset", Text, nullable=False),
+    _money("amount", nullable=False),
+    _money("usd_value", nullable=False),
+    _money("price_per_unit", nullable=False),
+    Column("exchange", Text, nullable=False),
+    _created_at(),
+)
+
+# --- system management -------------------------------------------------------------------
+
+bot_config = _table(
+    "bot_config",
+    _id(),
+    Column("config_key", Text, nullable=False, unique=True),
+    Column("config_value", Text, nullable=False),
+    Column("config_type", Text, server_default="string"),
+    Column("description", Text),
+    Column("strategy", Text),
+    Column("is_active", Boolean(create_constraint=False), server_default=true()),
+    _created_at(),
+    _updated_at(),
+    _one_of("config_type", CONFIG_TYPES),
+)
+
+bot_logs = _table(
+    "bot_logs",
+    _id(),
+    Column("timestamp", Int64, nullable=False),
+    Column("level", Text, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("module", Text),
+    Column("strategy", Text),
+    Column("exchange", Text),
+    Column("symbol", Text),
+    Column("metadata", Text),
+    _created_at(),
+    _one_of("level", LOG_LEVELS),
+)
+
+# --- wallets -----------------------------------------------------------------------------
+
+wallets = _table(
+    "wallets",
+    _id(),
+    Column("exchange", Text, nullable=False),
+    Column("asset", Text, nullable=False),
+    _money("available_balance", nullable=False, default=0),
+    _money("locked_balance", nullable=False, default=0),
+    Column(
+        "total_balance",
+        ScaledDecimal(AMOUNT),
+        Computed("available_balance + locked_balance", persisted=True),
+    ),
+    _money("usd_value"),
+    Column("last_updated", Int64, nullable=False),
+    _created_at(),
+    _updated_at(),
+    UniqueConstraint("exchange", "asset"),
+)
+
+balance_history = _table(
+    "balance_history",
+    _id(),
+    Column("exchange", Text, nullable=False),
+    Column("asset", Text, nullable=False),
+    _money("balance", nullable=False),
+    _money("usd_value"),
+    Column("timestamp", Int64, nullable=False),
+    Column("balance_type", Text, server_default="total"),
+    _created_at(),
+    _one_of("balance_type", BALANCE_TYPES),
+)
+
+# --- the specification's indexes ---------------------------------------------------------
+
+Index("idx_trades_symbol_timestamp", trades.c.symbol, trades.c.timestamp)
+Index("idx_trades_strategy_timestamp", trades.c.strategy, trades.c.timestamp)
+Index("idx_orders_status", crypto_orders.c.status)
+Index("idx_positions_status", positions.c.status)
+Index(
+    "idx_market_data_symbol_timeframe",
+    market_data.c.symbol,
+    market_data.c.timeframe,
+    market_data.c.timestamp,
+)
+Index("idx_tickers_symbol_exchange", tickers.c.symbol, tickers.c.exchange, tickers.c.timestamp)
+Index("idx_performance_date", performance_metrics.c.date)
+Index("idx_logs_timestamp_level", bot_logs.c.timestamp, bot_logs.c.level)
+Index("idx_balance_history_timestamp", balance_history.c.timestamp)
+
+# --- extra indexes (docs/schema.md says why) ---------------------------------------------
+
+# A fill re-delivered by the exchange carries the same id: it must not be recorded twice.
+Index(
+    "uq_trades_exchange_trade_id",
+    trades.c.exchange,
+    trades.c.exchange_trade_id,
+    unique=True,
+)
+# SQL treats NULLs as distinct, so UNIQUE(date, strategy, exchange) alone would let the
+# portfolio-wide row (strategy and exchange NULL) of one day be stored twice.
+PERFORMANCE_SCOPE = (
+    performance_metrics.c.date,
+    func.coalesce(performance_metrics.c.strategy, literal_column("''")),
+    func.coalesce(performance_metrics.c.exchange, literal_column("''")),
+)
+Index("uq_performance_metrics_scope", *PERFORMANCE_SCOPE, unique=True)
+
+SPEC_TABLES = (
+    trades,
+    crypto_orders,
+    positions,
+    market_data,
+    tickers,
+    performance_metrics,
+    portfolio_snapshots,
+    bot_config,
+    bot_logs,
+    wallets,
+    balance_history,
+)

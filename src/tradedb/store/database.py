@@ -1,0 +1,231 @@
+"""The Database: one SQLite file, its connections, pragmas and transactions.
+
+Threads: one Database object may be shared; each thread gets its own sqlite3 connection
+(SQLite connections must not be used by two threads at once). Processes: each opens its
+own Database; WAL lets readers run beside the one writer, every write transaction begins
+IMMEDIATE so that writers queue on busy_timeout instead of failing, and a bounded retry
+covers the rare wait that outlasts it.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tradedb.errors import DatabaseLocationError, SchemaVersionError
+from tradedb.schema import migrate
+
+BUSY_TIMEOUT_MS = 10_000
+BEGIN_ATTEMPTS = 5
+OWNER_ONLY = 0o600
+
+
+class Database:
+    """A tradedb database file. Use `Database.open(path)`; close it or use `with`."""
+
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+        self.path = path
+        self.readonly = readonly
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, readonly: bool = False) -> Database:
+        """Open a database, creating it (owner-only, at the newest schema) if it is new.
+
+        A database at an older schema version is refused until `tradedb init` upgrades it,
+        so that an upgrade is always a deliberate step the user can back up before.
+        """
+        location = Path(path).expanduser()
+        check_location(location, must_exist=readonly)
+        if not readonly and create_owner_only(location):
+            migrate.upgrade(location)
+        database = cls(location, readonly=readonly)
+        try:
+            state = migrate.status(database.connection)
+            if state.current is None and not readonly:
+                migrate.upgrade(location)
+                state = migrate.status(database.connection)
+            if not state.up_to_date:
+                raise SchemaVersionError(describe_mismatch(location, state))
+        except BaseException:
+            database.close()
+            raise
+        return database
+
+    # --- connections ---------------------------------------------------------------------
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection, opened on first use."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            if self._closed:
+                raise DatabaseLocationError(f"database {self.path} is closed")
+            conn = self._connect()
+            self._local.conn = conn
+            self._local.depth = 0
+            self._local.synchronous = None
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    def _connect(self) -> sqlite3.Connection:
+        if self.readonly:
+            uri = f"file:{self.path}?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA query_only = ON")
+        else:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- transactions --------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """One write transaction: all of it commits, or none of it.
+
+        durable=True commits with synchronous=FULL (ledger writes survive power loss);
+        durable=False uses NORMAL, for bulk market data and logs, which a power loss may
+        cut short by its last moments but never corrupts. A transaction opened inside
+        another joins it, so services can compose repository calls into one operation.
+        """
+        conn = self.connection
+        if self._local.depth:
+            self._local.depth += 1
+            try:
+                yield conn
+            finally:
+                self._local.depth -= 1
+            return
+        wanted = "FULL" if durable else "NORMAL"
+        if self._local.synchronous != wanted:
+            conn.execute(f"PRAGMA synchronous = {wanted}")
+            self._local.synchronous = wanted
+        _begin_immediate(conn)
+        self._local.depth = 1
+        try:
+            yield conn
+        except BaseException:
+            self._local.depth = 0
+            conn.execute("ROLLBACK")
+            raise
+        self._local.depth = 0
+        try:
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: every query inside sees the same committed state."""
+        conn = self.connection
+        if self._local.depth:
+            yield conn
+            return
+        conn.execute("BEGIN DEFERRED")
+        self._local.depth = 1
+        try:
+            yield conn
+        finally:
+            self._local.depth = 0
+            conn.execute("ROLLBACK")
+
+    def size_bytes(self) -> int:
+        """Bytes on disk, the write-ahead log included."""
+        total = 0
+        for suffix in ("", "-wal"):
+            candidate = Path(f"{self.path}{suffix}")
+            if candidate.exists():
+                total += candidate.stat().st_size
+        return total
+
+
+def _begin_immediate(conn: sqlite3.Connection) -> None:
+    # busy_timeout already waits for the lock; the retry covers a wait that outlasts it
+    # under heavy contention, so that "database is locked" never reaches the caller early.
+    for attempt in range(BEGIN_ATTEMPTS):
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if attempt == BEGIN_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05 * 2**attempt)
+
+
+def check_location(path: Path, *, must_exist: bool = False) -> None:
+    """Refuse a path that cannot hold a database, with a message that says why."""
+    if path.is_dir():
+        raise DatabaseLocationError(f"database path {path} is a folder, not a file")
+    if path.exists():
+        if must_exist and not os.access(path, os.R_OK):
+            raise DatabaseLocationError(f"database {path} cannot be read")
+        if not must_exist and not os.access(path, os.W_OK):
+            raise DatabaseLocationError(f"database {path} cannot be written")
+        return
+    if must_exist:
+        raise DatabaseLocationError(f"database {path} does not exist")
+    folder = path.parent
+    if not folder.is_dir():
+        raise DatabaseLocationError(
+            f"folder {folder} does not exist; create it or choose another --db"
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DatabaseLocationError(f"folder {folder} cannot be written; choose another --db")
+
+
+def create_owner_only(path: Path) -> bool:
+    """Create an empty database file readable by its owner only; False if it existed."""
+    try:
+        descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, OWNER_ONLY)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        raise DatabaseLocationError(f"cannot create database {path}: {exc.strerror}") from None
+    os.close(descriptor)
+    # The umask may have narrowed the mode further, never widened it; set it exactly.
+    os.chmod(path, OWNER_ONLY)
+    return True
+
+
+def describe_mismatch(path: Path, state: migrate.SchemaStatus) -> str:
+    if state.current is None:
+        return f"{path} has no tradedb schema; run `tradedb init --db {path}`"
+    if state.current in migrate.revisions():
+        return (
+            f"{path} is at schema {state.current}, this tradedb needs {state.head}; "
+            f"back it up, then run `tradedb init --db {path}` to upgrade"
+        )
+    return (
+        f"{path} is at schema {state.current}, which is newer than this tradedb knows "
+        f"({state.head}); upgrade tradedb"
+    )

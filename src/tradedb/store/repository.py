@@ -1,0 +1,341 @@
+"""Generic repository: insert, get, list, count, update and upsert for one table.
+
+SQL text is built once per table from the table definition, so column lists can never
+drift from the schema. Values cross the boundary through a per-column codec: amounts
+become integer units on the way in and Decimals on the way out.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import cached_property
+from typing import Any, Generic, TypeVar
+
+from pydantic import TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
+from sqlalchemy import Table
+
+from tradedb.errors import DuplicateRecord, UnknownName, ValidationError
+from tradedb.models.base import Record, as_tradedb_error, validate_record
+from tradedb.models.values import to_epoch_ms
+from tradedb.schema.money import ScaledDecimal, encode, from_units
+from tradedb.store.database import Database
+
+CreateT = TypeVar("CreateT", bound=Record)
+ReadT = TypeVar("ReadT", bound=Record)
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 100_000
+
+
+@dataclass(frozen=True)
+class TableSpec(Generic[CreateT, ReadT]):
+    """How one table is read and written."""
+
+    table: Table
+    create: type[CreateT]
+    read: type[ReadT]
+    # Column that time-range filters and the default order use; None orders by id.
+    time_column: str | None
+    # Columns (or SQL expressions) of the UNIQUE key that upserts resolve on.
+    conflict_target: tuple[str, ...] | None = None
+    # Ledger tables commit with synchronous=FULL; bulk market data may use NORMAL.
+    durable: bool = True
+    # Parses a time-range bound for `time_column`.
+    parse_time: Callable[[object, str], object] = to_epoch_ms
+
+
+@dataclass(frozen=True)
+class Page(Generic[ReadT]):
+    """One page of a listing; pass `next_after` as `after` to get the next page."""
+
+    items: list[ReadT]
+    next_after: str | None = None
+
+
+@dataclass(frozen=True)
+class _Column:
+    name: str
+    scale: int | None  # decimal scale of an amount column, None otherwise
+    is_bool: bool = False
+
+    def encode(self, value: Any) -> Any:
+        if value is None:
+            return None
+        if self.scale is not None:
+            return encode(value, self.scale, self.name)
+        return value
+
+    def decode(self, value: Any) -> Any:
+        if value is None:
+            return None
+        if self.scale is not None:
+            return from_units(value, self.scale)
+        if self.is_bool:
+            return bool(value)
+        return value
+
+
+@dataclass
+class _Statements:
+    insert: str
+    select: str
+    write_columns: list[_Column]
+    read_columns: list[_Column]
+    columns: dict[str, _Column] = field(default_factory=dict)
+
+
+class Repository(Generic[CreateT, ReadT]):
+    """Reads and writes one table. Each call is one transaction."""
+
+    def __init__(self, db: Database, spec: TableSpec[CreateT, ReadT]) -> None:
+        self.db = db
+        self.spec = spec
+        self.name = spec.table.name
+
+    # --- SQL built once from the table definition --------------------------------------
+
+    @cached_property
+    def _sql(self) -> _Statements:
+        table = self.spec.table
+        columns = {
+            column.name: _Column(
+                column.name,
+                column.type.spec.scale if isinstance(column.type, ScaledDecimal) else None,
+                is_bool=column.name == "is_active",
+            )
+            for column in table.columns
+        }
+        write = [columns[name] for name in self.spec.create.model_fields]
+        read = [columns[name] for name in columns if name in self.spec.read.model_fields]
+        names = ", ".join(column.name for column in write)
+        marks = ", ".join("?" for _ in write)
+        read_list = ", ".join(column.name for column in read)
+        return _Statements(
+            insert=f"INSERT INTO {self.name} ({names}) VALUES ({marks}) RETURNING {read_list}",
+            select=f"SELECT {read_list} FROM {self.name}",
+            write_columns=write,
+            read_columns=read,
+            columns=columns,
+        )
+
+    def _row_values(self, record: CreateT) -> tuple[Any, ...]:
+        return tuple(column.encode(getattr(record, column.name)) for column in self._sql.write_columns)
+
+    def _to_record(self, row: Sequence[Any]) -> ReadT:
+        values = {
+            column.name: column.decode(value)
+            for column, value in zip(self._sql.read_columns, row, strict=True)
+        }
+        # Rows come from our own validated writes, so they are trusted as they are.
+        return self.spec.read.model_construct(**values)
+
+    # --- writes --------------------------------------------------------------------------
+
+    def validate(self, data: CreateT | Mapping[str, Any]) -> CreateT:
+        return validate_record(self.spec.create, data)
+
+    def insert(self, data: CreateT | Mapping[str, Any]) -> ReadT:
+        """Insert one record and return it as stored (id, defaults and all)."""
+        record = self.validate(data)
+        values = self._row_values(record)
+        with self.db.transaction(durable=self.spec.durable) as conn:
+            row = self._execute(conn, self._sql.insert, values, record).fetchone()
+        return self._to_record(row)
+
+    def insert_many(self, data: Iterable[CreateT | Mapping[str, Any]]) -> int:
+        """Insert many records in one transaction; any bad one leaves nothing written."""
+        rows = [self._row_values(self.validate(item)) for item in data]
+        statement = self._sql.insert.partition(" RETURNING ")[0]
+        with self.db.transaction(durable=self.spec.durable) as conn:
+            try:
+                conn.executemany(statement, rows)
+            except sqlite3.IntegrityError as exc:
+                raise self._integrity_error(exc, None) from None
+        return len(rows)
+
+    def upsert(self, data: CreateT | Mapping[str, Any]) -> ReadT:
+        """Insert, or update the row holding the same UNIQUE key; return it as stored."""
+        target = self.spec.conflict_target
+        if target is None:
+            raise UnknownName("table", self.name, "has no UNIQUE key to upsert on")
+        record = self.validate(data)
+        key_columns = {part for part in target if part in self._sql.columns}
+        updates = ", ".join(
+            f"{column.name} = excluded.{column.name}"
+            for column in self._sql.write_columns
+            if column.name not in key_columns
+        )
+        insert, _, returning = self._sql.insert.partition(" RETURNING ")
+        statement = (
+            f"{insert} ON CONFLICT ({', '.join(target)}) DO UPDATE SET {updates} "
+            f"RETURNING {returning}"
+        )
+        with self.db.transaction(durable=self.spec.durable) as conn:
+            row = self._execute(conn, statement, self._row_values(record), record).fetchone()
+        return self._to_record(row)
+
+    def update(self, record_id: int, changes: Mapping[str, Any]) -> ReadT:
+        """Change some fields of one row; the whole row is validated again first."""
+        unknown = [name for name in changes if name not in self.spec.create.model_fields]
+        if unknown:
+            raise UnknownName(unknown[0], changes[unknown[0]], f"is not a column of {self.name}")
+        with self.db.transaction(durable=self.spec.durable) as conn:
+            current = self.get(record_id)
+            if current is None:
+                raise UnknownName("id", record_id, f"no row of {self.name} has this id")
+            merged = {name: getattr(current, name) for name in self.spec.create.model_fields}
+            merged.update(changes)
+            record = self.validate(merged)
+            columns = [self._sql.columns[name] for name in changes]
+            assignments = ", ".join(f"{column.name} = ?" for column in columns)
+            values = [column.encode(getattr(record, column.name)) for column in columns]
+            returning = self._sql.insert.partition(" RETURNING ")[2]
+            statement = f"UPDATE {self.name} SET {assignments} WHERE id = ? RETURNING {returning}"
+            row = self._execute(conn, statement, (*values, record_id), record).fetchone()
+        return self._to_record(row)
+
+    def _execute(
+        self, conn: sqlite3.Connection, statement: str, values: Sequence[Any], record: Record
+    ) -> sqlite3.Cursor:
+        try:
+            return conn.execute(statement, values)
+        except sqlite3.IntegrityError as exc:
+            raise self._integrity_error(exc, record) from None
+
+    def _integrity_error(self, exc: sqlite3.IntegrityError, record: Record | None) -> Exception:
+        message = str(exc)
+        unique = re.match(r"UNIQUE constraint failed: (.+)", message)
+        if unique:
+            detail = unique.group(1)
+            named_index = re.match(r"index '(.+)'", detail)
+            names = (
+                [named_index.group(1)]
+                if named_index
+                else [part.split(".")[-1] for part in detail.split(", ")]
+            )
+            fields = [name for name in names if record is not None and name in type(record).model_fields]
+            value = tuple(getattr(record, name) for name in fields) if fields else None
+            shown_value = value[0] if value and len(value) == 1 else value
+            return DuplicateRecord(
+                ", ".join(names),
+                shown_value,
+                f"UNIQUE: {self.name} already holds a row with this key",
+            )
+        check = re.match(r"CHECK constraint failed: (.+)", message)
+        rule = f"CHECK {check.group(1)}" if check else message
+        return ValidationError(self.name, None, f"refused by the database: {rule}")
+
+    # --- reads ---------------------------------------------------------------------------
+
+    def get(self, record_id: int) -> ReadT | None:
+        row = self.db.connection.execute(f"{self._sql.select} WHERE id = ?", (record_id,)).fetchone()
+        return None if row is None else self._to_record(row)
+
+    def list(
+        self,
+        where: Mapping[str, Any] | None = None,
+        *,
+        since: object = None,
+        until: object = None,
+        after: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+        newest_first: bool = False,
+    ) -> Page[ReadT]:
+        """Rows matching `where` (column = value; a list means IN; None means IS NULL).
+
+        `since` (inclusive) and `until` (exclusive) bound the table's time column. Rows come
+        in time order (then id), and `after` continues from a previous page's `next_after`
+        without OFFSET, so paging stays fast however deep it goes.
+        """
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT:
+            raise ValidationError("limit", limit, f"must be an integer from 1 to {MAX_LIMIT}")
+        clauses, params = self._where(where)
+        order_column = self.spec.time_column or "id"
+        if since is not None:
+            clauses.append(f"{order_column} >= ?")
+            params.append(self._parse_time(since, "since"))
+        if until is not None:
+            clauses.append(f"{order_column} < ?")
+            params.append(self._parse_time(until, "until"))
+        direction, compare = ("DESC", "<") if newest_first else ("ASC", ">")
+        if after is not None:
+            position, record_id = self._parse_after(after)
+            clauses.append(f"({order_column}, id) {compare} (?, ?)")
+            params += [position, record_id]
+        sql = self._sql.select
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += f" ORDER BY {order_column} {direction}, id {direction} LIMIT ?"
+        rows = self.db.connection.execute(sql, (*params, limit + 1)).fetchall()
+        items = [self._to_record(row) for row in rows[:limit]]
+        next_after = None
+        if len(rows) > limit:
+            last = items[-1]
+            next_after = f"{self._raw(order_column, getattr(last, order_column))}:{getattr(last, 'id')}"
+        return Page(items, next_after)
+
+    def count(self, where: Mapping[str, Any] | None = None) -> int:
+        clauses, params = self._where(where)
+        sql = f"SELECT count(*) FROM {self.name}"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        return int(self.db.connection.execute(sql, params).fetchone()[0])
+
+    def _where(self, where: Mapping[str, Any] | None) -> tuple[list[str], list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        for name, value in (where or {}).items():
+            column = self._sql.columns.get(name)
+            if column is None:
+                raise UnknownName(name, value, f"is not a column of {self.name}")
+            if value is None:
+                clauses.append(f"{name} IS NULL")
+            elif isinstance(value, (list, tuple, set, frozenset)):
+                encoded = [self._filter_value(name, item) for item in value]
+                if not encoded:
+                    clauses.append("0")
+                    continue
+                clauses.append(f"{name} IN ({', '.join('?' for _ in encoded)})")
+                params += encoded
+            else:
+                clauses.append(f"{name} = ?")
+                params.append(self._filter_value(name, value))
+        return clauses, params
+
+    def _filter_value(self, name: str, value: Any) -> Any:
+        """A filter value passes the same rule as the field it filters, then is encoded."""
+        adapter = self._field_adapters.get(name)
+        if adapter is not None:
+            try:
+                value = adapter.validate_python(value)
+            except PydanticValidationError as exc:
+                error = as_tradedb_error(exc, value)
+                raise ValidationError(name, value, error.rule) from None
+        return self._raw(name, value)
+
+    def _raw(self, name: str, value: Any) -> Any:
+        return self._sql.columns[name].encode(value) if isinstance(value, Decimal) else value
+
+    @cached_property
+    def _field_adapters(self) -> dict[str, TypeAdapter[Any]]:
+        fields = {**self.spec.create.model_fields, **self.spec.read.model_fields}
+        adapters: dict[str, TypeAdapter[Any]] = {}
+        for name, info in fields.items():
+            annotation: Any = info.rebuild_annotation()
+            adapters[name] = TypeAdapter(annotation)
+        return adapters
+
+    def _parse_time(self, value: object, name: str) -> object:
+        return self.spec.parse_time(value, name)
+
+    def _parse_after(self, token: str) -> tuple[object, int]:
+        position, sep, record_id = str(token).rpartition(":")
+        if not sep or not record_id.isdigit():
+            raise ValidationError("after", token, "is not a page token returned by list()")
+        parsed: object = int(position) if position.lstrip("-").isdigit() else position
+        return parsed, int(record_id)

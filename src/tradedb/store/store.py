@@ -1,0 +1,134 @@
+"""The Store: a Database with one typed repository per table of the specification."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from tradedb.errors import UnknownName
+from tradedb.models import (
+    BalanceHistory,
+    BalanceHistoryCreate,
+    Candle,
+    CandleCreate,
+    Config,
+    ConfigCreate,
+    Log,
+    LogCreate,
+    Order,
+    OrderCreate,
+    Performance,
+    PerformanceCreate,
+    PortfolioSnapshot,
+    PortfolioSnapshotCreate,
+    Position,
+    PositionCreate,
+    Ticker,
+    TickerCreate,
+    Trade,
+    TradeCreate,
+    Wallet,
+    WalletCreate,
+)
+from tradedb.models.analytics import IsoDate
+from tradedb.schema import tables as t
+from tradedb.schema.migrate import SchemaStatus, status
+from tradedb.store.database import Database
+from tradedb.store.repository import Repository, TableSpec
+
+
+def _iso_date(value: object, name: str) -> object:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(IsoDate).validate_python(value)
+
+
+TRADES = TableSpec(t.trades, TradeCreate, Trade, "timestamp")
+ORDERS = TableSpec(t.crypto_orders, OrderCreate, Order, "timestamp", ("order_id",))
+POSITIONS = TableSpec(t.positions, PositionCreate, Position, "opened_at")
+CANDLES = TableSpec(
+    t.market_data,
+    CandleCreate,
+    Candle,
+    "timestamp",
+    ("symbol", "timestamp", "timeframe", "exchange"),
+    durable=False,
+)
+TICKERS = TableSpec(
+    t.tickers, TickerCreate, Ticker, "timestamp", ("symbol", "exchange", "timestamp"), durable=False
+)
+PERFORMANCE = TableSpec(
+    t.performance_metrics,
+    PerformanceCreate,
+    Performance,
+    "date",
+    ("date", "coalesce(strategy, '')", "coalesce(exchange, '')"),
+    parse_time=_iso_date,
+)
+SNAPSHOTS = TableSpec(t.portfolio_snapshots, PortfolioSnapshotCreate, PortfolioSnapshot, "timestamp")
+CONFIG = TableSpec(t.bot_config, ConfigCreate, Config, None, ("config_key",))
+LOGS = TableSpec(t.bot_logs, LogCreate, Log, "timestamp", durable=False)
+WALLETS = TableSpec(t.wallets, WalletCreate, Wallet, "last_updated", ("exchange", "asset"))
+BALANCE_HISTORY = TableSpec(t.balance_history, BalanceHistoryCreate, BalanceHistory, "timestamp")
+
+
+class Store:
+    """Typed access to every table of one database. Close it, or use it with `with`."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.trades = Repository(db, TRADES)
+        self.orders = Repository(db, ORDERS)
+        self.positions = Repository(db, POSITIONS)
+        self.candles = Repository(db, CANDLES)
+        self.tickers = Repository(db, TICKERS)
+        self.performance = Repository(db, PERFORMANCE)
+        self.snapshots = Repository(db, SNAPSHOTS)
+        self.config = Repository(db, CONFIG)
+        self.logs = Repository(db, LOGS)
+        self.wallets = Repository(db, WALLETS)
+        self.balance_history = Repository(db, BALANCE_HISTORY)
+        self._by_table: dict[str, Repository[Any, Any]] = {
+            repo.name: repo
+            for repo in (
+                self.trades,
+                self.orders,
+                self.positions,
+                self.candles,
+                self.tickers,
+                self.performance,
+                self.snapshots,
+                self.config,
+                self.logs,
+                self.wallets,
+                self.balance_history,
+            )
+        }
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, readonly: bool = False) -> Store:
+        return cls(Database.open(path, readonly=readonly))
+
+    def repo(self, table: str) -> Repository[Any, Any]:
+        """The repository of a table, by its spec name."""
+        try:
+            return self._by_table[table]
+        except KeyError:
+            known = ", ".join(sorted(self._by_table))
+            raise UnknownName("table", table, f"is not a tradedb table (tables: {known})") from None
+
+    def row_counts(self) -> dict[str, int]:
+        with self.db.snapshot():
+            return {name: repo.count() for name, repo in self._by_table.items()}
+
+    def schema_status(self) -> SchemaStatus:
+        return status(self.db.connection)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
