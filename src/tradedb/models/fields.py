@@ -70,12 +70,9 @@ PositiveAmount = Annotated[
 ]
 SignedAmount = Annotated[Decimal, BeforeValidator(_decimal(AMOUNT, signed=True)), _as_fixed_point]
 Percent = Annotated[Decimal, BeforeValidator(_decimal(PERCENT, signed=False)), _as_fixed_point]
-SignedPercent = Annotated[
-    Decimal, BeforeValidator(_decimal(PERCENT, signed=True)), _as_fixed_point
-]
+SignedPercent = Annotated[Decimal, BeforeValidator(_decimal(PERCENT, signed=True)), _as_fixed_point]
 EpochMs = Annotated[int, BeforeValidator(_epoch_ms)]
 Symbol = Annotated[str, BeforeValidator(_rule(check_symbol))]
 Exchange = Annotated[str, BeforeValidator(_rule(check_exchange))]
 Asset = Annotated[str, BeforeValidator(_rule(check_asset))]
 Name = Annotated[str, BeforeValidator(_rule(check_name))]
-

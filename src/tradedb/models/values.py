@@ -152,8 +152,7 @@ def to_epoch_ms(value: object, field: str) -> int:
             raise ValidationError(
                 field,
                 value,
-                "looks like epoch seconds; tradedb stores epoch milliseconds "
-                "(multiply by 1000)",
+                "looks like epoch seconds; tradedb stores epoch milliseconds (multiply by 1000)",
             )
         raise ValidationError(field, value, "is before 1973-03-03, not a market event time")
     if millis > MAX_EPOCH_MS:
@@ -216,11 +215,7 @@ def check_asset(value: str, field: str = "asset") -> str:
 
 def check_name(value: str, field: str) -> str:
     """Strategy names and similar labels: no surrounding blanks, no control characters."""
-    if (
-        not isinstance(value, str)
-        or len(value) > MAX_NAME_LENGTH
-        or not _STRATEGY.fullmatch(value)
-    ):
+    if not isinstance(value, str) or len(value) > MAX_NAME_LENGTH or not _STRATEGY.fullmatch(value):
         raise ValidationError(
             field,
             value,

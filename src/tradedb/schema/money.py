@@ -8,7 +8,6 @@ generated wallets.total_balance exact too.
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 from typing import Any
 
@@ -83,41 +82,39 @@ def from_units(units: int, scale: int) -> Decimal:
     return Decimal(units).scaleb(-scale)
 
 
-_PLAIN_DECIMAL = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?", re.ASCII)
-_SCALE_FACTOR = {AMOUNT.scale: 10**AMOUNT.scale, PERCENT.scale: 10**PERCENT.scale}
+_POWERS_OF_TEN = tuple(10**exponent for exponent in range(19))
 
 
 def to_units(value: object, spec: DecimalSpec, column: str) -> int:
     """Fast path from raw input to stored units, for bulk writes.
 
     Plain integers and plain decimal strings (and floats through their shortest repr) are
-    converted with integer arithmetic only; anything else takes the general path through
-    `to_decimal`, so the accepted set and the error messages are the same as for records.
+    converted with integer arithmetic only; anything else, and anything out of range,
+    takes the general path through `to_decimal`, so the accepted set and the error
+    messages are the same as for records.
     """
-    scale = spec.scale
     kind = type(value)
-    if kind is int:
-        units = value * _SCALE_FACTOR[scale]  # type: ignore[operator]
+    if isinstance(value, int) and kind is int:
+        units: int = value * _POWERS_OF_TEN[spec.scale]
     else:
-        text = repr(value) if kind is float else value
-        match = _PLAIN_DECIMAL.fullmatch(text) if type(text) is str else None
-        if match is None:
-            return encode(to_decimal(value, column, spec), scale, column)
-        sign, whole, fraction = match.groups()
-        fraction = fraction or ""
-        if len(fraction) > scale:
-            if fraction[scale:].strip("0"):
-                return encode(to_decimal(value, column, spec), scale, column)
-            fraction = fraction[:scale]
-        units = int(whole + fraction.ljust(scale, "0"))
-        if sign:
-            units = -units
+        if kind is str:
+            text: str = value  # type: ignore[assignment]
+        elif kind is float:
+            text = repr(value)
+        else:
+            return encode(to_decimal(value, column, spec), spec.scale, column)
+        whole, _, fraction = text.partition(".")
+        shortfall = spec.scale - len(fraction)
+        if shortfall < 0 or not text.isascii() or (fraction and not fraction.isdigit()):
+            return encode(to_decimal(value, column, spec), spec.scale, column)
+        try:
+            units = int(whole + fraction) * _POWERS_OF_TEN[shortfall]
+        except ValueError:
+            return encode(to_decimal(value, column, spec), spec.scale, column)
     if not -_UNITS_LIMIT[spec] < units < _UNITS_LIMIT[spec]:
-        return encode(to_decimal(value, column, spec), scale, column)
+        return encode(to_decimal(value, column, spec), spec.scale, column)
     return units
 
 
 # Units below both the DECIMAL precision and int64 are stored as they are.
-_UNITS_LIMIT = {
-    spec: min(10**spec.precision, INT64_MAX + 1) for spec in (AMOUNT, PERCENT)
-}
+_UNITS_LIMIT = {spec: min(10**spec.precision, INT64_MAX + 1) for spec in (AMOUNT, PERCENT)}

@@ -29,9 +29,9 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.schema import SchemaItem
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.schema import SchemaItem
 
 from tradedb.models.values import AMOUNT, PERCENT, DecimalSpec
 from tradedb.schema.money import ScaledDecimal
@@ -44,7 +44,7 @@ metadata = MetaData(
 )
 
 
-class epoch_seconds_now(FunctionElement[int]):  # noqa: N801 - reads as SQL in the defaults
+class epoch_seconds_now(FunctionElement[int]):
     """The spec's `strftime('%s', 'now')`, written per dialect."""
 
     type = Integer()

@@ -167,6 +167,29 @@ class Database:
         return total
 
 
+def read_schema_status(path: Path) -> migrate.SchemaStatus:
+    """The schema version of a database file, read without changing it."""
+    check_location(path, must_exist=True)
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return migrate.status(conn)
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseLocationError(f"{path} is not a SQLite database: {exc}") from None
+    finally:
+        conn.close()
+
+
+def initialize(path: Path) -> tuple[str | None, migrate.SchemaStatus]:
+    """Create the database at `path`, or upgrade it; return the revision before and after."""
+    check_location(path)
+    before = None if create_owner_only(path) else read_schema_status(path).current
+    try:
+        after = migrate.upgrade(path)
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseLocationError(f"{path} is not a SQLite database: {exc}") from None
+    return before, after
+
+
 def _begin_immediate(conn: sqlite3.Connection) -> None:
     # busy_timeout already waits for the lock; the retry covers a wait that outlasts it
     # under heavy contention, so that "database is locked" never reaches the caller early.

@@ -7,6 +7,7 @@ become integer units on the way in and Decimals on the way out.
 
 from __future__ import annotations
 
+import builtins
 import re
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -17,16 +18,17 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
-from sqlalchemy import Table
+from sqlalchemy import Column, Table
+from sqlalchemy.sql.visitors import iterate
 
 from tradedb.errors import DuplicateRecord, UnknownName, ValidationError
-from tradedb.models.base import Record, as_tradedb_error, validate_record
+from tradedb.models.base import CreatedRecord, Record, as_tradedb_error, validate_record
 from tradedb.models.values import to_epoch_ms
 from tradedb.schema.money import ScaledDecimal, encode, from_units
 from tradedb.store.database import Database
 
 CreateT = TypeVar("CreateT", bound=Record)
-ReadT = TypeVar("ReadT", bound=Record)
+ReadT = TypeVar("ReadT", bound=CreatedRecord)
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 100_000
@@ -53,7 +55,7 @@ class TableSpec(Generic[CreateT, ReadT]):
 class Page(Generic[ReadT]):
     """One page of a listing; pass `next_after` as `after` to get the next page."""
 
-    items: list[ReadT]
+    items: builtins.list[ReadT]
     next_after: str | None = None
 
 
@@ -124,7 +126,9 @@ class Repository(Generic[CreateT, ReadT]):
         )
 
     def _row_values(self, record: CreateT) -> tuple[Any, ...]:
-        return tuple(column.encode(getattr(record, column.name)) for column in self._sql.write_columns)
+        return tuple(
+            column.encode(getattr(record, column.name)) for column in self._sql.write_columns
+        )
 
     def _to_record(self, row: Sequence[Any]) -> ReadT:
         values = {
@@ -132,7 +136,7 @@ class Repository(Generic[CreateT, ReadT]):
             for column, value in zip(self._sql.read_columns, row, strict=True)
         }
         # Rows come from our own validated writes, so they are trusted as they are.
-        return self.spec.read.model_construct(**values)
+        return self.spec.read.model_construct(**values)  # type: ignore[return-value]
 
     # --- writes --------------------------------------------------------------------------
 
@@ -214,26 +218,40 @@ class Repository(Generic[CreateT, ReadT]):
             detail = unique.group(1)
             named_index = re.match(r"index '(.+)'", detail)
             names = (
-                [named_index.group(1)]
+                self._index_columns(named_index.group(1))
                 if named_index
                 else [part.split(".")[-1] for part in detail.split(", ")]
             )
-            fields = [name for name in names if record is not None and name in type(record).model_fields]
-            value = tuple(getattr(record, name) for name in fields) if fields else None
-            shown_value = value[0] if value and len(value) == 1 else value
+            key = tuple(getattr(record, name, None) for name in names)
             return DuplicateRecord(
                 ", ".join(names),
-                shown_value,
+                key[0] if len(key) == 1 else key,
                 f"UNIQUE: {self.name} already holds a row with this key",
             )
         check = re.match(r"CHECK constraint failed: (.+)", message)
         rule = f"CHECK {check.group(1)}" if check else message
         return ValidationError(self.name, None, f"refused by the database: {rule}")
 
+    def _index_columns(self, index_name: str) -> builtins.list[str]:
+        """Table columns an index covers, in table order (expression indexes included)."""
+        for index in self.spec.table.indexes:
+            if index.name == index_name:
+                used = {
+                    node.name
+                    for expr in index.expressions
+                    if not isinstance(expr, str)
+                    for node in iterate(expr)
+                    if isinstance(node, Column)
+                }
+                return [column.name for column in self.spec.table.columns if column.name in used]
+        return [index_name]
+
     # --- reads ---------------------------------------------------------------------------
 
     def get(self, record_id: int) -> ReadT | None:
-        row = self.db.connection.execute(f"{self._sql.select} WHERE id = ?", (record_id,)).fetchone()
+        row = self.db.connection.execute(
+            f"{self._sql.select} WHERE id = ?", (record_id,)
+        ).fetchone()
         return None if row is None else self._to_record(row)
 
     def list(
@@ -276,7 +294,7 @@ class Repository(Generic[CreateT, ReadT]):
         next_after = None
         if len(rows) > limit:
             last = items[-1]
-            next_after = f"{self._raw(order_column, getattr(last, order_column))}:{getattr(last, 'id')}"
+            next_after = f"{self._raw(order_column, getattr(last, order_column))}:{last.id}"
         return Page(items, next_after)
 
     def count(self, where: Mapping[str, Any] | None = None) -> int:
@@ -286,9 +304,11 @@ class Repository(Generic[CreateT, ReadT]):
             sql += " WHERE " + " AND ".join(clauses)
         return int(self.db.connection.execute(sql, params).fetchone()[0])
 
-    def _where(self, where: Mapping[str, Any] | None) -> tuple[list[str], list[Any]]:
-        clauses: list[str] = []
-        params: list[Any] = []
+    def _where(
+        self, where: Mapping[str, Any] | None
+    ) -> tuple[builtins.list[str], builtins.list[Any]]:
+        clauses: builtins.list[str] = []
+        params: builtins.list[Any] = []
         for name, value in (where or {}).items():
             column = self._sql.columns.get(name)
             if column is None:

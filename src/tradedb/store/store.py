@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from tradedb.errors import UnknownName
@@ -31,8 +32,10 @@ from tradedb.models import (
     WalletCreate,
 )
 from tradedb.models.analytics import IsoDate
+from tradedb.models.fields import Timeframe
 from tradedb.schema import tables as t
 from tradedb.schema.migrate import SchemaStatus, status
+from tradedb.store.bulk import BulkResult, OnConflict, write_candles, write_tickers
 from tradedb.store.database import Database
 from tradedb.store.repository import Repository, TableSpec
 
@@ -65,7 +68,9 @@ PERFORMANCE = TableSpec(
     ("date", "coalesce(strategy, '')", "coalesce(exchange, '')"),
     parse_time=_iso_date,
 )
-SNAPSHOTS = TableSpec(t.portfolio_snapshots, PortfolioSnapshotCreate, PortfolioSnapshot, "timestamp")
+SNAPSHOTS = TableSpec(
+    t.portfolio_snapshots, PortfolioSnapshotCreate, PortfolioSnapshot, "timestamp"
+)
 CONFIG = TableSpec(t.bot_config, ConfigCreate, Config, None, ("config_key",))
 LOGS = TableSpec(t.bot_logs, LogCreate, Log, "timestamp", durable=False)
 WALLETS = TableSpec(t.wallets, WalletCreate, Wallet, "last_updated", ("exchange", "asset"))
@@ -116,6 +121,35 @@ class Store:
         except KeyError:
             known = ", ".join(sorted(self._by_table))
             raise UnknownName("table", table, f"is not a tradedb table (tables: {known})") from None
+
+    def write_candles(
+        self,
+        rows: Iterable[Sequence[object]],
+        *,
+        exchange: str,
+        symbol: str,
+        timeframe: Timeframe,
+        on_conflict: OnConflict = "replace",
+    ) -> BulkResult:
+        """Bulk-store OHLCV rows [timestamp_ms, open, high, low, close, volume]."""
+        return write_candles(
+            self.db,
+            rows,
+            exchange=exchange,
+            symbol=symbol,
+            timeframe=timeframe,
+            on_conflict=on_conflict,
+        )
+
+    def write_tickers(
+        self,
+        rows: Iterable[Mapping[str, object]],
+        *,
+        exchange: str,
+        on_conflict: OnConflict = "replace",
+    ) -> BulkResult:
+        """Bulk-store tickers given as mappings keyed by the tickers columns."""
+        return write_tickers(self.db, rows, exchange=exchange, on_conflict=on_conflict)
 
     def row_counts(self) -> dict[str, int]:
         with self.db.snapshot():

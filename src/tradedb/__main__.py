@@ -1,0 +1,3 @@
+from tradedb.cli.app import main
+
+main()

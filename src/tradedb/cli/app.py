@@ -1,0 +1,164 @@
+"""The `tradedb` command: a thin front end over the services (no SQL, no business rules)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tradedb import __version__
+from tradedb.errors import TradeDBError
+from tradedb.services import admin
+from tradedb.services.location import DatabaseLocation, resolve_database
+
+app = typer.Typer(
+    name="tradedb",
+    help="Exact, durable storage and bookkeeping for crypto trading bots.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Schema version and maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+out = Console()
+err = Console(stderr=True)
+
+USER_ERROR = 2
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="Database path or sqlite:/// URL (else $TRADEDB_DB, the config file, the default).",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for programs.")]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def user_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn a user's mistake into one line on stderr and exit status 2, no traceback."""
+
+    @wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except TradeDBError as exc:
+            err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False, soft_wrap=True)
+        except sqlite3.DatabaseError as exc:
+            err.print(f"[red]error:[/red] database: {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(USER_ERROR)
+
+    return run
+
+
+def _location(db: str | None) -> DatabaseLocation:
+    return resolve_database(db)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"tradedb {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Exact, durable storage and bookkeeping for crypto trading bots."""
+
+
+@app.command()
+@user_errors
+def init(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Create the database, or upgrade it to the newest schema."""
+    location = _location(db)
+    result = admin.init_database(location)
+    if as_json:
+        _print_json(
+            {
+                "path": str(result.path),
+                "action": result.action,
+                "schema_before": result.before,
+                "schema": result.after,
+            }
+        )
+        return
+    out.print(
+        f"{result.path}: {result.action} (schema {result.after}, from {location.source})",
+        highlight=False,
+    )
+
+
+@db_app.command("status")
+@user_errors
+def db_status(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Show the database's schema version and the newest this tradedb knows."""
+    location = _location(db)
+    status = admin.schema_status(location)
+    if as_json:
+        _print_json(
+            {
+                "path": str(location.path),
+                "current": status.current,
+                "latest": status.head,
+                "up_to_date": status.up_to_date,
+            }
+        )
+        return
+    table = Table(title=str(location.path), show_header=False)
+    table.add_row("current", status.current or "(none)")
+    table.add_row("latest", status.head)
+    table.add_row("up to date", "yes" if status.up_to_date else "no: run `tradedb init`")
+    out.print(table)
+
+
+@app.command()
+@user_errors
+def info(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Show the database's path, size, schema version and row counts per table."""
+    details = admin.database_info(_location(db))
+    if as_json:
+        _print_json(
+            {
+                "path": str(details.path),
+                "size_bytes": details.size_bytes,
+                "schema": details.schema.current,
+                "latest_schema": details.schema.head,
+                "row_counts": details.row_counts,
+            }
+        )
+        return
+    out.print(f"[bold]{details.path}[/bold]", highlight=False)
+    out.print(
+        f"size {details.size_bytes:,} bytes · schema {details.schema.current} "
+        f"(latest {details.schema.head})",
+        highlight=False,
+    )
+    table = Table("table", "rows")
+    for name, count in details.row_counts.items():
+        table.add_row(name, f"{count:,}")
+    out.print(table)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,105 @@
+"""Where the database lives: --db, then TRADEDB_DB, then the config file, then a default.
+
+The default follows the specification on Windows (D:\\crypto-bot\\ when a D: drive exists)
+and the platform's user data folder elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path, PureWindowsPath
+from typing import Literal
+
+import platformdirs
+
+from tradedb.errors import DatabaseLocationError
+
+APP = "tradedb"
+DB_ENV = "TRADEDB_DB"
+CONFIG_ENV = "TRADEDB_CONFIG"
+DB_FILENAME = "tradedb.sqlite"
+WINDOWS_DB_FOLDER = PureWindowsPath("D:/crypto-bot")
+
+Source = Literal["--db", "TRADEDB_DB", "config file", "default"]
+
+
+@dataclass(frozen=True)
+class DatabaseLocation:
+    path: Path
+    source: Source
+
+
+def config_file(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    if env.get(CONFIG_ENV):
+        return Path(env[CONFIG_ENV]).expanduser()
+    return Path(platformdirs.user_config_dir(APP)) / "config.toml"
+
+
+def default_database_path(
+    *, is_windows: bool | None = None, drive_exists: Callable[[str], bool] = os.path.isdir
+) -> Path:
+    """The spec's D:\\crypto-bot\\ on Windows with a D: drive; the user data folder otherwise."""
+    if is_windows is None:
+        is_windows = os.name == "nt"
+    if is_windows and drive_exists("D:\\"):
+        return Path(WINDOWS_DB_FOLDER / DB_FILENAME)
+    return Path(platformdirs.user_data_dir(APP)) / DB_FILENAME
+
+
+def resolve_database(
+    option: str | None,
+    *,
+    env: Mapping[str, str] | None = None,
+    default: Callable[[], Path] = default_database_path,
+) -> DatabaseLocation:
+    env = os.environ if env is None else env
+    if option:
+        return DatabaseLocation(parse_database_url(option), "--db")
+    if env.get(DB_ENV):
+        return DatabaseLocation(parse_database_url(env[DB_ENV]), "TRADEDB_DB")
+    configured = _from_config_file(config_file(env))
+    if configured:
+        return DatabaseLocation(parse_database_url(configured), "config file")
+    return DatabaseLocation(default(), "default")
+
+
+def ensure_default_folder(location: DatabaseLocation) -> None:
+    """Create the default folder (owner-only); a folder the user named must already exist."""
+    if location.source == "default":
+        location.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+def parse_database_url(value: str) -> Path:
+    """A plain path, or a SQLAlchemy URL (sqlite:///relative, sqlite:////absolute)."""
+    if "://" not in value:
+        return Path(value).expanduser()
+    scheme, _, rest = value.partition("://")
+    if scheme in ("sqlite", "sqlite+pysqlite"):
+        if not rest.startswith("/") or rest in ("/", "/:memory:"):
+            raise DatabaseLocationError(
+                f"{value}: give a file, e.g. sqlite:///bot.sqlite or sqlite:////abs/bot.sqlite"
+            )
+        return Path(rest[1:].split("?", 1)[0]).expanduser()
+    if scheme.startswith(("postgresql", "postgres")):
+        raise DatabaseLocationError(
+            f"{scheme}: PostgreSQL is not supported by this tradedb version yet; use a SQLite path"
+        )
+    raise DatabaseLocationError(f"{scheme}: unsupported database URL; use a path or sqlite:///")
+
+
+def _from_config_file(path: Path) -> str | None:
+    if not path.is_file():
+        return None
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise DatabaseLocationError(f"config file {path} cannot be read: {exc}") from None
+    database = data.get("database", {})
+    value = database.get("path") if isinstance(database, dict) else None
+    if value is not None and not isinstance(value, str):
+        raise DatabaseLocationError(f"config file {path}: [database] path must be a string")
+    return value

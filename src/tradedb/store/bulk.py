@@ -1,0 +1,228 @@
+"""Bulk writes of candles and tickers: validated in a tight loop, written in one transaction.
+
+A Pydantic object per row would cost more than SQLite's insert itself, so the bulk paths
+apply the same value rules (`tradedb.models.values`, `tradedb.schema.money`) to plain
+tuples. The whole batch is checked before anything is written, and it is written in one
+transaction: a bad row anywhere leaves the table as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from tradedb.errors import ValidationError
+from tradedb.models.fields import Timeframe
+from tradedb.models.values import (
+    AMOUNT,
+    MAX_EPOCH_MS,
+    MIN_EPOCH_MS,
+    PERCENT,
+    TIMEFRAME_MS,
+    DecimalSpec,
+    check_exchange,
+    check_symbol,
+    to_epoch_ms,
+)
+from tradedb.schema.money import to_units
+from tradedb.store.database import Database
+
+OnConflict = Literal["replace", "keep"]
+
+CANDLE_PRICES = ("open_price", "high_price", "low_price", "close_price")
+CANDLE_COLUMNS = ("symbol", "timestamp", *CANDLE_PRICES, "volume", "timeframe", "exchange")
+CANDLE_KEY = ("symbol", "timestamp", "timeframe", "exchange")
+
+TICKER_AMOUNTS: tuple[tuple[str, DecimalSpec, bool, bool], ...] = (
+    # column, spec, required, may be negative
+    ("bid_price", AMOUNT, False, False),
+    ("ask_price", AMOUNT, False, False),
+    ("last_price", AMOUNT, True, False),
+    ("volume_24h", AMOUNT, False, False),
+    ("price_change_24h", AMOUNT, False, True),
+    ("price_change_percent_24h", PERCENT, False, True),
+)
+TICKER_COLUMNS = ("symbol", *(name for name, *_ in TICKER_AMOUNTS), "timestamp", "exchange")
+TICKER_KEY = ("symbol", "exchange", "timestamp")
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    """What a bulk write did: rows received, new rows, rows whose values changed."""
+
+    received: int
+    inserted: int
+    updated: int
+
+    @property
+    def unchanged(self) -> int:
+        return self.received - self.inserted - self.updated
+
+
+def _timestamp(value: object, field: str) -> int:
+    if isinstance(value, int) and type(value) is int and MIN_EPOCH_MS <= value <= MAX_EPOCH_MS:
+        return value
+    return to_epoch_ms(value, field)
+
+
+def _units(value: object, spec: DecimalSpec, field: str, *, signed: bool) -> int:
+    units = to_units(value, spec, field)
+    if units < 0 and not signed:
+        raise ValidationError(field, value, "must not be negative")
+    return units
+
+
+def candle_rows(
+    rows: Iterable[Sequence[object]], *, exchange: str, symbol: str, timeframe: Timeframe
+) -> list[tuple[Any, ...]]:
+    """Validate ccxt-style OHLCV rows [timestamp_ms, open, high, low, close, volume]."""
+    check_exchange(exchange)
+    check_symbol(symbol)
+    if timeframe not in TIMEFRAME_MS:
+        raise ValidationError("timeframe", timeframe, f"must be one of {', '.join(TIMEFRAME_MS)}")
+    step = TIMEFRAME_MS[timeframe]
+    out = []
+    for index, row in enumerate(rows):
+        try:
+            out.append(_candle_row(row, step, symbol, timeframe, exchange))
+        except ValidationError as error:
+            raise _at_row(error, index) from None
+    return out
+
+
+def _candle_row(
+    row: Sequence[object], step: int, symbol: str, timeframe: str, exchange: str
+) -> tuple[Any, ...]:
+    if len(row) != 6:
+        raise ValidationError("row", row, "must be [timestamp_ms, open, high, low, close, volume]")
+    ts = _timestamp(row[0], "timestamp")
+    if ts % step:
+        raise ValidationError("timestamp", row[0], f"is not aligned to the {timeframe} timeframe")
+    o = to_units(row[1], AMOUNT, "open_price")
+    h = to_units(row[2], AMOUNT, "high_price")
+    low = to_units(row[3], AMOUNT, "low_price")
+    c = to_units(row[4], AMOUNT, "close_price")
+    volume = _units(row[5], AMOUNT, "volume", signed=False)
+    if h < (o if o > c else c):
+        raise ValidationError("high_price", row[2], "is below max(open, close)")
+    if low > (c if o > c else o):
+        raise ValidationError("low_price", row[3], "is above min(open, close)")
+    if low <= 0:
+        raise ValidationError("low_price", row[3], "must be greater than zero")
+    return (symbol, ts, o, h, low, c, volume, timeframe, exchange)
+
+
+def _at_row(error: ValidationError, index: int) -> ValidationError:
+    """The same error, its field prefixed with the row it came from."""
+    return type(error)(f"rows[{index}].{error.field}", error.value, error.rule)
+
+
+def ticker_rows(rows: Iterable[Mapping[str, object]], *, exchange: str) -> list[tuple[Any, ...]]:
+    """Validate ticker mappings keyed by the tickers columns (symbol, last_price, ...)."""
+    check_exchange(exchange)
+    out = []
+    for index, row in enumerate(rows):
+        try:
+            out.append(_ticker_row(row, exchange))
+        except ValidationError as error:
+            raise _at_row(error, index) from None
+    return out
+
+
+_TICKER_FIELDS = frozenset(TICKER_COLUMNS) - {"exchange"}
+
+
+def _ticker_row(row: Mapping[str, object], exchange: str) -> tuple[Any, ...]:
+    extra = row.keys() - _TICKER_FIELDS
+    if extra:
+        name = sorted(extra)[0]
+        raise ValidationError(name, row[name], "is not a column of tickers")
+    values: list[Any] = [check_symbol(row.get("symbol"))]  # type: ignore[arg-type]
+    for name, spec, required, signed in TICKER_AMOUNTS:
+        value = row.get(name)
+        if value is None:
+            if required:
+                raise ValidationError(name, None, "is required")
+            values.append(None)
+        else:
+            values.append(_units(value, spec, name, signed=signed))
+    values.append(_timestamp(row.get("timestamp"), "timestamp"))
+    values.append(exchange)
+    return tuple(values)
+
+
+def write_candles(
+    db: Database,
+    rows: Iterable[Sequence[object]],
+    *,
+    exchange: str,
+    symbol: str,
+    timeframe: Timeframe,
+    on_conflict: OnConflict = "replace",
+) -> BulkResult:
+    """Validate and store candles; re-delivered candles never double-count."""
+    prepared = candle_rows(rows, exchange=exchange, symbol=symbol, timeframe=timeframe)
+    return _write(db, "market_data", CANDLE_COLUMNS, CANDLE_KEY, prepared, on_conflict=on_conflict)
+
+
+def write_tickers(
+    db: Database,
+    rows: Iterable[Mapping[str, object]],
+    *,
+    exchange: str,
+    on_conflict: OnConflict = "replace",
+) -> BulkResult:
+    prepared = ticker_rows(rows, exchange=exchange)
+    return _write(db, "tickers", TICKER_COLUMNS, TICKER_KEY, prepared, on_conflict=on_conflict)
+
+
+def _upsert_sql(
+    table: str, columns: Sequence[str], key: Sequence[str], on_conflict: OnConflict
+) -> str:
+    insert = (
+        f"INSERT INTO {table} ({', '.join(columns)}) "
+        f"VALUES ({', '.join('?' for _ in columns)}) ON CONFLICT ({', '.join(key)}) "
+    )
+    if on_conflict == "keep":
+        return insert + "DO NOTHING"
+    values = [name for name in columns if name not in key]
+    assignments = ", ".join(f"{name} = excluded.{name}" for name in values)
+    # Rewriting a row with identical values would cost a write and count as a change.
+    differs = " OR ".join(f"{name} IS NOT excluded.{name}" for name in values)
+    return insert + f"DO UPDATE SET {assignments} WHERE {differs}"
+
+
+_SQL_CACHE: dict[tuple[str, OnConflict], str] = {}
+
+
+def _write(
+    db: Database,
+    table: str,
+    columns: Sequence[str],
+    key: Sequence[str],
+    rows: list[tuple[Any, ...]],
+    *,
+    on_conflict: OnConflict,
+) -> BulkResult:
+    if on_conflict not in ("replace", "keep"):
+        raise ValidationError("on_conflict", on_conflict, "must be 'replace' or 'keep'")
+    statement = _SQL_CACHE.get((table, on_conflict))
+    if statement is None:
+        statement = _upsert_sql(table, columns, key, on_conflict)
+        _SQL_CACHE[(table, on_conflict)] = statement
+    with db.transaction(durable=False) as conn:
+        # AUTOINCREMENT ids only grow, so rows above the old maximum are the new ones.
+        highest_before = _max_id(conn.execute, table)
+        changes_before = conn.total_changes
+        conn.executemany(statement, rows)
+        changed = conn.total_changes - changes_before
+        inserted = conn.execute(
+            f"SELECT count(*) FROM {table} WHERE id > ?", (highest_before,)
+        ).fetchone()[0]
+    return BulkResult(received=len(rows), inserted=inserted, updated=changed - inserted)
+
+
+def _max_id(execute: Callable[..., Any], table: str) -> int:
+    row = execute(f"SELECT max(id) FROM {table}").fetchone()
+    return int(row[0] or 0)
