@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
-from conftest import SPEC
 
+from conftest import SPEC
 from tradedb.schema import tables as schema_tables
 from tradedb.schema.money import ScaledDecimal
 from tradedb.store import Store
@@ -319,7 +319,9 @@ def _expected_default(spec_column: ColumnInfo) -> str | None:
 
 
 @pytest.mark.parametrize("table", SPEC_TABLES)
-def test_defaults_match(table: str, spec_db: sqlite3.Connection, our_db: sqlite3.Connection) -> None:
+def test_defaults_match(
+    table: str, spec_db: sqlite3.Connection, our_db: sqlite3.Connection
+) -> None:
     ours = {column.name: column for column in columns(our_db, table)}
     for column in columns(spec_db, table):
         expected = _expected_default(column)
@@ -485,4 +487,3 @@ def test_our_schema_keeps_the_same_values_exact(store: Store) -> None:
         (trade.id,),
     ).fetchone()
     assert raw == (30_000_000, "integer", 1_234_567_890_112_345_678)
-

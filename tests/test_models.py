@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import pydantic
 import pytest
 
 from tradedb.errors import AmountOutOfRange, DuplicateRecord, ValidationError
@@ -161,14 +162,11 @@ BAD_INPUT = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("table", "record", "field", "value", "error"),
-    [case[1:] for case in BAD_INPUT],
-    ids=[case[0] for case in BAD_INPUT],
-)
+@pytest.mark.parametrize("case", BAD_INPUT, ids=[case[0] for case in BAD_INPUT])
 def test_bad_input_is_refused_clearly_and_nothing_is_written(
-    store: Store, table: str, record: dict[str, Any], field: str, value: object, error: type
+    store: Store, case: tuple[str, str, dict[str, Any], str, object, type]
 ) -> None:
+    _, table, record, field, value, error = case
     repo = store.repo(table)
     with pytest.raises(ValidationError) as direct:
         validate_record(repo.spec.create, record)
@@ -191,13 +189,15 @@ def test_bad_input_is_refused_clearly_and_nothing_is_written(
 
 
 def test_bad_input_rules_say_what_was_wrong() -> None:
+    models: dict[str, type[Record]] = {
+        "trades": TradeCreate,
+        "market_data": CandleCreate,
+        "positions": PositionCreate,
+    }
     rules = {}
-    for case_id, _, record, *_ in BAD_INPUT:
-        model = CandleCreate if "open_price" in record else TradeCreate
-        if "opened_at" in record:
-            model = PositionCreate
+    for case_id, table, record, *_ in BAD_INPUT:
         with pytest.raises(ValidationError) as info:
-            validate_record(model, record)
+            validate_record(models[table], record)
         rules[case_id] = info.value.rule.lower()
     assert "'buy'" in rules["side-hold"]
     assert "'5m'" in rules["timeframe-2m"]
@@ -228,7 +228,7 @@ def test_duplicate_order_id_is_refused_on_the_second_insert(store: Store) -> Non
 # --- value sets --------------------------------------------------------------------------
 
 VALUE_SETS = [
-    # (table, field, spec values, refused value, base record factory, extra per value)
+    # (table, field, spec values, a refused value, base record factory)
     ("trades", "side", tables.SIDES, "hold", trade),
     ("trades", "status", tables.TRADE_STATUSES, "open", trade),
     ("crypto_orders", "order_type", tables.ORDER_TYPES, "stop_limit", order),
@@ -257,31 +257,32 @@ def test_value_sets_are_the_specs() -> None:
     assert tables.BALANCE_TYPES == ("available", "locked", "total")
 
 
-@pytest.mark.parametrize(
-    ("table", "field", "allowed", "refused", "base"),
-    VALUE_SETS,
-    ids=[f"{case[0]}.{case[1]}" for case in VALUE_SETS],
-)
+def value_record(table: str, base: Any, field: str, value: str, number: int) -> dict[str, Any]:
+    """A valid record of `table` whose `field` is `value` (keys stay unique per number)."""
+    changes: dict[str, Any] = {field: value}
+    if table == "crypto_orders":
+        changes["order_id"] = f"ord-{number}"
+    if table == "bot_config":
+        changes["config_key"] = f"key_{number}"
+        changes["config_value"] = CONFIG_VALUE_FOR_TYPE.get(value, "x")
+    return base(**changes)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("case", VALUE_SETS, ids=[f"{case[0]}.{case[1]}" for case in VALUE_SETS])
 def test_value_set_accepts_exactly_the_spec_values(
-    store: Store, table: str, field: str, allowed: tuple[str, ...], refused: str, base: Any
+    store: Store, case: tuple[str, str, tuple[str, ...], str, Any]
 ) -> None:
+    table, field, allowed, refused, base = case
     repo = store.repo(table)
     for number, value in enumerate(allowed):
-        changes: dict[str, Any] = {field: value}
-        if table == "crypto_orders":
-            changes["order_id"] = f"ord-{number}"
-        if table == "bot_config":
-            changes["config_key"] = f"key_{number}"
-            changes["config_value"] = CONFIG_VALUE_FOR_TYPE[value]
-        stored = repo.insert(base(**changes))
+        stored = repo.insert(value_record(table, base, field, value, number))
         assert getattr(stored, field) == value
         assert getattr(repo.get(stored.id), field) == value
     assert repo.count() == len(allowed)
     assert {getattr(row, field) for row in repo.list().items} == set(allowed)
 
     with pytest.raises(ValidationError) as info:
-        repo.insert(base(**{field: refused, "order_id": "other", "config_key": "other"}))
-    # The unknown column names above would be refused too; the value set must be first.
+        repo.insert(value_record(table, base, field, refused, len(allowed)))
     assert info.value.field == field
     assert info.value.value == refused
     assert repo.count() == len(allowed)
@@ -297,7 +298,9 @@ def test_value_set_accepts_exactly_the_spec_values(
         (BalanceHistoryCreate, balance, "balance_type", ""),
     ],
 )
-def test_value_sets_are_case_sensitive(model: type[Record], base: Any, field: str, refused: str) -> None:
+def test_value_sets_are_case_sensitive(
+    model: type[Record], base: Any, field: str, refused: str
+) -> None:
     with pytest.raises(ValidationError) as info:
         validate_record(model, base(**{field: refused}))
     assert info.value.field == field
@@ -521,6 +524,6 @@ def test_winning_plus_losing_cannot_exceed_total_trades(store: Store) -> None:
 
 def test_record_is_immutable() -> None:
     record = validate_record(TradeCreate, trade())
-    with pytest.raises(Exception):  # noqa: B017, PT011 - pydantic's frozen error
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
         record.amount = Decimal(2)  # type: ignore[misc]
     assert record.amount == Decimal("0.5")

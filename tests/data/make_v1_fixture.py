@@ -204,7 +204,12 @@ def fill(store: Store) -> None:
         }
     )
     store.config.insert(
-        {"config_key": "paper", "config_value": "false", "config_type": "boolean", "is_active": False}
+        {
+            "config_key": "paper",
+            "config_value": "false",
+            "config_type": "boolean",
+            "is_active": False,
+        }
     )
     store.config.insert(
         {"config_key": "pairs", "config_value": '["BTC/USDT", "ETH/USDT"]', "config_type": "json"}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 from typing import Annotated
 
@@ -20,20 +19,11 @@ from tradedb.models.fields import (
     SignedAmount,
     SignedPercent,
 )
+from tradedb.models.values import to_iso_date
 
 
 def _iso_date(value: object, info: ValidationInfo) -> str:
-    field = info.field_name or "date"
-    if isinstance(value, dt.datetime):
-        raise ValidationError(field, value, "must be a date (YYYY-MM-DD), not a datetime")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value).isoformat()
-        except ValueError:
-            pass
-    raise ValidationError(field, value, "must be a UTC calendar date written YYYY-MM-DD")
+    return to_iso_date(value, info.field_name or "date")
 
 
 IsoDate = Annotated[str, BeforeValidator(_iso_date)]

@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from datetime import UTC, date, datetime, timedelta
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, InvalidOperation
 
 from tradedb.errors import AmountOutOfRange, ValidationError
 
@@ -32,6 +32,9 @@ class DecimalSpec:
         """Smallest magnitude that no longer fits (10 ** integer digits)."""
         return Decimal(10) ** (self.precision - self.scale)
 
+
+# Arithmetic on validated amounts never rounds in this context.
+EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 AMOUNT = DecimalSpec(20, 8)
 PERCENT = DecimalSpec(10, 4)
@@ -95,8 +98,9 @@ def _fits_scale(number: Decimal, scale: int) -> bool:
         return False
     if exponent >= -scale:
         return True
-    # Trailing zeros beyond the scale (e.g. '1.000000000') lose nothing.
-    return number == number.quantize(Decimal(1).scaleb(-scale))
+    # Trailing zeros beyond the scale (e.g. '1.000000000') lose nothing. The exact context
+    # keeps quantize from failing on values longer than the default 28 digits.
+    return number == number.quantize(Decimal(1).scaleb(-scale), context=EXACT)
 
 
 def format_decimal(value: Decimal) -> str:
@@ -162,6 +166,20 @@ def to_epoch_ms(value: object, field: str) -> int:
             "looks like epoch microseconds or nanoseconds; tradedb stores epoch milliseconds",
         )
     return millis
+
+
+def to_iso_date(value: object, field: str) -> str:
+    """A UTC calendar date as 'YYYY-MM-DD' (from a date or that text), or refuse it."""
+    if isinstance(value, datetime):
+        raise ValidationError(field, value, "must be a date (YYYY-MM-DD), not a datetime")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value).isoformat()
+        except ValueError:
+            pass
+    raise ValidationError(field, value, "must be a UTC calendar date written YYYY-MM-DD")
 
 
 def ms_to_datetime(millis: int) -> datetime:

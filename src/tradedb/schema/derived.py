@@ -12,6 +12,7 @@ from tradedb.schema.money import ScaledDecimal
 from tradedb.schema.tables import SPEC_TABLES
 
 VIEW_SUFFIX = "_readable"
+EPOCH_SECONDS_NOW = "strftime('%s', 'now')"
 TRIGGER_PREFIX = "trg_"
 
 
@@ -44,7 +45,7 @@ def updated_at_trigger_ddl(table: Table) -> str:
     return (
         f"CREATE TRIGGER {TRIGGER_PREFIX}{table.name}_updated_at AFTER UPDATE ON {table.name} "
         "FOR EACH ROW WHEN NEW.updated_at IS OLD.updated_at BEGIN "
-        f"UPDATE {table.name} SET updated_at = strftime('%s', 'now') WHERE id = NEW.id; END"
+        f"UPDATE {table.name} SET updated_at = {EPOCH_SECONDS_NOW} WHERE id = NEW.id; END"
     )
 
 

@@ -81,7 +81,6 @@ def upgrade(path: Path, target: str = "head") -> SchemaStatus:
     def _autocommit(dbapi_connection: sqlite3.Connection, _record: object) -> None:
         dbapi_connection.isolation_level = None
         dbapi_connection.execute("PRAGMA busy_timeout = 10000")
-        dbapi_connection.execute("PRAGMA journal_mode = WAL")
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Connection) -> None:
@@ -104,6 +103,12 @@ def upgrade(path: Path, target: str = "head") -> SchemaStatus:
             after = MigrationContext.configure(connection).get_current_revision()
     finally:
         engine.dispose()
+    # Only now that the file is known to be ours: WAL is a persistent property of the file.
+    wal = sqlite3.connect(path)
+    try:
+        wal.execute("PRAGMA journal_mode = WAL")
+    finally:
+        wal.close()
     return SchemaStatus(current=after, head=head_revision())
 
 

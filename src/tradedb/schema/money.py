@@ -16,7 +16,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from tradedb.errors import AmountOutOfRange, ValidationError
-from tradedb.models.values import AMOUNT, PERCENT, DecimalSpec, to_decimal
+from tradedb.models.values import AMOUNT, EXACT, PERCENT, DecimalSpec, to_decimal
 
 INT64_MAX = 2**63 - 1
 
@@ -64,7 +64,7 @@ def cap(scale: int) -> Decimal:
 
 def encode(value: Decimal, scale: int, column: str) -> int:
     """A validated Decimal as integer units of 10**-scale; refuse what int64 cannot hold."""
-    units = value.scaleb(scale)
+    units = value.scaleb(scale, context=EXACT)
     whole = int(units)
     if whole != units:
         raise ValidationError(column, value, f"has more than {scale} decimal places")

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tradedb.errors import DatabaseLocationError, SchemaVersionError
+from tradedb.errors import DatabaseLocationError, SchemaVersionError, TradeDBError
 from tradedb.schema import migrate
 
 BUSY_TIMEOUT_MS = 10_000
@@ -47,18 +47,13 @@ class Database:
         check_location(location, must_exist=readonly)
         if not readonly and create_owner_only(location):
             migrate.upgrade(location)
-        database = cls(location, readonly=readonly)
-        try:
-            state = migrate.status(database.connection)
-            if state.current is None and not readonly:
-                migrate.upgrade(location)
-                state = migrate.status(database.connection)
-            if not state.up_to_date:
-                raise SchemaVersionError(describe_mismatch(location, state))
-        except BaseException:
-            database.close()
-            raise
-        return database
+        # Read the version without writing: a file that is not ours must stay untouched.
+        state = read_schema_status(location)
+        if state.current is None and not readonly:
+            state = migrate.upgrade(location)  # an empty file; foreign tables are refused
+        if not state.up_to_date:
+            raise SchemaVersionError(describe_mismatch(location, state))
+        return cls(location, readonly=readonly)
 
     # --- connections ---------------------------------------------------------------------
 
@@ -116,6 +111,13 @@ class Database:
         """
         conn = self.connection
         if self._local.depth:
+            if durable and self._local.synchronous != "FULL":
+                # SQLite cannot raise the safety level inside a transaction, and a ledger
+                # write must not be committed with less than FULL.
+                raise TradeDBError(
+                    "a durable (ledger) write cannot join a transaction opened with "
+                    "durable=False; open the outer transaction with durable=True"
+                )
             self._local.depth += 1
             try:
                 yield conn

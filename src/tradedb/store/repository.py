@@ -21,10 +21,11 @@ from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import Column, Table
 from sqlalchemy.sql.visitors import iterate
 
-from tradedb.errors import DuplicateRecord, UnknownName, ValidationError
+from tradedb.errors import AmountOutOfRange, DuplicateRecord, UnknownName, ValidationError
 from tradedb.models.base import CreatedRecord, Record, as_tradedb_error, validate_record
 from tradedb.models.values import to_epoch_ms
-from tradedb.schema.money import ScaledDecimal, encode, from_units
+from tradedb.schema.derived import EPOCH_SECONDS_NOW
+from tradedb.schema.money import ScaledDecimal, cap, encode, from_units
 from tradedb.store.database import Database
 
 CreateT = TypeVar("CreateT", bound=Record)
@@ -125,6 +126,14 @@ class Repository(Generic[CreateT, ReadT]):
             columns=columns,
         )
 
+    @cached_property
+    def _touch(self) -> builtins.list[str]:
+        """Sets updated_at in the statement itself, so that RETURNING shows the new value
+        (the trigger that also maintains it runs after RETURNING is computed)."""
+        if "updated_at" not in self._sql.columns:
+            return []
+        return [f"updated_at = {EPOCH_SECONDS_NOW}"]
+
     def _row_values(self, record: CreateT) -> tuple[Any, ...]:
         return tuple(
             column.encode(getattr(record, column.name)) for column in self._sql.write_columns
@@ -170,9 +179,12 @@ class Repository(Generic[CreateT, ReadT]):
         record = self.validate(data)
         key_columns = {part for part in target if part in self._sql.columns}
         updates = ", ".join(
-            f"{column.name} = excluded.{column.name}"
-            for column in self._sql.write_columns
-            if column.name not in key_columns
+            [
+                f"{column.name} = excluded.{column.name}"
+                for column in self._sql.write_columns
+                if column.name not in key_columns
+            ]
+            + self._touch
         )
         insert, _, returning = self._sql.insert.partition(" RETURNING ")
         statement = (
@@ -196,7 +208,7 @@ class Repository(Generic[CreateT, ReadT]):
             merged.update(changes)
             record = self.validate(merged)
             columns = [self._sql.columns[name] for name in changes]
-            assignments = ", ".join(f"{column.name} = ?" for column in columns)
+            assignments = ", ".join([f"{column.name} = ?" for column in columns] + self._touch)
             values = [column.encode(getattr(record, column.name)) for column in columns]
             returning = self._sql.insert.partition(" RETURNING ")[2]
             statement = f"UPDATE {self.name} SET {assignments} WHERE id = ? RETURNING {returning}"
@@ -229,8 +241,31 @@ class Repository(Generic[CreateT, ReadT]):
                 f"UNIQUE: {self.name} already holds a row with this key",
             )
         check = re.match(r"CHECK constraint failed: (.+)", message)
+        if check and record is not None:
+            overflow = self._generated_overflow(check.group(1), record)
+            if overflow is not None:
+                return overflow
         rule = f"CHECK {check.group(1)}" if check else message
         return ValidationError(self.name, None, f"refused by the database: {rule}")
+
+    def _generated_overflow(self, constraint: str, record: Record) -> Exception | None:
+        """A generated sum (wallets.total_balance) beyond the cap fails its storage guard:
+        SQLite turns an overflowing integer sum into a float. Say so in the column's terms."""
+        for column in self.spec.table.columns:
+            computed = column.computed
+            if computed is None or not isinstance(column.type, ScaledDecimal):
+                continue
+            if not constraint.startswith(f"ck_{self.name}_{column.name}_"):
+                continue
+            parts = [part.strip() for part in str(computed.sqltext).split("+")]
+            total = sum((getattr(record, part) for part in parts), Decimal(0))
+            return AmountOutOfRange(
+                column.name,
+                total,
+                f"{computed.sqltext} exceeds ±{cap(column.type.spec.scale)}, the most SQLite "
+                "can store exactly",
+            )
+        return None
 
     def _index_columns(self, index_name: str) -> builtins.list[str]:
         """Table columns an index covers, in table order (expression indexes included)."""

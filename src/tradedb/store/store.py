@@ -31,20 +31,13 @@ from tradedb.models import (
     Wallet,
     WalletCreate,
 )
-from tradedb.models.analytics import IsoDate
 from tradedb.models.fields import Timeframe
+from tradedb.models.values import to_iso_date
 from tradedb.schema import tables as t
 from tradedb.schema.migrate import SchemaStatus, status
 from tradedb.store.bulk import BulkResult, OnConflict, write_candles, write_tickers
 from tradedb.store.database import Database
 from tradedb.store.repository import Repository, TableSpec
-
-
-def _iso_date(value: object, name: str) -> object:
-    from pydantic import TypeAdapter
-
-    return TypeAdapter(IsoDate).validate_python(value)
-
 
 TRADES = TableSpec(t.trades, TradeCreate, Trade, "timestamp")
 ORDERS = TableSpec(t.crypto_orders, OrderCreate, Order, "timestamp", ("order_id",))
@@ -66,7 +59,7 @@ PERFORMANCE = TableSpec(
     Performance,
     "date",
     ("date", "coalesce(strategy, '')", "coalesce(exchange, '')"),
-    parse_time=_iso_date,
+    parse_time=to_iso_date,
 )
 SNAPSHOTS = TableSpec(
     t.portfolio_snapshots, PortfolioSnapshotCreate, PortfolioSnapshot, "timestamp"
