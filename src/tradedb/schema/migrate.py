@@ -71,6 +71,25 @@ def status(conn: sqlite3.Connection) -> SchemaStatus:
     return SchemaStatus(current=current_revision(conn), head=head_revision())
 
 
+def foreign_tables(conn: sqlite3.Connection) -> list[str]:
+    """Tables of a database that has no tradedb version: a sign that it is not ours."""
+    if current_revision(conn) is not None:
+        return []
+    rows = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+        "ORDER BY name"
+    ).fetchall()
+    return [str(row[0]) for row in rows]
+
+
+def not_ours(path: Path, tables: list[str]) -> SchemaVersionError:
+    shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+    return SchemaVersionError(
+        f"{path} is not a tradedb database: it holds other tables ({shown}) and no tradedb "
+        "schema version, so tradedb will not touch it"
+    )
+
+
 def upgrade(path: Path, target: str = "head") -> SchemaStatus:
     """Bring the database file at `path` to `target`, creating it when it is empty."""
     engine = create_engine(f"sqlite:///{path}", poolclass=NullPool)
@@ -90,7 +109,7 @@ def upgrade(path: Path, target: str = "head") -> SchemaStatus:
         with engine.begin() as connection:
             before = MigrationContext.configure(connection).get_current_revision()
             if before is None:
-                _refuse_foreign(connection)
+                _refuse_foreign(connection, path)
                 _create_at(connection, target)
             else:
                 config = _alembic_config()
@@ -126,16 +145,13 @@ def _create_at(connection: Connection, target: str) -> None:
         config.attributes.pop("connection", None)
 
 
-def _refuse_foreign(connection: Connection) -> None:
+def _refuse_foreign(connection: Connection, path: Path) -> None:
     names = connection.execute(
         text("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
     ).scalars()
     existing = sorted(names)
     if existing:
-        raise SchemaVersionError(
-            f"this SQLite file already holds tables ({', '.join(existing[:5])}) but no tradedb "
-            "schema version; it is not a tradedb database, so tradedb will not touch it"
-        )
+        raise not_ours(path, existing)
 
 
 def _rebuild_derived(connection: Connection) -> None:

@@ -174,6 +174,9 @@ def read_schema_status(path: Path) -> migrate.SchemaStatus:
     check_location(path, must_exist=True)
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
+        foreign = migrate.foreign_tables(conn)
+        if foreign:
+            raise migrate.not_ours(path, foreign)
         return migrate.status(conn)
     except sqlite3.DatabaseError as exc:
         raise DatabaseLocationError(f"{path} is not a SQLite database: {exc}") from None
