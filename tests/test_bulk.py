@@ -11,7 +11,6 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -487,13 +486,6 @@ def test_ticker_bad_exchange_is_refused(store: Store) -> None:
 
 TIMEFRAMES = tuple(TIMEFRAME_MS)
 LARGEST = Decimal("92233720368.54775807")  # cap(8): the most SQLite holds exactly
-
-
-@pytest.fixture(scope="module")
-def shared_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    path: Path = tmp_path_factory.mktemp("bulk-properties") / "tradedb.sqlite"
-    with Store.open(path) as opened:
-        yield opened
 
 
 def through_record_path(row: Sequence[object], timeframe: str) -> tuple[Any, ...]:

@@ -9,7 +9,6 @@ than escaping as an exception.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
@@ -24,6 +23,7 @@ import pytest
 from typer.testing import CliRunner
 
 import tradedb
+from conftest import sha256
 from tradedb.cli.app import app
 from tradedb.schema.migrate import head_revision
 from tradedb.store import Store
@@ -94,10 +94,6 @@ def run(env: dict[str, str], tmp_path: Path) -> Callable[..., subprocess.Complet
 def default_database(env: dict[str, str]) -> Path:
     # platformdirs follows XDG_DATA_HOME on Linux.
     return Path(env["XDG_DATA_HOME"]) / "tradedb" / "tradedb.sqlite"
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def assert_user_error(returncode: int, stdout: str, stderr: str) -> str:

@@ -18,31 +18,17 @@ from typing import Any
 
 import pytest
 
+from records import TS, candle, trade
 from tradedb.errors import DatabaseLocationError, TradeDBError
 from tradedb.store import Database, Store
 
-MS = 1_700_000_000_000
 SYNCHRONOUS_NORMAL = 1
 SYNCHRONOUS_FULL = 2
 
 
-def trade(**changes: Any) -> dict[str, Any]:
-    record = {
-        "symbol": "BTC/USDT",
-        "side": "buy",
-        "amount": "0.5",
-        "price": "37000",
-        "total_value": "18500",
-        "timestamp": MS,
-        "exchange": "kraken",
-    }
-    record.update(changes)
-    return record
-
-
 def insert_log(conn: Any, message: str) -> None:
     conn.execute(
-        "INSERT INTO bot_logs (timestamp, level, message) VALUES (?, 'INFO', ?)", (MS, message)
+        "INSERT INTO bot_logs (timestamp, level, message) VALUES (?, 'INFO', ?)", (TS, message)
     )
 
 
@@ -82,19 +68,7 @@ def test_synchronous_is_full_for_durable_and_normal_otherwise(db_path: Path) -> 
 
 def test_ledger_writes_commit_full_and_market_data_normal(store: Store) -> None:
     # The setting a write used stays on the connection after it commits.
-    store.candles.insert(
-        {
-            "symbol": "BTC/USDT",
-            "timestamp": MS - MS % 60_000,
-            "open_price": "1",
-            "high_price": "2",
-            "low_price": "1",
-            "close_price": "2",
-            "volume": "3",
-            "timeframe": "1m",
-            "exchange": "kraken",
-        }
-    )
+    store.candles.insert(candle())
     assert pragma(store.db.connection, "synchronous") == SYNCHRONOUS_NORMAL
     store.trades.insert(trade())
     assert pragma(store.db.connection, "synchronous") == SYNCHRONOUS_FULL
@@ -372,15 +346,6 @@ def test_insert_is_committed_when_it_returns(db_path: Path, store: Store) -> Non
 def test_ledger_write_refuses_to_join_a_non_durable_transaction(store: Store) -> None:
     # SQLite cannot raise synchronous inside a transaction, so joining would commit a
     # ledger write with less than FULL durability.
-    trade = {
-        "symbol": "BTC/USDT",
-        "side": "buy",
-        "amount": "1",
-        "price": "1",
-        "total_value": "1",
-        "timestamp": 1_700_000_000_000,
-        "exchange": "kraken",
-    }
     with pytest.raises(TradeDBError, match="durable"), store.db.transaction(durable=False):
-        store.trades.insert(trade)
+        store.trades.insert(trade())
     assert store.trades.count() == 0

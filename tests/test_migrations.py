@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import sqlite3
 from decimal import Decimal
@@ -11,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from conftest import DATA
+from conftest import DATA, sha256
+from records import TS, trade
 from tradedb.errors import SchemaVersionError
 from tradedb.schema import migrate
 from tradedb.schema.tables import SPEC_TABLES
@@ -19,7 +19,6 @@ from tradedb.store import Store
 
 SPEC_TABLE_NAMES = [table.name for table in SPEC_TABLES]
 TABLES_WITH_UPDATED_AT = ["trades", "crypto_orders", "positions", "bot_config", "wallets"]
-MS = 1_700_000_000_000
 
 # A database left behind by each older revision, holding data, lives in
 # tests/data/tradedb-<rev>.sqlite (the first one, revision 0001, is tradedb-v1.sqlite and
@@ -113,24 +112,6 @@ def fresh_schema(folder: Path) -> list[tuple[str, str, str, str]]:
     return schema_of(path)
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def trade(**changes: Any) -> dict[str, Any]:
-    record = {
-        "symbol": "BTC/USDT",
-        "side": "buy",
-        "amount": "1",
-        "price": "37000",
-        "total_value": "37000",
-        "timestamp": MS,
-        "exchange": "kraken",
-    }
-    record.update(changes)
-    return record
-
-
 # --- create and upgrade --------------------------------------------------------------------
 
 
@@ -166,7 +147,7 @@ def test_upgrading_twice_is_a_no_op_that_keeps_data(tmp_path: Path) -> None:
     with Store.open(path) as store:
         store.trades.insert(trade(amount="0.00000001", exchange_trade_id="T-1"))
         store.wallets.upsert(
-            {"exchange": "kraken", "asset": "BTC", "available_balance": "0.1", "last_updated": MS}
+            {"exchange": "kraken", "asset": "BTC", "available_balance": "0.1", "last_updated": TS}
         )
     schema, rows = schema_of(path), rows_of(path)
 
@@ -299,7 +280,7 @@ def test_readable_views_render_exact_fixed_point_text(store: Store) -> None:
             "symbol": "BTC/USDT",
             "last_price": "37000",
             "price_change_percent_24h": "-2.5",
-            "timestamp": MS,
+            "timestamp": TS,
             "exchange": "kraken",
         }
     )
@@ -309,7 +290,7 @@ def test_readable_views_render_exact_fixed_point_text(store: Store) -> None:
             "asset": "BTC",
             "available_balance": "0.1",
             "locked_balance": "0.2",
-            "last_updated": MS,
+            "last_updated": TS,
         }
     )
     conn = store.db.connection

@@ -10,6 +10,19 @@ from typing import Any
 import pydantic
 import pytest
 
+from records import (
+    CANDLE_TS,
+    TS,
+    balance,
+    candle,
+    config,
+    log,
+    order,
+    performance,
+    position,
+    trade,
+    wallet,
+)
 from tradedb.errors import AmountOutOfRange, DuplicateRecord, ValidationError
 from tradedb.models import (
     BalanceHistoryCreate,
@@ -26,84 +39,6 @@ from tradedb.models import (
 )
 from tradedb.schema import tables
 from tradedb.store import Store
-
-TS = 1_700_000_000_000
-DAY_ALIGNED_TS = 1_700_006_400_000  # a multiple of every timeframe, 1d included
-
-
-def trade(**changes: Any) -> dict[str, Any]:
-    return {
-        "symbol": "BTC/USDT",
-        "side": "buy",
-        "amount": "0.5",
-        "price": "40000",
-        "total_value": "20000",
-        "timestamp": TS,
-        "exchange": "kraken",
-        **changes,
-    }
-
-
-def order(**changes: Any) -> dict[str, Any]:
-    return {
-        "order_id": "ord-1",
-        "symbol": "BTC/USDT",
-        "side": "buy",
-        "order_type": "limit",
-        "amount": "1",
-        "price": "40000",
-        "exchange": "kraken",
-        "timestamp": TS,
-        **changes,
-    }
-
-
-def position(**changes: Any) -> dict[str, Any]:
-    return {
-        "symbol": "BTC/USDT",
-        "side": "long",
-        "amount": "1",
-        "entry_price": "40000",
-        "exchange": "kraken",
-        "opened_at": TS,
-        **changes,
-    }
-
-
-def candle(**changes: Any) -> dict[str, Any]:
-    return {
-        "symbol": "BTC/USDT",
-        "timestamp": DAY_ALIGNED_TS,
-        "open_price": "100",
-        "high_price": "110",
-        "low_price": "90",
-        "close_price": "105",
-        "volume": "12.5",
-        "timeframe": "5m",
-        "exchange": "kraken",
-        **changes,
-    }
-
-
-def log(**changes: Any) -> dict[str, Any]:
-    return {"timestamp": TS, "level": "INFO", "message": "started", **changes}
-
-
-def config(**changes: Any) -> dict[str, Any]:
-    return {"config_key": "max_open_trades", "config_value": "3", **changes}
-
-
-def wallet(**changes: Any) -> dict[str, Any]:
-    return {"exchange": "kraken", "asset": "BTC", "last_updated": TS, **changes}
-
-
-def balance(**changes: Any) -> dict[str, Any]:
-    return {"exchange": "kraken", "asset": "BTC", "balance": "1.5", "timestamp": TS, **changes}
-
-
-def performance(**changes: Any) -> dict[str, Any]:
-    return {"date": "2024-01-01", "total_portfolio_value": "10000", **changes}
-
 
 # --- the list of bad input -----------------------------------------------------
 
@@ -153,9 +88,9 @@ BAD_INPUT = [
     (
         "unaligned-5m",
         "market_data",
-        candle(timestamp=DAY_ALIGNED_TS + 60_000),
+        candle(timestamp=CANDLE_TS + 60_000),
         "timestamp",
-        DAY_ALIGNED_TS + 60_000,
+        CANDLE_TS + 60_000,
         ValidationError,
     ),
     ("unknown-column", "trades", trade(colour="red"), "colour", "red", ValidationError),

@@ -6,15 +6,14 @@ generated wallets.total_balance are exact across the whole range up to the cap.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from records import TS, trade
 from tradedb.errors import AmountOutOfRange, ValidationError
 from tradedb.models.values import AMOUNT, PERCENT, to_decimal
 from tradedb.schema.money import cap, encode, to_units
@@ -22,34 +21,11 @@ from tradedb.store import Store
 
 INT64_MAX = 2**63 - 1
 CAP = Decimal("92233720368.54775807")
-TS = 1_700_000_000_000
-
-
-@pytest.fixture(scope="module")
-def shared_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    """One Store for all examples of a property; each example clears what it uses."""
-    path: Path = tmp_path_factory.mktemp("money") / "money.sqlite"
-    with Store.open(path) as opened:
-        yield opened
 
 
 def clear(store: Store, table: str) -> None:
     with store.db.transaction() as conn:
         conn.execute(f"DELETE FROM {table}")
-
-
-def trade(**changes: Any) -> dict[str, Any]:
-    record: dict[str, Any] = {
-        "symbol": "BTC/USDT",
-        "side": "buy",
-        "amount": "1",
-        "price": "1",
-        "total_value": "1",
-        "timestamp": TS,
-        "exchange": "kraken",
-    }
-    record.update(changes)
-    return record
 
 
 def from_units(units: int) -> Decimal:

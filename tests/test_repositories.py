@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,125 +15,28 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import sha256
+from records import (
+    CANDLE_TS,
+    TS,
+    balance,
+    candle,
+    config,
+    log,
+    order,
+    performance,
+    position,
+    snapshot,
+    ticker,
+    trade,
+    wallet,
+)
 from tradedb.errors import DuplicateRecord, TradeDBError, UnknownName, ValidationError
 from tradedb.store import Page, Repository, Store
 
-TS = 1_700_000_000_000
-CANDLE_TS = 1_700_006_400_000  # aligned to every timeframe
-
-
-def trade(**changes: Any) -> dict[str, Any]:
-    return {
-        "symbol": "BTC/USDT",
-        "side": "buy",
-        "amount": "0.5",
-        "price": "40000",
-        "total_value": "20000",
-        "timestamp": TS,
-        "exchange": "kraken",
-        **changes,
-    }
-
-
-def order(**changes: Any) -> dict[str, Any]:
-    return {
-        "order_id": "ord-1",
-        "symbol": "BTC/USDT",
-        "side": "buy",
-        "order_type": "limit",
-        "amount": "1",
-        "price": "40000",
-        "exchange": "kraken",
-        "timestamp": TS,
-        **changes,
-    }
-
-
-def position(**changes: Any) -> dict[str, Any]:
-    return {
-        "symbol": "BTC/USDT",
-        "side": "long",
-        "amount": "1",
-        "entry_price": "40000",
-        "exchange": "kraken",
-        "opened_at": TS,
-        **changes,
-    }
-
-
-def candle(**changes: Any) -> dict[str, Any]:
-    return {
-        "symbol": "BTC/USDT",
-        "timestamp": CANDLE_TS,
-        "open_price": "100",
-        "high_price": "110",
-        "low_price": "90",
-        "close_price": "105",
-        "volume": "12.5",
-        "timeframe": "5m",
-        "exchange": "kraken",
-        **changes,
-    }
-
-
-def ticker(**changes: Any) -> dict[str, Any]:
-    return {
-        "symbol": "BTC/USDT",
-        "bid_price": "99.5",
-        "ask_price": "100.5",
-        "last_price": "100",
-        "price_change_percent_24h": "-1.2345",
-        "timestamp": TS,
-        "exchange": "kraken",
-        **changes,
-    }
-
-
-def performance(**changes: Any) -> dict[str, Any]:
-    return {"date": "2024-01-01", "total_portfolio_value": "10000", **changes}
-
-
-def snapshot(**changes: Any) -> dict[str, Any]:
-    return {
-        "timestamp": TS,
-        "asset": "BTC",
-        "amount": "0.5",
-        "usd_value": "20000",
-        "price_per_unit": "40000",
-        "exchange": "kraken",
-        **changes,
-    }
-
-
-def config(**changes: Any) -> dict[str, Any]:
-    return {
-        "config_key": "max_open_trades",
-        "config_value": "3",
-        "config_type": "number",
-        **changes,
-    }
-
-
-def log(**changes: Any) -> dict[str, Any]:
-    return {"timestamp": TS, "level": "INFO", "message": "started", **changes}
-
-
-def wallet(**changes: Any) -> dict[str, Any]:
-    return {
-        "exchange": "kraken",
-        "asset": "BTC",
-        "available_balance": "1",
-        "locked_balance": "0.5",
-        "last_updated": TS,
-        **changes,
-    }
-
-
-def balance(**changes: Any) -> dict[str, Any]:
-    return {"exchange": "kraken", "asset": "BTC", "balance": "1.5", "timestamp": TS, **changes}
-
-
-SAMPLES = {
+# The config and wallet samples also fill optional columns, so that more than defaults
+# are stored and read back.
+SAMPLES: dict[str, tuple[Callable[..., dict[str, Any]], str]] = {
     "trades": (trade, "trades"),
     "crypto_orders": (order, "orders"),
     "positions": (position, "positions"),
@@ -141,9 +44,9 @@ SAMPLES = {
     "tickers": (ticker, "tickers"),
     "performance_metrics": (performance, "performance"),
     "portfolio_snapshots": (snapshot, "snapshots"),
-    "bot_config": (config, "config"),
+    "bot_config": (partial(config, config_type="number"), "config"),
     "bot_logs": (log, "logs"),
-    "wallets": (wallet, "wallets"),
+    "wallets": (partial(wallet, available_balance="1", locked_balance="0.5"), "wallets"),
     "balance_history": (balance, "balance_history"),
 }
 
@@ -189,7 +92,7 @@ def test_insert_fills_the_spec_defaults(store: Store) -> None:
     stored_order = store.orders.insert(order())
     assert stored_order.status == "pending"
     assert stored_order.filled_amount == Decimal(0)
-    stored_wallet = store.wallets.insert(wallet())
+    stored_wallet = store.wallets.insert(wallet(available_balance="1", locked_balance="0.5"))
     assert stored_wallet.total_balance == Decimal("1.5")
 
 
@@ -397,13 +300,6 @@ def test_pages_on_performance_dates_with_ties(store: Store) -> None:
 def test_pages_on_a_table_without_time_column_follow_ids(store: Store) -> None:
     stored = [store.config.insert(config(config_key=f"k{i}")) for i in range(5)]
     assert walk(store.config, 2) == [row.id for row in stored]
-
-
-@pytest.fixture(scope="module")
-def shared_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    path = tmp_path_factory.mktemp("pages") / "pages.sqlite"
-    with Store.open(path) as opened:
-        yield opened
 
 
 @settings(max_examples=60, deadline=None)
@@ -673,14 +569,10 @@ def test_insert_many_of_candles_with_a_duplicate_writes_nothing(store: Store) ->
 # --- read-only -----------------------------------------------------------------------------
 
 
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def test_readonly_store_lists_but_never_writes(db_path: Path) -> None:
     with Store.open(db_path) as writer:
         stored = writer.orders.insert(order())
-    before = digest(db_path)
+    before = sha256(db_path)
 
     with Store.open(db_path, readonly=True) as reader:
         assert reader.orders.list().items == [stored]
@@ -691,7 +583,7 @@ def test_readonly_store_lists_but_never_writes(db_path: Path) -> None:
             reader.orders.update(stored.id, {"status": "open"})
         assert reader.orders.count() == 1
 
-    assert digest(db_path) == before
+    assert sha256(db_path) == before
     with Store.open(db_path) as writer:
         assert writer.orders.list().items == [stored]
 

@@ -8,8 +8,9 @@ transaction: a bad row anywhere leaves the table as it was.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Literal
 
 from tradedb.errors import ValidationError
@@ -177,6 +178,7 @@ def write_tickers(
     return _write(db, "tickers", TICKER_COLUMNS, TICKER_KEY, prepared, on_conflict=on_conflict)
 
 
+@cache
 def _upsert_sql(
     table: str, columns: Sequence[str], key: Sequence[str], on_conflict: OnConflict
 ) -> str:
@@ -193,9 +195,6 @@ def _upsert_sql(
     return insert + f"DO UPDATE SET {assignments} WHERE {differs}"
 
 
-_SQL_CACHE: dict[tuple[str, OnConflict], str] = {}
-
-
 def _write(
     db: Database,
     table: str,
@@ -207,13 +206,10 @@ def _write(
 ) -> BulkResult:
     if on_conflict not in ("replace", "keep"):
         raise ValidationError("on_conflict", on_conflict, "must be 'replace' or 'keep'")
-    statement = _SQL_CACHE.get((table, on_conflict))
-    if statement is None:
-        statement = _upsert_sql(table, columns, key, on_conflict)
-        _SQL_CACHE[(table, on_conflict)] = statement
+    statement = _upsert_sql(table, tuple(columns), tuple(key), on_conflict)
     with db.transaction(durable=False) as conn:
         # AUTOINCREMENT ids only grow, so rows above the old maximum are the new ones.
-        highest_before = _max_id(conn.execute, table)
+        highest_before = conn.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()[0]
         changes_before = conn.total_changes
         conn.executemany(statement, rows)
         changed = conn.total_changes - changes_before
@@ -221,8 +217,3 @@ def _write(
             f"SELECT count(*) FROM {table} WHERE id > ?", (highest_before,)
         ).fetchone()[0]
     return BulkResult(received=len(rows), inserted=inserted, updated=changed - inserted)
-
-
-def _max_id(execute: Callable[..., Any], table: str) -> int:
-    row = execute(f"SELECT max(id) FROM {table}").fetchone()
-    return int(row[0] or 0)

@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
-from sqlalchemy import Column, Table
+from sqlalchemy import Boolean, Column, Table
 from sqlalchemy.sql.visitors import iterate
 
 from tradedb.errors import AmountOutOfRange, DuplicateRecord, UnknownName, ValidationError
@@ -85,7 +85,8 @@ class _Column:
 
 @dataclass
 class _Statements:
-    insert: str
+    insert: str  # INSERT ... VALUES (...), without RETURNING
+    returning: str  # the read columns, for RETURNING clauses
     select: str
     write_columns: list[_Column]
     read_columns: list[_Column]
@@ -109,7 +110,7 @@ class Repository(Generic[CreateT, ReadT]):
             column.name: _Column(
                 column.name,
                 column.type.spec.scale if isinstance(column.type, ScaledDecimal) else None,
-                is_bool=column.name == "is_active",
+                is_bool=isinstance(column.type, Boolean),
             )
             for column in table.columns
         }
@@ -119,7 +120,8 @@ class Repository(Generic[CreateT, ReadT]):
         marks = ", ".join("?" for _ in write)
         read_list = ", ".join(column.name for column in read)
         return _Statements(
-            insert=f"INSERT INTO {self.name} ({names}) VALUES ({marks}) RETURNING {read_list}",
+            insert=f"INSERT INTO {self.name} ({names}) VALUES ({marks})",
+            returning=read_list,
             select=f"SELECT {read_list} FROM {self.name}",
             write_columns=write,
             read_columns=read,
@@ -157,43 +159,45 @@ class Repository(Generic[CreateT, ReadT]):
         record = self.validate(data)
         values = self._row_values(record)
         with self.db.transaction(durable=self.spec.durable) as conn:
-            row = self._execute(conn, self._sql.insert, values, record).fetchone()
+            statement = f"{self._sql.insert} RETURNING {self._sql.returning}"
+            row = self._execute(conn, statement, values, record).fetchone()
         return self._to_record(row)
 
     def insert_many(self, data: Iterable[CreateT | Mapping[str, Any]]) -> int:
         """Insert many records in one transaction; any bad one leaves nothing written."""
         rows = [self._row_values(self.validate(item)) for item in data]
-        statement = self._sql.insert.partition(" RETURNING ")[0]
         with self.db.transaction(durable=self.spec.durable) as conn:
             try:
-                conn.executemany(statement, rows)
+                conn.executemany(self._sql.insert, rows)
             except sqlite3.IntegrityError as exc:
                 raise self._integrity_error(exc, None) from None
         return len(rows)
 
     def upsert(self, data: CreateT | Mapping[str, Any]) -> ReadT:
         """Insert, or update the row holding the same UNIQUE key; return it as stored."""
+        statement = self._upsert_statement
+        record = self.validate(data)
+        with self.db.transaction(durable=self.spec.durable) as conn:
+            row = self._execute(conn, statement, self._row_values(record), record).fetchone()
+        return self._to_record(row)
+
+    @cached_property
+    def _upsert_statement(self) -> str:
         target = self.spec.conflict_target
         if target is None:
             raise UnknownName("table", self.name, "has no UNIQUE key to upsert on")
-        record = self.validate(data)
-        key_columns = {part for part in target if part in self._sql.columns}
         updates = ", ".join(
             [
                 f"{column.name} = excluded.{column.name}"
                 for column in self._sql.write_columns
-                if column.name not in key_columns
+                if column.name not in target
             ]
             + self._touch
         )
-        insert, _, returning = self._sql.insert.partition(" RETURNING ")
-        statement = (
-            f"{insert} ON CONFLICT ({', '.join(target)}) DO UPDATE SET {updates} "
-            f"RETURNING {returning}"
+        return (
+            f"{self._sql.insert} ON CONFLICT ({', '.join(target)}) DO UPDATE SET {updates} "
+            f"RETURNING {self._sql.returning}"
         )
-        with self.db.transaction(durable=self.spec.durable) as conn:
-            row = self._execute(conn, statement, self._row_values(record), record).fetchone()
-        return self._to_record(row)
 
     def update(self, record_id: int, changes: Mapping[str, Any]) -> ReadT:
         """Change some fields of one row; the whole row is validated again first."""
@@ -210,8 +214,9 @@ class Repository(Generic[CreateT, ReadT]):
             columns = [self._sql.columns[name] for name in changes]
             assignments = ", ".join([f"{column.name} = ?" for column in columns] + self._touch)
             values = [column.encode(getattr(record, column.name)) for column in columns]
-            returning = self._sql.insert.partition(" RETURNING ")[2]
-            statement = f"UPDATE {self.name} SET {assignments} WHERE id = ? RETURNING {returning}"
+            statement = (
+                f"UPDATE {self.name} SET {assignments} WHERE id = ? RETURNING {self._sql.returning}"
+            )
             row = self._execute(conn, statement, (*values, record_id), record).fetchone()
         return self._to_record(row)
 
