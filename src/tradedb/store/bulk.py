@@ -153,31 +153,6 @@ def _ticker_row(row: Mapping[str, object], exchange: str) -> tuple[Any, ...]:
     return tuple(values)
 
 
-def write_candles(
-    db: Database,
-    rows: Iterable[Sequence[object]],
-    *,
-    exchange: str,
-    symbol: str,
-    timeframe: Timeframe,
-    on_conflict: OnConflict = "replace",
-) -> BulkResult:
-    """Validate and store candles; re-delivered candles never double-count."""
-    prepared = candle_rows(rows, exchange=exchange, symbol=symbol, timeframe=timeframe)
-    return _write(db, "market_data", CANDLE_COLUMNS, CANDLE_KEY, prepared, on_conflict=on_conflict)
-
-
-def write_tickers(
-    db: Database,
-    rows: Iterable[Mapping[str, object]],
-    *,
-    exchange: str,
-    on_conflict: OnConflict = "replace",
-) -> BulkResult:
-    prepared = ticker_rows(rows, exchange=exchange)
-    return _write(db, "tickers", TICKER_COLUMNS, TICKER_KEY, prepared, on_conflict=on_conflict)
-
-
 @cache
 def _upsert_sql(
     table: str, columns: Sequence[str], key: Sequence[str], on_conflict: OnConflict
@@ -195,7 +170,7 @@ def _upsert_sql(
     return insert + f"DO UPDATE SET {assignments} WHERE {differs}"
 
 
-def _write(
+def write_rows(
     db: Database,
     table: str,
     columns: Sequence[str],
@@ -204,6 +179,7 @@ def _write(
     *,
     on_conflict: OnConflict,
 ) -> BulkResult:
+    """Upsert prepared rows in one transaction; re-delivered rows never double-count."""
     if on_conflict not in ("replace", "keep"):
         raise ValidationError("on_conflict", on_conflict, "must be 'replace' or 'keep'")
     statement = _upsert_sql(table, tuple(columns), tuple(key), on_conflict)

@@ -35,7 +35,17 @@ from tradedb.models.fields import Timeframe
 from tradedb.models.values import to_iso_date
 from tradedb.schema import tables as t
 from tradedb.schema.migrate import SchemaStatus, status
-from tradedb.store.bulk import BulkResult, OnConflict, write_candles, write_tickers
+from tradedb.store.bulk import (
+    CANDLE_COLUMNS,
+    CANDLE_KEY,
+    TICKER_COLUMNS,
+    TICKER_KEY,
+    BulkResult,
+    OnConflict,
+    candle_rows,
+    ticker_rows,
+    write_rows,
+)
 from tradedb.store.database import Database
 from tradedb.store.repository import Repository, TableSpec
 
@@ -125,13 +135,9 @@ class Store:
         on_conflict: OnConflict = "replace",
     ) -> BulkResult:
         """Bulk-store OHLCV rows [timestamp_ms, open, high, low, close, volume]."""
-        return write_candles(
-            self.db,
-            rows,
-            exchange=exchange,
-            symbol=symbol,
-            timeframe=timeframe,
-            on_conflict=on_conflict,
+        prepared = candle_rows(rows, exchange=exchange, symbol=symbol, timeframe=timeframe)
+        return write_rows(
+            self.db, "market_data", CANDLE_COLUMNS, CANDLE_KEY, prepared, on_conflict=on_conflict
         )
 
     def write_tickers(
@@ -142,7 +148,10 @@ class Store:
         on_conflict: OnConflict = "replace",
     ) -> BulkResult:
         """Bulk-store tickers given as mappings keyed by the tickers columns."""
-        return write_tickers(self.db, rows, exchange=exchange, on_conflict=on_conflict)
+        prepared = ticker_rows(rows, exchange=exchange)
+        return write_rows(
+            self.db, "tickers", TICKER_COLUMNS, TICKER_KEY, prepared, on_conflict=on_conflict
+        )
 
     def row_counts(self) -> dict[str, int]:
         with self.db.snapshot():
