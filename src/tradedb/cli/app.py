@@ -16,7 +16,7 @@ from rich.table import Table
 from tradedb import __version__
 from tradedb.errors import TradeDBError
 from tradedb.services import admin
-from tradedb.services.location import DatabaseLocation, resolve_database
+from tradedb.services.location import resolve_database
 
 app = typer.Typer(
     name="tradedb",
@@ -63,10 +63,6 @@ def user_errors(command: Callable[P, R]) -> Callable[P, R]:
     return run
 
 
-def _location(db: str | None) -> DatabaseLocation:
-    return resolve_database(db)
-
-
 def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2) + "\n")
 
@@ -91,7 +87,7 @@ def root(
 @user_errors
 def init(db: DbOption = None, as_json: JsonOption = False) -> None:
     """Create the database, or upgrade it to the newest schema."""
-    location = _location(db)
+    location = resolve_database(db)
     result = admin.init_database(location)
     if as_json:
         _print_json(
@@ -113,7 +109,7 @@ def init(db: DbOption = None, as_json: JsonOption = False) -> None:
 @user_errors
 def db_status(db: DbOption = None, as_json: JsonOption = False) -> None:
     """Show the database's schema version and the newest this tradedb knows."""
-    location = _location(db)
+    location = resolve_database(db)
     status = admin.schema_status(location)
     if as_json:
         _print_json(
@@ -136,7 +132,7 @@ def db_status(db: DbOption = None, as_json: JsonOption = False) -> None:
 @user_errors
 def info(db: DbOption = None, as_json: JsonOption = False) -> None:
     """Show the database's path, size, schema version and row counts per table."""
-    details = admin.database_info(_location(db))
+    details = admin.database_info(resolve_database(db))
     if as_json:
         _print_json(
             {

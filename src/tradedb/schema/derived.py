@@ -9,10 +9,9 @@ from __future__ import annotations
 from sqlalchemy import Table
 
 from tradedb.schema.money import ScaledDecimal
-from tradedb.schema.tables import SPEC_TABLES
+from tradedb.schema.tables import EPOCH_SECONDS_NOW, SPEC_TABLES
 
 VIEW_SUFFIX = "_readable"
-EPOCH_SECONDS_NOW = "strftime('%s', 'now')"
 TRIGGER_PREFIX = "trg_"
 
 

@@ -146,12 +146,11 @@ def _create_at(connection: Connection, target: str) -> None:
 
 
 def _refuse_foreign(connection: Connection, path: Path) -> None:
-    names = connection.execute(
-        text("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
-    ).scalars()
-    existing = sorted(names)
-    if existing:
-        raise not_ours(path, existing)
+    raw = connection.connection.driver_connection
+    assert isinstance(raw, sqlite3.Connection), "upgrade() opens SQLite files only"
+    tables = foreign_tables(raw)
+    if tables:
+        raise not_ours(path, tables)
 
 
 def _rebuild_derived(connection: Connection) -> None:

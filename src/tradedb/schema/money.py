@@ -102,18 +102,23 @@ def to_units(value: object, spec: DecimalSpec, column: str) -> int:
         elif kind is float:
             text = repr(value)
         else:
-            return encode(to_decimal(value, column, spec), spec.scale, column)
+            return _units_the_general_way(value, spec, column)
         whole, _, fraction = text.partition(".")
         shortfall = spec.scale - len(fraction)
         if shortfall < 0 or not text.isascii() or (fraction and not fraction.isdigit()):
-            return encode(to_decimal(value, column, spec), spec.scale, column)
+            return _units_the_general_way(value, spec, column)
         try:
             units = int(whole + fraction) * _POWERS_OF_TEN[shortfall]
         except ValueError:
-            return encode(to_decimal(value, column, spec), spec.scale, column)
+            return _units_the_general_way(value, spec, column)
     if not -_UNITS_LIMIT[spec] < units < _UNITS_LIMIT[spec]:
-        return encode(to_decimal(value, column, spec), spec.scale, column)
+        return _units_the_general_way(value, spec, column)
     return units
+
+
+def _units_the_general_way(value: object, spec: DecimalSpec, column: str) -> int:
+    """Every input the fast path does not handle: same rules and messages as records."""
+    return encode(to_decimal(value, column, spec), spec.scale, column)
 
 
 # Units below both the DECIMAL precision and int64 are stored as they are.

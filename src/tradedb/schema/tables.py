@@ -44,6 +44,9 @@ metadata = MetaData(
 )
 
 
+EPOCH_SECONDS_NOW = "strftime('%s', 'now')"
+
+
 class epoch_seconds_now(FunctionElement[int]):
     """The spec's `strftime('%s', 'now')`, written per dialect."""
 
@@ -53,7 +56,7 @@ class epoch_seconds_now(FunctionElement[int]):
 
 @compiles(epoch_seconds_now, "sqlite")
 def _epoch_now_sqlite(element: Any, compiler: SQLCompiler, **kw: Any) -> str:
-    return "(strftime('%s', 'now'))"
+    return f"({EPOCH_SECONDS_NOW})"
 
 
 @compiles(epoch_seconds_now)

@@ -24,8 +24,8 @@ from sqlalchemy.sql.visitors import iterate
 from tradedb.errors import AmountOutOfRange, DuplicateRecord, UnknownName, ValidationError
 from tradedb.models.base import CreatedRecord, Record, as_tradedb_error, validate_record
 from tradedb.models.values import to_epoch_ms
-from tradedb.schema.derived import EPOCH_SECONDS_NOW
 from tradedb.schema.money import ScaledDecimal, cap, encode, from_units
+from tradedb.schema.tables import EPOCH_SECONDS_NOW
 from tradedb.store.database import Database
 
 CreateT = TypeVar("CreateT", bound=Record)
