@@ -16,23 +16,93 @@ from decimal import Decimal
 
 import pytest
 
+import records
 from conftest import SPEC
+from records import TS
+from tradedb.errors import DuplicateRecord
 from tradedb.schema import tables as schema_tables
 from tradedb.schema.money import ScaledDecimal
 from tradedb.store import Store
 
+
+@dataclass(frozen=True)
+class Declared:
+    """How a column of tradedb's own is declared on SQLite."""
+
+    type: str
+    notnull: bool = False
+    default: str | None = None
+    scale: int | None = None  # an amount in integer units of 1e-scale, with a storage guard
+    references: str | None = None  # "table.column" of its foreign key
+    pk: bool = False
+
+
+AMOUNT_UNITS = Declared("BIGINT", notnull=True, default="0", scale=8)
+
 # Columns tradedb adds to spec tables, each for a documented need:
 #   trades.exchange_trade_id: the exchange's own id of a fill, so that a re-delivered fill
 #   is recognised (idempotency, ARCHITECTURE decision 6) instead of being booked twice.
-EXTRA_COLUMNS: dict[str, tuple[str, ...]] = {"trades": ("exchange_trade_id",)}
+#   trades.position_id: the position the fill opened, grew or realised its P&L into.
+#   crypto_orders.locked_amount / locked_asset: what the order still holds locked and in
+#   which asset's wallet, so a fill, cancel or expiry releases exactly its own reservation.
+#   positions.open_fees: fees paid to open the part still held; each closing trade is
+#   charged its pro-rata share, so realised P&L is net of the fees of both legs.
+EXTRA_COLUMNS: dict[str, tuple[str, ...]] = {
+    "trades": ("exchange_trade_id", "position_id"),
+    "crypto_orders": ("locked_amount", "locked_asset"),
+    "positions": ("open_fees",),
+}
+EXTRA_COLUMN_DECLARATIONS: dict[tuple[str, str], Declared] = {
+    ("trades", "exchange_trade_id"): Declared("TEXT"),
+    ("trades", "position_id"): Declared("INTEGER", references="positions.id"),
+    ("crypto_orders", "locked_amount"): AMOUNT_UNITS,
+    ("crypto_orders", "locked_asset"): Declared("TEXT"),
+    ("positions", "open_fees"): AMOUNT_UNITS,
+}
+
+# Tables tradedb adds, column by column:
+#   wallet_movements: the ledger's journal, every change of a wallet as signed amounts;
+#   a wallet's balances are the sum of its movements, and the journal is never pruned.
+EPOCH_SECONDS_DEFAULT = "strftime('%s','now')"
+EXTRA_TABLES: dict[str, dict[str, Declared]] = {
+    "wallet_movements": {
+        "id": Declared("INTEGER", notnull=True, pk=True),
+        "exchange": Declared("TEXT", notnull=True),
+        "asset": Declared("TEXT", notnull=True),
+        "kind": Declared("TEXT", notnull=True),
+        "available_change": AMOUNT_UNITS,
+        "locked_change": AMOUNT_UNITS,
+        "trade_id": Declared("INTEGER", references="trades.id"),
+        "order_id": Declared("TEXT"),
+        "reference": Declared("TEXT"),
+        "timestamp": Declared("INTEGER", notnull=True),
+        "created_at": Declared("INTEGER", default=EPOCH_SECONDS_DEFAULT),
+    },
+}
+MOVEMENT_KINDS = frozenset(
+    {"opening", "deposit", "withdrawal", "lock", "unlock", "trade", "fee", "sync"}
+)
 
 # UNIQUE indexes tradedb adds, by name, with the table they belong to:
 #   uq_trades_exchange_trade_id: one fill per (exchange, exchange_trade_id).
 #   uq_performance_metrics_scope: UNIQUE(date, strategy, exchange) lets NULLs repeat, so the
 #   portfolio-wide row of a day (strategy and exchange NULL) needs coalesce() to be unique.
+#   uq_positions_open_key: one open position per (exchange, symbol, strategy), a NULL
+#   strategy being a key of its own; closed positions are not constrained.
+#   uq_wallet_movements_reference: a deposit or withdrawal re-recorded under the caller's
+#   reference (e.g. a tx hash) is refused; movements without a reference are not constrained.
 EXTRA_UNIQUE_INDEXES = {
     "uq_trades_exchange_trade_id": "trades",
     "uq_performance_metrics_scope": "performance_metrics",
+    "uq_positions_open_key": "positions",
+    "uq_wallet_movements_reference": "wallet_movements",
+}
+
+# Non-unique indexes tradedb adds, by name, with their table and columns, so that the
+# ledger finds an order's fills and a wallet's movements without a scan.
+EXTRA_INDEXES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "idx_trades_order": ("trades", ("exchange", "order_id")),
+    "idx_wallet_movements_wallet": ("wallet_movements", ("exchange", "asset")),
 }
 
 DECIMAL_TYPE = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)", re.IGNORECASE)
@@ -181,14 +251,31 @@ class IndexInfo:
     unique: bool
     origin: str
     columns: tuple[str | None, ...]  # None for an expression
+    partial: bool = False  # has a WHERE clause
 
 
 def indexes(conn: sqlite3.Connection, table: str) -> dict[str, IndexInfo]:
     found = {}
-    for _seq, name, unique, origin, _partial in conn.execute(f"PRAGMA index_list({table})"):
+    for _seq, name, unique, origin, partial in conn.execute(f"PRAGMA index_list({table})"):
         cols = tuple(row[2] for row in conn.execute(f"PRAGMA index_info({name})"))
-        found[name] = IndexInfo(name, bool(unique), origin, cols)
+        found[name] = IndexInfo(name, bool(unique), origin, cols, bool(partial))
     return found
+
+
+def index_sql(conn: sqlite3.Connection, name: str) -> str:
+    row = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?", (name,)
+    ).fetchone()
+    assert row is not None, f"index {name} does not exist"
+    return normalise_expression(str(row[0]))
+
+
+def foreign_keys(conn: sqlite3.Connection, table: str) -> set[tuple[str, str]]:
+    """(column, "table.column" it references) for every foreign key of a table."""
+    return {
+        (row[3], f"{row[2]}.{row[4]}")
+        for row in conn.execute(f"PRAGMA foreign_key_list({table})").fetchall()
+    }
 
 
 def decimal_columns(conn: sqlite3.Connection, table: str) -> dict[str, tuple[int, int]]:
@@ -235,20 +322,22 @@ def test_our_tables_are_the_spec_tables(our_db: sqlite3.Connection) -> None:
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
         )
     }
-    assert ours == {*SPEC_TABLES, "alembic_version"}
+    assert ours == {*SPEC_TABLES, *EXTRA_TABLES, "alembic_version"}
     assert [table.name for table in schema_tables.SPEC_TABLES] == SPEC_TABLES
+    assert [table.name for table in schema_tables.EXTRA_TABLES] == list(EXTRA_TABLES)
+    assert schema_tables.ALL_TABLES == schema_tables.SPEC_TABLES + schema_tables.EXTRA_TABLES
 
 
 def test_our_indexes_are_the_spec_indexes_plus_documented_extras(
-    our_db: sqlite3.Connection,
+    spec_db: sqlite3.Connection, our_db: sqlite3.Connection
 ) -> None:
-    ours = {
-        name
-        for (name,) in our_db.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
-        )
-    }
-    assert ours == set(SPEC_INDEXES) | set(EXTRA_UNIQUE_INDEXES)
+    query = "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+    ours = dict(our_db.execute(query).fetchall())
+    expected = dict(spec_db.execute(query).fetchall())
+    assert set(expected) == set(SPEC_INDEXES)
+    expected |= EXTRA_UNIQUE_INDEXES
+    expected |= {name: table for name, (table, _columns) in EXTRA_INDEXES.items()}
+    assert ours == expected
 
 
 # --- per table ---------------------------------------------------------------------------
@@ -343,9 +432,15 @@ def test_check_value_sets_match_and_only_storage_guards_are_extra(
     assert spec_checks.storage_guards == {}
     assert our_checks.value_sets == spec_checks.value_sets
 
-    # A guard on exactly the spec's DECIMAL columns refuses any non-integer storage, so
-    # a float or text written by ad-hoc SQL cannot bypass the exact encoding.
-    assert set(our_checks.storage_guards) == set(decimal_columns(spec_db, table))
+    # A guard on exactly the spec's DECIMAL columns and the documented extra amount
+    # columns refuses any non-integer storage, so a float or text written by ad-hoc SQL
+    # cannot bypass the exact encoding.
+    extra_amounts = {
+        column
+        for (owner, column), declared in EXTRA_COLUMN_DECLARATIONS.items()
+        if owner == table and declared.scale is not None
+    }
+    assert set(our_checks.storage_guards) == set(decimal_columns(spec_db, table)) | extra_amounts
     for name, allowed in our_checks.storage_guards.items():
         assert "integer" in allowed, name
         assert allowed <= {"integer", "null"}, name
@@ -367,6 +462,79 @@ def test_unique_keys_match_plus_documented_extras(
     assert our_pk == spec_pk
 
 
+@pytest.mark.parametrize("table", SPEC_TABLES)
+def test_foreign_keys_are_the_specs_plus_documented_extras(
+    table: str, spec_db: sqlite3.Connection, our_db: sqlite3.Connection
+) -> None:
+    extras = {
+        (column, declared.references)
+        for (owner, column), declared in EXTRA_COLUMN_DECLARATIONS.items()
+        if owner == table and declared.references is not None
+    }
+    assert foreign_keys(our_db, table) == foreign_keys(spec_db, table) | extras
+
+
+def _assert_declared(
+    conn: sqlite3.Connection, table: str, column: ColumnInfo, declared: Declared
+) -> None:
+    where = f"{table}.{column.name}"
+    assert column.type == declared.type, where
+    assert column.pk == declared.pk, where
+    assert column.notnull == declared.notnull, where
+    actual_default = None if column.default is None else normalise_expression(column.default)
+    assert actual_default == declared.default, where
+    assert column.hidden == 0, where  # not generated
+    guards = parse_checks(create_sql(conn, table)).storage_guards
+    model = schema_tables.metadata.tables[table].c[column.name].type
+    if declared.scale is None:
+        assert column.name not in guards, where
+        assert not isinstance(model, ScaledDecimal), where
+    else:
+        # Integer units of 1e-scale, and a guard that refuses floats and text (and NULL
+        # when the column is NOT NULL).
+        assert isinstance(model, ScaledDecimal), where
+        assert model.spec.scale == declared.scale, where
+        assert guards[column.name] == ({"integer"} if declared.notnull else {"integer", "null"})
+    references = {target for name, target in foreign_keys(conn, table) if name == column.name}
+    assert references == ({declared.references} if declared.references else set()), where
+
+
+def test_every_extra_column_has_a_declaration() -> None:
+    listed = {(table, name) for table, names in EXTRA_COLUMNS.items() for name in names}
+    assert set(EXTRA_COLUMN_DECLARATIONS) == listed
+
+
+@pytest.mark.parametrize(
+    "where", [f"{table}.{column}" for table, column in EXTRA_COLUMN_DECLARATIONS]
+)
+def test_extra_columns_are_declared_as_documented(where: str, our_db: sqlite3.Connection) -> None:
+    table, name = where.split(".")
+    column = {column.name: column for column in columns(our_db, table)}[name]
+    _assert_declared(our_db, table, column, EXTRA_COLUMN_DECLARATIONS[(table, name)])
+
+
+def test_wallet_movements_is_declared_as_documented(our_db: sqlite3.Connection) -> None:
+    table = "wallet_movements"
+    declared = EXTRA_TABLES[table]
+    ours = columns(our_db, table)
+    assert [column.name for column in ours] == list(declared)
+    for column in ours:
+        _assert_declared(our_db, table, column, declared[column.name])
+
+    sql = create_sql(our_db, table)
+    # Ids are never reused, as in every spec table.
+    assert re.search(r"\bid\s+INTEGER\s+NOT\s+NULL\s+PRIMARY\s+KEY\s+AUTOINCREMENT", sql, re.I)
+    checks = parse_checks(sql)
+    assert checks.value_sets == {"kind": MOVEMENT_KINDS}
+    assert set(schema_tables.MOVEMENT_KINDS) == MOVEMENT_KINDS
+    assert set(checks.storage_guards) == {
+        name for name, column in declared.items() if column.scale is not None
+    }
+    # Its only UNIQUE key is the documented reference index (and no UNIQUE constraint).
+    unique = {index.name for index in indexes(our_db, table).values() if index.unique}
+    assert unique == {name for name, owner in EXTRA_UNIQUE_INDEXES.items() if owner == table}
+
+
 def test_extra_unique_indexes_cover_what_their_reason_says(our_db: sqlite3.Connection) -> None:
     fills = indexes(our_db, "trades")["uq_trades_exchange_trade_id"]
     assert fills.columns == ("exchange", "exchange_trade_id")
@@ -378,6 +546,122 @@ def test_extra_unique_indexes_cover_what_their_reason_says(our_db: sqlite3.Conne
     ).fetchone()
     assert "coalesce(strategy,'')" in normalise_expression(sql)
     assert "coalesce(exchange,'')" in normalise_expression(sql)
+
+    open_key = indexes(our_db, "positions")["uq_positions_open_key"]
+    assert open_key.columns == ("exchange", "symbol", None)  # coalesce(strategy, '')
+    assert open_key.unique
+    assert open_key.partial
+    sql = index_sql(our_db, "uq_positions_open_key")
+    assert "(exchange,symbol,coalesce(strategy,''))" in sql
+    assert sql.endswith("wherestatus='open'")
+
+    reference = indexes(our_db, "wallet_movements")["uq_wallet_movements_reference"]
+    assert reference.columns == ("exchange", "kind", "reference")
+    assert reference.unique
+    assert reference.partial
+    assert index_sql(our_db, "uq_wallet_movements_reference").endswith("wherereferenceisnotnull")
+
+
+def test_open_position_key_refuses_a_second_open_position(store: Store) -> None:
+    first = store.positions.insert(records.position(strategy="a"))
+    with pytest.raises(DuplicateRecord) as info:
+        store.positions.insert(records.position(strategy="a", amount="2", opened_at=TS + 1))
+    assert "UNIQUE" in info.value.rule
+    assert store.positions.list().items == [first]
+
+    # Any other strategy, symbol or exchange is another key.
+    store.positions.insert(records.position(strategy="b"))
+    store.positions.insert(records.position(strategy="a", symbol="ETH/USDT"))
+    store.positions.insert(records.position(strategy="a", exchange="binance"))
+    assert store.positions.count() == 4
+
+
+def test_open_position_key_treats_a_null_strategy_as_a_key_of_its_own(store: Store) -> None:
+    # NULL and 'a' are different keys...
+    store.positions.insert(records.position(strategy="a"))
+    no_strategy = store.positions.insert(records.position())
+    assert no_strategy.strategy is None
+    # ...and NULL does not escape the key as NULLs do in a plain UNIQUE.
+    with pytest.raises(DuplicateRecord):
+        store.positions.insert(records.position(amount="2"))
+    raw = (
+        "INSERT INTO positions (symbol, side, amount, entry_price, exchange, opened_at) "
+        "VALUES ('BTC/USDT', 'short', 1, 1, 'kraken', 1700000000000)"
+    )
+    with pytest.raises(sqlite3.IntegrityError), store.db.transaction() as conn:
+        conn.execute(raw)
+    assert store.positions.count() == 2
+
+
+def test_open_position_key_leaves_closed_positions_alone(store: Store) -> None:
+    closed = [
+        store.positions.insert(
+            records.position(status="closed", opened_at=TS + n, closed_at=TS + n)
+        )
+        for n in range(2)
+    ]
+    held = store.positions.insert(records.position(opened_at=TS + 2))
+    assert store.positions.count() == 3
+
+    # Reopening a closed one while another is open on the same key is refused...
+    with pytest.raises(DuplicateRecord):
+        store.positions.update(closed[0].id, {"status": "open", "closed_at": None})
+    assert store.positions.count({"status": "open"}) == 1
+    # ...and closing the open one frees the key for the next position.
+    store.positions.update(held.id, {"status": "closed", "closed_at": TS + 3})
+    store.positions.insert(records.position(opened_at=TS + 4))
+    assert store.positions.count({"status": "open"}) == 1
+    assert store.positions.count() == 4
+
+
+def movement(**changes: object) -> dict[str, object]:
+    return {
+        "exchange": "kraken",
+        "asset": "BTC",
+        "kind": "deposit",
+        "available_change": "1.5",
+        "timestamp": TS,
+        **changes,
+    }
+
+
+def test_movement_reference_refuses_the_same_deposit_twice(store: Store) -> None:
+    first = store.movements.insert(movement(reference="0xabc"))
+    with pytest.raises(DuplicateRecord) as info:
+        store.movements.insert(movement(reference="0xabc", timestamp=TS + 1))
+    assert "UNIQUE" in info.value.rule
+    assert store.movements.list().items == [first]
+
+    # The key is (exchange, kind, reference): another kind or exchange is another key.
+    store.movements.insert(movement(reference="0xabc", kind="withdrawal", available_change="-1"))
+    store.movements.insert(movement(reference="0xabc", exchange="binance"))
+    # The asset is not part of it: one reference names one transfer of one exchange.
+    with pytest.raises(DuplicateRecord):
+        store.movements.insert(movement(reference="0xabc", asset="ETH"))
+    assert store.movements.count() == 3
+
+
+def test_movements_without_a_reference_are_not_constrained(store: Store) -> None:
+    for _ in range(3):
+        store.movements.insert(movement())
+        store.movements.insert(movement(kind="lock", available_change="-1", locked_change="1"))
+    assert store.movements.count({"reference": None}) == 6
+
+
+@pytest.mark.parametrize("name", list(EXTRA_INDEXES))
+def test_extra_indexes_cover_what_their_reason_says(name: str, our_db: sqlite3.Connection) -> None:
+    table, expected = EXTRA_INDEXES[name]
+    index = indexes(our_db, table)[name]
+    assert index.columns == expected
+    assert not index.unique
+    assert not index.partial
+    # The lookup the index exists for uses it instead of scanning the table.
+    condition = " AND ".join(f"{column} = ?" for column in expected)
+    plan = our_db.execute(
+        f"EXPLAIN QUERY PLAN SELECT * FROM {table} WHERE {condition}", [None] * len(expected)
+    ).fetchall()
+    details = " ".join(str(row[-1]) for row in plan)
+    assert f"USING INDEX {name}" in details, details
 
 
 @pytest.mark.parametrize("index", SPEC_INDEXES)

@@ -14,10 +14,11 @@ from conftest import DATA, sha256
 from records import TS, trade
 from tradedb.errors import SchemaVersionError
 from tradedb.schema import migrate
-from tradedb.schema.tables import SPEC_TABLES
+from tradedb.schema.tables import ALL_TABLES, SPEC_TABLES
 from tradedb.store import Store
 
 SPEC_TABLE_NAMES = [table.name for table in SPEC_TABLES]
+TABLE_NAMES = [table.name for table in ALL_TABLES]
 TABLES_WITH_UPDATED_AT = ["trades", "crypto_orders", "positions", "bot_config", "wallets"]
 
 # A database left behind by each older revision, holding data, lives in
@@ -79,10 +80,14 @@ def rows_of(path: Path, like: dict[str, list[str]] | None = None) -> dict[str, l
     conn = connect(path)
     try:
         tables = like or {table: column_names(conn, table) for table in data_tables(conn)}
+        # sqlite_sequence is keyed by table name; a rebuilt table moves its row.
+        order = {"sqlite_sequence": "name"}
         return {
             table: [
                 tuple((type(value).__name__, value) for value in row)
-                for row in conn.execute(f"SELECT {', '.join(cols)} FROM {table} ORDER BY rowid")
+                for row in conn.execute(
+                    f"SELECT {', '.join(cols)} FROM {table} ORDER BY {order.get(table, 'rowid')}"
+                )
             ]
             for table, cols in tables.items()
         }
@@ -131,11 +136,11 @@ def test_upgrade_creates_an_empty_file_at_head(tmp_path: Path) -> None:
     assert state.current == state.head
     assert state.up_to_date
     assert {name for kind, name in objects if kind == "table"} >= {
-        *SPEC_TABLE_NAMES,
+        *TABLE_NAMES,
         migrate.VERSION_TABLE,
     }
     assert {name for kind, name in objects if kind == "view"} == {
-        f"{name}_readable" for name in SPEC_TABLE_NAMES
+        f"{name}_readable" for name in TABLE_NAMES
     }
     # Everything Store.open would create, and nothing else.
     assert schema_of(path) == fresh_schema(tmp_path)
@@ -173,7 +178,13 @@ def check_upgrade_keeps_everything(fixture: Path, tmp_path: Path) -> None:
 
     assert result.current == migrate.head_revision()
     assert revision_of(path) == migrate.head_revision()
-    assert rows_of(path, like=columns_before) == rows_before
+    rows_after = rows_of(path, like=columns_before)
+    # A new table may start its AUTOINCREMENT counter; the old counters must be unchanged.
+    old_tables = {("str", table) for table in columns_before}
+    rows_after["sqlite_sequence"] = [
+        row for row in rows_after["sqlite_sequence"] if row[0] in old_tables
+    ]
+    assert rows_after == rows_before
     assert schema_of(path) == fresh_schema(tmp_path)
 
 
@@ -265,8 +276,8 @@ def test_foreign_sqlite_file_is_left_byte_for_byte_untouched(tmp_path: Path) -> 
 def test_readable_views_exist_for_every_table_with_all_columns(store: Store) -> None:
     conn = store.db.connection
     views = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'view'")}
-    assert views == {f"{name}_readable" for name in SPEC_TABLE_NAMES}
-    for name in SPEC_TABLE_NAMES:
+    assert views == {f"{name}_readable" for name in TABLE_NAMES}
+    for name in TABLE_NAMES:
         assert column_names(conn, f"{name}_readable") == column_names(conn, name)
 
 
@@ -332,3 +343,42 @@ def test_updated_at_is_maintained_on_update_but_an_explicit_value_wins(store: St
     (updated_at,) = conn.execute("SELECT updated_at FROM trades WHERE id = ?", (row.id,)).fetchone()
     (now,) = conn.execute("SELECT CAST(strftime('%s', 'now') AS INTEGER)").fetchone()
     assert now - 5 <= updated_at <= now
+
+
+def test_upgrade_to_0002_opens_the_wallet_journal_with_the_existing_balances(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / V1_FIXTURE.name
+    shutil.copyfile(V1_FIXTURE, path)
+    migrate.upgrade(path)
+
+    with Store.open(path) as store:
+        wallets = store.ledger.wallet_rows()
+        assert wallets, "the fixture has wallets"
+        # Each wallet is explained by exactly one 'opening' movement holding its balances.
+        assert store.ledger.journal_sums() == wallets
+        openings = store.movements.list({"kind": "opening"}).items
+        assert len(openings) == len(wallets)
+        # Orders placed before the ledger existed reserve nothing.
+        assert {order.locked_amount for order in store.orders.list().items} == {Decimal(0)}
+
+
+def test_upgrade_to_0002_names_open_positions_that_share_a_key_and_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / V1_FIXTURE.name
+    shutil.copyfile(V1_FIXTURE, path)
+    conn = connect(path)
+    conn.execute(
+        "INSERT INTO positions (symbol, side, amount, entry_price, exchange, strategy, "
+        "opened_at) VALUES ('BTC/USDT', 'long', 1, 1, 'kraken', 'grid', ?)",
+        (TS,),
+    )
+    conn.close()
+    before = sha256(path)
+
+    with pytest.raises(SchemaVersionError, match="kraken BTC/USDT strategy grid: ids 1, 3"):
+        migrate.upgrade(path)
+
+    assert revision_of(path) == "0001"
+    assert sha256(path) == before

@@ -82,6 +82,8 @@ def test_every_amount_within_the_cap_round_trips_exactly(shared_store: Store, un
 def test_signed_position_pnl_round_trips_through_text_input(
     shared_store: Store, units: int
 ) -> None:
+    # One open position per (exchange, symbol, strategy): start from an empty table.
+    clear(shared_store, "positions")
     value = from_units(units)
     position = shared_store.positions.insert(
         {

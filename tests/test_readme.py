@@ -12,11 +12,15 @@ ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
+def python_blocks(text: str) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+
+
 def test_python_example_runs_and_reads_back_the_trade(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    blocks = re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL)
-    assert len(blocks) == 1
+    blocks = python_blocks(README)
+    assert len(blocks) == 2
     monkeypatch.chdir(tmp_path)
     exec(compile(blocks[0], "README.md", "exec"), {})
     printed = capsys.readouterr().out
@@ -33,3 +37,29 @@ def test_quickstart_has_two_commands_and_ci_runs_the_test_one() -> None:
     ci_script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert test_command in ci_script
     assert os.access(ROOT / ".ci" / "run", os.X_OK)
+
+
+def test_ledger_example_prints_what_the_readme_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from decimal import Decimal
+
+    from tradedb.store import Store
+
+    monkeypatch.chdir(tmp_path)
+    exec(compile(python_blocks(README)[1], "README.md", "exec"), {})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == ["2999.00000000 filled 29990", "re-delivered: True"]
+    assert "prints `2999.00000000 filled 29990` and `re-delivered: True`" in README
+    with Store.open(tmp_path / "ledger.sqlite") as store:
+        wallets = {w.asset: w for w in store.wallets.list().items}
+    assert wallets["USD"].available_balance == Decimal("6993.2026")
+    assert wallets["USD"].locked_balance == 0
+    assert wallets["BTC"].total_balance == Decimal("0.1")
+
+
+def test_ledger_guide_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    guide = (ROOT / "docs" / "ledger.md").read_text(encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    exec(compile(python_blocks(guide)[0], "docs/ledger.md", "exec"), {})
+    assert (tmp_path / "bot.sqlite").exists()

@@ -220,7 +220,7 @@ def test_time_range_on_trades_timestamp(store: Store) -> None:
 
 
 def test_time_range_on_positions_opened_at(store: Store) -> None:
-    early = store.positions.insert(position(opened_at=TS, closed_at=TS + 5_000))
+    early = store.positions.insert(position(opened_at=TS, closed_at=TS + 5_000, status="closed"))
     late = store.positions.insert(position(opened_at=TS + 10_000))
     assert ids(store.positions.list(since=TS + 1)) == [late.id]
     assert ids(store.positions.list(until=TS + 10_000)) == [early.id]

@@ -6,6 +6,8 @@ so that the CLI can print a single line and a program can react to the parts.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 
 class TradeDBError(Exception):
     """Base of every error tradedb raises on purpose."""
@@ -33,6 +35,10 @@ class UnknownName(ValidationError):
     """A table or column name that the schema does not have."""
 
 
+class UnknownRecord(ValidationError):
+    """No record has the given key (an order id the ledger has never seen, for example)."""
+
+
 class InsufficientFunds(ValidationError):
     """An operation would make an available balance negative."""
 
@@ -50,5 +56,6 @@ class SchemaVersionError(TradeDBError):
 
 
 def _show(value: object) -> str:
-    text = repr(value)
+    # Amounts read best as the fixed-point numbers users typed, not Decimal('1E-8').
+    text = format(value, "f") if isinstance(value, Decimal) and value.is_finite() else repr(value)
     return text if len(text) <= 80 else text[:77] + "..."

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import sqlite3
-import sys
-from collections.abc import Callable
-from functools import wraps
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from tradedb import __version__
-from tradedb.errors import TradeDBError
+from tradedb.cli import ledger
+from tradedb.cli.common import DbOption, JsonOption, out, print_json, user_errors
 from tradedb.services import admin
 from tradedb.services.location import resolve_database
 
@@ -27,44 +22,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Schema version and maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-
-out = Console()
-err = Console(stderr=True)
-
-USER_ERROR = 2
-
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db",
-        help="Database path or sqlite:/// URL (else $TRADEDB_DB, the config file, the default).",
-        show_default=False,
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for programs.")]
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def user_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Turn a user's mistake into one line on stderr and exit status 2, no traceback."""
-
-    @wraps(command)
-    def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return command(*args, **kwargs)
-        except TradeDBError as exc:
-            err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False, soft_wrap=True)
-        except sqlite3.DatabaseError as exc:
-            err.print(f"[red]error:[/red] database: {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(USER_ERROR)
-
-    return run
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+ledger.register(app)
 
 
 def _version(value: bool) -> None:
@@ -90,7 +48,7 @@ def init(db: DbOption = None, as_json: JsonOption = False) -> None:
     location = resolve_database(db)
     result = admin.init_database(location)
     if as_json:
-        _print_json(
+        print_json(
             {
                 "path": str(result.path),
                 "action": result.action,
@@ -112,7 +70,7 @@ def db_status(db: DbOption = None, as_json: JsonOption = False) -> None:
     location = resolve_database(db)
     status = admin.schema_status(location)
     if as_json:
-        _print_json(
+        print_json(
             {
                 "path": str(location.path),
                 "current": status.current,
@@ -134,7 +92,7 @@ def info(db: DbOption = None, as_json: JsonOption = False) -> None:
     """Show the database's path, size, schema version and row counts per table."""
     details = admin.database_info(resolve_database(db))
     if as_json:
-        _print_json(
+        print_json(
             {
                 "path": str(details.path),
                 "size_bytes": details.size_bytes,

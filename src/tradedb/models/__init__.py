@@ -17,7 +17,14 @@ from tradedb.models.trading import (
     Trade,
     TradeCreate,
 )
-from tradedb.models.wallets import BalanceHistory, BalanceHistoryCreate, Wallet, WalletCreate
+from tradedb.models.wallets import (
+    BalanceHistory,
+    BalanceHistoryCreate,
+    Wallet,
+    WalletCreate,
+    WalletMovement,
+    WalletMovementCreate,
+)
 
 __all__ = [
     "BalanceHistory",
@@ -43,5 +50,7 @@ __all__ = [
     "TradeCreate",
     "Wallet",
     "WalletCreate",
+    "WalletMovement",
+    "WalletMovementCreate",
     "validate_record",
 ]

@@ -32,6 +32,7 @@ Timeframe = Literal["1m", "5m", "15m", "1h", "4h", "1d"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 ConfigType = Literal["string", "number", "boolean", "json"]
 BalanceType = Literal["available", "locked", "total"]
+MovementKind = Literal["opening", "deposit", "withdrawal", "lock", "unlock", "trade", "fee", "sync"]
 
 
 def _field_name(info: ValidationInfo) -> str:

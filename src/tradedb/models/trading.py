@@ -42,6 +42,8 @@ class TradeCreate(Record):
     profit_loss: SignedAmount | None = None
     # Extra column: the exchange's own id of the fill, so a re-delivered fill is recognised.
     exchange_trade_id: Name | None = None
+    # Extra column: the position this fill opened, grew or realised P&L into.
+    position_id: int | None = None
 
 
 class Trade(TradeCreate, UpdatedRecord):
@@ -63,6 +65,9 @@ class OrderCreate(Record):
     timestamp: EpochMs
     filled_at: EpochMs | None = None
     canceled_at: EpochMs | None = None
+    # Extra columns: what the order still holds locked, and in which asset's wallet.
+    locked_amount: Amount = Decimal(0)
+    locked_asset: Asset | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> OrderCreate:
@@ -101,6 +106,8 @@ class PositionCreate(Record):
     strategy: Name | None = None
     opened_at: EpochMs
     closed_at: EpochMs | None = None
+    # Extra column: quote-currency fees paid to open the part still held.
+    open_fees: Amount = Decimal(0)
 
     @model_validator(mode="after")
     def _closed_after_opened(self) -> PositionCreate:

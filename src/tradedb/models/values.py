@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, InvalidOperation
@@ -168,6 +169,23 @@ def to_epoch_ms(value: object, field: str) -> int:
     return millis
 
 
+def parse_time_bound(value: object, field: str) -> int:
+    """A time-range bound typed by a person: a UTC date ('2024-01-31' means its midnight,
+    UTC, as calendar dates do everywhere in tradedb) or anything `to_epoch_ms` accepts."""
+    if isinstance(value, str) and _DATE_ONLY.fullmatch(value.strip()):
+        try:
+            day = date.fromisoformat(value.strip())
+        except ValueError as exc:
+            raise ValidationError(field, value, f"is not a calendar date: {exc}") from None
+        return to_epoch_ms(datetime(day.year, day.month, day.day, tzinfo=UTC), field)
+    if isinstance(value, str) and value.strip().isdigit():
+        return to_epoch_ms(int(value.strip()), field)
+    return to_epoch_ms(value, field)
+
+
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def to_iso_date(value: object, field: str) -> str:
     """A UTC calendar date as 'YYYY-MM-DD' (from a date or that text), or refuse it."""
     if isinstance(value, datetime):
@@ -180,6 +198,10 @@ def to_iso_date(value: object, field: str) -> str:
         except ValueError:
             pass
     raise ValidationError(field, value, "must be a UTC calendar date written YYYY-MM-DD")
+
+
+def now_epoch_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 def ms_to_datetime(millis: int) -> datetime:
@@ -213,6 +235,12 @@ def check_symbol(value: str, field: str = "symbol") -> str:
             "(derivatives: 'BTC/USDT:USDT')",
         )
     return value
+
+
+def market_assets(symbol: str) -> tuple[str, str]:
+    """The base and quote currencies of a ccxt symbol ('BTC/USDT:USDT' -> BTC, USDT)."""
+    base, _, rest = symbol.partition("/")
+    return base, rest.partition(":")[0]
 
 
 def check_exchange(value: str, field: str = "exchange") -> str:

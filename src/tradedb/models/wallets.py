@@ -5,7 +5,16 @@ from __future__ import annotations
 from decimal import Decimal
 
 from tradedb.models.base import CreatedRecord, Record, UpdatedRecord
-from tradedb.models.fields import Amount, Asset, BalanceType, EpochMs, Exchange
+from tradedb.models.fields import (
+    Amount,
+    Asset,
+    BalanceType,
+    EpochMs,
+    Exchange,
+    MovementKind,
+    Name,
+    SignedAmount,
+)
 
 
 class WalletCreate(Record):
@@ -32,4 +41,22 @@ class BalanceHistoryCreate(Record):
 
 
 class BalanceHistory(BalanceHistoryCreate, CreatedRecord):
+    pass
+
+
+class WalletMovementCreate(Record):
+    """One change of one wallet (extra table `wallet_movements`, the ledger's journal)."""
+
+    exchange: Exchange
+    asset: Asset
+    kind: MovementKind
+    available_change: SignedAmount = Decimal(0)
+    locked_change: SignedAmount = Decimal(0)
+    trade_id: int | None = None
+    order_id: Name | None = None
+    reference: Name | None = None
+    timestamp: EpochMs
+
+
+class WalletMovement(WalletMovementCreate, CreatedRecord):
     pass

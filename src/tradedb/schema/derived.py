@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import Table
 
 from tradedb.schema.money import ScaledDecimal
-from tradedb.schema.tables import EPOCH_SECONDS_NOW, SPEC_TABLES
+from tradedb.schema.tables import ALL_TABLES, EPOCH_SECONDS_NOW
 
 VIEW_SUFFIX = "_readable"
 TRIGGER_PREFIX = "trg_"
@@ -49,9 +49,9 @@ def updated_at_trigger_ddl(table: Table) -> str:
 
 
 def create_statements() -> list[str]:
-    statements = [readable_view_ddl(table) for table in SPEC_TABLES]
+    statements = [readable_view_ddl(table) for table in ALL_TABLES]
     statements += [
-        updated_at_trigger_ddl(table) for table in SPEC_TABLES if "updated_at" in table.columns
+        updated_at_trigger_ddl(table) for table in ALL_TABLES if "updated_at" in table.columns
     ]
     return statements
 

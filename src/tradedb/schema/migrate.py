@@ -7,6 +7,7 @@ after which the derived views and triggers are rebuilt.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from dataclasses import dataclass
 from functools import cache
@@ -112,6 +113,9 @@ def upgrade(path: Path, target: str = "head") -> SchemaStatus:
                 _refuse_foreign(connection, path)
                 _create_at(connection, target)
             else:
+                # Views and triggers name the tables a revision may rebuild; they are
+                # recreated from the definitions below anyway.
+                _drop_derived(connection)
                 config = _alembic_config()
                 config.attributes["connection"] = connection
                 try:
@@ -153,11 +157,47 @@ def _refuse_foreign(connection: Connection, path: Path) -> None:
         raise not_ours(path, tables)
 
 
-def _rebuild_derived(connection: Connection) -> None:
+def _drop_derived(connection: Connection) -> None:
     existing = connection.execute(
         text("SELECT type, name FROM sqlite_master WHERE type IN ('view', 'trigger')")
     ).all()
     for statement in derived.drop_statements([(row[0], row[1]) for row in existing]):
         connection.exec_driver_sql(statement)
+
+
+def _rebuild_derived(connection: Connection) -> None:
+    _drop_derived(connection)
     for statement in derived.create_statements():
         connection.exec_driver_sql(statement)
+
+
+_CREATE_TABLE = re.compile(r"\s*CREATE TABLE (\w+) \(")
+
+
+def rebuild_table(connection: Connection, create_sql: str) -> None:
+    """Replace a table by the one `create_sql` defines, keeping its rows, ids and counter.
+
+    SQLite's way to change a table beyond ADD COLUMN: create the new table under another
+    name, copy the columns both have, drop the old one and rename the new one into place.
+    Its indexes go with the old table; the migration creates the new ones.
+    """
+    match = _CREATE_TABLE.match(create_sql)
+    assert match is not None, "rebuild_table needs a CREATE TABLE statement"
+    name = match.group(1)
+    staging = f"_tradedb_rebuild_{name}"
+    connection.exec_driver_sql(
+        create_sql.replace(f"CREATE TABLE {name} (", f"CREATE TABLE {staging} (", 1)
+    )
+    old = {row[1] for row in connection.exec_driver_sql(f"PRAGMA table_xinfo({name})")}
+    new = [row[1] for row in connection.exec_driver_sql(f"PRAGMA table_xinfo({staging})")]
+    shared = ", ".join(column for column in new if column in old)
+    connection.exec_driver_sql(f"INSERT INTO {staging} ({shared}) SELECT {shared} FROM {name}")
+    counter = connection.exec_driver_sql(
+        "SELECT seq FROM sqlite_sequence WHERE name = ?", (name,)
+    ).scalar()
+    connection.exec_driver_sql(f"DROP TABLE {name}")
+    connection.exec_driver_sql(f"ALTER TABLE {staging} RENAME TO {name}")
+    if counter is not None:
+        connection.exec_driver_sql(
+            "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = ?", (counter, name)
+        )

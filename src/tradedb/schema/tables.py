@@ -17,6 +17,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Computed,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -151,6 +152,8 @@ trades = _table(
     _updated_at(),
     # Extra: the exchange's id of the fill, the idempotency key of a re-delivered fill.
     Column("exchange_trade_id", Text),
+    # Extra: the position whose P&L this fill realised (or opened), for per-position sums.
+    Column("position_id", Int64, ForeignKey("positions.id")),
     _one_of("side", SIDES),
     _one_of("status", TRADE_STATUSES),
 )
@@ -174,6 +177,10 @@ crypto_orders = _table(
     Column("canceled_at", Int64),
     _created_at(),
     _updated_at(),
+    # Extra: the funds this order still holds locked in the wallet of `locked_asset`, so
+    # that a fill, cancel or expiry releases exactly its own reservation.
+    _money("locked_amount", nullable=False, default=0),
+    Column("locked_asset", Text),
     _one_of("side", SIDES),
     _one_of("order_type", ORDER_TYPES),
     _one_of("status", ORDER_STATUSES),
@@ -196,6 +203,9 @@ positions = _table(
     Column("closed_at", Int64),
     _created_at(),
     _updated_at(),
+    # Extra: fees paid (in quote terms) to open the part still held; each close charges its
+    # share to the closing trade's profit_loss, so round trips are reported net of fees.
+    _money("open_fees", nullable=False, default=0),
     _one_of("side", POSITION_SIDES),
     _one_of("status", POSITION_STATUSES),
 )
@@ -333,6 +343,31 @@ balance_history = _table(
     _one_of("balance_type", BALANCE_TYPES),
 )
 
+# --- the ledger's journal (extra table) ----------------------------------------------------
+
+MOVEMENT_KINDS = ("opening", "deposit", "withdrawal", "lock", "unlock", "trade", "fee", "sync")
+
+# Every change of a wallet, as signed amounts. Wallets hold the current balances; this
+# journal explains them (wallet = sum of its movements, always), records deposits and
+# withdrawals, and is never pruned (balance_history may be, after two years).
+wallet_movements = _table(
+    "wallet_movements",
+    _id(),
+    Column("exchange", Text, nullable=False),
+    Column("asset", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    _money("available_change", nullable=False, default=0),
+    _money("locked_change", nullable=False, default=0),
+    Column("trade_id", Int64, ForeignKey("trades.id")),
+    Column("order_id", Text),
+    # The caller's id of a deposit or withdrawal (e.g. a transaction hash): re-recording
+    # the same one changes nothing.
+    Column("reference", Text),
+    Column("timestamp", Int64, nullable=False),
+    _created_at(),
+    _one_of("kind", MOVEMENT_KINDS),
+)
+
 # --- the specification's indexes ---------------------------------------------------------
 
 Index("idx_trades_symbol_timestamp", trades.c.symbol, trades.c.timestamp)
@@ -367,6 +402,34 @@ PERFORMANCE_SCOPE = (
     func.coalesce(performance_metrics.c.exchange, literal_column("''")),
 )
 Index("uq_performance_metrics_scope", *PERFORMANCE_SCOPE, unique=True)
+# One open position per (exchange, symbol, strategy); a NULL strategy is a key of its own.
+OPEN_POSITION_KEY = (
+    positions.c.exchange,
+    positions.c.symbol,
+    func.coalesce(positions.c.strategy, literal_column("''")),
+)
+Index(
+    "uq_positions_open_key",
+    *OPEN_POSITION_KEY,
+    unique=True,
+    sqlite_where=positions.c.status == literal_column("'open'"),
+    postgresql_where=positions.c.status == literal_column("'open'"),
+)
+# An order's fills and a wallet's journal are read without a scan. The foreign keys
+# trades.position_id and wallet_movements.trade_id get no index of their own: SQLite only
+# needs one to delete a referenced position or trade, and those are never deleted (the
+# ledger's records are permanent; retention refuses to touch them).
+Index("idx_trades_order", trades.c.exchange, trades.c.order_id)
+Index("idx_wallet_movements_wallet", wallet_movements.c.exchange, wallet_movements.c.asset)
+Index(
+    "uq_wallet_movements_reference",
+    wallet_movements.c.exchange,
+    wallet_movements.c.kind,
+    wallet_movements.c.reference,
+    unique=True,
+    sqlite_where=wallet_movements.c.reference.isnot(None),
+    postgresql_where=wallet_movements.c.reference.isnot(None),
+)
 
 SPEC_TABLES = (
     trades,
@@ -381,3 +444,6 @@ SPEC_TABLES = (
     wallets,
     balance_history,
 )
+# Tables of tradedb's own beyond the specification (docs/schema.md says why).
+EXTRA_TABLES = (wallet_movements,)
+ALL_TABLES = SPEC_TABLES + EXTRA_TABLES

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,3 +52,15 @@ def database_info(location: DatabaseLocation) -> DatabaseInfo:
             schema=store.schema_status(),
             row_counts=store.row_counts(),
         )
+
+
+@contextmanager
+def open_store(location: DatabaseLocation, *, readonly: bool = False) -> Iterator[Store]:
+    """The store of a resolved location; a new database is created (owner-only) on write."""
+    if not readonly:
+        ensure_default_folder(location)
+    store = Store.open(location.path, readonly=readonly)
+    try:
+        yield store
+    finally:
+        store.close()

@@ -8,6 +8,7 @@ become integer units on the way in and Decimals on the way out.
 from __future__ import annotations
 
 import builtins
+import functools
 import re
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -83,6 +84,17 @@ class _Column:
         return value
 
 
+def _from_units_at(scale: int, units: int) -> Decimal:
+    return from_units(units, scale)
+
+
+class _Values:
+    """Checked values seen as a record, for error messages that name the key."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self.__dict__.update(values)
+
+
 @dataclass
 class _Statements:
     insert: str  # INSERT ... VALUES (...), without RETURNING
@@ -142,12 +154,36 @@ class Repository(Generic[CreateT, ReadT]):
         )
 
     def _to_record(self, row: Sequence[Any]) -> ReadT:
-        values = {
-            column.name: column.decode(value)
-            for column, value in zip(self._sql.read_columns, row, strict=True)
-        }
-        # Rows come from our own validated writes, so they are trusted as they are.
-        return self.spec.read.model_construct(**values)  # type: ignore[return-value]
+        return self._assemble(
+            {
+                name: value if decode is None or value is None else decode(value)
+                for (name, decode), value in zip(self._decoders, row, strict=True)
+            }
+        )
+
+    def _assemble(self, values: dict[str, Any]) -> ReadT:
+        # Rows come from our own validated writes, so they are trusted as they are. Every
+        # field is present, so the record is assembled directly: what model_construct
+        # does, without its per-field default handling, which the ledger's hot path feels.
+        record = object.__new__(self.spec.read)
+        object.__setattr__(record, "__dict__", values)
+        object.__setattr__(record, "__pydantic_fields_set__", set(values))
+        object.__setattr__(record, "__pydantic_extra__", None)
+        object.__setattr__(record, "__pydantic_private__", None)
+        return record
+
+    @cached_property
+    def _decoders(self) -> builtins.list[tuple[str, Callable[[Any], Any] | None]]:
+        """Per read column: its name and how a stored non-NULL value is decoded."""
+        decoders: builtins.list[tuple[str, Callable[[Any], Any] | None]] = []
+        for column in self._sql.read_columns:
+            decode: Callable[[Any], Any] | None = None
+            if column.scale is not None:
+                decode = functools.partial(_from_units_at, column.scale)
+            elif column.is_bool:
+                decode = bool
+            decoders.append((column.name, decode))
+        return decoders
 
     # --- writes --------------------------------------------------------------------------
 
@@ -199,6 +235,78 @@ class Repository(Generic[CreateT, ReadT]):
             f"RETURNING {self._sql.returning}"
         )
 
+    # --- writes of values a service has already checked ---------------------------------
+    # The ledger validates its inputs field by field and derives the rest itself, so its
+    # hot path skips record validation; amounts are still range-checked as they encode.
+
+    def insert_checked(self, values: Mapping[str, Any]) -> ReadT:
+        """Insert a row from checked values (inside the caller's transaction).
+
+        Only what the database fills in (id, defaults) is read back; the record is the
+        given values plus those.
+        """
+        names = tuple(values)
+        statement, filled = self._checked_insert_sql(names)
+        row = self._execute_checked(statement, self._encode(values), values)
+        return self._assemble({**values, **self._decode_some(filled, row)})
+
+    def update_checked(self, current: ReadT, changes: Mapping[str, Any]) -> ReadT:
+        """Update one row, read in the caller's transaction, from checked values."""
+        statement = self._checked_update_sql(tuple(changes))
+        row = self._execute_checked(statement, (*self._encode(changes), current.id), changes)
+        if row is None:
+            raise UnknownName("id", current.id, f"no row of {self.name} has this id")
+        touched = dict(zip(self._touched, row[: len(self._touched)], strict=True))
+        return self._assemble({**current.__dict__, **changes, **touched})
+
+    def _decode_some(self, names: Sequence[str], row: Sequence[Any]) -> dict[str, Any]:
+        columns = self._sql.columns
+        return {name: columns[name].decode(value) for name, value in zip(names, row, strict=True)}
+
+    @cached_property
+    def _touched(self) -> tuple[str, ...]:
+        return ("updated_at",) if self._touch else ()
+
+    def select_one(self, where_sql: str, params: Sequence[Any]) -> ReadT | None:
+        """The first row matching a WHERE clause written by the store's own modules."""
+        row = self.db.connection.execute(
+            f"{self._sql.select} WHERE {where_sql} LIMIT 1", params
+        ).fetchone()
+        return None if row is None else self._to_record(row)
+
+    def select_all(self, where_sql: str, params: Sequence[Any]) -> builtins.list[ReadT]:
+        rows = self.db.connection.execute(
+            f"{self._sql.select} WHERE {where_sql} ORDER BY id", params
+        ).fetchall()
+        return [self._to_record(row) for row in rows]
+
+    def _encode(self, values: Mapping[str, Any]) -> builtins.list[Any]:
+        columns = self._sql.columns
+        return [columns[name].encode(value) for name, value in values.items()]
+
+    @functools.cache  # noqa: B019 - one repository per table and store, few column sets
+    def _checked_insert_sql(self, names: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+        filled = tuple(column.name for column in self._sql.read_columns if column.name not in names)
+        marks = ", ".join("?" for _ in names)
+        return (
+            f"INSERT INTO {self.name} ({', '.join(names)}) VALUES ({marks}) "
+            f"RETURNING {', '.join(filled)}"
+        ), filled
+
+    @functools.cache  # noqa: B019 - as above
+    def _checked_update_sql(self, names: tuple[str, ...]) -> str:
+        assignments = ", ".join([f"{name} = ?" for name in names] + self._touch)
+        returning = ", ".join(self._touched) or "id"
+        return f"UPDATE {self.name} SET {assignments} WHERE id = ? RETURNING {returning}"
+
+    def _execute_checked(
+        self, statement: str, params: Sequence[Any], values: Mapping[str, Any]
+    ) -> Any:
+        try:
+            return self.db.connection.execute(statement, params).fetchone()
+        except sqlite3.IntegrityError as exc:
+            raise self._integrity_error(exc, _Values(values)) from None
+
     def update(self, record_id: int, changes: Mapping[str, Any]) -> ReadT:
         """Change some fields of one row; the whole row is validated again first."""
         unknown = [name for name in changes if name not in self.spec.create.model_fields]
@@ -228,7 +336,7 @@ class Repository(Generic[CreateT, ReadT]):
         except sqlite3.IntegrityError as exc:
             raise self._integrity_error(exc, record) from None
 
-    def _integrity_error(self, exc: sqlite3.IntegrityError, record: Record | None) -> Exception:
+    def _integrity_error(self, exc: sqlite3.IntegrityError, record: object | None) -> Exception:
         message = str(exc)
         unique = re.match(r"UNIQUE constraint failed: (.+)", message)
         if unique:
@@ -253,7 +361,7 @@ class Repository(Generic[CreateT, ReadT]):
         rule = f"CHECK {check.group(1)}" if check else message
         return ValidationError(self.name, None, f"refused by the database: {rule}")
 
-    def _generated_overflow(self, constraint: str, record: Record) -> Exception | None:
+    def _generated_overflow(self, constraint: str, record: object) -> Exception | None:
         """A generated sum (wallets.total_balance) beyond the cap fails its storage guard:
         SQLite turns an overflowing integer sum into a float. Say so in the column's terms."""
         for column in self.spec.table.columns:

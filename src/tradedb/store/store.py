@@ -30,6 +30,8 @@ from tradedb.models import (
     TradeCreate,
     Wallet,
     WalletCreate,
+    WalletMovement,
+    WalletMovementCreate,
 )
 from tradedb.models.fields import Timeframe
 from tradedb.models.values import to_iso_date
@@ -47,6 +49,7 @@ from tradedb.store.bulk import (
     write_rows,
 )
 from tradedb.store.database import Database
+from tradedb.store.ledger import LedgerRecords
 from tradedb.store.repository import Repository, TableSpec
 
 TRADES = TableSpec(t.trades, TradeCreate, Trade, "timestamp")
@@ -78,6 +81,7 @@ CONFIG = TableSpec(t.bot_config, ConfigCreate, Config, None, ("config_key",))
 LOGS = TableSpec(t.bot_logs, LogCreate, Log, "timestamp", durable=False)
 WALLETS = TableSpec(t.wallets, WalletCreate, Wallet, "last_updated", ("exchange", "asset"))
 BALANCE_HISTORY = TableSpec(t.balance_history, BalanceHistoryCreate, BalanceHistory, "timestamp")
+MOVEMENTS = TableSpec(t.wallet_movements, WalletMovementCreate, WalletMovement, "timestamp")
 
 
 class Store:
@@ -96,6 +100,15 @@ class Store:
         self.logs = Repository(db, LOGS)
         self.wallets = Repository(db, WALLETS)
         self.balance_history = Repository(db, BALANCE_HISTORY)
+        self.movements = Repository(db, MOVEMENTS)
+        self.ledger = LedgerRecords(
+            db,
+            trades=self.trades,
+            orders=self.orders,
+            positions=self.positions,
+            wallets=self.wallets,
+            movements=self.movements,
+        )
         self._by_table: dict[str, Repository[Any, Any]] = {
             repo.name: repo
             for repo in (
@@ -110,6 +123,7 @@ class Store:
                 self.logs,
                 self.wallets,
                 self.balance_history,
+                self.movements,
             )
         }
 

@@ -1,0 +1,320 @@
+"""Ledger commands: orders, trades, positions, balances, deposit, withdraw and audit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC
+from decimal import Decimal
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from tradedb.cli.common import (
+    DbOption,
+    JsonOption,
+    err,
+    out,
+    print_json,
+    user_errors,
+)
+from tradedb.models.base import Record
+from tradedb.models.values import ms_to_datetime, parse_time_bound
+from tradedb.services import admin
+from tradedb.services.ledger import Ledger, listing
+from tradedb.services.ledger.audit import audit as audit_ledger
+from tradedb.services.location import resolve_database
+from tradedb.store.repository import Page
+
+ExchangeOption = Annotated[str | None, typer.Option(help="Only this exchange, e.g. kraken.")]
+SymbolOption = Annotated[str | None, typer.Option(help="Only this market, e.g. BTC/USD.")]
+StrategyOption = Annotated[str | None, typer.Option(help="Only this strategy.")]
+SinceOption = Annotated[
+    str | None,
+    typer.Option(help="From this time on: YYYY-MM-DD (UTC), ISO 8601 with offset, or epoch ms."),
+]
+UntilOption = Annotated[str | None, typer.Option(help="Before this time (same forms as --since).")]
+LimitOption = Annotated[int, typer.Option(help="At most this many rows (newest first).")]
+AfterOption = Annotated[
+    str | None, typer.Option(help="Continue after a page: the next_after a --json listing gave.")
+]
+
+
+def amount(value: Decimal | None) -> str:
+    """Exact fixed-point text without trailing zeros, for tables people read."""
+    if value is None:
+        return ""
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def moment(millis: int | None) -> str:
+    if millis is None:
+        return ""
+    return ms_to_datetime(millis).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+Column = tuple[str, Callable[[Any], str]]
+
+
+def _show(page: Page[Any], columns: Sequence[Column], title: str, as_json: bool) -> None:
+    if as_json:
+        print_json(
+            {
+                "items": [_json(item) for item in page.items],
+                "next_after": page.next_after,
+            }
+        )
+        return
+    table = Table(title=title)
+    for header, _ in columns:
+        table.add_column(header, justify="right" if header in _NUMERIC else "left")
+    for item in page.items:
+        table.add_row(*(render(item) for _, render in columns))
+    out.print(table)
+    if page.next_after is not None:
+        err.print(f"more rows: add --after {page.next_after}", highlight=False)
+
+
+def _json(record: Record) -> dict[str, Any]:
+    return record.model_dump(mode="json")
+
+
+_NUMERIC = {
+    "amount",
+    "price",
+    "filled",
+    "remaining",
+    "locked",
+    "value",
+    "fee",
+    "P&L",
+    "entry",
+    "mark",
+    "unrealized",
+    "realized",
+    "available",
+    "total",
+}
+
+
+def orders(
+    db: DbOption = None,
+    exchange: ExchangeOption = None,
+    symbol: SymbolOption = None,
+    strategy: StrategyOption = None,
+    status: Annotated[
+        str | None, typer.Option(help="pending, open, filled, canceled or expired.")
+    ] = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    limit: LimitOption = 100,
+    after: AfterOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List orders, newest first."""
+    filters = listing.Filters(exchange, symbol, strategy, status, since, until, limit, after)
+    with admin.open_store(resolve_database(db), readonly=True) as store:
+        page = listing.orders(store, filters)
+    _show(
+        page,
+        [
+            ("time", lambda o: moment(o.timestamp)),
+            ("exchange", lambda o: o.exchange),
+            ("order id", lambda o: o.order_id),
+            ("symbol", lambda o: o.symbol),
+            ("side", lambda o: o.side),
+            ("type", lambda o: o.order_type),
+            ("amount", lambda o: amount(o.amount)),
+            ("price", lambda o: amount(o.price)),
+            ("filled", lambda o: amount(o.filled_amount)),
+            ("remaining", lambda o: amount(o.remaining_amount)),
+            ("locked", lambda o: f"{amount(o.locked_amount)} {o.locked_asset or ''}".strip()),
+            ("status", lambda o: o.status),
+            ("strategy", lambda o: o.strategy or ""),
+        ],
+        "orders",
+        as_json,
+    )
+
+
+def trades(
+    db: DbOption = None,
+    exchange: ExchangeOption = None,
+    symbol: SymbolOption = None,
+    strategy: StrategyOption = None,
+    status: Annotated[str | None, typer.Option(help="filled, partial or canceled.")] = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    limit: LimitOption = 100,
+    after: AfterOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List trades (fills), newest first."""
+    filters = listing.Filters(exchange, symbol, strategy, status, since, until, limit, after)
+    with admin.open_store(resolve_database(db), readonly=True) as store:
+        page = listing.trades(store, filters)
+    _show(
+        page,
+        [
+            ("time", lambda t: moment(t.timestamp)),
+            ("exchange", lambda t: t.exchange),
+            ("symbol", lambda t: t.symbol),
+            ("side", lambda t: t.side),
+            ("amount", lambda t: amount(t.amount)),
+            ("price", lambda t: amount(t.price)),
+            ("value", lambda t: amount(t.total_value)),
+            ("fee", lambda t: f"{amount(t.fee)} {t.fee_currency or ''}".strip()),
+            ("P&L", lambda t: amount(t.profit_loss)),
+            ("status", lambda t: t.status),
+            ("order id", lambda t: t.order_id or ""),
+            ("strategy", lambda t: t.strategy or ""),
+        ],
+        "trades",
+        as_json,
+    )
+
+
+def positions(
+    db: DbOption = None,
+    exchange: ExchangeOption = None,
+    symbol: SymbolOption = None,
+    strategy: StrategyOption = None,
+    status: Annotated[str | None, typer.Option(help="open or closed.")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Opened from this time on (same forms as trades).")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="Opened before this time.")] = None,
+    limit: LimitOption = 100,
+    after: AfterOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List positions, most recently opened first."""
+    filters = listing.Filters(exchange, symbol, strategy, status, since, until, limit, after)
+    with admin.open_store(resolve_database(db), readonly=True) as store:
+        page = listing.positions(store, filters)
+    _show(
+        page,
+        [
+            ("opened", lambda p: moment(p.opened_at)),
+            ("exchange", lambda p: p.exchange),
+            ("symbol", lambda p: p.symbol),
+            ("side", lambda p: p.side),
+            ("amount", lambda p: amount(p.amount)),
+            ("entry", lambda p: amount(p.entry_price)),
+            ("mark", lambda p: amount(p.current_price)),
+            ("unrealized", lambda p: amount(p.unrealized_pnl)),
+            ("realized", lambda p: amount(p.realized_pnl)),
+            ("status", lambda p: p.status),
+            ("closed", lambda p: moment(p.closed_at)),
+            ("strategy", lambda p: p.strategy or ""),
+        ],
+        "positions",
+        as_json,
+    )
+
+
+def balances(
+    db: DbOption = None,
+    exchange: ExchangeOption = None,
+    asset: Annotated[str | None, typer.Option(help="Only this currency, e.g. BTC.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show wallet balances: available, locked by open orders, and total."""
+    with admin.open_store(resolve_database(db), readonly=True) as store:
+        wallets = listing.balances(store, exchange=exchange, asset=asset)
+    if as_json:
+        print_json([_json(wallet) for wallet in wallets])
+        return
+    table = Table(title="balances")
+    table.add_column("exchange")
+    table.add_column("asset")
+    for header in ("available", "locked", "total"):
+        table.add_column(header, justify="right")
+    table.add_column("updated")
+    for wallet in wallets:
+        table.add_row(
+            wallet.exchange,
+            wallet.asset,
+            amount(wallet.available_balance),
+            amount(wallet.locked_balance),
+            amount(wallet.total_balance),
+            moment(wallet.last_updated),
+        )
+    out.print(table)
+
+
+def _transfer(kind: str) -> Callable[..., None]:
+    def command(
+        exchange: Annotated[str, typer.Option(help="The exchange, e.g. kraken.")],
+        asset: Annotated[str, typer.Option(help="The currency, e.g. BTC.")],
+        amount_: Annotated[str, typer.Option("--amount", help="Exact amount, e.g. 1.5.")],
+        reference: Annotated[
+            str | None,
+            typer.Option(help="Your id for it (e.g. a tx hash); repeating it changes nothing."),
+        ] = None,
+        at: Annotated[
+            str | None,
+            typer.Option(help="When it happened (default: now); same forms as --since."),
+        ] = None,
+        db: DbOption = None,
+        as_json: JsonOption = False,
+    ) -> None:
+        when = None if at is None else parse_time_bound(at, "at")
+        with admin.open_store(resolve_database(db)) as store:
+            ledger = Ledger(store)
+            record = ledger.deposit if kind == "deposit" else ledger.withdraw
+            result = record(
+                exchange=exchange,
+                asset=asset,
+                amount=amount_,
+                timestamp=when,
+                reference=reference,
+            )
+        wallet = result.wallet
+        if as_json:
+            print_json(
+                {
+                    "duplicate": result.duplicate,
+                    "movement": _json(result.movement),
+                    "wallet": _json(wallet),
+                }
+            )
+            return
+        done = "already recorded, nothing changed" if result.duplicate else "recorded"
+        out.print(
+            f"{kind} of {amount(abs(result.movement.available_change))} {wallet.asset} on "
+            f"{wallet.exchange}: {done}. available {amount(wallet.available_balance)}, "
+            f"locked {amount(wallet.locked_balance)}, total {amount(wallet.total_balance)}",
+            highlight=False,
+        )
+
+    return command
+
+
+def audit(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Check the ledger's invariants; exit 1 if any is broken."""
+    with admin.open_store(resolve_database(db), readonly=True) as store:
+        problems = audit_ledger(store)
+    if as_json:
+        print_json({"ok": not problems, "problems": problems})
+    elif problems:
+        for problem in problems:
+            out.print(f"[red]✗[/red] {problem}", highlight=False)
+    else:
+        out.print("[green]✓[/green] ledger invariants hold", highlight=False)
+    if problems:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ledger commands to the `tradedb` app."""
+    for command in (orders, trades, positions, balances):
+        app.command()(user_errors(command))
+    app.command("deposit", help="Record funds arriving on an exchange.")(
+        user_errors(_transfer("deposit"))
+    )
+    app.command("withdraw", help="Record funds leaving an exchange.")(
+        user_errors(_transfer("withdrawal"))
+    )
+    app.command("audit")(user_errors(audit))

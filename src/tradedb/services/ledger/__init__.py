@@ -1,0 +1,19 @@
+"""The ledger service: orders, fills, positions, wallets and their invariants."""
+
+from tradedb.services.ledger.ledger import (
+    BalanceDifference,
+    FillResult,
+    Ledger,
+    MarkResult,
+    Reconciliation,
+    TransferResult,
+)
+
+__all__ = [
+    "BalanceDifference",
+    "FillResult",
+    "Ledger",
+    "MarkResult",
+    "Reconciliation",
+    "TransferResult",
+]

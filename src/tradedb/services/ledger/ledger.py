@@ -1,0 +1,688 @@
+"""The ledger: orders, fills, trades, positions and wallets, one transaction per operation.
+
+Every public method validates its input first, then does all of its writes in one
+IMMEDIATE transaction committed with synchronous=FULL. When a rule is broken midway (funds
+would go negative, an order is in the wrong state) it raises, and the transaction rolls
+back: nothing of the operation is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from tradedb.errors import (
+    DuplicateRecord,
+    InsufficientFunds,
+    InvalidTransition,
+    UnknownRecord,
+    ValidationError,
+)
+from tradedb.models import Order, OrderCreate, Position, Trade, Wallet, WalletMovement
+from tradedb.models.base import validate_record
+from tradedb.models.fields import OrderStatus
+from tradedb.models.values import (
+    check_asset,
+    check_exchange,
+    check_name,
+    check_symbol,
+    market_assets,
+    now_epoch_ms,
+    to_decimal,
+    to_epoch_ms,
+)
+from tradedb.services.ledger import orders as order_rules
+from tradedb.services.ledger.arithmetic import quantize, share
+from tradedb.services.ledger.ccxt import ccxt_fee, parse_balance
+from tradedb.services.ledger.positions import Holding, PositionChange, apply_fill, unrealized_pnl
+from tradedb.store import Store
+from tradedb.store.ledger import Balance, LedgerRecords, WalletChange
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class FillResult:
+    """What recording a fill did. A re-delivered fill comes back with duplicate=True,
+    the trade as first recorded, and nothing changed."""
+
+    trade: Trade
+    order: Order
+    # The position of the fill's key after the fill: the one it opened, grew or reduced.
+    position: Position | None
+    # Set when the fill closed a position (and, on a flip, opened `position`).
+    closed_position: Position | None = None
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    """A deposit or withdrawal, and the wallet after it."""
+
+    movement: WalletMovement
+    wallet: Wallet
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class MarkResult:
+    updated: list[Position]
+    # Open positions the price map had no price for, left as they were.
+    unpriced: list[Position]
+
+
+@dataclass(frozen=True)
+class BalanceDifference:
+    asset: str
+    ledger: Balance
+    exchange: Balance
+
+    @property
+    def available(self) -> Decimal:
+        return self.exchange.available - self.ledger.available
+
+    @property
+    def locked(self) -> Decimal:
+        return self.exchange.locked - self.ledger.locked
+
+    @property
+    def total(self) -> Decimal:
+        return self.exchange.total - self.ledger.total
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """How the ledger's wallets differed from the exchange's balances before a sync.
+
+    Each difference is exchange minus ledger; after the sync the wallets hold the
+    exchange's figures, and each change is journalled as a 'sync' movement.
+    """
+
+    exchange: str
+    timestamp: int
+    differences: list[BalanceDifference]
+    matched: list[str] = field(default_factory=list)
+
+    @property
+    def in_sync(self) -> bool:
+        return not self.differences
+
+
+class Ledger:
+    """Bookkeeping for one database. Safe to share between threads; every process may
+    open its own Ledger on the same file."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.records: LedgerRecords = store.ledger
+
+    # --- orders --------------------------------------------------------------------------
+
+    def place_order(
+        self,
+        *,
+        exchange: str,
+        order_id: str,
+        symbol: str,
+        side: str,
+        order_type: str,
+        amount: object,
+        price: object = None,
+        strategy: str | None = None,
+        timestamp: object = None,
+        status: str = "open",
+        fee_reserve_rate: object = None,
+    ) -> Order:
+        """Record a new order and lock the funds it needs.
+
+        A sell locks its base amount; a buy with a price locks amount x price plus a fee
+        reserve (`fee_reserve_rate`, by default the exchange's taker fee). Raises
+        InsufficientFunds, writing nothing, when the wallet cannot cover it.
+        """
+        if status not in order_rules.LIVE:
+            raise InvalidTransition(
+                "status", status, "a new order starts as pending or open; fills end it"
+            )
+        record = validate_record(
+            OrderCreate,
+            {
+                "order_id": order_id,
+                "symbol": symbol,
+                "side": side,
+                "order_type": order_type,
+                "amount": amount,
+                "price": price,
+                "exchange": exchange,
+                "strategy": strategy,
+                "timestamp": _time(timestamp),
+                "status": status,
+            },
+        )
+        rate = (
+            order_rules.fee_reserve_rate(record.exchange)
+            if fee_reserve_rate is None
+            else _non_negative(fee_reserve_rate, "fee_reserve_rate")
+        )
+        base, quote = market_assets(record.symbol)
+        locked_asset = base if record.side == "sell" else quote
+        reserve = order_rules.reservation(record.side, record.amount, record.price, rate)
+        values = record.model_dump(exclude={"filled_at", "canceled_at"})
+        values.update(
+            filled_amount=ZERO,
+            remaining_amount=record.amount,
+            locked_amount=reserve,
+            locked_asset=locked_asset,
+        )
+        with self.store.db.transaction():
+            taken = self.records.order_anywhere(record.order_id)
+            if taken is not None:
+                raise DuplicateRecord(
+                    "order_id",
+                    record.order_id,
+                    f"is already the id of a {taken.status} order on {taken.exchange}; order "
+                    "ids are unique across exchanges in this schema",
+                )
+            order = self.store.orders.insert_checked(values)
+            if reserve:
+                self._change(
+                    record.exchange,
+                    [WalletChange(locked_asset, "lock", -reserve, reserve, record.order_id)],
+                    record.timestamp,
+                    f"placing order {record.order_id}",
+                    ("amount", record.amount),
+                )
+        return order
+
+    def open_order(self, exchange: str, order_id: str, *, timestamp: object = None) -> Order:
+        """The exchange acknowledged a pending order: pending -> open."""
+        del timestamp  # the spec keeps no acknowledgement time; accepted for symmetry
+        with self.store.db.transaction():
+            order = self._order(exchange, order_id)
+            order_rules.check_transition(order.order_id, order.status, "open")
+            return self.store.orders.update_checked(order, {"status": "open"})
+
+    def cancel_order(self, exchange: str, order_id: str, *, timestamp: object = None) -> Order:
+        """Cancel a live order and unlock what it still reserves."""
+        return self._end_order(exchange, order_id, "canceled", timestamp)
+
+    def expire_order(self, exchange: str, order_id: str, *, timestamp: object = None) -> Order:
+        """An order ran out its time in force: unlock what it still reserves."""
+        return self._end_order(exchange, order_id, "expired", timestamp)
+
+    def _end_order(
+        self, exchange: str, order_id: str, status: OrderStatus, timestamp: object
+    ) -> Order:
+        when = _time(timestamp)
+        with self.store.db.transaction():
+            order = self._order(exchange, order_id)
+            order_rules.check_transition(order.order_id, order.status, status)
+            release = self._releasable(order, order.locked_amount)
+            # canceled_at is the time the order stopped being live, by cancel or expiry.
+            ended = self.store.orders.update_checked(
+                order, {"status": status, "canceled_at": when, "locked_amount": ZERO}
+            )
+            if release:
+                asset = _locked_asset(order)
+                self._change(
+                    order.exchange,
+                    [WalletChange(asset, "unlock", release, -release, order.order_id)],
+                    when,
+                    f"{status} order {order.order_id}",
+                    ("order_id", order.order_id),
+                )
+        return ended
+
+    # --- fills ---------------------------------------------------------------------------
+
+    def record_fill(
+        self,
+        *,
+        exchange: str,
+        order_id: str,
+        exchange_trade_id: str,
+        amount: object,
+        price: object,
+        fee: object = 0,
+        fee_currency: str | None = None,
+        timestamp: object = None,
+    ) -> FillResult:
+        """Record one fill of an order: the order, a trade, the position, the wallets and
+        their history, all in one transaction.
+
+        The fee is debited in its own currency (the quote currency if none is given).
+        Re-delivering a fill with the same exchange and exchange_trade_id changes nothing
+        and returns duplicate=True; a different fill under a recorded id is refused.
+        """
+        exchange = check_exchange(exchange)
+        order_id = check_name(order_id, "order_id")
+        exchange_trade_id = check_name(exchange_trade_id, "exchange_trade_id")
+        quantity = _positive(amount, "amount")
+        fill_price = _positive(price, "price")
+        fee_amount = _non_negative(fee, "fee")
+        if fee_currency is not None:
+            check_asset(fee_currency, "fee_currency")
+        when = _time(timestamp)
+        records = self.records
+        with self.store.db.transaction():
+            recorded = records.fill(exchange, exchange_trade_id)
+            if recorded is not None:
+                return self._redelivered(recorded, order_id, quantity, fill_price, fee_amount)
+            order = self._order(exchange, order_id)
+            if order.status not in order_rules.LIVE:
+                raise InvalidTransition(
+                    "order_id",
+                    order_id,
+                    f"order is {order.status}; only a pending or open order can be filled",
+                )
+            remaining = _remaining(order)
+            if quantity > remaining:
+                raise InvalidTransition(
+                    "amount",
+                    quantity,
+                    f"exceeds the {remaining} still open of order {order_id} "
+                    f"(amount {order.amount}, filled {order.filled_amount})",
+                )
+            base, quote = market_assets(order.symbol)
+            currency = fee_currency or quote
+            value = quantize(quantity * fill_price)
+            fee_value, moved = _fee_terms(order, quantity, fill_price, fee_amount, currency)
+
+            change, position, closed = self._move_position(
+                order, moved, fill_price, fee_value, when
+            )
+            # A fill that closes a position realised its P&L there, even on a flip.
+            owner = closed or position
+            position_id = owner.id if owner is not None else None
+            left = remaining - quantity
+            trade = self.store.trades.insert_checked(
+                {
+                    "symbol": order.symbol,
+                    "side": order.side,
+                    "amount": quantity,
+                    "price": fill_price,
+                    "total_value": value,
+                    "fee": fee_amount,
+                    "fee_currency": currency if fee_amount else fee_currency,
+                    "timestamp": when,
+                    "exchange": exchange,
+                    "order_id": order_id,
+                    "strategy": order.strategy,
+                    "status": "filled" if not left else "partial",
+                    "profit_loss": change.profit_loss,
+                    "exchange_trade_id": exchange_trade_id,
+                    "position_id": position_id,
+                }
+            )
+            release = self._releasable(order, share(order.locked_amount, quantity, remaining))
+            order_changes: dict[str, Any] = {
+                "filled_amount": (order.filled_amount or ZERO) + quantity,
+                "remaining_amount": left,
+                "locked_amount": order.locked_amount - release,
+                "status": "open" if left else "filled",
+            }
+            if not left:
+                order_changes["filled_at"] = when
+            order = self.store.orders.update_checked(order, order_changes)
+
+            paid, received = (quote, base) if order.side == "buy" else (base, quote)
+            spent, got = (value, quantity) if order.side == "buy" else (quantity, value)
+            changes = [
+                WalletChange(paid, "trade", release - spent, -release, order_id),
+                WalletChange(received, "trade", got, ZERO, order_id),
+            ]
+            if fee_amount:
+                changes.append(WalletChange(currency, "fee", -fee_amount, ZERO, order_id))
+            self._change(
+                exchange,
+                changes,
+                when,
+                f"fill {exchange_trade_id}",
+                ("amount", quantity),
+                trade_id=trade.id,
+            )
+        return FillResult(trade, order, position, closed)
+
+    def record_ccxt_trade(self, exchange: str, trade: Mapping[str, Any]) -> FillResult:
+        """Record a fill given as ccxt's unified trade structure (fetch_my_trades,
+        watch_my_trades): its id, order, amount, price, fee and timestamp."""
+        fee, fee_currency = ccxt_fee(trade)
+        return self.record_fill(
+            exchange=exchange,
+            order_id=trade.get("order"),  # type: ignore[arg-type]
+            exchange_trade_id=trade.get("id"),  # type: ignore[arg-type]
+            amount=trade.get("amount"),
+            price=trade.get("price"),
+            fee=fee,
+            fee_currency=fee_currency,
+            timestamp=trade.get("timestamp"),
+        )
+
+    def _redelivered(
+        self, trade: Trade, order_id: str, amount: Decimal, price: Decimal, fee: Decimal
+    ) -> FillResult:
+        for name, given, stored in (
+            ("order_id", order_id, trade.order_id),
+            ("amount", amount, trade.amount),
+            ("price", price, trade.price),
+            ("fee", fee, trade.fee or ZERO),
+        ):
+            if given != stored:
+                raise DuplicateRecord(
+                    "exchange_trade_id",
+                    trade.exchange_trade_id,
+                    f"is already recorded with {name} {stored}, not {given}; a re-delivered "
+                    "fill must be the same fill",
+                )
+        order = self._order(trade.exchange, order_id)
+        position = None
+        if trade.position_id is not None:
+            position = self.store.positions.get(trade.position_id)
+        return FillResult(trade, order, position, duplicate=True)
+
+    def _move_position(
+        self, order: Order, moved: Decimal, price: Decimal, fee_value: Decimal, when: int
+    ) -> tuple[PositionChange, Position | None, Position | None]:
+        """Apply a fill to its position; return the change, the open position after it
+        and the position it closed (if any)."""
+        current = self.records.open_position(order.exchange, order.symbol, order.strategy)
+        holding = None if current is None else _holding(current)
+        direction = 1 if order.side == "buy" else -1
+        change = apply_fill(holding, direction, moved, price, fee_value)
+        positions = self.store.positions
+        position: Position | None = None
+        closed: Position | None = None
+        if current is not None and change.existing is not None:
+            after = change.existing
+            values: dict[str, Any] = {
+                "amount": after.amount,
+                "entry_price": after.entry_price,
+                "open_fees": after.open_fees,
+                "realized_pnl": after.realized_pnl,
+                "current_price": price,
+                "unrealized_pnl": unrealized_pnl(after, price),
+            }
+            if not after.amount:
+                values.update(status="closed", closed_at=max(when, current.opened_at))
+            updated = positions.update_checked(current, values)
+            if after.amount:
+                position = updated
+            else:
+                closed = updated
+        if change.opened is not None:
+            opened = change.opened
+            position = positions.insert_checked(
+                {
+                    "symbol": order.symbol,
+                    "side": opened.side,
+                    "amount": opened.amount,
+                    "entry_price": opened.entry_price,
+                    "current_price": price,
+                    "unrealized_pnl": unrealized_pnl(opened, price),
+                    "realized_pnl": ZERO,
+                    "open_fees": opened.open_fees,
+                    "status": "open",
+                    "exchange": order.exchange,
+                    "strategy": order.strategy,
+                    "opened_at": when,
+                }
+            )
+        return change, position, closed
+
+    # --- positions -----------------------------------------------------------------------
+
+    def mark_to_market(
+        self, prices: Mapping[str | tuple[str, str], object], *, timestamp: object = None
+    ) -> MarkResult:
+        """Set current_price and unrealized_pnl of every open position from a price map,
+        in one transaction. Keys are symbols ('BTC/USDT', for every exchange) or
+        (exchange, symbol) pairs, which win over a plain symbol."""
+        del timestamp  # positions keep no mark time; accepted so callers can pass theirs
+        marks: dict[str | tuple[str, str], Decimal] = {}
+        for key, price in prices.items():
+            if isinstance(key, tuple):
+                exchange, symbol = key
+                check_exchange(exchange)
+                check_symbol(symbol)
+            else:
+                check_symbol(key)
+            marks[key] = _positive(price, f"prices[{key!r}]")
+        updated: list[Position] = []
+        unpriced: list[Position] = []
+        with self.store.db.transaction():
+            for position in self.records.open_positions():
+                mark = marks.get((position.exchange, position.symbol), marks.get(position.symbol))
+                if mark is None:
+                    unpriced.append(position)
+                    continue
+                pnl = unrealized_pnl(_holding(position), mark)
+                updated.append(
+                    self.store.positions.update_checked(
+                        position, {"current_price": mark, "unrealized_pnl": pnl}
+                    )
+                )
+        return MarkResult(updated, unpriced)
+
+    # --- wallets -------------------------------------------------------------------------
+
+    def deposit(
+        self,
+        *,
+        exchange: str,
+        asset: str,
+        amount: object,
+        timestamp: object = None,
+        reference: str | None = None,
+    ) -> TransferResult:
+        """Funds arrived on the exchange. With a `reference` (e.g. the transaction hash),
+        recording the same deposit again changes nothing."""
+        return self._transfer(
+            "deposit",
+            exchange=exchange,
+            asset=asset,
+            amount=amount,
+            timestamp=timestamp,
+            reference=reference,
+        )
+
+    def withdraw(
+        self,
+        *,
+        exchange: str,
+        asset: str,
+        amount: object,
+        timestamp: object = None,
+        reference: str | None = None,
+    ) -> TransferResult:
+        """Funds left the exchange; refused with InsufficientFunds beyond the available."""
+        return self._transfer(
+            "withdrawal",
+            exchange=exchange,
+            asset=asset,
+            amount=amount,
+            timestamp=timestamp,
+            reference=reference,
+        )
+
+    def _transfer(
+        self,
+        kind: str,
+        *,
+        exchange: str,
+        asset: str,
+        amount: object,
+        timestamp: object,
+        reference: str | None,
+    ) -> TransferResult:
+        exchange = check_exchange(exchange)
+        asset = check_asset(asset)
+        quantity = _positive(amount, "amount")
+        if reference is not None:
+            check_name(reference, "reference")
+        when = _time(timestamp)
+        change = quantity if kind == "deposit" else -quantity
+        with self.store.db.transaction():
+            if reference is not None:
+                earlier = self.records.movement(exchange, kind, reference)
+                if earlier is not None:
+                    if (earlier.asset, earlier.available_change) != (asset, change):
+                        raise DuplicateRecord(
+                            "reference",
+                            reference,
+                            f"is already a {kind} of {abs(earlier.available_change)} "
+                            f"{earlier.asset} on {exchange}",
+                        )
+                    return TransferResult(earlier, self._wallet(exchange, asset), duplicate=True)
+            action = f"{'depositing' if kind == 'deposit' else 'withdrawing'} {quantity} {asset}"
+            self._change(
+                exchange,
+                [WalletChange(asset, kind, change, ZERO, reference=reference)],
+                when,
+                action,
+                ("amount", quantity),
+            )
+            movement = self.store.movements.select_one(
+                "id = (SELECT max(id) FROM wallet_movements)", ()
+            )
+            assert movement is not None
+            return TransferResult(movement, self._wallet(exchange, asset))
+
+    def sync_balances(
+        self, exchange: str, ccxt_balance: Mapping[str, Any], *, timestamp: object = None
+    ) -> Reconciliation:
+        """Bring the wallets of `exchange` to what ccxt's fetch_balance() reported.
+
+        Assets the exchange did not list are taken as zero. Returns the differences the
+        ledger had (exchange minus ledger); each is journalled as a 'sync' movement.
+        """
+        exchange = check_exchange(exchange)
+        reported = parse_balance(ccxt_balance)
+        when = _time(timestamp if timestamp is not None else ccxt_balance.get("timestamp"))
+        differences: list[BalanceDifference] = []
+        matched: list[str] = []
+        with self.store.db.transaction():
+            ledger = self.records.balances(exchange)
+            for asset in sorted(set(ledger) | set(reported)):
+                ours = ledger.get(asset, Balance(ZERO, ZERO))
+                theirs = reported.get(asset, Balance(ZERO, ZERO))
+                if ours == theirs:
+                    matched.append(asset)
+                else:
+                    differences.append(BalanceDifference(asset, ours, theirs))
+            changes = [WalletChange(d.asset, "sync", d.available, d.locked) for d in differences]
+            if changes:
+                self._change(exchange, changes, when, "syncing balances", ("ccxt_balance", None))
+        return Reconciliation(exchange, when, differences, matched)
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _order(self, exchange: str, order_id: str) -> Order:
+        order = self.records.order(exchange, order_id)
+        if order is None:
+            raise UnknownRecord(
+                "order_id", order_id, f"no order with this id on {exchange}; record it first"
+            )
+        return order
+
+    def _wallet(self, exchange: str, asset: str) -> Wallet:
+        wallet = self.store.wallets.select_one("exchange = ? AND asset = ?", (exchange, asset))
+        assert wallet is not None
+        return wallet
+
+    def _releasable(self, order: Order, wanted: Decimal) -> Decimal:
+        """What the order may release from its wallet's locked funds: its own share, but
+        never more than the wallet still holds locked (a sync may have lowered it to the
+        exchange's figure)."""
+        if not wanted:
+            return ZERO
+        held = self.records.balance(order.exchange, _locked_asset(order))
+        return min(wanted, held.locked) if held is not None else ZERO
+
+    def _change(
+        self,
+        exchange: str,
+        changes: list[WalletChange],
+        when: int,
+        action: str,
+        cause: tuple[str, object],
+        *,
+        trade_id: int | None = None,
+    ) -> None:
+        """Apply wallet changes; refuse (rolling everything back) if funds go negative.
+
+        `cause` is the input field and value the error names if funds fall short.
+        """
+        results = self.records.change_wallets(exchange, changes, when, trade_id=trade_id)
+        for asset, (before, after) in results.items():
+            if after.available < 0:
+                raise InsufficientFunds(
+                    *cause,
+                    f"{action} needs {before.available - after.available} {asset} on "
+                    f"{exchange} but {before.available} is available",
+                )
+
+
+def _time(value: object) -> int:
+    return now_epoch_ms() if value is None else to_epoch_ms(value, "timestamp")
+
+
+def _positive(value: object, name: str) -> Decimal:
+    number = to_decimal(value, name)
+    if number <= 0:
+        raise ValidationError(name, value, "must be greater than zero")
+    return number
+
+
+def _non_negative(value: object, name: str) -> Decimal:
+    number = to_decimal(value, name)
+    if number < 0:
+        raise ValidationError(name, value, "must not be negative")
+    return number
+
+
+def _remaining(order: Order) -> Decimal:
+    if order.remaining_amount is not None:
+        return order.remaining_amount
+    return order.amount - (order.filled_amount or ZERO)
+
+
+def _locked_asset(order: Order) -> str:
+    if order.locked_asset is not None:
+        return order.locked_asset
+    base, quote = market_assets(order.symbol)
+    return base if order.side == "sell" else quote
+
+
+def _holding(position: Position) -> Holding:
+    return Holding(
+        position.side,
+        position.amount,
+        position.entry_price,
+        position.open_fees,
+        position.realized_pnl or ZERO,
+    )
+
+
+def _fee_terms(
+    order: Order, amount: Decimal, price: Decimal, fee: Decimal, currency: str
+) -> tuple[Decimal, Decimal]:
+    """The fee in quote terms (counted against P&L) and the base amount the fill moved.
+
+    A quote fee counts as it is. A base fee is valued at the fill's price, and it also
+    changes how much base the position gains or gives up (a buy receives amount - fee, a
+    sell gives up amount + fee), so that the position tracks what the wallet holds. A fee
+    in a third currency (BNB, say) is debited from its wallet but not counted in P&L:
+    the ledger has no price for it at the fill (docs/ledger.md).
+    """
+    base, quote = market_assets(order.symbol)
+    if currency == quote:
+        return fee, amount
+    if currency == base:
+        moved = amount - fee if order.side == "buy" else amount + fee
+        if moved <= 0:
+            raise ValidationError(
+                "fee", fee, f"a fee in {base} must be less than the {amount} {base} bought"
+            )
+        return quantize(fee * price), moved
+    return ZERO, amount

@@ -1,0 +1,314 @@
+"""The ledger's SQL: lookups by business key, wallet changes with their journal and
+history, and the sums the ledger's invariants are checked against.
+
+Every method runs on the calling thread's connection, inside the transaction the ledger
+service opened, so that one ledger operation is one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from tradedb.models import (
+    Order,
+    OrderCreate,
+    Position,
+    PositionCreate,
+    Trade,
+    TradeCreate,
+    Wallet,
+    WalletCreate,
+    WalletMovement,
+    WalletMovementCreate,
+)
+from tradedb.models.values import AMOUNT
+from tradedb.schema.money import encode, from_units
+from tradedb.schema.tables import EPOCH_SECONDS_NOW
+from tradedb.store.database import Database
+from tradedb.store.repository import Repository
+
+SCALE = AMOUNT.scale
+
+
+@dataclass(frozen=True)
+class WalletChange:
+    """One journal line: a signed change of one wallet's available and locked funds."""
+
+    asset: str
+    kind: str
+    available: Decimal = Decimal(0)
+    locked: Decimal = Decimal(0)
+    order_id: str | None = None
+    reference: str | None = None
+
+
+@dataclass(frozen=True)
+class Balance:
+    available: Decimal
+    locked: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.available + self.locked
+
+
+def _units(value: Decimal, column: str) -> int:
+    return encode(value, SCALE, column)
+
+
+class LedgerRecords:
+    """Reads and writes of the ledger tables in the caller's open transaction."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        trades: Repository[TradeCreate, Trade],
+        orders: Repository[OrderCreate, Order],
+        positions: Repository[PositionCreate, Position],
+        wallets: Repository[WalletCreate, Wallet],
+        movements: Repository[WalletMovementCreate, WalletMovement],
+    ) -> None:
+        self.db = db
+        self.trades = trades
+        self.orders = orders
+        self.positions = positions
+        self.wallets = wallets
+        self.movements = movements
+
+    # --- lookups by business key ---------------------------------------------------------
+
+    def fill(self, exchange: str, exchange_trade_id: str) -> Trade | None:
+        return self.trades.select_one(
+            "exchange = ? AND exchange_trade_id = ?", (exchange, exchange_trade_id)
+        )
+
+    def order(self, exchange: str, order_id: str) -> Order | None:
+        return self.orders.select_one("order_id = ? AND exchange = ?", (order_id, exchange))
+
+    def order_anywhere(self, order_id: str) -> Order | None:
+        """The order holding this id on any exchange (the spec keeps order ids unique)."""
+        return self.orders.select_one("order_id = ?", (order_id,))
+
+    def open_position(self, exchange: str, symbol: str, strategy: str | None) -> Position | None:
+        return self.positions.select_one(
+            "status = 'open' AND exchange = ? AND symbol = ? AND coalesce(strategy, '') = ?",
+            (exchange, symbol, strategy or ""),
+        )
+
+    def open_positions(self) -> list[Position]:
+        return self.positions.select_all("status = 'open'", ())
+
+    def movement(self, exchange: str, kind: str, reference: str) -> WalletMovement | None:
+        return self.movements.select_one(
+            "exchange = ? AND kind = ? AND reference = ?", (exchange, kind, reference)
+        )
+
+    def balance(self, exchange: str, asset: str) -> Balance | None:
+        row = self.db.connection.execute(
+            "SELECT available_balance, locked_balance FROM wallets "
+            "WHERE exchange = ? AND asset = ?",
+            (exchange, asset),
+        ).fetchone()
+        return (
+            None if row is None else Balance(from_units(row[0], SCALE), from_units(row[1], SCALE))
+        )
+
+    def balances(self, exchange: str) -> dict[str, Balance]:
+        rows = self.db.connection.execute(
+            "SELECT asset, available_balance, locked_balance FROM wallets WHERE exchange = ?",
+            (exchange,),
+        ).fetchall()
+        return {
+            asset: Balance(from_units(available, SCALE), from_units(locked, SCALE))
+            for asset, available, locked in rows
+        }
+
+    # --- wallets -------------------------------------------------------------------------
+
+    def change_wallets(
+        self,
+        exchange: str,
+        changes: Sequence[WalletChange],
+        timestamp: int,
+        *,
+        trade_id: int | None = None,
+    ) -> dict[str, tuple[Balance, Balance]]:
+        """Apply journal lines: one wallet update per asset, the lines themselves, and a
+        balance_history row for each balance type whose value changed.
+
+        Returns each touched asset's balances before and after. The caller checks them
+        and raises (rolling the whole transaction back) when a rule is broken.
+        """
+        conn = self.db.connection
+        net: dict[str, list[int]] = {}
+        journal = []
+        for change in changes:
+            available = _units(change.available, "available_change")
+            locked = _units(change.locked, "locked_change")
+            totals = net.setdefault(change.asset, [0, 0])
+            totals[0] += available
+            totals[1] += locked
+            journal.append(
+                (
+                    exchange,
+                    change.asset,
+                    change.kind,
+                    available,
+                    locked,
+                    trade_id,
+                    change.order_id,
+                    change.reference,
+                    timestamp,
+                )
+            )
+        conn.executemany(_INSERT_MOVEMENT, journal)
+        result: dict[str, tuple[Balance, Balance]] = {}
+        history = []
+        for asset, (available, locked) in net.items():
+            new_available, new_locked = conn.execute(
+                _CHANGE_WALLET, (exchange, asset, available, locked, timestamp)
+            ).fetchone()
+            after = Balance(from_units(new_available, SCALE), from_units(new_locked, SCALE))
+            before = Balance(
+                from_units(new_available - available, SCALE),
+                from_units(new_locked - locked, SCALE),
+            )
+            result[asset] = (before, after)
+            for kind, changed, value in (
+                ("available", available, new_available),
+                ("locked", locked, new_locked),
+                ("total", available + locked, new_available + new_locked),
+            ):
+                if changed:
+                    history.append((exchange, asset, value, timestamp, kind))
+        if history:
+            conn.executemany(_INSERT_HISTORY, history)
+        return result
+
+    # --- sums for the invariants ---------------------------------------------------------
+
+    def journal_sums(self) -> dict[tuple[str, str], Balance]:
+        """Per wallet: the sum of its journal lines."""
+        rows = self.db.connection.execute(
+            "SELECT exchange, asset, sum(available_change), sum(locked_change) "
+            "FROM wallet_movements GROUP BY exchange, asset"
+        ).fetchall()
+        return {
+            (e, a): Balance(from_units(av, SCALE), from_units(lk, SCALE)) for e, a, av, lk in rows
+        }
+
+    def wallet_rows(self) -> dict[tuple[str, str], Balance]:
+        rows = self.db.connection.execute(
+            "SELECT exchange, asset, available_balance, locked_balance FROM wallets"
+        ).fetchall()
+        return {
+            (e, a): Balance(from_units(av, SCALE), from_units(lk, SCALE)) for e, a, av, lk in rows
+        }
+
+    def movement_sums(self, kinds: Iterable[str]) -> dict[tuple[str, str], Decimal]:
+        """Per wallet: the total change recorded by journal lines of these kinds."""
+        kinds = tuple(kinds)
+        marks = ", ".join("?" for _ in kinds)
+        rows = self.db.connection.execute(
+            "SELECT exchange, asset, sum(available_change + locked_change) "
+            f"FROM wallet_movements WHERE kind IN ({marks}) GROUP BY exchange, asset",
+            kinds,
+        ).fetchall()
+        return {(e, a): from_units(total, SCALE) for e, a, total in rows}
+
+    def wallets_with_movements(self, kinds: Iterable[str]) -> set[tuple[str, str]]:
+        kinds = tuple(kinds)
+        marks = ", ".join("?" for _ in kinds)
+        rows = self.db.connection.execute(
+            f"SELECT DISTINCT exchange, asset FROM wallet_movements WHERE kind IN ({marks})",
+            kinds,
+        ).fetchall()
+        return {(e, a) for e, a in rows}
+
+    def trade_flows(self) -> list[tuple[str, str, str, str | None, Decimal, Decimal, Decimal]]:
+        """Per exchange, symbol, side and fee currency: sums of amount, value and fee."""
+        rows = self.db.connection.execute(
+            "SELECT exchange, symbol, side, fee_currency, sum(amount), sum(total_value), "
+            "sum(coalesce(fee, 0)) FROM trades GROUP BY exchange, symbol, side, fee_currency"
+        ).fetchall()
+        return [
+            (e, s, side, fc, from_units(a, SCALE), from_units(v, SCALE), from_units(f, SCALE))
+            for e, s, side, fc, a, v, f in rows
+        ]
+
+    def order_fill_sums(self) -> list[tuple[str, str, Decimal, Decimal, Decimal, Decimal]]:
+        """Per order: amount, filled_amount, remaining_amount and the sum of its fills."""
+        rows = self.db.connection.execute(
+            "SELECT o.exchange, o.order_id, o.amount, coalesce(o.filled_amount, 0), "
+            "coalesce(o.remaining_amount, o.amount - coalesce(o.filled_amount, 0)), "
+            "coalesce((SELECT sum(t.amount) FROM trades t "
+            "WHERE t.exchange = o.exchange AND t.order_id = o.order_id), 0) "
+            "FROM crypto_orders o"
+        ).fetchall()
+        return [
+            (e, oid, *(from_units(value, SCALE) for value in values)) for e, oid, *values in rows
+        ]
+
+    def reserved_by_live_orders(self) -> dict[tuple[str, str], Decimal]:
+        rows = self.db.connection.execute(
+            "SELECT exchange, locked_asset, sum(locked_amount) FROM crypto_orders "
+            "WHERE status IN ('pending', 'open') AND locked_asset IS NOT NULL "
+            "GROUP BY exchange, locked_asset"
+        ).fetchall()
+        return {(e, a): from_units(total, SCALE) for e, a, total in rows}
+
+    def final_orders_holding_funds(self) -> list[tuple[str, str, Decimal]]:
+        rows = self.db.connection.execute(
+            "SELECT exchange, order_id, locked_amount FROM crypto_orders "
+            "WHERE status NOT IN ('pending', 'open') AND locked_amount != 0"
+        ).fetchall()
+        return [(e, oid, from_units(amount, SCALE)) for e, oid, amount in rows]
+
+    def position_pnl_sums(self) -> list[tuple[int, str, Decimal, Decimal]]:
+        """Per position: status, realized_pnl and the sum of its trades' profit_loss."""
+        rows = self.db.connection.execute(
+            "SELECT p.id, p.status, coalesce(p.realized_pnl, 0), coalesce(t.total, 0) "
+            "FROM positions p LEFT JOIN (SELECT position_id, sum(profit_loss) AS total "
+            "FROM trades WHERE position_id IS NOT NULL GROUP BY position_id) t "
+            "ON t.position_id = p.id"
+        ).fetchall()
+        return [
+            (pid, status, from_units(r, SCALE), from_units(s, SCALE)) for pid, status, r, s in rows
+        ]
+
+    def integrity_problems(self) -> list[str]:
+        conn = self.db.connection
+        problems = [
+            f"integrity_check: {row[0]}"
+            for row in conn.execute("PRAGMA integrity_check").fetchall()
+            if row[0] != "ok"
+        ]
+        problems += [
+            f"foreign key: {table} row {rowid} points at a missing {parent} row"
+            for table, rowid, parent, _ in conn.execute("PRAGMA foreign_key_check").fetchall()
+        ]
+        return problems
+
+
+_INSERT_MOVEMENT = (
+    "INSERT INTO wallet_movements (exchange, asset, kind, available_change, locked_change, "
+    "trade_id, order_id, reference, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# A wallet is created by its first change; last_updated keeps the latest event time even
+# when events are recorded out of order.
+_CHANGE_WALLET = (
+    "INSERT INTO wallets (exchange, asset, available_balance, locked_balance, last_updated) "
+    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (exchange, asset) DO UPDATE SET "
+    "available_balance = available_balance + excluded.available_balance, "
+    "locked_balance = locked_balance + excluded.locked_balance, "
+    "last_updated = max(last_updated, excluded.last_updated), "
+    f"updated_at = {EPOCH_SECONDS_NOW} "
+    "RETURNING available_balance, locked_balance"
+)
+_INSERT_HISTORY = (
+    "INSERT INTO balance_history (exchange, asset, balance, timestamp, balance_type) "
+    "VALUES (?, ?, ?, ?, ?)"
+)
