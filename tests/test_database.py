@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -21,6 +22,7 @@ import pytest
 from records import TS, candle, trade
 from tradedb.errors import DatabaseLocationError, TradeDBError
 from tradedb.store import Database, Store
+from tradedb.store.database import CHECKPOINT_EVERY_COMMITS
 
 SYNCHRONOUS_NORMAL = 1
 SYNCHRONOUS_FULL = 2
@@ -349,3 +351,28 @@ def test_ledger_write_refuses_to_join_a_non_durable_transaction(store: Store) ->
     with pytest.raises(TradeDBError, match="durable"), store.db.transaction(durable=False):
         store.trades.insert(trade())
     assert store.trades.count() == 0
+
+
+def test_commits_leave_checkpoints_to_a_background_thread(db_path: Path) -> None:
+    store = Store.open(db_path)
+    conn = store.db.connection
+    # A commit never stops to copy the WAL back: that is what made one fill in ~70 slow.
+    assert conn.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
+    size_before = db_path.stat().st_size
+    for number in range(2 * CHECKPOINT_EVERY_COMMITS):
+        store.trades.insert(trade(exchange_trade_id=f"T-{number}"))
+
+    # ...but the WAL is still copied into the database file, by the background thread.
+    deadline = time.monotonic() + 10
+    while db_path.stat().st_size <= size_before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert db_path.stat().st_size > size_before
+    store.close()
+    # Closing the last connection folds everything into the file.
+    copy = sqlite3.connect(db_path)
+    try:
+        assert copy.execute("SELECT count(*) FROM trades").fetchone() == (
+            2 * CHECKPOINT_EVERY_COMMITS,
+        )
+    finally:
+        copy.close()

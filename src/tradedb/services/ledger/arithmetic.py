@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
+from fractions import Fraction
 
 from tradedb.models.values import EXACT
 
-UNIT = Decimal("0.00000001")
+SCALE = 8
+UNIT = Decimal(1).scaleb(-SCALE)
+_UNITS_PER_ONE = 10**SCALE
 
 
 def quantize(value: Decimal) -> Decimal:
@@ -19,6 +22,16 @@ def quantize_up(value: Decimal) -> Decimal:
     return value.quantize(UNIT, rounding=ROUND_CEILING, context=EXACT)
 
 
+def quantized_ratio(numerator: Decimal, denominator: Decimal) -> Decimal:
+    """numerator / denominator at 8 decimals, half-even, rounded once from the exact value.
+
+    A quotient such as 32 / 3 never ends, so it cannot be computed exactly in decimal;
+    as a fraction it can, and `round` on a Fraction rounds half to even.
+    """
+    exact = Fraction(numerator) / Fraction(denominator)
+    return Decimal(round(exact * _UNITS_PER_ONE)).scaleb(-SCALE)
+
+
 def share(total: Decimal, part: Decimal, whole: Decimal) -> Decimal:
     """`total` * part / whole, quantized; the whole of `total` when part is all of it.
 
@@ -28,4 +41,4 @@ def share(total: Decimal, part: Decimal, whole: Decimal) -> Decimal:
     """
     if part >= whole:
         return total
-    return quantize(EXACT.divide(EXACT.multiply(total, part), whole))
+    return quantized_ratio(EXACT.multiply(total, part), whole)

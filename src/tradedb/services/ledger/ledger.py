@@ -315,11 +315,14 @@ class Ledger:
                     "position_id": position_id,
                 }
             )
-            release = self._releasable(order, share(order.locked_amount, quantity, remaining))
+            # The order gives up its whole share even when the wallet holds less locked
+            # than that (after a sync), so that a filled order never keeps a reservation.
+            released_share = share(order.locked_amount, quantity, remaining)
+            release = self._releasable(order, released_share)
             order_changes: dict[str, Any] = {
                 "filled_amount": (order.filled_amount or ZERO) + quantity,
                 "remaining_amount": left,
-                "locked_amount": order.locked_amount - release,
+                "locked_amount": order.locked_amount - released_share,
                 "status": "open" if left else "filled",
             }
             if not left:

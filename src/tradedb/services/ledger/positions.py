@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Literal
 
 from tradedb.models.values import EXACT
-from tradedb.services.ledger.arithmetic import quantize, share
+from tradedb.services.ledger.arithmetic import quantize, quantized_ratio, share
 
 PositionSide = Literal["long", "short"]
 ZERO = Decimal(0)
@@ -66,8 +66,9 @@ def apply_fill(
         return PositionChange(None, Holding(side_of(direction), quantity, price, fee))
     if holding.side == side_of(direction):
         amount = holding.amount + quantity
-        entry = quantize(
-            EXACT.divide(holding.amount * holding.entry_price + quantity * price, amount)
+        entry = quantized_ratio(
+            EXACT.multiply(holding.amount, holding.entry_price) + EXACT.multiply(quantity, price),
+            amount,
         )
         grown = replace(
             holding, amount=amount, entry_price=entry, open_fees=holding.open_fees + fee
