@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -9,7 +10,15 @@ from rich.table import Table
 
 from tradedb import __version__
 from tradedb.cli import ledger
-from tradedb.cli.common import DbOption, JsonOption, out, print_json, user_errors
+from tradedb.cli.common import (
+    USER_ERROR,
+    DbOption,
+    JsonOption,
+    err,
+    out,
+    print_json,
+    user_errors,
+)
 from tradedb.services import admin
 from tradedb.services.location import resolve_database
 
@@ -115,4 +124,18 @@ def info(db: DbOption = None, as_json: JsonOption = False) -> None:
 
 
 def main() -> None:
-    app()
+    """The console entry point: usage mistakes typer catches (a bad option value, a missing
+    option) are one line on stderr and status 2, like every other user error."""
+    try:
+        result = app(standalone_mode=False)
+    except typer.Abort:
+        err.print("aborted", highlight=False)
+        sys.exit(1)
+    except typer.TyperException as exc:
+        format_message = getattr(exc, "format_message", None)
+        message = format_message() if format_message is not None else str(exc)
+        if message:  # empty when typer has already shown the help instead
+            err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+        sys.exit(getattr(exc, "exit_code", USER_ERROR))
+    # typer returns a command's exit status instead of exiting when not standalone.
+    sys.exit(result if isinstance(result, int) else 0)

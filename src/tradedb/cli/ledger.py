@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC
 from decimal import Decimal
 from typing import Annotated, Any
@@ -21,18 +22,17 @@ from tradedb.cli.common import (
 from tradedb.models.base import Record
 from tradedb.models.values import ms_to_datetime, parse_time_bound
 from tradedb.services import admin
-from tradedb.services.ledger import Ledger, listing
+from tradedb.services.ledger import Ledger, Transfer, listing
 from tradedb.services.ledger.audit import audit as audit_ledger
 from tradedb.services.location import resolve_database
+from tradedb.store import Store
 from tradedb.store.repository import Page
 
 ExchangeOption = Annotated[str | None, typer.Option(help="Only this exchange, e.g. kraken.")]
 SymbolOption = Annotated[str | None, typer.Option(help="Only this market, e.g. BTC/USD.")]
 StrategyOption = Annotated[str | None, typer.Option(help="Only this strategy.")]
-SinceOption = Annotated[
-    str | None,
-    typer.Option(help="From this time on: YYYY-MM-DD (UTC), ISO 8601 with offset, or epoch ms."),
-]
+SINCE_FORMS = "YYYY-MM-DD (UTC), ISO 8601 with an offset, or epoch ms."
+SINCE_HELP = "From this time on: " + SINCE_FORMS
 UntilOption = Annotated[str | None, typer.Option(help="Before this time (same forms as --since).")]
 LimitOption = Annotated[int, typer.Option(help="At most this many rows (newest first).")]
 AfterOption = Annotated[
@@ -98,26 +98,52 @@ _NUMERIC = {
 }
 
 
-def orders(
-    db: DbOption = None,
-    exchange: ExchangeOption = None,
-    symbol: SymbolOption = None,
-    strategy: StrategyOption = None,
-    status: Annotated[
-        str | None, typer.Option(help="pending, open, filled, canceled or expired.")
-    ] = None,
-    since: SinceOption = None,
-    until: UntilOption = None,
-    limit: LimitOption = 100,
-    after: AfterOption = None,
-    as_json: JsonOption = False,
-) -> None:
-    """List orders, newest first."""
-    filters = listing.Filters(exchange, symbol, strategy, status, since, until, limit, after)
-    with admin.open_store(resolve_database(db), readonly=True) as store:
-        page = listing.orders(store, filters)
-    _show(
-        page,
+@dataclass(frozen=True)
+class _Listing:
+    """One listing command: what it lists, how it fetches a page, what a table shows."""
+
+    name: str
+    summary: str
+    statuses: str
+    time_help: str
+    fetch: Callable[[Store, listing.Filters], Page[Any]]
+    columns: Sequence[Column]
+
+
+def _listing_command(spec: _Listing) -> Callable[..., None]:
+    def command(
+        db: DbOption = None,
+        exchange: ExchangeOption = None,
+        symbol: SymbolOption = None,
+        strategy: StrategyOption = None,
+        status: str | None = None,
+        since: str | None = None,
+        until: UntilOption = None,
+        limit: LimitOption = 100,
+        after: AfterOption = None,
+        as_json: JsonOption = False,
+    ) -> None:
+        filters = listing.Filters(exchange, symbol, strategy, status, since, until, limit, after)
+        with admin.open_store(resolve_database(db), readonly=True) as store:
+            page = spec.fetch(store, filters)
+        _show(page, spec.columns, spec.name, as_json)
+
+    # The options that differ per listing; typer reads them from the annotations.
+    command.__annotations__["status"] = Annotated[
+        str | None, typer.Option(help=f"Only this status: {spec.statuses}.")
+    ]
+    command.__annotations__["since"] = Annotated[str | None, typer.Option(help=spec.time_help)]
+    command.__doc__ = spec.summary
+    return command
+
+
+LISTINGS = (
+    _Listing(
+        "orders",
+        "List orders, newest first.",
+        "pending, open, filled, canceled or expired",
+        SINCE_HELP,
+        listing.orders,
         [
             ("time", lambda o: moment(o.timestamp)),
             ("exchange", lambda o: o.exchange),
@@ -133,29 +159,13 @@ def orders(
             ("status", lambda o: o.status),
             ("strategy", lambda o: o.strategy or ""),
         ],
-        "orders",
-        as_json,
-    )
-
-
-def trades(
-    db: DbOption = None,
-    exchange: ExchangeOption = None,
-    symbol: SymbolOption = None,
-    strategy: StrategyOption = None,
-    status: Annotated[str | None, typer.Option(help="filled, partial or canceled.")] = None,
-    since: SinceOption = None,
-    until: UntilOption = None,
-    limit: LimitOption = 100,
-    after: AfterOption = None,
-    as_json: JsonOption = False,
-) -> None:
-    """List trades (fills), newest first."""
-    filters = listing.Filters(exchange, symbol, strategy, status, since, until, limit, after)
-    with admin.open_store(resolve_database(db), readonly=True) as store:
-        page = listing.trades(store, filters)
-    _show(
-        page,
+    ),
+    _Listing(
+        "trades",
+        "List trades (fills), newest first.",
+        "filled, partial or canceled",
+        SINCE_HELP,
+        listing.trades,
         [
             ("time", lambda t: moment(t.timestamp)),
             ("exchange", lambda t: t.exchange),
@@ -170,31 +180,13 @@ def trades(
             ("order id", lambda t: t.order_id or ""),
             ("strategy", lambda t: t.strategy or ""),
         ],
-        "trades",
-        as_json,
-    )
-
-
-def positions(
-    db: DbOption = None,
-    exchange: ExchangeOption = None,
-    symbol: SymbolOption = None,
-    strategy: StrategyOption = None,
-    status: Annotated[str | None, typer.Option(help="open or closed.")] = None,
-    since: Annotated[
-        str | None, typer.Option(help="Opened from this time on (same forms as trades).")
-    ] = None,
-    until: Annotated[str | None, typer.Option(help="Opened before this time.")] = None,
-    limit: LimitOption = 100,
-    after: AfterOption = None,
-    as_json: JsonOption = False,
-) -> None:
-    """List positions, most recently opened first."""
-    filters = listing.Filters(exchange, symbol, strategy, status, since, until, limit, after)
-    with admin.open_store(resolve_database(db), readonly=True) as store:
-        page = listing.positions(store, filters)
-    _show(
-        page,
+    ),
+    _Listing(
+        "positions",
+        "List positions, most recently opened first.",
+        "open or closed",
+        "Opened from this time on: " + SINCE_FORMS,
+        listing.positions,
         [
             ("opened", lambda p: moment(p.opened_at)),
             ("exchange", lambda p: p.exchange),
@@ -209,9 +201,8 @@ def positions(
             ("closed", lambda p: moment(p.closed_at)),
             ("strategy", lambda p: p.strategy or ""),
         ],
-        "positions",
-        as_json,
-    )
+    ),
+)
 
 
 def balances(
@@ -261,16 +252,10 @@ def _transfer(kind: str) -> Callable[..., None]:
         as_json: JsonOption = False,
     ) -> None:
         when = None if at is None else parse_time_bound(at, "at")
+        # Checked before the database is opened: a refused transfer creates nothing.
+        request = Transfer.parse(kind, exchange, asset, amount_, when, reference)
         with admin.open_store(resolve_database(db)) as store:
-            ledger = Ledger(store)
-            record = ledger.deposit if kind == "deposit" else ledger.withdraw
-            result = record(
-                exchange=exchange,
-                asset=asset,
-                amount=amount_,
-                timestamp=when,
-                reference=reference,
-            )
+            result = Ledger(store).transfer(request)
         wallet = result.wallet
         if as_json:
             print_json(
@@ -309,8 +294,9 @@ def audit(db: DbOption = None, as_json: JsonOption = False) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add the ledger commands to the `tradedb` app."""
-    for command in (orders, trades, positions, balances):
-        app.command()(user_errors(command))
+    for spec in LISTINGS:
+        app.command(spec.name)(user_errors(_listing_command(spec)))
+    app.command()(user_errors(balances))
     app.command("deposit", help="Record funds arriving on an exchange.")(
         user_errors(_transfer("deposit"))
     )

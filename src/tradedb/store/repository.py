@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
-from sqlalchemy import Boolean, Column, Table
+from sqlalchemy import Boolean, Column, Table, Text
 from sqlalchemy.sql.visitors import iterate
 
 from tradedb.errors import AmountOutOfRange, DuplicateRecord, UnknownName, ValidationError
@@ -503,7 +503,21 @@ class Repository(Generic[CreateT, ReadT]):
 
     def _parse_after(self, token: str) -> tuple[object, int]:
         position, sep, record_id = str(token).rpartition(":")
+        refused = ValidationError("after", token, "is not a page token returned by list()")
         if not sep or not record_id.isdigit():
-            raise ValidationError("after", token, "is not a page token returned by list()")
-        parsed: object = int(position) if position.lstrip("-").isdigit() else position
-        return parsed, int(record_id)
+            raise refused
+        if position.lstrip("-").isdigit():
+            return int(position), int(record_id)
+        # Only a text time column (performance dates) has positions that are not integers;
+        # anywhere else text would sort after every number and silently restart the list.
+        if not self._text_ordered:
+            raise refused
+        try:
+            return self.spec.parse_time(position, "after"), int(record_id)
+        except ValidationError:
+            raise refused from None
+
+    @cached_property
+    def _text_ordered(self) -> bool:
+        column = self.spec.time_column
+        return column is not None and isinstance(self.spec.table.c[column].type, Text)

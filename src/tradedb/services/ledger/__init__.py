@@ -6,6 +6,7 @@ from tradedb.services.ledger.ledger import (
     Ledger,
     MarkResult,
     Reconciliation,
+    Transfer,
     TransferResult,
 )
 
@@ -15,5 +16,6 @@ __all__ = [
     "Ledger",
     "MarkResult",
     "Reconciliation",
+    "Transfer",
     "TransferResult",
 ]

@@ -110,6 +110,43 @@ class Reconciliation:
         return not self.differences
 
 
+@dataclass(frozen=True)
+class Transfer:
+    """A deposit or withdrawal, checked before any database is touched."""
+
+    kind: str  # 'deposit' or 'withdrawal'
+    exchange: str
+    asset: str
+    amount: Decimal
+    timestamp: int
+    reference: str | None
+
+    @classmethod
+    def parse(  # noqa: PLR0917 - mirrors the positional order of the fields
+        cls,
+        kind: str,
+        exchange: str,
+        asset: str,
+        amount: object,
+        timestamp: object = None,
+        reference: str | None = None,
+    ) -> Transfer:
+        if reference is not None:
+            check_name(reference, "reference")
+        return cls(
+            kind,
+            check_exchange(exchange),
+            check_asset(asset),
+            _positive(amount, "amount"),
+            _time(timestamp),
+            reference,
+        )
+
+    @property
+    def change(self) -> Decimal:
+        return self.amount if self.kind == "deposit" else -self.amount
+
+
 class Ledger:
     """Bookkeeping for one database. Safe to share between threads; every process may
     open its own Ledger on the same file."""
@@ -281,8 +318,8 @@ class Ledger:
                 raise InvalidTransition(
                     "amount",
                     quantity,
-                    f"exceeds the {remaining} still open of order {order_id} "
-                    f"(amount {order.amount}, filled {order.filled_amount})",
+                    f"exceeds the {plain(remaining)} still open of order {order_id} "
+                    f"(amount {plain(order.amount)}, filled {plain(order.filled_amount)})",
                 )
             base, quote = market_assets(order.symbol)
             currency = fee_currency or quote
@@ -375,7 +412,8 @@ class Ledger:
                 raise DuplicateRecord(
                     "exchange_trade_id",
                     trade.exchange_trade_id,
-                    f"is already recorded with {name} {stored}, not {given}; a re-delivered "
+                    f"is already recorded with {name} {plain(stored)}, not {plain(given)}; a "
+                    "re-delivered "
                     "fill must be the same fill",
                 )
         order = self._order(trade.exchange, order_id)
@@ -480,13 +518,8 @@ class Ledger:
     ) -> TransferResult:
         """Funds arrived on the exchange. With a `reference` (e.g. the transaction hash),
         recording the same deposit again changes nothing."""
-        return self._transfer(
-            "deposit",
-            exchange=exchange,
-            asset=asset,
-            amount=amount,
-            timestamp=timestamp,
-            reference=reference,
+        return self.transfer(
+            Transfer.parse("deposit", exchange, asset, amount, timestamp, reference)
         )
 
     def withdraw(
@@ -499,52 +532,39 @@ class Ledger:
         reference: str | None = None,
     ) -> TransferResult:
         """Funds left the exchange; refused with InsufficientFunds beyond the available."""
-        return self._transfer(
-            "withdrawal",
-            exchange=exchange,
-            asset=asset,
-            amount=amount,
-            timestamp=timestamp,
-            reference=reference,
+        return self.transfer(
+            Transfer.parse("withdrawal", exchange, asset, amount, timestamp, reference)
         )
 
-    def _transfer(
-        self,
-        kind: str,
-        *,
-        exchange: str,
-        asset: str,
-        amount: object,
-        timestamp: object,
-        reference: str | None,
-    ) -> TransferResult:
-        exchange = check_exchange(exchange)
-        asset = check_asset(asset)
-        quantity = _positive(amount, "amount")
-        if reference is not None:
-            check_name(reference, "reference")
-        when = _time(timestamp)
-        change = quantity if kind == "deposit" else -quantity
+    def transfer(self, request: Transfer) -> TransferResult:
+        """Record a checked deposit or withdrawal (see `Transfer.parse`)."""
+        exchange, asset, kind, reference = (
+            request.exchange,
+            request.asset,
+            request.kind,
+            request.reference,
+        )
         with self.store.db.transaction():
             if reference is not None:
                 earlier = self.records.movement(exchange, kind, reference)
                 if earlier is not None:
-                    if (earlier.asset, earlier.available_change) != (asset, change):
+                    if (earlier.asset, earlier.available_change) != (asset, request.change):
                         raise DuplicateRecord(
                             "reference",
                             reference,
-                            f"is already a {kind} of {abs(earlier.available_change)} "
+                            f"is already a {kind} of {plain(abs(earlier.available_change))} "
                             f"{earlier.asset} on {exchange}",
                         )
                     return TransferResult(earlier, self._wallet(exchange, asset), duplicate=True)
-            action = f"{'depositing' if kind == 'deposit' else 'withdrawing'} {quantity} {asset}"
+            verb = "depositing" if kind == "deposit" else "withdrawing"
             self._change(
                 exchange,
-                [WalletChange(asset, kind, change, ZERO, reference=reference)],
-                when,
-                action,
-                ("amount", quantity),
+                [WalletChange(asset, kind, request.change, ZERO, reference=reference)],
+                request.timestamp,
+                f"{verb} {plain(request.amount)} {asset}",
+                ("amount", request.amount),
             )
+            # This transaction holds the write lock, so the newest movement is ours.
             movement = self.store.movements.select_one(
                 "id = (SELECT max(id) FROM wallet_movements)", ()
             )
@@ -621,9 +641,17 @@ class Ledger:
             if after.available < 0:
                 raise InsufficientFunds(
                     *cause,
-                    f"{action} needs {before.available - after.available} {asset} on "
-                    f"{exchange} but {before.available} is available",
+                    f"{action} needs {plain(before.available - after.available)} {asset} on "
+                    f"{exchange} but {plain(before.available)} is available",
                 )
+
+
+def plain(value: object) -> str:
+    """An amount as people write it in a message: exact, no exponent, no trailing zeros."""
+    if not isinstance(value, Decimal):
+        return str(value)
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _time(value: object) -> int:

@@ -56,7 +56,11 @@ def balances(
     store: Store, *, exchange: str | None = None, asset: str | None = None
 ) -> list[Wallet]:
     """Every wallet (of one exchange or asset), in exchange then asset order."""
-    where = {name: value for name, value in (("exchange", exchange), ("asset", asset)) if value}
+    where = {
+        name: value
+        for name, value in (("exchange", exchange), ("asset", asset))
+        if value is not None
+    }
     wallets: list[Wallet] = []
     after = None
     while True:
