@@ -27,6 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from results_file import replace_section
 from tradedb.store import Store
 from tradedb.store.bulk import candle_rows
 
@@ -263,13 +264,13 @@ def report(
     return "\n".join(lines)
 
 
+SECTION = "## Bulk writes (benchmarks/bench_bulk.py)"
+
+
 def results_markdown(command: str, table: str) -> str:
+    """The body of this benchmark's section of RESULTS.md (the heading is SECTION)."""
     return "\n".join(
         [
-            "# Benchmark results",
-            "",
-            "## Bulk writes (benchmarks/bench_bulk.py)",
-            "",
             f"Command: `{command}`",
             "",
             f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Python {platform.python_version()}, "
@@ -309,7 +310,8 @@ def main() -> None:
     print(table)
     if args.write:
         command = " ".join([".venv/bin/python", "benchmarks/bench_bulk.py", *sys.argv[1:]])
-        args.write.write_text(results_markdown(command, table), encoding="utf-8")
+        # Only this script's section: the other benchmarks keep theirs.
+        replace_section(args.write, SECTION, results_markdown(command, table))
         print(f"\nwritten to {args.write}", file=sys.stderr)
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
+from collections.abc import Callable
+from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal, localcontext
 from fractions import Fraction
+from functools import wraps
+from typing import ParamSpec, TypeVar
 
 from tradedb.models.values import EXACT
 
@@ -42,3 +45,19 @@ def share(total: Decimal, part: Decimal, whole: Decimal) -> Decimal:
     if part >= whole:
         return total
     return quantized_ratio(EXACT.multiply(total, part), whole)
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def exact(operation: Callable[P, R]) -> Callable[P, R]:
+    """Run money arithmetic in the exact decimal context, whatever the caller's is: an
+    application that lowered its own precision must not get rounded totals or balances."""
+
+    @wraps(operation)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        with localcontext(EXACT):
+            return operation(*args, **kwargs)
+
+    return run

@@ -10,6 +10,7 @@ from collections import defaultdict
 from decimal import Decimal
 
 from tradedb.models.values import market_assets
+from tradedb.services.ledger.arithmetic import exact
 from tradedb.store import Store
 from tradedb.store.ledger import Balance
 
@@ -20,6 +21,7 @@ TRANSFER_KINDS = ("opening", "deposit", "withdrawal", "sync")
 EXTERNAL_KINDS = ("opening", "sync")
 
 
+@exact
 def audit(store: Store) -> list[str]:
     """Every broken invariant, as one line each; an empty list means all hold."""
     records = store.ledger

@@ -34,7 +34,7 @@ from tradedb.models.values import (
     to_epoch_ms,
 )
 from tradedb.services.ledger import orders as order_rules
-from tradedb.services.ledger.arithmetic import quantize, share
+from tradedb.services.ledger.arithmetic import exact, quantize, share
 from tradedb.services.ledger.ccxt import ccxt_fee, parse_balance
 from tradedb.services.ledger.positions import Holding, PositionChange, apply_fill, unrealized_pnl
 from tradedb.store import Store
@@ -157,6 +157,7 @@ class Ledger:
 
     # --- orders --------------------------------------------------------------------------
 
+    @exact
     def place_order(
         self,
         *,
@@ -232,6 +233,7 @@ class Ledger:
                 )
         return order
 
+    @exact
     def open_order(self, exchange: str, order_id: str, *, timestamp: object = None) -> Order:
         """The exchange acknowledged a pending order: pending -> open."""
         del timestamp  # the spec keeps no acknowledgement time; accepted for symmetry
@@ -248,6 +250,7 @@ class Ledger:
         """An order ran out its time in force: unlock what it still reserves."""
         return self._end_order(exchange, order_id, "expired", timestamp)
 
+    @exact
     def _end_order(
         self, exchange: str, order_id: str, status: OrderStatus, timestamp: object
     ) -> Order:
@@ -273,6 +276,7 @@ class Ledger:
 
     # --- fills ---------------------------------------------------------------------------
 
+    @exact
     def record_fill(
         self,
         *,
@@ -305,7 +309,9 @@ class Ledger:
         with self.store.db.transaction():
             recorded = records.fill(exchange, exchange_trade_id)
             if recorded is not None:
-                return self._redelivered(recorded, order_id, quantity, fill_price, fee_amount)
+                return self._redelivered(
+                    recorded, order_id, quantity, fill_price, (fee_amount, fee_currency)
+                )
             order = self._order(exchange, order_id)
             if order.status not in order_rules.LIVE:
                 raise InvalidTransition(
@@ -400,14 +406,25 @@ class Ledger:
         )
 
     def _redelivered(
-        self, trade: Trade, order_id: str, amount: Decimal, price: Decimal, fee: Decimal
+        self,
+        trade: Trade,
+        order_id: str,
+        amount: Decimal,
+        price: Decimal,
+        fee: tuple[Decimal, str | None],
     ) -> FillResult:
-        for name, given, stored in (
+        fee_amount, fee_currency = fee
+        checks: list[tuple[str, object, object]] = [
             ("order_id", order_id, trade.order_id),
             ("amount", amount, trade.amount),
             ("price", price, trade.price),
-            ("fee", fee, trade.fee or ZERO),
-        ):
+            ("fee", fee_amount, trade.fee or ZERO),
+        ]
+        if fee_amount:
+            # A fee given without a currency was recorded in the quote currency.
+            quote = market_assets(trade.symbol)[1]
+            checks.append(("fee_currency", fee_currency or quote, trade.fee_currency))
+        for name, given, stored in checks:
             if given != stored:
                 raise DuplicateRecord(
                     "exchange_trade_id",
@@ -473,6 +490,7 @@ class Ledger:
 
     # --- positions -----------------------------------------------------------------------
 
+    @exact
     def mark_to_market(
         self, prices: Mapping[str | tuple[str, str], object], *, timestamp: object = None
     ) -> MarkResult:
@@ -536,6 +554,7 @@ class Ledger:
             Transfer.parse("withdrawal", exchange, asset, amount, timestamp, reference)
         )
 
+    @exact
     def transfer(self, request: Transfer) -> TransferResult:
         """Record a checked deposit or withdrawal (see `Transfer.parse`)."""
         exchange, asset, kind, reference = (
@@ -571,6 +590,7 @@ class Ledger:
             assert movement is not None
             return TransferResult(movement, self._wallet(exchange, asset))
 
+    @exact
     def sync_balances(
         self, exchange: str, ccxt_balance: Mapping[str, Any], *, timestamp: object = None
     ) -> Reconciliation:

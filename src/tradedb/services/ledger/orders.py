@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from tradedb.errors import InvalidTransition
 from tradedb.models.fields import OrderStatus, Side
-from tradedb.services.ledger.arithmetic import quantize_up
+from tradedb.services.ledger.arithmetic import exact, quantize_up
 
 LIVE: tuple[OrderStatus, ...] = ("pending", "open")
 NEXT: dict[OrderStatus, tuple[OrderStatus, ...]] = {
@@ -47,6 +47,7 @@ def fee_reserve_rate(exchange: str) -> Decimal:
     return FEE_RESERVE_RATES.get(exchange, DEFAULT_FEE_RESERVE_RATE)
 
 
+@exact
 def reservation(side: Side, amount: Decimal, price: Decimal | None, fee_rate: Decimal) -> Decimal:
     """What placing the order locks: the base amount for a sell; for a buy with a price,
     its value plus the fee reserve, rounded up. A market buy has no price to reserve by,

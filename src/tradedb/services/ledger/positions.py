@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Literal
 
 from tradedb.models.values import EXACT
-from tradedb.services.ledger.arithmetic import quantize, quantized_ratio, share
+from tradedb.services.ledger.arithmetic import exact, quantize, quantized_ratio, share
 
 PositionSide = Literal["long", "short"]
 ZERO = Decimal(0)
@@ -55,6 +55,7 @@ def side_of(direction: int) -> PositionSide:
     return "long" if direction > 0 else "short"
 
 
+@exact
 def apply_fill(
     holding: Holding | None, direction: int, quantity: Decimal, price: Decimal, fee: Decimal
 ) -> PositionChange:
@@ -92,6 +93,7 @@ def apply_fill(
     return PositionChange(existing, opened, closed, result)
 
 
+@exact
 def unrealized_pnl(holding: Holding, mark: Decimal) -> Decimal:
     """What closing the holding at `mark` would add to realized P&L, before closing fees."""
     sign = 1 if holding.side == "long" else -1
