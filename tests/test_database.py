@@ -376,3 +376,36 @@ def test_commits_leave_checkpoints_to_a_background_thread(db_path: Path) -> None
         )
     finally:
         copy.close()
+
+
+# The store a forked child inherits from the test (fork copies module state).
+_INHERITED: dict[str, Store] = {}
+
+
+def _write_through_the_inherited_store(path: Path) -> bool:
+    """In a forked child: write through the parent's Store object; True once a checkpoint
+    copied the WAL into the file."""
+    store = _INHERITED["store"]
+    size_before = path.stat().st_size
+    for number in range(2 * CHECKPOINT_EVERY_COMMITS):
+        store.trades.insert(trade(exchange_trade_id=f"child-{number}"))
+    deadline = time.monotonic() + 10
+    while path.stat().st_size <= size_before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return path.stat().st_size > size_before
+
+
+def test_a_store_used_in_a_forked_process_opens_its_own_connection_and_checkpoints(
+    db_path: Path,
+) -> None:
+    store = _INHERITED["store"] = Store.open(db_path)
+    store.trades.insert(trade(exchange_trade_id="parent"))  # connection and thread made
+    try:
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            assert pool.apply(_write_through_the_inherited_store, (db_path,))
+        # The parent's own connection still works and sees the child's rows.
+        assert store.trades.count() == 1 + 2 * CHECKPOINT_EVERY_COMMITS
+        store.trades.insert(trade(exchange_trade_id="parent-again"))
+    finally:
+        _INHERITED.clear()
+        store.close()

@@ -20,7 +20,7 @@ from tradedb.cli.common import (
     user_errors,
 )
 from tradedb.models.base import Record
-from tradedb.models.values import ms_to_datetime, parse_time_bound
+from tradedb.models.values import format_plain, ms_to_datetime, parse_time_bound
 from tradedb.services import admin
 from tradedb.services.ledger import Ledger, Transfer, listing
 from tradedb.services.ledger.audit import audit as audit_ledger
@@ -41,11 +41,8 @@ AfterOption = Annotated[
 
 
 def amount(value: Decimal | None) -> str:
-    """Exact fixed-point text without trailing zeros, for tables people read."""
-    if value is None:
-        return ""
-    text = format(value, "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    """A table cell: the exact amount without trailing zeros, empty when there is none."""
+    return "" if value is None else format_plain(value)
 
 
 def moment(millis: int | None) -> str:

@@ -109,6 +109,12 @@ def format_decimal(value: Decimal) -> str:
     return format(value, "f")
 
 
+def format_plain(value: Decimal) -> str:
+    """An amount as people write it: exact, fixed-point, no trailing zeros ('0.5', '30000')."""
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 # --- time -------------------------------------------------------------------------------
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -48,6 +48,7 @@ class Database:
         self._closed = False
         self._checkpointer: _Checkpointer | None = None
         self._gate = _WriterGate.of(path)
+        self._pid = os.getpid()
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, readonly: bool = False) -> Database:
@@ -73,6 +74,8 @@ class Database:
     @property
     def connection(self) -> sqlite3.Connection:
         """This thread's connection, opened on first use."""
+        if self._pid != os.getpid():
+            self._forget_parent()
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             if self._closed:
@@ -84,6 +87,15 @@ class Database:
             with self._lock:
                 self._connections.append(conn)
         return conn
+
+    def _forget_parent(self) -> None:
+        """In a forked child: SQLite connections must not cross a fork (their locks stay
+        with the parent), so the child opens its own and leaves the parent's alone, as it
+        does the parent's checkpoint thread, which did not come along."""
+        self._pid = os.getpid()
+        self._local = threading.local()
+        self._connections = []
+        self._checkpointer = None
 
     def _connect(self) -> sqlite3.Connection:
         if self.readonly:
@@ -274,6 +286,7 @@ class _Checkpointer:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._pid = os.getpid()
         self._commits = 0
         self._due = threading.Event()
         self._stopping = False
@@ -288,6 +301,8 @@ class _Checkpointer:
             self._due.set()
 
     def stop(self) -> None:
+        if self._pid != os.getpid():
+            return  # the thread lives in the parent process
         self._stopping = True
         self._due.set()
         self._thread.join()

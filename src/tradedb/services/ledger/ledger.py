@@ -28,6 +28,7 @@ from tradedb.models.values import (
     check_exchange,
     check_name,
     check_symbol,
+    format_plain,
     market_assets,
     now_epoch_ms,
     to_decimal,
@@ -667,11 +668,8 @@ class Ledger:
 
 
 def plain(value: object) -> str:
-    """An amount as people write it in a message: exact, no exponent, no trailing zeros."""
-    if not isinstance(value, Decimal):
-        return str(value)
-    text = format(value, "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    """A value in a message: amounts as people write them, anything else as it is."""
+    return format_plain(value) if isinstance(value, Decimal) else str(value)
 
 
 def _time(value: object) -> int:
