@@ -844,10 +844,11 @@ def results_markdown(command: str, table: str) -> str:
             "declarative classes, a Session and BEGIN IMMEDIATE per fill; after each run its rows",
             "are checked equal to tradedb's and its database passes the audit. The fsync floor",
             "commits one ready-made row, so the gap between it and tradedb is the work of a fill:",
-            "4 lookups and 11-17 row writes across six tables and their indexes. With several",
-            "writers the write lock is SQLite's: a writer that finds it taken waits in SQLite's",
-            "busy handler, which sleeps and polls (it is not a queue), so one writer may commit a",
-            "run of fills while another waits; those waits are the slowest fills.",
+            "4 lookups and 11-17 row writes across six tables and their indexes. Several",
+            "writers take turns on tradedb's writer lock file (a POSIX lock the kernel hands",
+            "on as soon as it is free) before SQLite's write lock, so no writer waits behind",
+            "another's whole stream of commits; SQLite's own busy handler, which sleeps and",
+            "polls, let one writer wait seconds before that lock existed.",
             "",
         ]
     )

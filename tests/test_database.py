@@ -22,7 +22,7 @@ import pytest
 from records import TS, candle, trade
 from tradedb.errors import DatabaseLocationError, TradeDBError
 from tradedb.store import Database, Store
-from tradedb.store.database import CHECKPOINT_EVERY_COMMITS
+from tradedb.store.database import CHECKPOINT_EVERY_ROWS
 
 SYNCHRONOUS_NORMAL = 1
 SYNCHRONOUS_FULL = 2
@@ -353,14 +353,21 @@ def test_ledger_write_refuses_to_join_a_non_durable_transaction(store: Store) ->
     assert store.trades.count() == 0
 
 
+def write_trades(store: Store, count: int, prefix: str, per_commit: int = 100) -> None:
+    for first in range(0, count, per_commit):
+        store.trades.insert_many(
+            trade(exchange_trade_id=f"{prefix}-{number}")
+            for number in range(first, min(first + per_commit, count))
+        )
+
+
 def test_commits_leave_checkpoints_to_a_background_thread(db_path: Path) -> None:
     store = Store.open(db_path)
     conn = store.db.connection
     # A commit never stops to copy the WAL back: that is what made one fill in ~70 slow.
     assert conn.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
     size_before = db_path.stat().st_size
-    for number in range(2 * CHECKPOINT_EVERY_COMMITS):
-        store.trades.insert(trade(exchange_trade_id=f"T-{number}"))
+    write_trades(store, 2 * CHECKPOINT_EVERY_ROWS, "T")
 
     # ...but the WAL is still copied into the database file, by the background thread.
     deadline = time.monotonic() + 10
@@ -372,7 +379,7 @@ def test_commits_leave_checkpoints_to_a_background_thread(db_path: Path) -> None
     copy = sqlite3.connect(db_path)
     try:
         assert copy.execute("SELECT count(*) FROM trades").fetchone() == (
-            2 * CHECKPOINT_EVERY_COMMITS,
+            2 * CHECKPOINT_EVERY_ROWS,
         )
     finally:
         copy.close()
@@ -387,8 +394,7 @@ def _write_through_the_inherited_store(path: Path) -> bool:
     copied the WAL into the file."""
     store = _INHERITED["store"]
     size_before = path.stat().st_size
-    for number in range(2 * CHECKPOINT_EVERY_COMMITS):
-        store.trades.insert(trade(exchange_trade_id=f"child-{number}"))
+    write_trades(store, 2 * CHECKPOINT_EVERY_ROWS, "child")
     deadline = time.monotonic() + 10
     while path.stat().st_size <= size_before and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -404,7 +410,7 @@ def test_a_store_used_in_a_forked_process_opens_its_own_connection_and_checkpoin
         with multiprocessing.get_context("fork").Pool(1) as pool:
             assert pool.apply(_write_through_the_inherited_store, (db_path,))
         # The parent's own connection still works and sees the child's rows.
-        assert store.trades.count() == 1 + 2 * CHECKPOINT_EVERY_COMMITS
+        assert store.trades.count() == 1 + 2 * CHECKPOINT_EVERY_ROWS
         store.trades.insert(trade(exchange_trade_id="parent-again"))
     finally:
         _INHERITED.clear()

@@ -31,9 +31,10 @@ except ImportError:  # Windows
 BUSY_TIMEOUT_MS = 10_000
 BEGIN_ATTEMPTS = 5
 OWNER_ONLY = 0o600
-# Commits between background checkpoints. A ledger fill writes about 15 pages to the WAL,
-# so this keeps the WAL near SQLite's default of 1000 pages.
-CHECKPOINT_EVERY_COMMITS = 64
+# Rows written between background checkpoints. A ledger fill writes about 15 rows on as
+# many pages, so this keeps the WAL near SQLite's default of 1000 pages; a bulk write of
+# candles (about 50 rows a page) is checkpointed after each batch of 1000 rows or more.
+CHECKPOINT_EVERY_ROWS = 1000
 
 
 class Database:
@@ -84,6 +85,7 @@ class Database:
             self._local.conn = conn
             self._local.depth = 0
             self._local.synchronous = None
+            self._local.rows_counted = 0
             with self._lock:
                 self._connections.append(conn)
         return conn
@@ -178,16 +180,18 @@ class Database:
                 raise
         finally:
             self._gate.leave()
-        self._committed()
+        self._committed(conn)
 
-    def _committed(self) -> None:
+    def _committed(self, conn: sqlite3.Connection) -> None:
         checkpointer = self._checkpointer
         if checkpointer is None:
             with self._lock:
                 if self._checkpointer is None:
                     self._checkpointer = _Checkpointer(self.path)
                 checkpointer = self._checkpointer
-        checkpointer.committed()
+        rows = conn.total_changes - self._local.rows_counted
+        self._local.rows_counted = conn.total_changes
+        checkpointer.committed(rows)
 
     @contextmanager
     def snapshot(self) -> Iterator[sqlite3.Connection]:
@@ -278,26 +282,26 @@ class _Checkpointer:
     """Copies the WAL back into the database file from a thread of its own.
 
     SQLite's automatic checkpoint runs inside whichever commit crosses the threshold and
-    makes that commit wait for the copy and its fsyncs. Here commits only count; every
-    CHECKPOINT_EVERY_COMMITS a daemon thread runs a PASSIVE checkpoint on its own
-    connection, which never blocks readers or the writer. If the process dies, the WAL
+    makes that commit wait for the copy and its fsyncs. Here commits only count the rows
+    they wrote; every CHECKPOINT_EVERY_ROWS a daemon thread runs a PASSIVE checkpoint on
+    its own connection, which never blocks readers or the writer. If the process dies, the WAL
     stays on disk and the next connection carries on from it; nothing is lost.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._pid = os.getpid()
-        self._commits = 0
+        self._rows = 0
         self._due = threading.Event()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="tradedb-checkpoint", daemon=True)
         self._thread.start()
 
-    def committed(self) -> None:
+    def committed(self, rows: int) -> None:
         # Unlocked on purpose: a lost increment only delays one checkpoint a little.
-        self._commits += 1
-        if self._commits >= CHECKPOINT_EVERY_COMMITS:
-            self._commits = 0
+        self._rows += rows
+        if self._rows >= CHECKPOINT_EVERY_ROWS:
+            self._rows = 0
             self._due.set()
 
     def stop(self) -> None:
