@@ -98,13 +98,6 @@ EXTRA_UNIQUE_INDEXES = {
     "uq_wallet_movements_reference": "wallet_movements",
 }
 
-# Non-unique indexes tradedb adds, by name, with their table and columns, so that the
-# ledger finds an order's fills and a wallet's movements without a scan.
-EXTRA_INDEXES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "idx_trades_order": ("trades", ("exchange", "order_id")),
-    "idx_wallet_movements_wallet": ("wallet_movements", ("exchange", "asset")),
-}
-
 DECIMAL_TYPE = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)", re.IGNORECASE)
 # Spec type -> our declared SQLite type. DECIMAL becomes integer units of 1e-scale.
 TYPE_MAP = {"INTEGER": "INTEGER", "TEXT": "TEXT", "BOOLEAN": "BOOLEAN"}
@@ -336,7 +329,6 @@ def test_our_indexes_are_the_spec_indexes_plus_documented_extras(
     expected = dict(spec_db.execute(query).fetchall())
     assert set(expected) == set(SPEC_INDEXES)
     expected |= EXTRA_UNIQUE_INDEXES
-    expected |= {name: table for name, (table, _columns) in EXTRA_INDEXES.items()}
     assert ours == expected
 
 
@@ -646,22 +638,6 @@ def test_movements_without_a_reference_are_not_constrained(store: Store) -> None
         store.movements.insert(movement())
         store.movements.insert(movement(kind="lock", available_change="-1", locked_change="1"))
     assert store.movements.count({"reference": None}) == 6
-
-
-@pytest.mark.parametrize("name", list(EXTRA_INDEXES))
-def test_extra_indexes_cover_what_their_reason_says(name: str, our_db: sqlite3.Connection) -> None:
-    table, expected = EXTRA_INDEXES[name]
-    index = indexes(our_db, table)[name]
-    assert index.columns == expected
-    assert not index.unique
-    assert not index.partial
-    # The lookup the index exists for uses it instead of scanning the table.
-    condition = " AND ".join(f"{column} = ?" for column in expected)
-    plan = our_db.execute(
-        f"EXPLAIN QUERY PLAN SELECT * FROM {table} WHERE {condition}", [None] * len(expected)
-    ).fetchall()
-    details = " ".join(str(row[-1]) for row in plan)
-    assert f"USING INDEX {name}" in details, details
 
 
 @pytest.mark.parametrize("index", SPEC_INDEXES)

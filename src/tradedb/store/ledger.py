@@ -244,9 +244,9 @@ class LedgerRecords:
         rows = self.db.connection.execute(
             "SELECT o.exchange, o.order_id, o.amount, coalesce(o.filled_amount, 0), "
             "coalesce(o.remaining_amount, o.amount - coalesce(o.filled_amount, 0)), "
-            "coalesce((SELECT sum(t.amount) FROM trades t "
-            "WHERE t.exchange = o.exchange AND t.order_id = o.order_id), 0) "
-            "FROM crypto_orders o"
+            "coalesce(t.total, 0) FROM crypto_orders o LEFT JOIN (SELECT exchange, order_id, "
+            "sum(amount) AS total FROM trades WHERE order_id IS NOT NULL "
+            "GROUP BY exchange, order_id) t ON t.exchange = o.exchange AND t.order_id = o.order_id"
         ).fetchall()
         return [
             (e, oid, *(from_units(value, SCALE) for value in values)) for e, oid, *values in rows

@@ -150,7 +150,6 @@ CREATE TABLE wallet_movements (
 """
 
 INDEXES = (
-    "CREATE INDEX idx_trades_order ON trades (exchange, order_id)",
     "CREATE INDEX idx_trades_strategy_timestamp ON trades (strategy, timestamp)",
     "CREATE INDEX idx_trades_symbol_timestamp ON trades (symbol, timestamp)",
     "CREATE UNIQUE INDEX uq_trades_exchange_trade_id ON trades (exchange, exchange_trade_id)",
@@ -158,7 +157,6 @@ INDEXES = (
     "CREATE INDEX idx_positions_status ON positions (status)",
     "CREATE UNIQUE INDEX uq_positions_open_key ON positions "
     "(exchange, symbol, coalesce(strategy, '')) WHERE status = 'open'",
-    "CREATE INDEX idx_wallet_movements_wallet ON wallet_movements (exchange, asset)",
     "CREATE UNIQUE INDEX uq_wallet_movements_reference ON wallet_movements "
     "(exchange, kind, reference) WHERE reference IS NOT NULL",
 )
