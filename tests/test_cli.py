@@ -10,7 +10,6 @@ than escaping as an exception.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import stat
 import subprocess
@@ -23,6 +22,7 @@ import pytest
 from typer.testing import CliRunner
 
 import tradedb
+from cli_harness import isolated_environ
 from conftest import sha256
 from tradedb.cli.app import app
 from tradedb.schema.migrate import head_revision
@@ -53,18 +53,7 @@ USER_ERROR = 2
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     """An environment in which the default database and config live inside tmp."""
-    home = tmp_path / "home"
-    variables = {
-        "HOME": home,
-        "XDG_DATA_HOME": home / ".local" / "share",
-        "XDG_CONFIG_HOME": home / ".config",
-        "TRADEDB_CONFIG": tmp_path / "no-such-config.toml",
-    }
-    for folder in (home, variables["XDG_CONFIG_HOME"]):
-        folder.mkdir(parents=True, exist_ok=True)
-    environ = {key: value for key, value in os.environ.items() if key != "TRADEDB_DB"}
-    environ.update({key: str(value) for key, value in variables.items()})
-    return environ
+    return isolated_environ(tmp_path)
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -25,6 +24,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
+from cli_harness import isolated_environ
 from tradedb.cli import common
 from tradedb.cli.app import app
 from tradedb.services.ledger import Ledger
@@ -55,19 +55,7 @@ def ms(text: str) -> int:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """An environment in which the default database and config live inside tmp."""
-    root = tmp_path_factory.mktemp("env")
-    home = root / "home"
-    variables = {
-        "HOME": home,
-        "XDG_DATA_HOME": home / ".local" / "share",
-        "XDG_CONFIG_HOME": home / ".config",
-        "TRADEDB_CONFIG": root / "no-such-config.toml",
-    }
-    for folder in (home, variables["XDG_CONFIG_HOME"]):
-        folder.mkdir(parents=True, exist_ok=True)
-    environ = {key: value for key, value in os.environ.items() if key not in UNWANTED}
-    environ.update({key: str(value) for key, value in variables.items()})
-    return environ
+    return isolated_environ(tmp_path_factory.mktemp("env"), drop=UNWANTED)
 
 
 @pytest.fixture(autouse=True)
