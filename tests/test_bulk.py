@@ -13,13 +13,11 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from pyarrow import feather
 
-from conftest import DATA
+from market_files import ohlcv_rows, read_feather
 from tradedb.errors import AmountOutOfRange, ValidationError
 from tradedb.models import CandleCreate
 from tradedb.models.base import validate_record
@@ -33,19 +31,6 @@ PRICE_FIELDS = ("open_price", "high_price", "low_price", "close_price")
 CANDLE_FIELDS = (*PRICE_FIELDS, "volume")
 T0 = 1_570_752_000_000  # 2019-10-11 00:00 UTC, aligned to every timeframe up to 1d
 FIVE_MINUTES = 300_000
-
-
-def read_feather(name: str) -> pa.Table:
-    return feather.read_table(DATA / name)
-
-
-def ohlcv_rows(table: pa.Table) -> list[list[Any]]:
-    """ccxt-style rows [epoch_ms, open, high, low, close, volume] with the floats as they are."""
-    millis = table.column("date").cast(pa.timestamp("ms", tz="UTC")).cast(pa.int64()).to_pylist()
-    columns = [
-        table.column(name).to_pylist() for name in ("open", "high", "low", "close", "volume")
-    ]
-    return [[ms, *values] for ms, *values in zip(millis, *columns, strict=True)]
 
 
 def read_all_candles(store: Store, timeframe: str, page_size: int = 500) -> list[Any]:

@@ -7,6 +7,8 @@ import os
 import sqlite3
 import sys
 from collections.abc import Callable
+from datetime import UTC
+from decimal import Decimal
 from functools import wraps
 from typing import Annotated, Any, ParamSpec, TypeVar
 
@@ -14,6 +16,7 @@ import typer
 from rich.console import Console
 
 from tradedb.errors import TradeDBError
+from tradedb.models.values import format_plain, ms_to_datetime
 
 
 def _width() -> int | None:
@@ -62,3 +65,21 @@ def user_errors(command: Callable[P, R]) -> Callable[P, R]:
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+# --- shared by the commands ---------------------------------------------------------
+
+SINCE_FORMS = "YYYY-MM-DD (UTC), ISO 8601 with an offset, or epoch ms."
+SINCE_HELP = "From this time on: " + SINCE_FORMS
+UntilOption = Annotated[str | None, typer.Option(help="Before this time (same forms as --since).")]
+
+
+def amount(value: Decimal | None) -> str:
+    """A table cell: the exact amount without trailing zeros, empty when there is none."""
+    return "" if value is None else format_plain(value)
+
+
+def moment(millis: int | None) -> str:
+    if millis is None:
+        return ""
+    return ms_to_datetime(millis).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]

@@ -4,23 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC
-from decimal import Decimal
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from tradedb.cli.common import (
+    SINCE_FORMS,
+    SINCE_HELP,
     DbOption,
     JsonOption,
+    UntilOption,
+    amount,
     err,
+    moment,
     out,
     print_json,
     user_errors,
 )
 from tradedb.models.base import Record
-from tradedb.models.values import format_plain, ms_to_datetime, parse_time_bound
+from tradedb.models.values import parse_time_bound
 from tradedb.services import admin
 from tradedb.services.ledger import Ledger, Transfer, listing
 from tradedb.services.ledger.audit import audit as audit_ledger
@@ -31,24 +34,10 @@ from tradedb.store.repository import Page
 ExchangeOption = Annotated[str | None, typer.Option(help="Only this exchange, e.g. kraken.")]
 SymbolOption = Annotated[str | None, typer.Option(help="Only this market, e.g. BTC/USD.")]
 StrategyOption = Annotated[str | None, typer.Option(help="Only this strategy.")]
-SINCE_FORMS = "YYYY-MM-DD (UTC), ISO 8601 with an offset, or epoch ms."
-SINCE_HELP = "From this time on: " + SINCE_FORMS
-UntilOption = Annotated[str | None, typer.Option(help="Before this time (same forms as --since).")]
 LimitOption = Annotated[int, typer.Option(help="At most this many rows (newest first).")]
 AfterOption = Annotated[
     str | None, typer.Option(help="Continue after a page: the next_after a --json listing gave.")
 ]
-
-
-def amount(value: Decimal | None) -> str:
-    """A table cell: the exact amount without trailing zeros, empty when there is none."""
-    return "" if value is None else format_plain(value)
-
-
-def moment(millis: int | None) -> str:
-    if millis is None:
-        return ""
-    return ms_to_datetime(millis).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
 Column = tuple[str, Callable[[Any], str]]

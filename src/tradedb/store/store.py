@@ -50,6 +50,7 @@ from tradedb.store.bulk import (
 )
 from tradedb.store.database import Database
 from tradedb.store.ledger import LedgerRecords
+from tradedb.store.market import MarketRecords
 from tradedb.store.repository import Repository, TableSpec
 
 TRADES = TableSpec(t.trades, TradeCreate, Trade, "timestamp")
@@ -101,6 +102,7 @@ class Store:
         self.wallets = Repository(db, WALLETS)
         self.balance_history = Repository(db, BALANCE_HISTORY)
         self.movements = Repository(db, MOVEMENTS)
+        self.market = MarketRecords(db)
         self.ledger = LedgerRecords(
             db,
             trades=self.trades,

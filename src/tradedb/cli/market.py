@@ -1,0 +1,152 @@
+"""Market-data commands: list-data, gaps and resample."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from tradedb.cli.common import (
+    SINCE_HELP,
+    DbOption,
+    JsonOption,
+    UntilOption,
+    moment,
+    out,
+    print_json,
+    user_errors,
+)
+from tradedb.services import admin
+from tradedb.services.location import resolve_database
+from tradedb.services.marketdata import quality
+from tradedb.services.marketdata.resample import resample as resample_candles
+
+ExchangeArg = Annotated[str, typer.Option(help="The exchange, e.g. kraken.")]
+SymbolArg = Annotated[str, typer.Option(help="The market, e.g. BTC/USD.")]
+SinceOption = Annotated[str | None, typer.Option(help=SINCE_HELP)]
+
+
+def list_data(
+    db: DbOption = None,
+    exchange: Annotated[str | None, typer.Option(help="Only this exchange.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show what candles are stored: per exchange, market and timeframe, the first and
+    last candle, how many there are and how many are missing in between."""
+    with admin.open_store(resolve_database(db), readonly=True) as store:
+        summaries = quality.list_data(store, exchange=exchange)
+    if as_json:
+        print_json(
+            [
+                {
+                    "exchange": s.coverage.exchange,
+                    "symbol": s.coverage.symbol,
+                    "timeframe": s.coverage.timeframe,
+                    "first": s.coverage.first,
+                    "last": s.coverage.last,
+                    "candles": s.coverage.candles,
+                    "missing": s.missing,
+                }
+                for s in summaries
+            ]
+        )
+        return
+    table = Table(title="stored candles")
+    for header in ("exchange", "symbol", "timeframe", "first", "last"):
+        table.add_column(header)
+    for header in ("candles", "missing"):
+        table.add_column(header, justify="right")
+    for s in summaries:
+        table.add_row(
+            s.coverage.exchange,
+            s.coverage.symbol,
+            s.coverage.timeframe,
+            moment(s.coverage.first),
+            moment(s.coverage.last),
+            f"{s.coverage.candles:,}",
+            f"{s.missing:,}",
+        )
+    out.print(table)
+
+
+def gaps(
+    exchange: ExchangeArg,
+    symbol: SymbolArg,
+    timeframe: Annotated[str, typer.Option(help="1m, 5m, 15m, 1h, 4h or 1d.")],
+    since: SinceOption = None,
+    until: UntilOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List the ranges of candles missing between the first and the last stored one."""
+    with admin.open_store(resolve_database(db), readonly=True) as store:
+        found = quality.gaps(
+            store, exchange=exchange, symbol=symbol, timeframe=timeframe, since=since, until=until
+        )
+    if as_json:
+        print_json([{"start": g.start, "end": g.end, "missing": g.missing} for g in found])
+        return
+    table = Table(title=f"gaps: {exchange} {symbol} {timeframe}")
+    table.add_column("first missing")
+    table.add_column("last missing")
+    table.add_column("candles", justify="right")
+    for gap in found:
+        table.add_row(moment(gap.start), moment(gap.end), f"{gap.missing:,}")
+    out.print(table)
+    out.print(f"{len(found)} gaps, {sum(g.missing for g in found):,} candles missing")
+
+
+def resample(
+    exchange: ExchangeArg,
+    symbol: SymbolArg,
+    source: Annotated[str, typer.Option("--from", help="The stored timeframe, e.g. 1m.")],
+    targets: Annotated[
+        str, typer.Option("--to", help="Timeframes to build, comma-separated, e.g. 5m,1h,1d.")
+    ],
+    since: SinceOption = None,
+    until: UntilOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Build longer candles exactly from stored shorter ones (UTC buckets)."""
+    wanted = [target.strip() for target in targets.split(",") if target.strip()]
+    with admin.open_store(resolve_database(db)) as store:
+        results = resample_candles(
+            store,
+            exchange=exchange,
+            symbol=symbol,
+            source=source,
+            targets=wanted,
+            since=since,
+            until=until,
+        )
+    if as_json:
+        print_json(
+            [
+                {
+                    "timeframe": r.timeframe,
+                    "source_candles": r.source_candles,
+                    "candles": r.written.received,
+                    "inserted": r.written.inserted,
+                    "updated": r.written.updated,
+                    "unchanged": r.written.unchanged,
+                }
+                for r in results
+            ]
+        )
+        return
+    for r in results:
+        out.print(
+            f"{exchange} {symbol} {source} -> {r.timeframe}: {r.written.received:,} candles from "
+            f"{r.source_candles:,} ({r.written.inserted:,} added, {r.written.updated:,} "
+            f"updated, {r.written.unchanged:,} unchanged)",
+            highlight=False,
+        )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the market-data commands to the `tradedb` app."""
+    app.command("list-data")(user_errors(list_data))
+    app.command()(user_errors(gaps))
+    app.command()(user_errors(resample))

@@ -1,0 +1,1 @@
+"""The market-data service: resampling, coverage and gaps of stored candles."""

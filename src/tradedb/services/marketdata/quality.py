@@ -1,0 +1,65 @@
+"""What is stored, and what is missing: coverage per market and gaps in a series."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tradedb.models.values import TIMEFRAME_MS, check_exchange, check_symbol, parse_time_bound
+from tradedb.services.marketdata.resample import check_timeframe
+from tradedb.store import Store
+from tradedb.store.market import Coverage
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Candles missing from a series: from `start` to `end`, both included."""
+
+    start: int
+    end: int
+    missing: int
+
+
+@dataclass(frozen=True)
+class MarketSummary:
+    coverage: Coverage
+
+    @property
+    def expected(self) -> int:
+        """Candles from the first to the last stored one, had none been missing."""
+        step = TIMEFRAME_MS[self.coverage.timeframe]
+        return (self.coverage.last - self.coverage.first) // step + 1
+
+    @property
+    def missing(self) -> int:
+        return self.expected - self.coverage.candles
+
+
+def list_data(store: Store, *, exchange: str | None = None) -> list[MarketSummary]:
+    """Per exchange, symbol and timeframe: first, last, count and missing candles."""
+    if exchange is not None:
+        check_exchange(exchange)
+    with store.db.snapshot():
+        return [MarketSummary(coverage) for coverage in store.market.coverage(exchange)]
+
+
+def gaps(
+    store: Store,
+    *,
+    exchange: str,
+    symbol: str,
+    timeframe: str,
+    since: object = None,
+    until: object = None,
+) -> list[Gap]:
+    """The missing ranges between the first and last stored candle (in the time range)."""
+    check_exchange(exchange)
+    check_symbol(symbol)
+    step = TIMEFRAME_MS[check_timeframe(timeframe)]
+    start = None if since is None else parse_time_bound(since, "since")
+    end = None if until is None else parse_time_bound(until, "until")
+    return [
+        Gap(before + step, after - step, (after - before) // step - 1)
+        for before, after in store.market.holes(
+            exchange, symbol, timeframe, step, since=start, until=end
+        )
+    ]

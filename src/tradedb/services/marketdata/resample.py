@@ -1,0 +1,99 @@
+"""Candles of a longer timeframe built exactly from stored shorter ones.
+
+A bucket's open is the first open, its close the last close, its high the highest high,
+its low the lowest low and its volume the exact sum. Buckets are aligned to the UTC epoch,
+so 1d candles start at midnight UTC and 4h candles at 00:00, 04:00, ... UTC, as on
+exchanges. A bucket is built from the source candles it has; missing source candles are
+minutes without trades, which add nothing to a bucket (Binance's own 5m candles equal
+those built from its 1m candles this way).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from tradedb.errors import ValidationError
+from tradedb.models.values import TIMEFRAME_MS, check_exchange, check_symbol, parse_time_bound
+from tradedb.store import Store
+from tradedb.store.bulk import BulkResult, OnConflict
+from tradedb.store.market import CandleUnits
+
+
+def check_timeframe(value: str, field: str = "timeframe") -> str:
+    if value not in TIMEFRAME_MS:
+        raise ValidationError(field, value, f"must be one of {', '.join(TIMEFRAME_MS)}")
+    return value
+
+
+def resample_units(rows: Iterable[CandleUnits], step: int) -> list[CandleUnits]:
+    """Aggregate candles (in time order, amounts in units) into buckets of `step` ms."""
+    out: list[CandleUnits] = []
+    bucket = -1
+    open_ = high = low = close = volume = 0
+    for ts, o, h, low_, c, v in rows:
+        start = ts - ts % step
+        if start != bucket:
+            if bucket >= 0:
+                out.append((bucket, open_, high, low, close, volume))
+            bucket, open_, high, low, close, volume = start, o, h, low_, c, v
+            continue
+        high = max(high, h)
+        low = min(low, low_)
+        close = c
+        volume += v
+    if bucket >= 0:
+        out.append((bucket, open_, high, low, close, volume))
+    return out
+
+
+@dataclass(frozen=True)
+class ResampleResult:
+    timeframe: str
+    source_candles: int
+    written: BulkResult
+
+
+def resample(
+    store: Store,
+    *,
+    exchange: str,
+    symbol: str,
+    source: str,
+    targets: Sequence[str],
+    since: object = None,
+    until: object = None,
+    on_conflict: OnConflict = "replace",
+) -> list[ResampleResult]:
+    """Build and store `targets` candles from the stored `source` candles of one market.
+
+    `since` and `until` are widened to whole target buckets, so that no bucket is built
+    from part of its candles. Running it again changes nothing.
+    """
+    check_exchange(exchange)
+    check_symbol(symbol)
+    source_step = TIMEFRAME_MS[check_timeframe(source, "source")]
+    start = None if since is None else parse_time_bound(since, "since")
+    end = None if until is None else parse_time_bound(until, "until")
+    # Every target is checked before anything is written.
+    steps = []
+    for target in targets:
+        step = TIMEFRAME_MS[check_timeframe(target, "target")]
+        if step <= source_step or step % source_step:
+            raise ValidationError(
+                "target",
+                target,
+                f"must be a longer timeframe than {source} and a whole multiple of it",
+            )
+        steps.append(step)
+    results = []
+    for target, step in zip(targets, steps, strict=True):
+        first = None if start is None else start - start % step
+        last = None if end is None else end + (-end % step)
+        rows = store.market.candle_units(exchange, symbol, source, first, last)
+        candles = resample_units(rows, step)
+        written = store.market.write_candle_units(
+            exchange, symbol, target, candles, on_conflict=on_conflict
+        )
+        results.append(ResampleResult(target, len(rows), written))
+    return results

@@ -1,0 +1,116 @@
+"""The market-data SQL beyond plain rows: candles as integer units, coverage and gaps.
+
+Amounts stay in integer units of 1e-8 here; the market-data service does exact
+arithmetic on them (a resampled volume is an integer sum) without a Decimal per value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tradedb.store.bulk import CANDLE_COLUMNS, CANDLE_KEY, BulkResult, OnConflict, write_rows
+from tradedb.store.database import Database
+
+# timestamp, open, high, low, close, volume: the candle columns, amounts in units of 1e-8.
+CandleUnits = tuple[int, int, int, int, int, int]
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What is stored for one market and timeframe."""
+
+    exchange: str
+    symbol: str
+    timeframe: str
+    first: int
+    last: int
+    candles: int
+
+
+class MarketRecords:
+    """Reads and writes of market_data beyond the generic repository."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def candle_units(
+        self,
+        exchange: str,
+        symbol: str,
+        timeframe: str,
+        since: int | None = None,
+        until: int | None = None,
+    ) -> list[CandleUnits]:
+        """Candles of one market in time order, `since` inclusive, `until` exclusive."""
+        sql = (
+            "SELECT timestamp, open_price, high_price, low_price, close_price, volume "
+            "FROM market_data WHERE symbol = ? AND timeframe = ? AND exchange = ?"
+        )
+        params: list[object] = [symbol, timeframe, exchange]
+        if since is not None:
+            sql += " AND timestamp >= ?"
+            params.append(since)
+        if until is not None:
+            sql += " AND timestamp < ?"
+            params.append(until)
+        rows = self.db.connection.execute(sql + " ORDER BY timestamp", params).fetchall()
+        return rows
+
+    def write_candle_units(
+        self,
+        exchange: str,
+        symbol: str,
+        timeframe: str,
+        rows: Sequence[CandleUnits],
+        *,
+        on_conflict: OnConflict = "replace",
+    ) -> BulkResult:
+        """Store candles already in units (derived from stored ones, so already checked)."""
+        prepared = [
+            (symbol, ts, o, h, low, c, v, timeframe, exchange) for ts, o, h, low, c, v in rows
+        ]
+        return write_rows(
+            self.db, "market_data", CANDLE_COLUMNS, CANDLE_KEY, prepared, on_conflict=on_conflict
+        )
+
+    def coverage(self, exchange: str | None = None) -> list[Coverage]:
+        """First and last time and count per market and timeframe. SQLite answers it from
+        the UNIQUE (symbol, timestamp, timeframe, exchange) index, never the rows."""
+        sql = (
+            "SELECT exchange, symbol, timeframe, min(timestamp), max(timestamp), count(*) "
+            "FROM market_data"
+        )
+        params: list[object] = []
+        if exchange is not None:
+            sql += " WHERE exchange = ?"
+            params.append(exchange)
+        sql += " GROUP BY exchange, symbol, timeframe ORDER BY exchange, symbol, timeframe"
+        return [Coverage(*row) for row in self.db.connection.execute(sql, params)]
+
+    def holes(
+        self,
+        exchange: str,
+        symbol: str,
+        timeframe: str,
+        step: int,
+        *,
+        since: int | None = None,
+        until: int | None = None,
+    ) -> list[tuple[int, int]]:
+        """Pairs of consecutive stored timestamps more than `step` apart."""
+        sql = (
+            "SELECT previous, timestamp FROM (SELECT timestamp, lag(timestamp) OVER "
+            "(ORDER BY timestamp) AS previous FROM market_data "
+            "WHERE symbol = ? AND timeframe = ? AND exchange = ?"
+        )
+        params: list[object] = [symbol, timeframe, exchange]
+        if since is not None:
+            sql += " AND timestamp >= ?"
+            params.append(since)
+        if until is not None:
+            sql += " AND timestamp < ?"
+            params.append(until)
+        sql += ") WHERE timestamp - previous > ? ORDER BY timestamp"
+        params.append(step)
+        return [(int(a), int(b)) for a, b in self.db.connection.execute(sql, params)]
