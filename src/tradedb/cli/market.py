@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import Progress
 from rich.table import Table
 
 from tradedb.cli.common import (
@@ -12,6 +14,7 @@ from tradedb.cli.common import (
     DbOption,
     JsonOption,
     UntilOption,
+    err,
     moment,
     out,
     print_json,
@@ -19,7 +22,8 @@ from tradedb.cli.common import (
 )
 from tradedb.services import admin
 from tradedb.services.location import resolve_database
-from tradedb.services.marketdata import quality
+from tradedb.services.marketdata import files, quality
+from tradedb.services.marketdata.importing import import_path
 from tradedb.services.marketdata.resample import resample as resample_candles
 
 ExchangeArg = Annotated[str, typer.Option(help="The exchange, e.g. kraken.")]
@@ -145,8 +149,95 @@ def resample(
         )
 
 
+def import_files(
+    path: Annotated[Path, typer.Argument(help="A data file, or a folder of them.")],
+    exchange: Annotated[
+        str | None, typer.Option(help="The exchange (else the name of the file's folder).")
+    ] = None,
+    symbol: Annotated[
+        str | None, typer.Option(help="The market (else from the file name).")
+    ] = None,
+    timeframe: Annotated[
+        str | None,
+        typer.Option(help="The candles' timeframe (else from the file name; trades: 1m)."),
+    ] = None,
+    format: Annotated[
+        str | None, typer.Option("--format", help=f"One of {', '.join(files.FORMATS)}.")
+    ] = None,
+    on_conflict: Annotated[
+        str, typer.Option(help="A stored candle with other values: replace or keep it.")
+    ] = "replace",
+    round_floats: Annotated[
+        bool,
+        typer.Option(
+            help="Round float values with noise past 8 decimals, half-even, and count them."
+        ),
+    ] = False,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Import candles (or trades, as candles) from freqtrade, Binance or Kraken files."""
+    candidates = files.candidates(path)
+    with (
+        admin.open_store(resolve_database(db)) as store,
+        Progress(transient=True, console=err, disable=as_json or len(candidates) < 2) as bar,
+    ):
+        task = bar.add_task("importing", total=len(candidates))
+        results = import_path(
+            store,
+            path,
+            exchange=exchange,
+            symbol=symbol,
+            timeframe=timeframe,
+            format=format,
+            on_conflict=on_conflict,  # type: ignore[arg-type]
+            round_floats=round_floats,
+            progress=lambda _item: bar.advance(task),
+        )
+    if as_json:
+        print_json(
+            [
+                {
+                    "file": str(r.path),
+                    "format": r.format,
+                    "exchange": r.exchange,
+                    "symbol": r.symbol,
+                    "timeframe": r.timeframe,
+                    "candles": r.written.received,
+                    "inserted": r.written.inserted,
+                    "updated": r.written.updated,
+                    "unchanged": r.written.unchanged,
+                    "trades": r.trades,
+                    "rounded": r.rounded,
+                }
+                for r in results
+            ]
+        )
+        return
+    table = Table(title=f"imported {path}")
+    for header in ("file", "format", "exchange", "symbol", "timeframe"):
+        table.add_column(header)
+    for header in ("candles", "added", "updated", "unchanged", "rounded"):
+        table.add_column(header, justify="right")
+    for r in results:
+        table.add_row(
+            r.path.name,
+            r.format,
+            r.exchange,
+            r.symbol,
+            r.timeframe,
+            f"{r.written.received:,}",
+            f"{r.written.inserted:,}",
+            f"{r.written.updated:,}",
+            f"{r.written.unchanged:,}",
+            f"{r.rounded:,}",
+        )
+    out.print(table)
+
+
 def register(app: typer.Typer) -> None:
     """Add the market-data commands to the `tradedb` app."""
     app.command("list-data")(user_errors(list_data))
     app.command()(user_errors(gaps))
     app.command()(user_errors(resample))
+    app.command("import")(user_errors(import_files))

@@ -1,0 +1,469 @@
+"""Candle files from elsewhere, read into exact ccxt-style rows.
+
+Formats, detected from the file name and its first line, or named:
+- freqtrade data files `<BASE>_<QUOTE>-<timeframe>.{feather,parquet,json,json.gz}` (whole
+  `user_data/data/<exchange>/` folders too), and freqtrade trade files
+  `<BASE>_<QUOTE>-trades.{feather,parquet}`, which become candles;
+- Binance public-data kline CSVs (12 columns; open times in milliseconds, or in
+  microseconds in files from 2025 on);
+- Kraken OHLCVT CSVs (timestamp in seconds, open, high, low, close, volume, trades);
+- Kraken trade-history CSVs (timestamp in seconds, price, volume), which become candles.
+
+freqtrade stores prices as float64. A float means its shortest repr (0.1 is 0.1), and one
+whose repr runs past 8 decimals (0.00010756000000000001, float noise) is refused unless
+the caller asks to round such values half-even to 8 decimals; then they are counted.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import re
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Literal
+
+from tradedb.errors import ValidationError
+from tradedb.models.values import (
+    MAX_EPOCH_MS,
+    MIN_EPOCH_MS,
+    TIMEFRAME_MS,
+    check_symbol,
+)
+from tradedb.services.marketdata.resample import check_timeframe
+
+Format = Literal[
+    "freqtrade-feather",
+    "freqtrade-parquet",
+    "freqtrade-json",
+    "freqtrade-trades",
+    "binance-klines",
+    "kraken-ohlcvt",
+    "kraken-trades",
+]
+FORMATS: tuple[Format, ...] = (
+    "freqtrade-feather",
+    "freqtrade-parquet",
+    "freqtrade-json",
+    "freqtrade-trades",
+    "binance-klines",
+    "kraken-ohlcvt",
+    "kraken-trades",
+)
+TRADE_FORMATS = ("freqtrade-trades", "kraken-trades")
+_FREQTRADE_NAME = re.compile(
+    r"(?P<pair>[A-Za-z0-9]+(?:_[A-Za-z0-9]+)+?)-(?P<tf>\d+[mhdwM]|trades)"
+    r"(?:-(?P<kind>spot|futures|mark|index|premiumIndex|funding_rate))?"
+    r"\.(?P<ext>feather|parquet|json|json\.gz)$"
+)
+UNIT = Decimal("0.00000001")
+MICROSECONDS = 100_000_000_000_000  # an open time at or above this is in microseconds
+
+
+@dataclass
+class Rows:
+    """Candle rows read from one file, and what reading them took."""
+
+    path: Path
+    format: Format
+    symbol: str
+    timeframe: str
+    rows: list[list[Any]]
+    rounded: int = 0
+    trades: int = 0
+
+
+@dataclass
+class FloatPolicy:
+    round_floats: bool = False
+    rounded: int = field(default=0)
+
+    def value(self, number: object, name: str) -> object:
+        if not isinstance(number, float):
+            return number
+        exact = Decimal(repr(number))
+        if exact.as_tuple().exponent >= -8:  # type: ignore[operator]
+            return exact
+        if not self.round_floats:
+            raise ValidationError(
+                name,
+                number,
+                "is a float with noise past 8 decimals; tradedb does not round input "
+                "unless asked (import with --round-floats to round such values half-even)",
+            )
+        self.rounded += 1
+        return exact.quantize(UNIT, rounding=ROUND_HALF_EVEN)
+
+
+def candidates(path: Path) -> list[Path]:
+    """The files an import of `path` reads: the file, or the data files in a folder."""
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise ValidationError("path", str(path), "does not exist")
+    found = sorted(
+        item
+        for item in path.rglob("*")
+        if item.is_file() and (_FREQTRADE_NAME.search(item.name) or item.suffix == ".csv")
+    )
+    if not found:
+        raise ValidationError("path", str(path), "holds no candle or trade files tradedb reads")
+    return found
+
+
+def detect(path: Path) -> Format:
+    """The format of a file, from its name and, for CSVs, its first line."""
+    match = _FREQTRADE_NAME.search(path.name)
+    if match:
+        if match["tf"] == "trades":
+            return "freqtrade-trades"
+        ext = match["ext"]
+        return "freqtrade-json" if ext.startswith("json") else f"freqtrade-{ext}"  # type: ignore[return-value]
+    if path.name.endswith((".csv", ".csv.gz")):
+        first = _first_line(path)
+        if not first:
+            raise ValidationError("path", str(path), "is empty")
+        columns = len(first.split(","))
+        if columns == 12 or first.startswith("open_time"):
+            return "binance-klines"
+        if columns == 7:
+            return "kraken-ohlcvt"
+        if columns == 3:
+            return "kraken-trades"
+        raise ValidationError(
+            "format",
+            path.name,
+            f"a CSV with {columns} columns is none of binance-klines (12), kraken-ohlcvt (7) "
+            "or kraken-trades (3); name the format with --format",
+        )
+    raise ValidationError("format", path.name, "is not a file format tradedb reads; name it")
+
+
+# Kraken names its CSVs by its own pair names (XBTUSD.csv, BCHEUR.csv, XBTUSD_1.csv).
+_KRAKEN_QUOTES = (
+    "USDT",
+    "USDC",
+    "EUR",
+    "USD",
+    "GBP",
+    "CAD",
+    "JPY",
+    "CHF",
+    "AUD",
+    "ETH",
+    "XBT",
+    "DAI",
+)
+_KRAKEN_ASSETS = {"XBT": "BTC", "XDG": "DOGE"}
+
+
+def kraken_symbol(path: Path) -> str | None:
+    """A ccxt symbol from a Kraken CSV name: XBTUSD.csv -> BTC/USD, BCHEUR-... -> BCH/EUR."""
+    pair = re.split(r"[-_.]", path.name, maxsplit=1)[0].upper()
+    for quote in _KRAKEN_QUOTES:
+        base = pair.removesuffix(quote)
+        if base != pair and base.isalnum():
+            return f"{_KRAKEN_ASSETS.get(base, base)}/{_KRAKEN_ASSETS.get(quote, quote)}"
+    return None
+
+
+def name_parts(path: Path) -> tuple[str | None, str | None]:
+    """Symbol and timeframe from a file name: freqtrade's (XRP_ETH-5m -> XRP/ETH, 5m) or
+    Kraken's (XBTUSD.csv -> BTC/USD)."""
+    match = _FREQTRADE_NAME.search(path.name)
+    if not match:
+        return kraken_symbol(path) if path.name.endswith((".csv", ".csv.gz")) else None, None
+    parts = match["pair"].upper().split("_")
+    symbol = f"{parts[0]}/{parts[1]}"
+    if len(parts) > 2:  # freqtrade writes BTC/USDT:USDT as BTC_USDT_USDT
+        symbol += ":" + "_".join(parts[2:])
+    timeframe = None if match["tf"] == "trades" else match["tf"]
+    return symbol, timeframe
+
+
+def read(
+    path: Path,
+    *,
+    format: str | None = None,
+    symbol: str | None = None,
+    timeframe: str | None = None,
+    round_floats: bool = False,
+) -> Rows:
+    """Read one file into rows [epoch_ms, open, high, low, close, volume]."""
+    kind: Format = detect(path) if format is None else _known(format)
+    named_symbol, named_timeframe = name_parts(path)
+    symbol = (
+        check_symbol(symbol or named_symbol or "", "symbol") if (symbol or named_symbol) else None
+    )
+    if symbol is None:
+        raise ValidationError("symbol", None, f"cannot be told from {path.name}; give --symbol")
+    if kind in TRADE_FORMATS:
+        timeframe = check_timeframe(timeframe or "1m")
+    else:
+        timeframe = timeframe or named_timeframe
+        if timeframe is None:
+            raise ValidationError(
+                "timeframe", None, f"cannot be told from {path.name}; give --timeframe"
+            )
+        check_timeframe(timeframe)
+    policy = FloatPolicy(round_floats)
+    try:
+        if kind in TRADE_FORMATS:
+            trades = list(_trades(path, kind, policy))
+            rows = trades_to_candles(trades, TIMEFRAME_MS[timeframe])
+            return Rows(path, kind, symbol, timeframe, rows, policy.rounded, len(trades))
+        rows = list(_candles(path, kind, policy))
+    except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise ValidationError("path", str(path), f"cannot be read: {exc}") from None
+    if not rows:
+        raise ValidationError("path", str(path), "holds no rows")
+    return Rows(path, kind, symbol, timeframe, rows, policy.rounded)
+
+
+def _known(format: str) -> Format:
+    for known in FORMATS:
+        if format == known:
+            return known
+    raise ValidationError("format", format, f"must be one of {', '.join(FORMATS)}")
+
+
+def trades_to_candles(trades: Iterable[tuple[int, Decimal, Decimal]], step: int) -> list[list[Any]]:
+    """Candles from trades (time ms, price, amount) in time order: first and last price,
+    highest and lowest, and the exact sum of the amounts, per UTC bucket."""
+    rows: list[list[Any]] = []
+    bucket = -1
+    for ts, price, amount in trades:
+        start = ts - ts % step
+        if start != bucket:
+            rows.append([start, price, price, price, price, amount])
+            bucket = start
+            continue
+        row = rows[-1]
+        row[2] = max(row[2], price)
+        row[3] = min(row[3], price)
+        row[4] = price
+        row[5] += amount
+    return rows
+
+
+# --- readers --------------------------------------------------------------------------------
+
+
+def _candles(path: Path, kind: Format, policy: FloatPolicy) -> Iterator[list[Any]]:
+    if kind in ("freqtrade-feather", "freqtrade-parquet"):
+        table = _arrow_table(path, kind)
+        _require_columns(
+            table.column_names, ("date", "open", "high", "low", "close", "volume"), path
+        )
+        millis = _arrow_millis(table.column("date"))
+        columns = [
+            table.column(name).to_pylist() for name in ("open", "high", "low", "close", "volume")
+        ]
+        for index, (ms, *values) in enumerate(zip(millis, *columns, strict=True)):
+            yield [
+                ms,
+                *(
+                    policy.value(v, f"row {index + 1}.{n}")
+                    for v, n in zip(values, _OHLCV, strict=True)
+                ),
+            ]
+    elif kind == "freqtrade-json":
+        data = json.loads(_text(path))
+        if not isinstance(data, list):
+            raise ValidationError("path", str(path), "is not a freqtrade JSON list of candles")
+        for index, row in enumerate(data):
+            if not isinstance(row, list) or len(row) != 6:
+                raise ValidationError(
+                    f"row {index + 1}", row, "must be [ms, open, high, low, close, volume]"
+                )
+            yield [
+                _millis(row[0], index),
+                *(
+                    policy.value(v, f"row {index + 1}.{n}")
+                    for v, n in zip(row[1:], _OHLCV, strict=True)
+                ),
+            ]
+    elif kind == "binance-klines":
+        for index, cells in _csv_rows(path, 12, "binance-klines"):
+            if index == 0 and not cells[0].isdigit():
+                _check_header(cells, BINANCE_HEADER, path)
+                continue
+            yield [
+                _binance_time(cells[0], index),
+                *(_decimal(c, index, n) for c, n in zip(cells[1:6], _OHLCV, strict=True)),
+            ]
+    elif kind == "kraken-ohlcvt":
+        for index, cells in _csv_rows(path, 7, "kraken-ohlcvt"):
+            yield [
+                _seconds(cells[0], index),
+                *(_decimal(c, index, n) for c, n in zip(cells[1:6], _OHLCV, strict=True)),
+            ]
+
+
+def _trades(
+    path: Path, kind: Format, policy: FloatPolicy
+) -> Iterator[tuple[int, Decimal, Decimal]]:
+    if kind == "kraken-trades":
+        for index, cells in _csv_rows(path, 3, "kraken-trades"):
+            yield (
+                _seconds(cells[0], index),
+                _decimal(cells[1], index, "price"),
+                _decimal(cells[2], index, "volume"),
+            )
+        return
+    table = _arrow_table(
+        path, "freqtrade-parquet" if path.suffix == ".parquet" else "freqtrade-feather"
+    )
+    _require_columns(table.column_names, ("timestamp", "price", "amount"), path)
+    stamps = table.column("timestamp").to_pylist()
+    prices = table.column("price").to_pylist()
+    amounts = table.column("amount").to_pylist()
+    for index, (ts, price, amount) in enumerate(zip(stamps, prices, amounts, strict=True)):
+        yield (
+            _millis(ts, index),
+            Decimal(str(policy.value(price, f"row {index + 1}.price"))),
+            Decimal(str(policy.value(amount, f"row {index + 1}.amount"))),
+        )
+
+
+_OHLCV = ("open", "high", "low", "close", "volume")
+# The columns of Binance's kline files, in their order (newer files carry this header).
+BINANCE_HEADER = (
+    "open_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "close_time",
+    "quote_volume",
+    "count",
+    "taker_buy_volume",
+    "taker_buy_quote_volume",
+    "ignore",
+)
+
+
+def _check_header(cells: Sequence[str], expected: Sequence[str], path: Path) -> None:
+    if [cell.lower() for cell in cells] != list(expected):
+        raise ValidationError(
+            "header",
+            ",".join(cells),
+            f"{path.name} has its columns in an unexpected order; expected {','.join(expected)}",
+        )
+
+
+def _arrow_table(path: Path, kind: Format) -> Any:
+    try:
+        from pyarrow import feather, parquet
+    except ImportError:
+        raise ValidationError(
+            "format", kind, "needs pyarrow: pip install 'tradedb[arrow]'"
+        ) from None
+    try:
+        if kind == "freqtrade-parquet":
+            return parquet.read_table(path)
+        return feather.read_table(path)
+    except Exception as exc:  # pyarrow raises its own error types for unreadable files
+        raise ValidationError("path", str(path), f"is not a readable {kind} file: {exc}") from None
+
+
+def _arrow_millis(column: Any) -> list[int]:
+    import pyarrow as pa
+
+    return column.cast(pa.timestamp("ms", tz="UTC")).cast(pa.int64()).to_pylist()  # type: ignore[no-any-return]
+
+
+def _require_columns(have: Sequence[str], need: Sequence[str], path: Path) -> None:
+    missing = [name for name in need if name not in have]
+    if missing:
+        raise ValidationError(
+            "columns",
+            list(have),
+            f"{path.name} lacks {', '.join(missing)}; is it the right format?",
+        )
+
+
+def _text(path: Path) -> str:
+    raw = path.read_bytes()
+    if path.name.endswith(".gz"):
+        raw = gzip.decompress(raw)
+    return raw.decode("utf-8")
+
+
+def _first_line(path: Path) -> str:
+    try:
+        opener = gzip.open if path.name.endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8") as handle:
+            return str(handle.readline()).strip()
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
+        raise ValidationError("path", str(path), f"cannot be read: {exc}") from None
+
+
+def _csv_rows(path: Path, columns: int, kind: str) -> Iterator[tuple[int, list[str]]]:
+    reader = csv.reader(io.StringIO(_text(path)))
+    for index, cells in enumerate(reader):
+        if not cells:
+            continue
+        if len(cells) != columns:
+            raise ValidationError(
+                f"line {index + 1}",
+                ",".join(cells),
+                f"has {len(cells)} columns; {kind} has {columns}",
+            )
+        yield index, [cell.strip() for cell in cells]
+
+
+def _decimal(text: str, index: int, name: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValidationError(f"line {index + 1}.{name}", text, "is not a decimal number") from None
+    if not value.is_finite():
+        raise ValidationError(f"line {index + 1}.{name}", text, "is not a finite number")
+    return value
+
+
+def _integer(text: object, index: int) -> int:
+    try:
+        return int(str(text))
+    except ValueError:
+        raise ValidationError(f"line {index + 1}.time", text, "is not a whole number") from None
+
+
+def _seconds(text: str, index: int) -> int:
+    """Kraken's CSVs count whole seconds."""
+    value = _integer(text, index)
+    if value >= MIN_EPOCH_MS:
+        raise ValidationError(
+            f"line {index + 1}.time", text, "looks like milliseconds; this format uses seconds"
+        )
+    return value * 1000
+
+
+def _binance_time(text: str, index: int) -> int:
+    """Binance's open times: milliseconds, or microseconds in files from 2025 on."""
+    value = _integer(text, index)
+    if value >= MICROSECONDS:
+        if value % 1000:
+            raise ValidationError(f"line {index + 1}.open_time", text, "is not a whole millisecond")
+        value //= 1000
+    return _millis(value, index)
+
+
+def _millis(value: object, index: int) -> int:
+    number = _integer(value, index)
+    if number < MIN_EPOCH_MS:
+        raise ValidationError(
+            f"line {index + 1}.time",
+            value,
+            "looks like epoch seconds; this format uses milliseconds",
+        )
+    if number > MAX_EPOCH_MS:
+        raise ValidationError(f"line {index + 1}.time", value, "is too large for milliseconds")
+    return number

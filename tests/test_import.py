@@ -1,0 +1,291 @@
+"""Importing candle and trade files: freqtrade, Binance and Kraken formats, on real data."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import shutil
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import DATA
+from market_files import ohlcv_rows, read_feather
+from tradedb.errors import ValidationError
+from tradedb.services.marketdata.files import BINANCE_HEADER
+from tradedb.services.marketdata.importing import import_path
+from tradedb.store import Store
+
+XRP = "XRP/ETH"
+FIVE = "XRP_ETH-5m.feather"
+
+
+def exact(rows: list[list[Any]]) -> list[tuple[Any, ...]]:
+    """What float rows mean: each value by its shortest repr."""
+    return [
+        (row[0], *(Decimal(repr(v)) if isinstance(v, float) else Decimal(v) for v in row[1:]))
+        for row in rows
+    ]
+
+
+def stored(store: Store, exchange: str, symbol: str, timeframe: str) -> list[tuple[Any, ...]]:
+    return [
+        (ts, *(Decimal(units).scaleb(-8) for units in values))
+        for ts, *values in store.market.candle_units(exchange, symbol, timeframe)
+    ]
+
+
+def everything(store: Store) -> list[tuple[Any, ...]]:
+    return store.db.connection.execute("SELECT * FROM market_data ORDER BY id").fetchall()
+
+
+def freqtrade_folder(tmp_path: Path, *names: str) -> Path:
+    folder = tmp_path / "user_data" / "data" / "binance"
+    folder.mkdir(parents=True)
+    for name in names:
+        shutil.copyfile(DATA / name, folder / name)
+    return folder
+
+
+# --- formats ---------------------------------------------------------------------------------
+
+
+def test_a_freqtrade_folder_imports_every_file_exactly(store: Store, tmp_path: Path) -> None:
+    folder = freqtrade_folder(tmp_path, "XRP_ETH-1m.feather", FIVE)
+
+    results = import_path(store, folder)
+
+    assert [(r.exchange, r.symbol, r.timeframe, r.written.inserted) for r in results] == [
+        ("binance", XRP, "1m", 2469),
+        ("binance", XRP, "5m", 706),
+    ]
+    for name, timeframe in (("XRP_ETH-1m.feather", "1m"), (FIVE, "5m")):
+        assert stored(store, "binance", XRP, timeframe) == exact(ohlcv_rows(read_feather(name)))
+
+
+def test_public_trades_become_the_exchanges_own_1m_candles(store: Store, tmp_path: Path) -> None:
+    folder = freqtrade_folder(tmp_path, "XRP_ETH-trades.feather")
+
+    [result] = import_path(store, folder)
+
+    assert (result.format, result.timeframe, result.trades) == ("freqtrade-trades", "1m", 12477)
+    # Binance's 1m candles are exactly what its trades make.
+    assert stored(store, "binance", XRP, "1m") == exact(
+        ohlcv_rows(read_feather("XRP_ETH-1m.feather"))
+    )
+
+
+def test_kraken_trade_history_becomes_candles(store: Store) -> None:
+    [result] = import_path(store, DATA / "BCHEUR.csv", exchange="kraken", timeframe="5m")
+
+    assert (result.format, result.symbol) == ("kraken-trades", "BCH/EUR")
+    trades = [
+        (int(line[0]) * 1000, Decimal(line[1]), Decimal(line[2]))
+        for line in csv.reader((DATA / "BCHEUR.csv").read_text().splitlines())
+    ]
+    assert result.trades == len(trades) == 148
+    candles = stored(store, "kraken", "BCH/EUR", "5m")
+    first = candles[0][0]
+    inside = [t for t in trades if first <= t[0] < first + 300_000]
+    assert candles[0] == (
+        first,
+        inside[0][1],
+        max(t[1] for t in inside),
+        min(t[1] for t in inside),
+        inside[-1][1],
+        sum(t[2] for t in inside),
+    )
+    assert sum(c[5] for c in candles) == sum(t[2] for t in trades)
+
+
+def write_json(path: Path, rows: list[list[Any]], *, gz: bool = False) -> Path:
+    text = json.dumps(rows)
+    if gz:
+        path.write_bytes(gzip.compress(text.encode()))
+    else:
+        path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["json", "json.gz"])
+def test_freqtrade_json_imports_like_feather(store: Store, tmp_path: Path, gz: bool) -> None:
+    rows = ohlcv_rows(read_feather(FIVE))
+    name = "XRP_ETH-5m.json" + (".gz" if gz else "")
+    path = write_json(tmp_path / name, rows, gz=gz)
+
+    import_path(store, path, exchange="binance")
+
+    assert stored(store, "binance", XRP, "5m") == exact(rows)
+
+
+def binance_klines(rows: list[list[Any]], *, micro: bool, header: bool = False) -> str:
+    factor = 1000 if micro else 1
+    lines = [",".join(BINANCE_HEADER)] if header else []
+    for ts, *values in rows:
+        cells = [str(ts * factor), *(repr(v) for v in values)]
+        cells += [str((ts + 299_999) * factor), "0", "1", "0", "0", "0"]
+        lines.append(",".join(cells))
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("micro", [False, True], ids=["milliseconds", "microseconds"])
+@pytest.mark.parametrize("header", [False, True], ids=["bare", "header"])
+def test_binance_kline_csv_in_milli_or_microseconds(
+    store: Store, tmp_path: Path, micro: bool, header: bool
+) -> None:
+    rows = ohlcv_rows(read_feather(FIVE))
+    path = tmp_path / "XRPETH-5m-2019-10.csv"
+    path.write_text(binance_klines(rows, micro=micro, header=header))
+
+    [result] = import_path(store, path, exchange="binance", symbol=XRP, timeframe="5m")
+
+    assert result.format == "binance-klines"
+    assert stored(store, "binance", XRP, "5m") == exact(rows)
+
+
+def test_kraken_ohlcvt_csv_counts_seconds(store: Store, tmp_path: Path) -> None:
+    rows = ohlcv_rows(read_feather(FIVE))
+    path = tmp_path / "XRPETH_5.csv"
+    path.write_text(
+        "".join(f"{ts // 1000},{','.join(repr(v) for v in values)},7\n" for ts, *values in rows)
+    )
+
+    [result] = import_path(store, path, exchange="kraken", symbol=XRP, timeframe="5m")
+
+    assert result.format == "kraken-ohlcvt"
+    assert stored(store, "kraken", XRP, "5m") == exact(rows)
+
+
+# --- floats, conflicts -------------------------------------------------------------------------
+
+
+def test_float_noise_is_refused_unless_rounding_is_asked_for(store: Store, tmp_path: Path) -> None:
+    folder = freqtrade_folder(tmp_path, "TRX_BTC-5m.feather")
+    with pytest.raises(ValidationError) as caught:
+        import_path(store, folder)
+    assert caught.value.field == "TRX_BTC-5m.feather: row 2.close"
+    assert "--round-floats" in caught.value.rule
+    assert store.candles.count() == 0
+
+    [result] = import_path(store, folder, round_floats=True)
+
+    assert result.rounded == 10118
+    assert result.written.inserted == 5754
+    second = store.market.candle_units("binance", "TRX/BTC", "5m")[1]
+    assert second[4] == 10756  # 0.00010756000000000001 rounded half-even to 0.00010756
+
+
+def test_on_conflict_keep_or_replace_is_explicit_and_counted(store: Store, tmp_path: Path) -> None:
+    rows = ohlcv_rows(read_feather(FIVE))
+    original = write_json(tmp_path / "XRP_ETH-5m.json", rows)
+    import_path(store, original, exchange="binance")
+    changed = [[rows[0][0], rows[0][1], rows[0][2] * 2, rows[0][3], rows[0][4], 1.0], *rows[1:]]
+    other = (
+        write_json(tmp_path / "other" / "XRP_ETH-5m.json", changed)
+        if (tmp_path / "other").mkdir() is None
+        else None
+    )
+    assert other is not None
+
+    [kept] = import_path(store, other, exchange="binance", on_conflict="keep")
+    assert (kept.written.inserted, kept.written.updated) == (0, 0)
+    assert stored(store, "binance", XRP, "5m") == exact(rows)
+
+    [replaced] = import_path(store, other, exchange="binance", on_conflict="replace")
+    assert (replaced.written.inserted, replaced.written.updated) == (0, 1)
+    assert stored(store, "binance", XRP, "5m") == exact(changed)
+
+
+# --- bad input ----------------------------------------------------------------------------------
+
+
+def bad_files(tmp_path: Path) -> dict[str, tuple[Path, dict[str, Any], str]]:
+    rows = ohlcv_rows(read_feather(FIVE))[:10]
+    klines = binance_klines(rows, micro=False).splitlines()
+    truncated = tmp_path / "truncated" / "XRPETH-5m.csv"
+    truncated.parent.mkdir()
+    truncated.write_text("\n".join([*klines[:5], klines[5][:30], *klines[6:]]) + "\n")
+    shuffled = tmp_path / "shuffled" / "XRPETH-5m.csv"
+    shuffled.parent.mkdir()
+    header = ",".join(("open_time", "high", "open", *BINANCE_HEADER[3:]))  # high before open
+    shuffled.write_text(header + "\n" + "\n".join(klines) + "\n")
+    seconds = write_json(tmp_path / "XRP_ETH-5m.json", [[ts // 1000, *v] for ts, *v in rows])
+    empty = tmp_path / "empty" / "XRPETH-5m.csv"
+    empty.parent.mkdir()
+    empty.write_text("")
+    corrupt = tmp_path / "corrupt" / "XRP_ETH-5m.json.gz"
+    corrupt.parent.mkdir()
+    corrupt.write_bytes(gzip.compress(json.dumps(rows).encode())[:-20] + b"garbage!")
+    good = (
+        write_json(tmp_path / "good" / "XRP_ETH-5m.json", rows)
+        if (tmp_path / "good").mkdir() is None
+        else tmp_path
+    )
+    kline_options = {"exchange": "binance", "symbol": XRP, "timeframe": "5m"}
+    return {
+        "unknown exchange id": (good, {"exchange": "Binance!"}, "exchange"),
+        "unsupported timeframe": (good, {"exchange": "binance", "timeframe": "2m"}, "timeframe"),
+        "truncated csv line": (truncated, kline_options, "line 6"),
+        "columns in an unexpected order": (shuffled, kline_options, "header"),
+        "timestamps in seconds": (seconds, {"exchange": "binance"}, "time"),
+        "empty file": (empty, kline_options, "path"),
+        "corrupt gzip": (corrupt, {"exchange": "binance"}, "path"),
+    }
+
+
+CASES = [
+    "unknown exchange id",
+    "unsupported timeframe",
+    "truncated csv line",
+    "columns in an unexpected order",
+    "timestamps in seconds",
+    "empty file",
+    "corrupt gzip",
+]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_gets_one_clear_error_and_writes_nothing(
+    store: Store, tmp_path: Path, case: str
+) -> None:
+    import_path(store, DATA / "BCHEUR.csv", exchange="kraken")  # something already stored
+    before = everything(store)
+    path, options, field = bad_files(tmp_path)[case]
+
+    with pytest.raises(ValidationError) as caught:
+        import_path(store, path, **options)
+
+    assert field in caught.value.field
+    assert caught.value.rule
+    assert everything(store) == before
+
+
+# --- command line ---------------------------------------------------------------------------
+
+
+def test_cli_import_reports_each_file_and_refuses_bad_input(store: Store, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tradedb.cli.app import app
+
+    folder = freqtrade_folder(tmp_path, "XRP_ETH-1m.feather", FIVE, "TRX_BTC-5m.feather")
+    db = str(store.db.path)
+    store.close()
+    runner = CliRunner()
+
+    refused = runner.invoke(app, ["import", str(folder), "--db", db])
+    assert refused.exit_code == 2
+    assert "TRX_BTC-5m.feather" in refused.stderr
+    assert "--round-floats" in refused.stderr
+
+    done = runner.invoke(app, ["import", str(folder), "--db", db, "--round-floats", "--json"])
+    assert done.exit_code == 0, done.stderr
+    report = {line["symbol"] + " " + line["timeframe"]: line for line in json.loads(done.stdout)}
+    # TRX comes first in name order, so the refused run wrote nothing at all.
+    assert report["XRP/ETH 1m"]["inserted"] == 2469
+    assert report["XRP/ETH 5m"]["inserted"] == 706
+    assert report["TRX/BTC 5m"]["inserted"] == 5754
+    assert report["TRX/BTC 5m"]["rounded"] == 10118
