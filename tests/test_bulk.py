@@ -21,7 +21,7 @@ from market_files import ohlcv_rows, read_feather
 from tradedb.errors import AmountOutOfRange, ValidationError
 from tradedb.models import CandleCreate
 from tradedb.models.base import validate_record
-from tradedb.models.values import AMOUNT, MAX_EPOCH_MS, MIN_EPOCH_MS, TIMEFRAME_MS
+from tradedb.models.values import AMOUNT, MIN_EPOCH_MS, TIMEFRAME_MS
 from tradedb.schema.money import cap, encode
 from tradedb.store import Store
 
@@ -31,6 +31,7 @@ PRICE_FIELDS = ("open_price", "high_price", "low_price", "close_price")
 CANDLE_FIELDS = (*PRICE_FIELDS, "volume")
 T0 = 1_570_752_000_000  # 2019-10-11 00:00 UTC, aligned to every timeframe up to 1d
 FIVE_MINUTES = 300_000
+RECENT_MS = 1_767_225_600_000  # 2026-01-01 00:00 UTC
 
 
 def read_all_candles(store: Store, timeframe: str, page_size: int = 500) -> list[Any]:
@@ -519,7 +520,8 @@ def valid_candles(draw: st.DrawFn) -> tuple[list[object], str]:
     timeframe = draw(st.sampled_from(TIMEFRAMES))
     step = TIMEFRAME_MS[timeframe]
     first = -(-MIN_EPOCH_MS // step)
-    timestamp = step * draw(st.integers(first, MAX_EPOCH_MS // step))
+    # Candles are past events: anything up to a fixed recent date.
+    timestamp = step * draw(st.integers(first, RECENT_MS // step))
     low, a, b, high = sorted(draw(st.lists(exact_amounts, min_size=4, max_size=4)))
     open_, close = draw(st.permutations([a, b]))
     volume = draw(st.one_of(st.just(Decimal(0)), exact_amounts))
@@ -663,3 +665,30 @@ def test_invalid_rows_are_refused_by_both_paths(
 
     assert caught.value.field.startswith("rows[0].")
     assert shared_store.candles.count() == before
+
+
+def test_a_candle_from_the_future_is_refused_and_nothing_is_written(store: Store) -> None:
+    from tradedb.models.values import now_epoch_ms
+
+    hour = 3_600_000
+    later = (now_epoch_ms() // hour + 2) * hour  # the hour after next: not yet begun
+    rows = [*synthetic_rows(3, step=hour), [later, "1", "1", "1", "1", "1"]]
+    with pytest.raises(ValidationError) as caught:
+        store.write_candles(rows, exchange=EXCHANGE, symbol=SYMBOL, timeframe="1h")
+    assert caught.value.field == "rows[3].timestamp"
+    assert "future" in caught.value.rule
+    assert store.candles.count() == 0
+    with pytest.raises(ValidationError, match="future"):
+        store.candles.insert(
+            {
+                "symbol": SYMBOL,
+                "timestamp": later,
+                "open_price": "1",
+                "high_price": "1",
+                "low_price": "1",
+                "close_price": "1",
+                "volume": "1",
+                "timeframe": "1h",
+                "exchange": EXCHANGE,
+            }
+        )

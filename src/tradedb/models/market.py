@@ -16,7 +16,7 @@ from tradedb.models.fields import (
     Symbol,
     Timeframe,
 )
-from tradedb.models.values import check_aligned
+from tradedb.models.values import check_aligned, check_not_future
 
 
 class CandleCreate(Record):
@@ -33,6 +33,7 @@ class CandleCreate(Record):
     @model_validator(mode="after")
     def _consistent(self) -> CandleCreate:
         check_aligned(self.timestamp, self.timeframe)
+        check_not_future(self.timestamp)
         body_high = max(self.open_price, self.close_price)
         body_low = min(self.open_price, self.close_price)
         if self.high_price < body_high:

@@ -277,6 +277,23 @@ def check_name(value: str, field: str) -> str:
     return value
 
 
+# How far ahead of this machine's clock a candle may start: the exchange's clock and ours
+# disagree by a little, and the candle that is still open starts at or before its now.
+CLOCK_SKEW_MS = 60_000
+
+
+def check_not_future(timestamp_ms: int, field: str = "timestamp", now: int | None = None) -> int:
+    """Refuse a market-data time later than now (give or take the clocks' skew)."""
+    limit = (now_epoch_ms() if now is None else now) + CLOCK_SKEW_MS
+    if timestamp_ms > limit:
+        raise ValidationError(
+            field,
+            timestamp_ms,
+            f"is in the future ({ms_to_datetime(timestamp_ms):%Y-%m-%d %H:%M} UTC)",
+        )
+    return timestamp_ms
+
+
 def check_aligned(timestamp_ms: int, timeframe: str, field: str = "timestamp") -> int:
     step = TIMEFRAME_MS[timeframe]
     if timestamp_ms % step:

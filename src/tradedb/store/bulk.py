@@ -17,13 +17,16 @@ from tradedb.errors import ValidationError
 from tradedb.models.fields import Timeframe
 from tradedb.models.values import (
     AMOUNT,
+    CLOCK_SKEW_MS,
     MAX_EPOCH_MS,
     MIN_EPOCH_MS,
     PERCENT,
     TIMEFRAME_MS,
     DecimalSpec,
     check_exchange,
+    check_not_future,
     check_symbol,
+    now_epoch_ms,
     to_epoch_ms,
 )
 from tradedb.schema.money import to_units
@@ -83,10 +86,14 @@ def candle_rows(
     if timeframe not in TIMEFRAME_MS:
         raise ValidationError("timeframe", timeframe, f"must be one of {', '.join(TIMEFRAME_MS)}")
     step = TIMEFRAME_MS[timeframe]
+    latest = now_epoch_ms() + CLOCK_SKEW_MS
     out = []
     for index, row in enumerate(rows):
         try:
-            out.append(_candle_row(row, step, symbol, timeframe, exchange))
+            candle = _candle_row(row, step, symbol, timeframe, exchange)
+            if candle[1] > latest:
+                check_not_future(candle[1])
+            out.append(candle)
         except ValidationError as error:
             raise _at_row(error, index) from None
     return out
