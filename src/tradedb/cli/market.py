@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -14,15 +16,18 @@ from tradedb.cli.common import (
     DbOption,
     JsonOption,
     UntilOption,
+    amount,
     err,
     moment,
     out,
     print_json,
     user_errors,
 )
+from tradedb.models.values import format_decimal
 from tradedb.services import admin
 from tradedb.services.location import resolve_database
 from tradedb.services.marketdata import files, quality
+from tradedb.services.marketdata.candles import AMOUNTS, exact_rows
 from tradedb.services.marketdata.importing import import_path
 from tradedb.services.marketdata.resample import resample as resample_candles
 
@@ -235,9 +240,57 @@ def import_files(
     out.print(table)
 
 
+def candles(
+    exchange: ExchangeArg,
+    symbol: SymbolArg,
+    timeframe: Annotated[str, typer.Option(help="1m, 5m, 15m, 1h, 4h or 1d.")],
+    since: SinceOption = None,
+    until: UntilOption = None,
+    limit: Annotated[
+        int | None, typer.Option(help="Only the last this many (tables show 50 unless set).")
+    ] = None,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV for programs.")] = False,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show a market's candles, exact: a table, or every row with --json or --csv."""
+    with admin.open_store(resolve_database(db), readonly=True) as store:
+        rows = exact_rows(store, exchange, symbol, timeframe, start=since, end=until)
+    shown = limit if limit is not None else (None if as_json or as_csv else TABLE_ROWS)
+    if shown is not None:
+        rows = rows[-shown:] if shown > 0 else []
+    if as_json:
+        print_json(
+            [
+                {
+                    "timestamp": ts,
+                    **{n: format_decimal(v) for n, v in zip(AMOUNTS, values, strict=True)},
+                }
+                for ts, *values in rows
+            ]
+        )
+        return
+    if as_csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(("timestamp", *AMOUNTS))
+        writer.writerows((ts, *(format_decimal(v) for v in values)) for ts, *values in rows)
+        return
+    table = Table(title=f"{exchange} {symbol} {timeframe}")
+    table.add_column("time (UTC)")
+    for name in AMOUNTS:
+        table.add_column(name, justify="right")
+    for ts, *values in rows:
+        table.add_row(moment(ts), *(amount(v) for v in values))
+    out.print(table)
+
+
+TABLE_ROWS = 50
+
+
 def register(app: typer.Typer) -> None:
     """Add the market-data commands to the `tradedb` app."""
     app.command("list-data")(user_errors(list_data))
     app.command()(user_errors(gaps))
     app.command()(user_errors(resample))
     app.command("import")(user_errors(import_files))
+    app.command()(user_errors(candles))
