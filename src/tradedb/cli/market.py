@@ -26,6 +26,7 @@ from tradedb.cli.common import (
 from tradedb.models.values import format_decimal
 from tradedb.services import admin
 from tradedb.services.location import resolve_database
+from tradedb.services.marketdata import download as fetching
 from tradedb.services.marketdata import files, quality
 from tradedb.services.marketdata.candles import AMOUNTS, exact_rows
 from tradedb.services.marketdata.importing import import_path
@@ -287,6 +288,74 @@ def candles(
 TABLE_ROWS = 50
 
 
+def download_candles(
+    exchange: ExchangeArg,
+    symbols: Annotated[str, typer.Option(help="Markets, comma-separated: BTC/USD,ETH/USD.")],
+    timeframes: Annotated[str, typer.Option(help="Timeframes, comma-separated: 1m,1h.")] = "1m",
+    since: SinceOption = None,
+    until: UntilOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Download candles through ccxt, resuming after the last stored candle."""
+    markets = [part.strip() for part in symbols.split(",") if part.strip()]
+    frames = [part.strip() for part in timeframes.split(",") if part.strip()]
+    client = fetching.connect(exchange)
+    with (
+        admin.open_store(resolve_database(db)) as store,
+        Progress(transient=True, console=err, disable=as_json) as bar,
+    ):
+        task = bar.add_task(f"{exchange}: candles", total=None)
+        results = fetching.download(
+            store,
+            client,
+            symbols=markets,
+            timeframes=frames,
+            since=since,
+            until=until,
+            progress=lambda _symbol, _timeframe, rows: bar.advance(task, rows),
+        )
+        holes = {
+            (r.symbol, r.timeframe): quality.gaps(
+                store, exchange=exchange, symbol=r.symbol, timeframe=r.timeframe
+            )
+            for r in results
+        }
+    if as_json:
+        print_json(
+            [
+                {
+                    "symbol": r.symbol,
+                    "timeframe": r.timeframe,
+                    "candles": r.received,
+                    "inserted": r.inserted,
+                    "updated": r.updated,
+                    "gaps": len(holes[r.symbol, r.timeframe]),
+                    "cut_short": r.cut_short,
+                    "failed": r.failed,
+                }
+                for r in results
+            ]
+        )
+        return
+    for r in results:
+        gaps_found = len(holes[r.symbol, r.timeframe])
+        out.print(
+            f"{exchange} {r.symbol} {r.timeframe}: {r.received:,} candles ({r.inserted:,} "
+            f"added, {r.updated:,} updated), {gaps_found:,} gaps stored",
+            highlight=False,
+        )
+        if r.cut_short:
+            out.print(
+                f"  {exchange} served less history than asked for (Kraken keeps only its "
+                "latest 720 candles); for older data use `tradedb import` with the "
+                "exchange's files",
+                highlight=False,
+            )
+        if r.failed:
+            out.print(f"  stopped early ({r.failed}); the next run resumes here", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     """Add the market-data commands to the `tradedb` app."""
     app.command("list-data")(user_errors(list_data))
@@ -294,3 +363,4 @@ def register(app: typer.Typer) -> None:
     app.command()(user_errors(resample))
     app.command("import")(user_errors(import_files))
     app.command()(user_errors(candles))
+    app.command("download")(user_errors(download_candles))

@@ -49,6 +49,15 @@ class MarketRecords:
         rows: list[CandleUnits] = self.db.connection.execute(sql, params).fetchall()
         return rows
 
+    def last_timestamp(self, exchange: str, symbol: str, timeframe: str) -> int | None:
+        """The newest stored candle's time, read from the index."""
+        row = self.db.connection.execute(
+            "SELECT max(timestamp) FROM market_data "
+            "WHERE symbol = ? AND timeframe = ? AND exchange = ?",
+            (symbol, timeframe, exchange),
+        ).fetchone()
+        return None if row[0] is None else int(row[0])
+
     def write_candle_units(
         self,
         exchange: str,

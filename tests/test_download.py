@@ -1,0 +1,248 @@
+"""Downloading candles through ccxt, offline: ccxt's real parsing code reads responses in
+the exchanges' own formats, served from real candles by a replaced HTTP layer."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import ccxt
+import pytest
+
+from market_files import ohlcv_rows, read_feather
+from tradedb.errors import ValidationError
+from tradedb.services.marketdata.download import connect, download
+from tradedb.store import Store
+
+MINUTE = 60_000
+ROWS = ohlcv_rows(read_feather("XRP_ETH-1m.feather"))
+FIRST, LAST = ROWS[0][0], ROWS[-1][0]
+AFTER = LAST + 2 * MINUTE  # "now": every candle in the file has closed
+
+
+def exact(rows: list[list[Any]]) -> list[tuple[Any, ...]]:
+    return [(row[0], *(Decimal(repr(value)) for value in row[1:])) for row in rows]
+
+
+def stored(store: Store, exchange: str, symbol: str) -> list[tuple[Any, ...]]:
+    return [
+        (ts, *(Decimal(units).scaleb(-8) for units in values))
+        for ts, *values in store.market.candle_units(exchange, symbol, "1m")
+    ]
+
+
+class Binance:
+    """A binance client whose HTTP layer serves /api/v3/klines pages from ROWS."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.client = connect("binance")
+        self.client.set_markets([_market("XRPETH", "XRP/ETH", "XRP", "ETH")])
+        self.requests: list[int] = []
+        self.failures = failures
+        self.client.fetch = self.fetch
+
+    def fetch(self, url: str, method: str = "GET", headers: Any = None, body: Any = None) -> Any:
+        if self.failures:
+            self.failures -= 1
+            raise ccxt.NetworkError("connection reset by peer")
+        query = parse_qs(urlparse(url).query)
+        start, limit = int(query["startTime"][0]), int(query["limit"][0])
+        self.requests.append(start)
+        page = [row for row in ROWS if row[0] >= start][:limit]
+        return [
+            [ts, *(repr(v) for v in values), ts + MINUTE - 1, "0", 1, "0", "0", "0"]
+            for ts, *values in page
+        ]
+
+
+class Kraken:
+    """A kraken client whose OHLC endpoint, like Kraken's, serves only its latest 720."""
+
+    def __init__(self) -> None:
+        self.client = connect("kraken")
+        self.client.set_markets([_market("XRPETH", "XRP/ETH", "XRP", "ETH")])
+        self.client.fetch = self.fetch
+
+    def fetch(self, url: str, method: str = "GET", headers: Any = None, body: Any = None) -> Any:
+        latest = ROWS[-720:]
+        candles = [
+            [ts // 1000, *(repr(v) for v in values[:4]), repr(values[3]), repr(values[4]), 1]
+            for ts, *values in latest
+        ]
+        return {"error": [], "result": {"XRPETH": candles, "last": latest[-1][0] // 1000}}
+
+
+def _market(market_id: str, symbol: str, base: str, quote: str) -> dict[str, Any]:
+    return {
+        "id": market_id,
+        "symbol": symbol,
+        "base": base,
+        "quote": quote,
+        "baseId": base,
+        "quoteId": quote,
+        "type": "spot",
+        "spot": True,
+        "active": True,
+    }
+
+
+def test_binance_pages_through_history_and_stores_it_exactly(store: Store) -> None:
+    exchange = Binance()
+
+    [result] = download(
+        store, exchange.client, symbols=["XRP/ETH"], timeframes=["1m"], since=FIRST, now=AFTER
+    )
+
+    assert result.received == result.inserted == len(ROWS) == 2469
+    # 1000 a page, each starting a minute after the last candle of the page before.
+    assert exchange.requests[:3] == [FIRST, ROWS[999][0] + MINUTE, ROWS[1999][0] + MINUTE]
+    assert stored(store, "binance", "XRP/ETH") == exact(ROWS)
+    assert not result.cut_short
+    assert result.failed is None
+
+
+def test_a_second_run_resumes_after_the_last_stored_candle(store: Store) -> None:
+    middle = ROWS[1234][0]
+    download(
+        store,
+        Binance().client,
+        symbols=["XRP/ETH"],
+        timeframes=["1m"],
+        since=FIRST,
+        until=middle,
+        now=AFTER,
+    )
+    assert len(stored(store, "binance", "XRP/ETH")) == 1234
+
+    exchange = Binance()
+    [result] = download(store, exchange.client, symbols=["XRP/ETH"], timeframes=["1m"], now=AFTER)
+
+    assert exchange.requests[0] == middle
+    assert result.inserted == len(ROWS) - 1234
+    assert stored(store, "binance", "XRP/ETH") == exact(ROWS)
+
+
+def test_the_candle_still_open_is_left_for_later(store: Store) -> None:
+    now = LAST + MINUTE // 2  # the last candle opened half a minute ago
+    download(store, Binance().client, symbols=["XRP/ETH"], timeframes=["1m"], since=FIRST, now=now)
+    assert stored(store, "binance", "XRP/ETH") == exact(ROWS[:-1])
+
+
+def test_kraken_serving_only_its_latest_720_is_reported(store: Store) -> None:
+    [result] = download(
+        store, Kraken().client, symbols=["XRP/ETH"], timeframes=["1m"], since=FIRST, now=AFTER
+    )
+    assert result.cut_short
+    assert result.received == 720
+    assert stored(store, "kraken", "XRP/ETH") == exact(ROWS[-720:])
+
+
+def test_network_errors_are_retried_with_backoff(store: Store) -> None:
+    waits: list[float] = []
+    exchange = Binance(failures=2)
+    [result] = download(
+        store,
+        exchange.client,
+        symbols=["XRP/ETH"],
+        timeframes=["1m"],
+        since=FIRST,
+        now=AFTER,
+        sleep=waits.append,
+    )
+    assert waits == [1.0, 2.0]
+    assert result.failed is None
+    assert result.inserted == len(ROWS)
+
+
+def test_a_page_that_keeps_failing_stops_the_market_and_the_next_run_resumes(
+    store: Store,
+) -> None:
+    exchange = Binance()
+    calls = {"n": 0}
+    serve = exchange.fetch
+
+    def fails_after_the_first_page(url: str, *args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] > 1:
+            raise ccxt.NetworkError("timed out")
+        return serve(url)
+
+    exchange.client.fetch = fails_after_the_first_page
+    [result] = download(
+        store,
+        exchange.client,
+        symbols=["XRP/ETH"],
+        timeframes=["1m"],
+        since=FIRST,
+        now=AFTER,
+        sleep=lambda _s: None,
+    )
+    assert result.failed is not None
+    assert "timed out" in result.failed
+    assert result.inserted == 1000  # the page before the failure is kept, nothing skipped
+
+    [again] = download(store, Binance().client, symbols=["XRP/ETH"], timeframes=["1m"], now=AFTER)
+    assert again.inserted == len(ROWS) - 1000
+    assert stored(store, "binance", "XRP/ETH") == exact(ROWS)
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda store: connect("nosuchexchange"), "exchange"),
+        (lambda store: connect("Binance"), "exchange"),
+        (
+            lambda store: download(
+                store, Binance().client, symbols=["DOGE/ETH"], timeframes=["1m"], now=AFTER
+            ),
+            "symbol",
+        ),
+        (
+            lambda store: download(
+                store, Binance().client, symbols=["XRP/ETH"], timeframes=["2m"], now=AFTER
+            ),
+            "timeframe",
+        ),
+    ],
+    ids=["unknown exchange id", "exchange id in capitals", "unlisted symbol", "bad timeframe"],
+)
+def test_bad_input_is_refused_before_anything_is_written(
+    store: Store, call: Any, field: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        call(store)
+    assert caught.value.field == field
+    assert store.candles.count() == 0
+
+
+def test_cli_download_reports_rows_gaps_and_a_short_history(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from tradedb.cli.app import app
+    from tradedb.services.marketdata import download as downloading
+
+    client = Kraken().client
+    monkeypatch.setattr(downloading, "connect", lambda exchange_id: client)
+    db = str(store.db.path)
+    store.close()
+    base = ["download", "--db", db, "--exchange", "kraken", "--symbols", "XRP/ETH"]
+
+    shown = CliRunner().invoke(app, [*base, "--timeframes", "1m", "--since", str(FIRST)])
+    assert shown.exit_code == 0, shown.stderr
+    assert "720 candles (720 added, 0 updated)" in shown.stdout
+    assert "latest 720 candles" in shown.stdout
+
+    again = CliRunner().invoke(app, [*base, "--json"])
+    [report] = json.loads(again.stdout)
+    assert (report["inserted"], report["cut_short"], report["failed"]) == (0, False, None)
+    gaps_in_file = sum(
+        1
+        for before, after in zip(ROWS[-720:], ROWS[-719:], strict=False)
+        if after[0] - before[0] > MINUTE
+    )
+    assert report["gaps"] == gaps_in_file
