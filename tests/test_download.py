@@ -3,6 +3,7 @@ the exchanges' own formats, served from real candles by a replaced HTTP layer.""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -10,6 +11,7 @@ from urllib.parse import parse_qs, urlparse
 import ccxt
 import pytest
 
+from conftest import DATA
 from market_files import ohlcv_rows, read_feather
 from tradedb.errors import ValidationError
 from tradedb.services.marketdata.download import connect, download
@@ -246,3 +248,38 @@ def test_cli_download_reports_rows_gaps_and_a_short_history(
         if after[0] - before[0] > MINUTE
     )
     assert report["gaps"] == gaps_in_file
+
+
+# --- ccxt's own recorded exchange responses -------------------------------------------------
+
+RECORDED = json.loads((DATA / "ccxt-static-ohlcv-ticker.json").read_text())["exchanges"]
+MARKET_IDS = {"kraken": "XBTUSDT", "binance": "BTCUSDT"}
+
+
+@pytest.mark.parametrize("exchange_id", ["kraken", "binance"])
+def test_recorded_ohlcv_responses_are_stored_exactly_as_the_exchange_wrote_them(
+    store: Store, exchange_id: str
+) -> None:
+    case = RECORDED[exchange_id]["fetchOHLCV"][0]
+    symbol, timeframe, since, _limit = case["input"]
+    client = connect(exchange_id)
+    client.set_markets([_market(MARKET_IDS[exchange_id], symbol, "BTC", "USDT")])
+    client.fetch = lambda url, method="GET", headers=None, body=None: case["httpResponse"]
+    parsed = case["parsedResponse"]
+
+    download(
+        store,
+        client,
+        symbols=[symbol],
+        timeframes=[timeframe],
+        since=since,
+        now=parsed[-1][0] + 2 * 3_600_000,
+    )
+
+    rows = store.market.candle_units(exchange_id, symbol, timeframe)
+    got = [(ts, *(Decimal(units).scaleb(-8) for units in values)) for ts, *values in rows]
+    # ccxt's own expected parse, value by value (its floats read as the exchange's text).
+    assert got[: len(parsed)] == [
+        (row[0], *(Decimal(str(value)) for value in row[1:])) for row in parsed
+    ]
+    assert all(row[0] >= since for row in got)
