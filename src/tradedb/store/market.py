@@ -100,19 +100,12 @@ class MarketRecords:
         until: int | None = None,
     ) -> list[tuple[int, int]]:
         """Pairs of consecutive stored timestamps more than `step` apart."""
+        where, params = _series(exchange, symbol, timeframe, since, until)
         sql = (
             "SELECT previous, timestamp FROM (SELECT timestamp, lag(timestamp) OVER "
-            "(ORDER BY timestamp) AS previous FROM market_data "
-            "WHERE symbol = ? AND timeframe = ? AND exchange = ?"
+            f"(ORDER BY timestamp) AS previous FROM market_data WHERE {where}) "
+            "WHERE timestamp - previous > ? ORDER BY timestamp"
         )
-        params: list[object] = [symbol, timeframe, exchange]
-        if since is not None:
-            sql += " AND timestamp >= ?"
-            params.append(since)
-        if until is not None:
-            sql += " AND timestamp < ?"
-            params.append(until)
-        sql += ") WHERE timestamp - previous > ? ORDER BY timestamp"
         params.append(step)
         return [(int(a), int(b)) for a, b in self.db.connection.execute(sql, params)]
 
@@ -155,18 +148,24 @@ CANDLE_FIELDS = ("timestamp", "open", "high", "low", "close", "volume")
 _CANDLE_COLUMNS = "timestamp, open_price, high_price, low_price, close_price, volume"
 
 
+def _series(
+    exchange: str, symbol: str, timeframe: str, since: int | None, until: int | None
+) -> tuple[str, list[object]]:
+    """The WHERE clause of one market's candles in a time range, in the order of the
+    symbol/timeframe/timestamp index."""
+    where = "symbol = ? AND timeframe = ? AND exchange = ?"
+    params: list[object] = [symbol, timeframe, exchange]
+    if since is not None:
+        where += " AND timestamp >= ?"
+        params.append(since)
+    if until is not None:
+        where += " AND timestamp < ?"
+        params.append(until)
+    return where, params
+
+
 def _candle_query(
     exchange: str, symbol: str, timeframe: str, since: int | None, until: int | None
 ) -> tuple[str, list[object]]:
-    sql = (
-        f"SELECT {_CANDLE_COLUMNS} FROM market_data "
-        "WHERE symbol = ? AND timeframe = ? AND exchange = ?"
-    )
-    params: list[object] = [symbol, timeframe, exchange]
-    if since is not None:
-        sql += " AND timestamp >= ?"
-        params.append(since)
-    if until is not None:
-        sql += " AND timestamp < ?"
-        params.append(until)
-    return sql + " ORDER BY timestamp", params
+    where, params = _series(exchange, symbol, timeframe, since, until)
+    return f"SELECT {_CANDLE_COLUMNS} FROM market_data WHERE {where} ORDER BY timestamp", params

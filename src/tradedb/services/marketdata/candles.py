@@ -13,9 +13,8 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from tradedb.errors import ValidationError
-from tradedb.models.values import check_exchange, check_symbol, parse_time_bound
 from tradedb.schema.money import from_units
-from tradedb.services.marketdata.resample import check_timeframe
+from tradedb.services.marketdata.resample import check_series
 from tradedb.store import Store
 
 Output = Literal["pandas", "arrow", "polars"]
@@ -35,13 +34,9 @@ def get_candles(  # noqa: PLR0917 - (exchange, symbol, timeframe, start, end) re
     exact: bool = False,
 ) -> Any:
     """One market's candles from `start` (inclusive) to `end` (exclusive), oldest first."""
-    check_exchange(exchange)
-    check_symbol(symbol)
-    check_timeframe(timeframe)
+    since, until = check_series(exchange, symbol, timeframe, start, end)
     if output not in ("pandas", "arrow", "polars"):
         raise ValidationError("output", output, "must be pandas, arrow or polars")
-    since = None if start is None else parse_time_bound(start, "start")
-    until = None if end is None else parse_time_bound(end, "end")
     pa = _require("pyarrow", "data")
     units = store.market.candle_arrow(exchange, symbol, timeframe, since=since, until=until)
     columns = {"date": units.column("timestamp").cast(pa.timestamp("ms", tz="UTC"))}
@@ -96,11 +91,7 @@ def exact_rows(
 ) -> list[tuple[int, Decimal, Decimal, Decimal, Decimal, Decimal]]:
     """The candles as (epoch ms, open, high, low, close, volume) with exact Decimals, for
     output as text; needs no optional package."""
-    check_exchange(exchange)
-    check_symbol(symbol)
-    check_timeframe(timeframe)
-    since = None if start is None else parse_time_bound(start, "start")
-    until = None if end is None else parse_time_bound(end, "end")
+    since, until = check_series(exchange, symbol, timeframe, start, end)
     return [
         (ts, *(from_units(value, SCALE) for value in values))  # type: ignore[misc]
         for ts, *values in store.market.candle_units(exchange, symbol, timeframe, since, until)

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from tradedb.errors import ValidationError
 from tradedb.models.values import (
@@ -46,15 +46,7 @@ Format = Literal[
     "kraken-ohlcvt",
     "kraken-trades",
 ]
-FORMATS: tuple[Format, ...] = (
-    "freqtrade-feather",
-    "freqtrade-parquet",
-    "freqtrade-json",
-    "freqtrade-trades",
-    "binance-klines",
-    "kraken-ohlcvt",
-    "kraken-trades",
-)
+FORMATS: tuple[Format, ...] = get_args(Format)
 TRADE_FORMATS = ("freqtrade-trades", "kraken-trades")
 _FREQTRADE_NAME = re.compile(
     r"(?P<pair>[A-Za-z0-9]+(?:_[A-Za-z0-9]+)+?)-(?P<tf>\d+[mhdwM]|trades)"

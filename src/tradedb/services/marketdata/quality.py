@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tradedb.models.values import TIMEFRAME_MS, check_exchange, check_symbol, parse_time_bound
-from tradedb.services.marketdata.resample import check_timeframe
+from tradedb.models.values import TIMEFRAME_MS, check_exchange
+from tradedb.services.marketdata.resample import check_series
 from tradedb.store import Store
 from tradedb.store.market import Coverage
 
@@ -52,11 +52,8 @@ def gaps(
     until: object = None,
 ) -> list[Gap]:
     """The missing ranges between the first and last stored candle (in the time range)."""
-    check_exchange(exchange)
-    check_symbol(symbol)
-    step = TIMEFRAME_MS[check_timeframe(timeframe)]
-    start = None if since is None else parse_time_bound(since, "since")
-    end = None if until is None else parse_time_bound(until, "until")
+    start, end = check_series(exchange, symbol, timeframe, since, until)
+    step = TIMEFRAME_MS[timeframe]
     return [
         Gap(before + step, after - step, (after - before) // step - 1)
         for before, after in store.market.holes(

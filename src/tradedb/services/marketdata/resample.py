@@ -26,6 +26,24 @@ def check_timeframe(value: str, field: str = "timeframe") -> str:
     return value
 
 
+def check_series(
+    exchange: str, symbol: str, timeframe: str, start: object = None, end: object = None
+) -> tuple[int | None, int | None]:
+    """Check one market's candle series and a time range; return the range in epoch ms
+    (`start` inclusive, `end` exclusive, None for open)."""
+    check_exchange(exchange)
+    check_symbol(symbol)
+    check_timeframe(timeframe)
+    return time_range(start, end)
+
+
+def time_range(start: object, end: object) -> tuple[int | None, int | None]:
+    return (
+        None if start is None else parse_time_bound(start, "since"),
+        None if end is None else parse_time_bound(end, "until"),
+    )
+
+
 def resample_units(rows: Iterable[CandleUnits], step: int) -> list[CandleUnits]:
     """Aggregate candles (in time order, amounts in units) into buckets of `step` ms."""
     out: list[CandleUnits] = []
@@ -73,8 +91,7 @@ def resample(
     check_exchange(exchange)
     check_symbol(symbol)
     source_step = TIMEFRAME_MS[check_timeframe(source, "source")]
-    start = None if since is None else parse_time_bound(since, "since")
-    end = None if until is None else parse_time_bound(until, "until")
+    start, end = time_range(since, until)
     # Every target is checked before anything is written.
     steps = []
     for target in targets:
