@@ -45,7 +45,7 @@ def schema_status(location: DatabaseLocation) -> SchemaStatus:
 
 
 def database_info(location: DatabaseLocation) -> DatabaseInfo:
-    with Store.open(location.path, readonly=True) as store:
+    with open_store(location, readonly=True) as store:
         return DatabaseInfo(
             path=location.path,
             size_bytes=store.db.size_bytes(),
