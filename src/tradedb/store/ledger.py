@@ -192,20 +192,21 @@ class LedgerRecords:
 
     def journal_sums(self) -> dict[tuple[str, str], Balance]:
         """Per wallet: the sum of its journal lines."""
-        rows = self.db.connection.execute(
+        return self._balances_by_wallet(
             "SELECT exchange, asset, sum(available_change), sum(locked_change) "
             "FROM wallet_movements GROUP BY exchange, asset"
-        ).fetchall()
-        return {
-            (e, a): Balance(from_units(av, SCALE), from_units(lk, SCALE)) for e, a, av, lk in rows
-        }
+        )
 
     def wallet_rows(self) -> dict[tuple[str, str], Balance]:
-        rows = self.db.connection.execute(
+        return self._balances_by_wallet(
             "SELECT exchange, asset, available_balance, locked_balance FROM wallets"
-        ).fetchall()
+        )
+
+    def _balances_by_wallet(self, sql: str) -> dict[tuple[str, str], Balance]:
+        """Rows of (exchange, asset, available units, locked units) as Balances."""
         return {
-            (e, a): Balance(from_units(av, SCALE), from_units(lk, SCALE)) for e, a, av, lk in rows
+            (exchange, asset): Balance(from_units(available, SCALE), from_units(locked, SCALE))
+            for exchange, asset, available, locked in self.db.connection.execute(sql)
         }
 
     def movement_sums(self, kinds: Iterable[str]) -> dict[tuple[str, str], Decimal]:

@@ -35,7 +35,7 @@ from tradedb.models.values import (
     TIMEFRAME_MS,
     check_symbol,
 )
-from tradedb.services.marketdata.resample import check_timeframe
+from tradedb.services.marketdata.resample import check_timeframe, resample_units
 
 Format = Literal[
     "freqtrade-feather",
@@ -227,20 +227,8 @@ def _known(format: str) -> Format:
 def trades_to_candles(trades: Iterable[tuple[int, Decimal, Decimal]], step: int) -> list[list[Any]]:
     """Candles from trades (time ms, price, amount) in time order: first and last price,
     highest and lowest, and the exact sum of the amounts, per UTC bucket."""
-    rows: list[list[Any]] = []
-    bucket = -1
-    for ts, price, amount in trades:
-        start = ts - ts % step
-        if start != bucket:
-            rows.append([start, price, price, price, price, amount])
-            bucket = start
-            continue
-        row = rows[-1]
-        row[2] = max(row[2], price)
-        row[3] = min(row[3], price)
-        row[4] = price
-        row[5] += amount
-    return rows
+    as_candles = ((ts, price, price, price, price, amount) for ts, price, amount in trades)
+    return [list(candle) for candle in resample_units(as_candles, step)]
 
 
 # --- readers --------------------------------------------------------------------------------

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, TypeVar
 
 from tradedb.errors import ValidationError
 from tradedb.models.values import TIMEFRAME_MS, check_exchange, check_symbol, parse_time_bound
 from tradedb.store import Store
 from tradedb.store.bulk import BulkResult, OnConflict
-from tradedb.store.market import CandleUnits
 
 
 def check_timeframe(value: str, field: str = "timeframe") -> str:
@@ -44,24 +45,31 @@ def time_range(start: object, end: object) -> tuple[int | None, int | None]:
     )
 
 
-def resample_units(rows: Iterable[CandleUnits], step: int) -> list[CandleUnits]:
-    """Aggregate candles (in time order, amounts in units) into buckets of `step` ms."""
-    out: list[CandleUnits] = []
-    bucket = -1
-    open_ = high = low = close = volume = 0
-    for ts, o, h, low_, c, v in rows:
+# Candle amounts: integer units when resampling stored candles, Decimals for trades.
+N = TypeVar("N", int, Decimal)
+
+
+def resample_units(
+    rows: Iterable[tuple[int, N, N, N, N, N]], step: int
+) -> list[tuple[int, N, N, N, N, N]]:
+    """Aggregate candles (time ms, open, high, low, close, volume), in time order, into
+    buckets of `step` ms aligned to the UTC epoch. A trade is the candle (time, price,
+    price, price, price, amount), so trades become candles the same way."""
+    out: list[tuple[int, N, N, N, N, N]] = []
+    current: list[Any] | None = None
+    for ts, o, h, low, c, v in rows:
         start = ts - ts % step
-        if start != bucket:
-            if bucket >= 0:
-                out.append((bucket, open_, high, low, close, volume))
-            bucket, open_, high, low, close, volume = start, o, h, low_, c, v
+        if current is None or start != current[0]:
+            if current is not None:
+                out.append(tuple(current))
+            current = [start, o, h, low, c, v]
             continue
-        high = max(high, h)
-        low = min(low, low_)
-        close = c
-        volume += v
-    if bucket >= 0:
-        out.append((bucket, open_, high, low, close, volume))
+        current[2] = max(current[2], h)
+        current[3] = min(current[3], low)
+        current[4] = c
+        current[5] += v
+    if current is not None:
+        out.append(tuple(current))
     return out
 
 
