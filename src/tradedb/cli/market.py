@@ -1,4 +1,4 @@
-"""Market-data commands: list-data, gaps and resample."""
+"""Market-data commands: list-data, gaps, resample, import, candles, download, tickers."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from tradedb.services import admin
 from tradedb.services.location import resolve_database
 from tradedb.services.marketdata import download as fetching
 from tradedb.services.marketdata import files, quality
+from tradedb.services.marketdata import tickers as recording
 from tradedb.services.marketdata.candles import AMOUNTS, exact_rows
 from tradedb.services.marketdata.importing import import_path
 from tradedb.services.marketdata.resample import resample as resample_candles
@@ -356,6 +357,107 @@ def download_candles(
             out.print(f"  stopped early ({r.failed}); the next run resumes here", highlight=False)
 
 
+def record_tickers(
+    exchange: ExchangeArg,
+    symbols: Annotated[str, typer.Option(help="Markets, comma-separated: BTC/USD,ETH/USD.")],
+    every: Annotated[
+        str | None, typer.Option(help="Poll at this interval: 500ms, 10s, 1m, 1h.")
+    ] = None,
+    count: Annotated[
+        int | None,
+        typer.Option(help="Poll this many times (default: once, or with --every until Ctrl-C)."),
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record tickers (bid, ask, last, 24h volume and change) through ccxt into `tickers`."""
+    interval = None if every is None else recording.parse_every(every)
+    markets = [part.strip() for part in symbols.split(",") if part.strip()]
+    client = fetching.connect(exchange)
+    planned = recording.planned_polls(interval, count)
+    # Only at a terminal: piped or logged, rich would leave a blank line behind.
+    live = not as_json and err.is_terminal
+    with (
+        admin.open_store(resolve_database(db)) as store,
+        Progress(transient=True, console=err, disable=not live) as bar,
+    ):
+        task = bar.add_task(f"{exchange}: tickers", total=planned)
+        done = {"polls": 0, "inserted": 0, "failed": 0}
+
+        def shown(poll: recording.Poll) -> None:
+            done["polls"] += 1
+            done["inserted"] += poll.inserted
+            done["failed"] += poll.failed is not None
+            when = moment(poll.started)
+            if poll.failed is not None:
+                err.print(f"{when} poll failed: {poll.failed}", highlight=False, soft_wrap=True)
+            for symbol, why in poll.skipped:
+                err.print(f"{when} {symbol} left out: {why}", highlight=False, soft_wrap=True)
+            bar.update(
+                task,
+                advance=1,
+                description=(
+                    f"{exchange}: {done['polls']:,} polls, {done['inserted']:,} tickers added, "
+                    f"{done['failed']:,} failed"
+                ),
+            )
+
+        try:
+            result = recording.record(
+                store, client, markets, every_ms=interval, count=count, on_poll=shown
+            )
+        except recording.exchange_errors() as exc:
+            err.print(
+                f"[red]error:[/red] could not load {exchange}'s markets: "
+                f"{type(exc).__name__}: {exc}",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(1) from None
+    if as_json:
+        print_json(
+            {
+                "exchange": result.exchange,
+                "symbols": list(result.symbols),
+                "polls": len(result.polls),
+                "failed_polls": result.failed_polls,
+                "received": result.received,
+                "inserted": result.inserted,
+                "updated": result.updated,
+                "missed_slots": result.missed_slots,
+                "interrupted": result.interrupted,
+                "results": [
+                    {
+                        "started": p.started,
+                        "received": p.received,
+                        "inserted": p.inserted,
+                        "updated": p.updated,
+                        "skipped": dict(p.skipped),
+                        "failed": p.failed,
+                    }
+                    for p in result.polls
+                ],
+            }
+        )
+    else:
+        out.print(
+            f"{exchange} {','.join(result.symbols)}: {len(result.polls):,} polls, "
+            f"{result.received:,} tickers ({result.inserted:,} added, {result.updated:,} "
+            f"updated), {result.failed_polls:,} failed polls",
+            highlight=False,
+        )
+        if result.missed_slots:
+            out.print(
+                f"  {result.missed_slots:,} scheduled polls skipped: a poll took longer than "
+                "--every",
+                highlight=False,
+            )
+        if result.interrupted:
+            out.print("  stopped by Ctrl-C", highlight=False)
+    if result.all_failed:
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     """Add the market-data commands to the `tradedb` app."""
     app.command("list-data")(user_errors(list_data))
@@ -364,3 +466,4 @@ def register(app: typer.Typer) -> None:
     app.command("import")(user_errors(import_files))
     app.command()(user_errors(candles))
     app.command("download")(user_errors(download_candles))
+    app.command("tickers")(user_errors(record_tickers))

@@ -94,7 +94,7 @@ def download(
             raise ValidationError("timeframe", timeframe, f"is not offered by {client.id}")
     start = None if since is None else parse_time_bound(since, "since")
     end = None if until is None else parse_time_bound(until, "until")
-    markets = _call(client.load_markets, sleep)
+    markets = call_with_retries(client.load_markets, sleep)
     for symbol in symbols:
         if symbol not in markets:
             raise ValidationError("symbol", symbol, f"is not listed on {client.id}")
@@ -133,8 +133,10 @@ def _download_one(  # noqa: PLR0917 - private, called once above
     failed = None
     while cursor < stop:
         try:
-            batch = _call(partial(client.fetch_ohlcv, symbol, timeframe, cursor, limit), sleep)
-        except _network_errors() as exc:
+            batch = call_with_retries(
+                partial(client.fetch_ohlcv, symbol, timeframe, cursor, limit), sleep
+            )
+        except network_errors() as exc:
             failed = f"{type(exc).__name__}: {exc}"
             break
         pages += 1
@@ -154,15 +156,17 @@ def _download_one(  # noqa: PLR0917 - private, called once above
     return MarketDownload(symbol, timeframe, pages, received, inserted, updated, cut_short, failed)
 
 
-def _network_errors() -> tuple[type[BaseException], ...]:
+def network_errors() -> tuple[type[BaseException], ...]:
+    """The ccxt errors worth retrying: the request may succeed if sent again."""
     import ccxt
 
     return (ccxt.NetworkError,)
 
 
-def _call(request: Callable[[], Any], sleep: Callable[[float], None]) -> Any:
-    """Run a ccxt request, retrying network errors with exponential backoff."""
-    network = _network_errors()
+def call_with_retries(request: Callable[[], Any], sleep: Callable[[float], None]) -> Any:
+    """Run a ccxt request, retrying network errors with exponential backoff (1, 2, 4, 8 s);
+    the last error is raised. The downloader and the ticker recorder share it."""
+    network = network_errors()
     delay = FIRST_BACKOFF_S
     for attempt in range(RETRIES + 1):
         try:
