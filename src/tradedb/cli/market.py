@@ -201,6 +201,16 @@ def import_files(
             round_floats=round_floats,
             progress=lambda _item: bar.advance(task),
         )
+    for r in results:
+        for start in r.boundary_kept:
+            err.print(
+                f"{r.exchange} {r.symbol} {r.timeframe}: kept the stored candle of "
+                f"{moment(start)} UTC; it differs from this import's, which holds only part "
+                "of that bucket's trades. Import the trade files on both sides of it "
+                "together to rebuild it exactly.",
+                highlight=False,
+                soft_wrap=True,
+            )
     if as_json:
         print_json(
             [
@@ -216,6 +226,10 @@ def import_files(
                     "unchanged": r.written.unchanged,
                     "trades": r.trades,
                     "rounded": r.rounded,
+                    "first_trade": r.first_trade,
+                    "last_trade": r.last_trade,
+                    "market_files": [str(item) for item in r.market_files],
+                    "boundary_kept": list(r.boundary_kept),
                 }
                 for r in results
             ]
@@ -224,20 +238,24 @@ def import_files(
     table = Table(title=f"imported {path}")
     for header in ("file", "format", "exchange", "symbol", "timeframe"):
         table.add_column(header)
-    for header in ("candles", "added", "updated", "unchanged", "rounded"):
+    for header in ("trades", "candles", "added", "updated", "unchanged", "rounded"):
         table.add_column(header, justify="right")
     for r in results:
+        counts = (r.written.received, r.written.inserted, r.written.updated, r.written.unchanged)
         table.add_row(
             r.path.name,
             r.format,
             r.exchange,
             r.symbol,
             r.timeframe,
-            f"{r.written.received:,}",
-            f"{r.written.inserted:,}",
-            f"{r.written.updated:,}",
-            f"{r.written.unchanged:,}",
+            f"{r.trades:,}" if r.market_files else "",
+            *(f"{count:,}" if r.carries_write else "-" for count in counts),
             f"{r.rounded:,}",
+        )
+    if any(len(r.market_files) > 1 for r in results):
+        table.caption = (
+            "A market's trade files become candles together; "
+            "their candles are counted once, on its last file."
         )
     out.print(table)
 

@@ -57,6 +57,20 @@ UNIT = Decimal("0.00000001")
 MICROSECONDS = 100_000_000_000_000  # an open time at or above this is in microseconds
 
 
+@dataclass(frozen=True)
+class Source:
+    """A data file and what it holds, told from its name and first line (or given)."""
+
+    path: Path
+    format: Format
+    symbol: str
+    timeframe: str
+
+    @property
+    def is_trades(self) -> bool:
+        return self.format in TRADE_FORMATS
+
+
 @dataclass
 class Rows:
     """Candle rows read from one file, and what reading them took."""
@@ -68,6 +82,9 @@ class Rows:
     rows: list[list[Any]]
     rounded: int = 0
     trades: int = 0
+    # Trade files: the times (ms) of the first and last trade, None when it holds none.
+    first_trade: int | None = None
+    last_trade: int | None = None
 
 
 @dataclass
@@ -178,15 +195,14 @@ def name_parts(path: Path) -> tuple[str | None, str | None]:
     return symbol, timeframe
 
 
-def read(
+def identify(
     path: Path,
     *,
     format: str | None = None,
     symbol: str | None = None,
     timeframe: str | None = None,
-    round_floats: bool = False,
-) -> Rows:
-    """Read one file into rows [epoch_ms, open, high, low, close, volume]."""
+) -> Source:
+    """What a file holds, without reading it whole: its format, market and timeframe."""
     kind: Format = detect(path) if format is None else _known(format)
     named_symbol, named_timeframe = name_parts(path)
     symbol = (
@@ -203,12 +219,35 @@ def read(
                 "timeframe", None, f"cannot be told from {path.name}; give --timeframe"
             )
         check_timeframe(timeframe)
+    return Source(path, kind, symbol, timeframe)
+
+
+def read(
+    path: Path,
+    *,
+    format: str | None = None,
+    symbol: str | None = None,
+    timeframe: str | None = None,
+    round_floats: bool = False,
+) -> Rows:
+    """Read one file into rows [epoch_ms, open, high, low, close, volume]."""
+    source = identify(path, format=format, symbol=symbol, timeframe=timeframe)
+    return read_source(source, round_floats=round_floats)
+
+
+def read_source(source: Source, *, round_floats: bool = False) -> Rows:
+    """Read an identified file whole into rows [epoch_ms, open, high, low, close, volume];
+    a trade file's trades become candles of its timeframe."""
+    path, kind, symbol, timeframe = source.path, source.format, source.symbol, source.timeframe
     policy = FloatPolicy(round_floats)
     try:
         if kind in TRADE_FORMATS:
             trades = list(_trades(path, kind, policy))
             rows = trades_to_candles(trades, TIMEFRAME_MS[timeframe])
-            return Rows(path, kind, symbol, timeframe, rows, policy.rounded, len(trades))
+            first, last = (trades[0][0], trades[-1][0]) if trades else (None, None)
+            return Rows(
+                path, kind, symbol, timeframe, rows, policy.rounded, len(trades), first, last
+            )
         rows = list(_candles(path, kind, policy))
     except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise ValidationError("path", str(path), f"cannot be read: {exc}") from None
@@ -229,6 +268,20 @@ def trades_to_candles(trades: Iterable[tuple[int, Decimal, Decimal]], step: int)
     highest and lowest, and the exact sum of the amounts, per UTC bucket."""
     as_candles = ((ts, price, price, price, price, amount) for ts, price, amount in trades)
     return [list(candle) for candle in resample_units(as_candles, step)]
+
+
+def join_candles(parts: Iterable[Sequence[Sequence[Any]]], step: int) -> list[list[Any]]:
+    """One market's candles from the candles of each of its trade files, the files given
+    in time order and none with a trade inside another's time range. A bucket's open, high,
+    low, close and volume combine the same from trades as from candles of them, so this
+    equals bucketing all the trades at once, while only candles, not every trade of every
+    file, are held in memory."""
+    as_tuples = (
+        (candle[0], candle[1], candle[2], candle[3], candle[4], candle[5])
+        for part in parts
+        for candle in part
+    )
+    return [list(candle) for candle in resample_units(as_tuples, step)]
 
 
 # --- readers --------------------------------------------------------------------------------
@@ -288,13 +341,15 @@ def _candles(path: Path, kind: Format, policy: FloatPolicy) -> Iterator[list[Any
 def _trades(
     path: Path, kind: Format, policy: FloatPolicy
 ) -> Iterator[tuple[int, Decimal, Decimal]]:
+    # A candle's open and close are its first and last trade, and a market's files are
+    # ordered and checked for overlap by their first and last trades, so a file whose
+    # trades are out of time order is refused rather than bucketed.
+    previous: int | None = None
     if kind == "kraken-trades":
         for index, cells in _csv_rows(path, 3, "kraken-trades"):
-            yield (
-                _seconds(cells[0], index),
-                _decimal(cells[1], index, "price"),
-                _decimal(cells[2], index, "volume"),
-            )
+            ts = _seconds(cells[0], index)
+            previous = _in_time_order(ts, previous, f"line {index + 1}.time", cells[0])
+            yield (ts, _decimal(cells[1], index, "price"), _decimal(cells[2], index, "volume"))
         return
     table = _arrow_table(
         path, "freqtrade-parquet" if path.suffix == ".parquet" else "freqtrade-feather"
@@ -303,12 +358,22 @@ def _trades(
     stamps = table.column("timestamp").to_pylist()
     prices = table.column("price").to_pylist()
     amounts = table.column("amount").to_pylist()
-    for index, (ts, price, amount) in enumerate(zip(stamps, prices, amounts, strict=True)):
+    for index, (stamp, price, amount) in enumerate(zip(stamps, prices, amounts, strict=True)):
+        ts = _millis(stamp, index)
+        previous = _in_time_order(ts, previous, f"row {index + 1}.timestamp", stamp)
         yield (
-            _millis(ts, index),
+            ts,
             Decimal(str(policy.value(price, f"row {index + 1}.price"))),
             Decimal(str(policy.value(amount, f"row {index + 1}.amount"))),
         )
+
+
+def _in_time_order(ts: int, previous: int | None, field: str, value: object) -> int:
+    if previous is not None and ts < previous:
+        raise ValidationError(
+            field, value, "is earlier than the trade before it; trades must be in time order"
+        )
+    return ts
 
 
 _OHLCV = ("open", "high", "low", "close", "volume")
