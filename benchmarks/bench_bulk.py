@@ -29,7 +29,7 @@ from typing import Any
 
 from results_file import replace_section
 from tradedb.store import Store
-from tradedb.store.bulk import candle_rows
+from tradedb.store.bulk import candle_batch
 
 EXCHANGE = "binance"
 SYMBOL = "XRP/ETH"
@@ -137,7 +137,7 @@ def run_store(path: Path, rows: list[list[object]], *, redeliver: bool = False) 
 
 
 def validate(rows: list[list[object]]) -> None:
-    prepared = candle_rows(rows, exchange=EXCHANGE, symbol=SYMBOL, timeframe=TIMEFRAME)
+    prepared = candle_batch(rows, exchange=EXCHANGE, symbol=SYMBOL, timeframe=TIMEFRAME)
     assert len(prepared) == len(rows)
 
 

@@ -324,7 +324,10 @@ def test_readable_views_render_exact_fixed_point_text(store: Store) -> None:
 def test_updated_at_triggers_exist_for_the_tables_with_updated_at(store: Store) -> None:
     conn = store.db.connection
     triggers = dict(
-        conn.execute("SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger'").fetchall()
+        conn.execute(
+            "SELECT name, tbl_name FROM sqlite_master "
+            "WHERE type = 'trigger' AND name LIKE '%_updated_at'"
+        ).fetchall()
     )
     assert sorted(triggers.values()) == sorted(TABLES_WITH_UPDATED_AT)
     with_updated_at = [n for n in SPEC_TABLE_NAMES if "updated_at" in column_names(conn, n)]

@@ -1,4 +1,5 @@
-"""Objects derived from the table definitions: readable views and updated_at triggers.
+"""Objects derived from the table definitions: readable views, updated_at triggers and
+the triggers that keep the candle read cache (candle_blocks) true to market_data.
 
 They hold no data, so they are dropped and rebuilt from `tables` after every create or
 upgrade; no migration ever has to spell them out.
@@ -9,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import Table
 
 from tradedb.schema.money import ScaledDecimal
-from tradedb.schema.tables import ALL_TABLES, EPOCH_SECONDS_NOW
+from tradedb.schema.tables import ALL_TABLES, CACHE_TABLES, EPOCH_SECONDS_NOW
 
 VIEW_SUFFIX = "_readable"
 TRIGGER_PREFIX = "trg_"
@@ -51,11 +52,38 @@ def updated_at_trigger_ddl(table: Table) -> str:
     )
 
 
-def create_statements() -> list[str]:
-    statements = [readable_view_ddl(table) for table in ALL_TABLES]
-    statements += [
-        updated_at_trigger_ddl(table) for table in ALL_TABLES if "updated_at" in table.columns
+def candle_block_trigger_ddl() -> list[str]:
+    """Any write to a candle deletes the cached block that spans it, whoever writes it
+    (tradedb, retention, or a user's own SQL), in the same transaction."""
+
+    def forget(row: str) -> str:
+        return (
+            f"DELETE FROM candle_blocks WHERE symbol = {row}.symbol "
+            f"AND timeframe = {row}.timeframe AND exchange = {row}.exchange "
+            f"AND first_ts <= {row}.timestamp AND end_ts > {row}.timestamp;"
+        )
+
+    prefix = f"CREATE TRIGGER {TRIGGER_PREFIX}market_data_blocks"
+    return [
+        f"{prefix}_insert AFTER INSERT ON market_data BEGIN {forget('NEW')} END",
+        f"{prefix}_update AFTER UPDATE ON market_data BEGIN {forget('OLD')} {forget('NEW')} END",
+        f"{prefix}_delete AFTER DELETE ON market_data BEGIN {forget('OLD')} END",
     ]
+
+
+def create_statements(tables: set[str]) -> list[str]:
+    """The derived objects of a database holding `tables` (an upgrade to an older
+    revision may lack the newer tables)."""
+    statements = [readable_view_ddl(table) for table in ALL_TABLES if table.name in tables]
+    statements += [
+        updated_at_trigger_ddl(table)
+        for table in ALL_TABLES
+        if "updated_at" in table.columns and table.name in tables
+    ]
+    if "candle_blocks" in tables:
+        statements += candle_block_trigger_ddl()
+    # A revision may have rewritten candles while the triggers were gone.
+    statements += [f"DELETE FROM {table.name}" for table in CACHE_TABLES if table.name in tables]
     return statements
 
 

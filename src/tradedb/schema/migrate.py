@@ -167,7 +167,10 @@ def _drop_derived(connection: Connection) -> None:
 
 def _rebuild_derived(connection: Connection) -> None:
     _drop_derived(connection)
-    for statement in derived.create_statements():
+    tables = set(
+        connection.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'")).scalars()
+    )
+    for statement in derived.create_statements(tables):
         connection.exec_driver_sql(statement)
 
 

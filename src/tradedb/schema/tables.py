@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Table,
     Text,
@@ -368,6 +369,28 @@ wallet_movements = _table(
     _one_of("kind", MOVEMENT_KINDS),
 )
 
+# --- the candle read cache (extra table, derived data) -------------------------------------
+
+# A block is one market's candles over a fixed, aligned span of CANDLES_PER_BLOCK candles,
+# kept as one compressed Arrow stream: a year of 1m candles is read from 64 blobs instead
+# of 525,600 rows. Blocks are derived data: triggers on market_data delete a block when
+# any candle in its span is written, and migrations clear the table. `builder` marks a
+# block being built (data NULL) by one reader; tradedb.store.candle_blocks says how.
+candle_blocks = Table(
+    "candle_blocks",
+    metadata,
+    Column("id", Int64, primary_key=True),
+    Column("symbol", Text, nullable=False),
+    Column("timeframe", Text, nullable=False),
+    Column("exchange", Text, nullable=False),
+    Column("first_ts", Int64, nullable=False),
+    Column("end_ts", Int64, nullable=False),
+    Column("candles", Int64),
+    Column("data", LargeBinary),
+    Column("builder", Int64),
+    UniqueConstraint("symbol", "timeframe", "exchange", "first_ts"),
+)
+
 # --- the specification's indexes ---------------------------------------------------------
 
 Index("idx_trades_symbol_timestamp", trades.c.symbol, trades.c.timestamp)
@@ -446,3 +469,5 @@ SPEC_TABLES = (
 # Tables of tradedb's own beyond the specification (docs/schema.md says why).
 EXTRA_TABLES = (wallet_movements,)
 ALL_TABLES = SPEC_TABLES + EXTRA_TABLES
+# Derived data only, rebuilt on demand: no readable view, no repository, cleared on upgrade.
+CACHE_TABLES = (candle_blocks,)

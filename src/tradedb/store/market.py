@@ -7,15 +7,23 @@ arithmetic on them (a resampled volume is an integer sum) without a Decimal per 
 from __future__ import annotations
 
 import itertools
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tradedb.store.bulk import CANDLE_COLUMNS, CANDLE_KEY, BulkResult, OnConflict, write_rows
+from tradedb.models.values import TIMEFRAME_MS
+from tradedb.store import candle_blocks as blocks
+from tradedb.store.bulk import (
+    CANDLE_KEY,
+    CANDLE_VALUES,
+    Batch,
+    BulkResult,
+    CandleUnits,
+    OnConflict,
+    write_batch,
+)
 from tradedb.store.database import Database
-
-# timestamp, open, high, low, close, volume: the candle columns, amounts in units of 1e-8.
-CandleUnits = tuple[int, int, int, int, int, int]
 
 
 @dataclass(frozen=True)
@@ -68,12 +76,14 @@ class MarketRecords:
         on_conflict: OnConflict = "replace",
     ) -> BulkResult:
         """Store candles already in units (derived from stored ones, so already checked)."""
-        prepared = [
-            (symbol, ts, o, h, low, c, v, timeframe, exchange) for ts, o, h, low, c, v in rows
-        ]
-        return write_rows(
-            self.db, "market_data", CANDLE_COLUMNS, CANDLE_KEY, prepared, on_conflict=on_conflict
+        batch = Batch(
+            "market_data",
+            CANDLE_KEY,
+            CANDLE_VALUES,
+            list(itertools.chain.from_iterable(rows)),
+            (("symbol", symbol), ("timeframe", timeframe), ("exchange", exchange)),
         )
+        return write_batch(self.db, batch, on_conflict=on_conflict)
 
     def coverage(self, exchange: str | None = None) -> list[Coverage]:
         """First and last time and count per market and timeframe. SQLite answers it from
@@ -121,29 +131,55 @@ class MarketRecords:
         """One market's candles as an Arrow table of int64 columns (amounts in units), in
         time order.
 
-        The rows stream from sqlite3 into one preallocated int64 array, with no list of
-        row tuples in between. (ADBC's SQLite driver fills Arrow columns faster, but it
-        carries a second copy of SQLite, and two copies in one process break each other's
-        POSIX locks on the same file: in a test it crashed the process with a bus error
-        while tradedb's checkpoint thread was running.)
+        Whole blocks of older candles come from the read cache (`candle_blocks`), built
+        here on first read; the rest streams from the rows. (ADBC's SQLite driver would
+        fill Arrow columns faster, but it carries a second copy of SQLite, and two copies
+        in one process break each other's POSIX locks on the same file: in a test it
+        crashed the process with a bus error while tradedb's checkpoint thread ran.)
         """
-        import numpy as np
         import pyarrow as pa
 
-        sql, params = _candle_query(exchange, symbol, timeframe, since, until)
+        market = blocks.Market(symbol, timeframe, exchange)
+        span = TIMEFRAME_MS[timeframe] * blocks.CANDLES_PER_BLOCK
         with self.db.snapshot() as conn:
-            count = conn.execute(sql.replace(_CANDLE_COLUMNS, "count(*)", 1), params).fetchone()[0]
-            flat = np.fromiter(
-                itertools.chain.from_iterable(conn.execute(sql, params)),
-                dtype=np.int64,
-                count=count * len(CANDLE_FIELDS),
-            )
-        grid = flat.reshape(count, len(CANDLE_FIELDS))
-        return pa.table(
-            {name: pa.array(grid[:, index]) for index, name in enumerate(CANDLE_FIELDS)}
-        )
+            # Two subqueries: SQLite answers a lone min() or max() from the index.
+            oldest, newest = conn.execute(
+                f"SELECT (SELECT min(timestamp) {_MARKET}), (SELECT max(timestamp) {_MARKET})",
+                (*market, *market),
+            ).fetchone()
+            if newest is None:
+                return _arrow_rows(conn, market, since, until)
+            overlapped, whole = blocks.block_starts(since, until, oldest, newest, span)
+            if not overlapped:
+                return _arrow_rows(conn, market, since, until)
+            ready = blocks.built(conn, market, overlapped)
+            missing = [start for start in whole if start not in ready]
+        token = None
+        if missing and not self.db.readonly:
+            token = blocks.claim(self.db, market, missing, span)
+        built = {}
+        with self.db.snapshot() as conn:
+            cached = blocks.stored(conn, market, overlapped)
+            # No stored candle lies before the first overlapped block or outside the read.
+            pieces = []
+            for start in overlapped:
+                if start in cached:
+                    pieces.append(_within(cached[start], since, until))
+                else:
+                    first = start if since is None else max(start, since)
+                    end = start + span if until is None else min(start + span, until)
+                    piece = _arrow_rows(conn, market, first, end)
+                    if start in missing:
+                        built[start] = piece
+                    pieces.append(piece)
+            pieces.append(_arrow_rows(conn, market, overlapped[-1] + span, until))
+        if token is not None:
+            for start, table in built.items():
+                blocks.keep(self.db, market, start, table, token)
+        return pa.concat_tables(pieces).combine_chunks()
 
 
+_MARKET = "FROM market_data WHERE symbol = ? AND timeframe = ? AND exchange = ?"
 CANDLE_FIELDS = ("timestamp", "open", "high", "low", "close", "volume")
 _CANDLE_COLUMNS = "timestamp, open_price, high_price, low_price, close_price, volume"
 
@@ -169,3 +205,27 @@ def _candle_query(
 ) -> tuple[str, list[object]]:
     where, params = _series(exchange, symbol, timeframe, since, until)
     return f"SELECT {_CANDLE_COLUMNS} FROM market_data WHERE {where} ORDER BY timestamp", params
+
+
+def _within(table: Any, since: int | None, until: int | None) -> Any:
+    """The rows of a block table (in time order) from `since` to `until`."""
+    import numpy as np
+
+    stamps = table.column("timestamp").to_numpy()
+    first = 0 if since is None else int(np.searchsorted(stamps, since))
+    end = len(stamps) if until is None else int(np.searchsorted(stamps, until))
+    return table.slice(first, end - first)
+
+
+def _arrow_rows(
+    conn: sqlite3.Connection, market: blocks.Market, since: int | None, until: int | None
+) -> Any:
+    """Candles read row by row into int64 columns; the rows stream into one NumPy array
+    with no list of row tuples in between."""
+    import numpy as np
+    import pyarrow as pa
+
+    sql, params = _candle_query(market.exchange, market.symbol, market.timeframe, since, until)
+    flat = np.fromiter(itertools.chain.from_iterable(conn.execute(sql, params)), dtype=np.int64)
+    grid = flat.reshape(-1, len(CANDLE_FIELDS))
+    return pa.table({name: pa.array(grid[:, index]) for index, name in enumerate(CANDLE_FIELDS)})

@@ -38,15 +38,14 @@ from tradedb.models.values import to_iso_date
 from tradedb.schema import tables as t
 from tradedb.schema.migrate import SchemaStatus, status
 from tradedb.store.bulk import (
-    CANDLE_COLUMNS,
-    CANDLE_KEY,
     TICKER_COLUMNS,
     TICKER_KEY,
     BulkResult,
     OnConflict,
-    candle_rows,
+    candle_batch,
+    rows_batch,
     ticker_rows,
-    write_rows,
+    write_batch,
 )
 from tradedb.store.database import Database
 from tradedb.store.ledger import LedgerRecords
@@ -151,10 +150,8 @@ class Store:
         on_conflict: OnConflict = "replace",
     ) -> BulkResult:
         """Bulk-store OHLCV rows [timestamp_ms, open, high, low, close, volume]."""
-        prepared = candle_rows(rows, exchange=exchange, symbol=symbol, timeframe=timeframe)
-        return write_rows(
-            self.db, "market_data", CANDLE_COLUMNS, CANDLE_KEY, prepared, on_conflict=on_conflict
-        )
+        batch = candle_batch(rows, exchange=exchange, symbol=symbol, timeframe=timeframe)
+        return write_batch(self.db, batch, on_conflict=on_conflict)
 
     def write_tickers(
         self,
@@ -164,10 +161,10 @@ class Store:
         on_conflict: OnConflict = "replace",
     ) -> BulkResult:
         """Bulk-store tickers given as mappings keyed by the tickers columns."""
-        prepared = ticker_rows(rows, exchange=exchange)
-        return write_rows(
-            self.db, "tickers", TICKER_COLUMNS, TICKER_KEY, prepared, on_conflict=on_conflict
+        batch = rows_batch(
+            "tickers", TICKER_KEY, TICKER_COLUMNS, ticker_rows(rows, exchange=exchange)
         )
+        return write_batch(self.db, batch, on_conflict=on_conflict)
 
     def row_counts(self) -> dict[str, int]:
         with self.db.snapshot():
