@@ -160,6 +160,7 @@ def test_gaps_in_real_trx_candles_are_listed_exactly(store: Store) -> None:
     [summary] = list_data(store)
     assert summary.coverage.candles == len(rows) == 5754
     assert summary.missing == sum(g.missing for g in found)
+    assert summary.gaps == len(found) == len(expected)
     assert (summary.coverage.first, summary.coverage.last) == (stamps[0], stamps[-1])
 
 
@@ -173,6 +174,7 @@ def test_list_data_has_a_line_per_exchange_symbol_and_timeframe(store: Store) ->
     assert lines[XRP, "5m"].missing == span - len(five) == 6
     assert lines[XRP, "1m"].coverage.candles == 2469
     assert lines[XRP, "1m"].missing == lines[XRP, "1m"].expected - 2469 > 0
+    assert lines[XRP, "1m"].gaps > 0
     assert list_data(store, exchange="kraken") == []
 
 
@@ -229,9 +231,9 @@ def test_cli_resample_gaps_and_list_data(store: Store) -> None:
             "--json",
         ).stdout
     )
-    assert sum(hole["missing"] for hole in holes) == next(
-        line["missing"] for line in listed if line["symbol"] == TRX
-    )
+    [trx] = [line for line in listed if line["symbol"] == TRX]
+    assert sum(hole["missing"] for hole in holes) == trx["missing"]
+    assert len(holes) == trx["gaps"]
     table = run("list-data", "--db", db).stdout
     assert "TRX/BTC" in table
     assert "5,754" in table
@@ -252,3 +254,22 @@ def test_cli_bad_input_is_one_line_exit_2(store: Store, args: list[str]) -> None
     result = run(*args, "--db", db)
     assert result.exit_code == 2
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_a_complete_series_shows_no_gaps_without_walking_it(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = load(store, "XRP_ETH-5m.feather", XRP, "5m")
+    complete = [row for row in rows if rows[0][0] <= row[0] < rows[0][0] + 60 * FIVE_MINUTES]
+    store.write_candles(complete, exchange="kraken", symbol=XRP, timeframe="5m")
+    walked: list[str] = []
+    counting = store.market.hole_count
+    monkeypatch.setattr(
+        store.market, "hole_count", lambda *args: walked.append(args[0]) or counting(*args)
+    )
+
+    lines = {s.coverage.exchange: s for s in list_data(store)}
+
+    assert (lines["kraken"].missing, lines["kraken"].gaps) == (0, 0)
+    assert lines[EXCHANGE].gaps > 0
+    assert walked == [EXCHANGE]

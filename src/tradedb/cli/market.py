@@ -44,7 +44,8 @@ def list_data(
     as_json: JsonOption = False,
 ) -> None:
     """Show what candles are stored: per exchange, market and timeframe, the first and
-    last candle, how many there are and how many are missing in between."""
+    last candle, how many there are, how many are missing in between and in how many
+    gaps."""
     with admin.open_store(resolve_database(db), readonly=True) as store:
         summaries = quality.list_data(store, exchange=exchange)
     if as_json:
@@ -58,6 +59,7 @@ def list_data(
                     "last": s.coverage.last,
                     "candles": s.coverage.candles,
                     "missing": s.missing,
+                    "gaps": s.gaps,
                 }
                 for s in summaries
             ]
@@ -66,7 +68,7 @@ def list_data(
     table = Table(title="stored candles")
     for header in ("exchange", "symbol", "timeframe", "first", "last"):
         table.add_column(header)
-    for header in ("candles", "missing"):
+    for header in ("candles", "missing", "gaps"):
         table.add_column(header, justify="right")
     for s in summaries:
         table.add_row(
@@ -77,6 +79,7 @@ def list_data(
             moment(s.coverage.last),
             f"{s.coverage.candles:,}",
             f"{s.missing:,}",
+            f"{s.gaps:,}",
         )
     out.print(table)
 

@@ -110,14 +110,15 @@ class MarketRecords:
         until: int | None = None,
     ) -> list[tuple[int, int]]:
         """Pairs of consecutive stored timestamps more than `step` apart."""
-        where, params = _series(exchange, symbol, timeframe, since, until)
-        sql = (
-            "SELECT previous, timestamp FROM (SELECT timestamp, lag(timestamp) OVER "
-            f"(ORDER BY timestamp) AS previous FROM market_data WHERE {where}) "
-            "WHERE timestamp - previous > ? ORDER BY timestamp"
-        )
-        params.append(step)
-        return [(int(a), int(b)) for a, b in self.db.connection.execute(sql, params)]
+        sql, params = _holes_query(exchange, symbol, timeframe, step, since=since, until=until)
+        rows = self.db.connection.execute(f"SELECT previous, timestamp {sql}", params)
+        return [(int(a), int(b)) for a, b in rows]
+
+    def hole_count(self, exchange: str, symbol: str, timeframe: str, step: int) -> int:
+        """How many runs of candles are missing between the first and last stored one."""
+        sql, params = _holes_query(exchange, symbol, timeframe, step)
+        count: int = self.db.connection.execute(f"SELECT count(*) {sql}", params).fetchone()[0]
+        return count
 
     def candle_arrow(
         self,
@@ -215,6 +216,25 @@ def _within(table: Any, since: int | None, until: int | None) -> Any:
     first = 0 if since is None else int(np.searchsorted(stamps, since))
     end = len(stamps) if until is None else int(np.searchsorted(stamps, until))
     return table.slice(first, end - first)
+
+
+def _holes_query(
+    exchange: str,
+    symbol: str,
+    timeframe: str,
+    step: int,
+    *,
+    since: int | None = None,
+    until: int | None = None,
+) -> tuple[str, list[object]]:
+    """FROM and WHERE of the consecutive stored timestamps (previous, timestamp) more than
+    `step` apart, in time order; the window runs over the symbol/timeframe index."""
+    where, params = _series(exchange, symbol, timeframe, since, until)
+    sql = (
+        "FROM (SELECT timestamp, lag(timestamp) OVER (ORDER BY timestamp) AS previous "
+        f"FROM market_data WHERE {where}) WHERE timestamp - previous > ? ORDER BY timestamp"
+    )
+    return sql, [*params, step]
 
 
 def _arrow_rows(

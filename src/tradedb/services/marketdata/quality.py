@@ -22,6 +22,8 @@ class Gap:
 @dataclass(frozen=True)
 class MarketSummary:
     coverage: Coverage
+    # Runs of missing candles, as `gaps` lists them.
+    gaps: int
 
     @property
     def expected(self) -> int:
@@ -35,11 +37,25 @@ class MarketSummary:
 
 
 def list_data(store: Store, *, exchange: str | None = None) -> list[MarketSummary]:
-    """Per exchange, symbol and timeframe: first, last, count and missing candles."""
+    """Per exchange, symbol and timeframe: first, last, count, missing candles and gaps.
+
+    First, last and count come from the index. A series with no candle missing has no
+    gap, so only series with holes are walked (in the index) to count their gaps.
+    """
     if exchange is not None:
         check_exchange(exchange)
+    summaries = []
     with store.db.snapshot():
-        return [MarketSummary(coverage) for coverage in store.market.coverage(exchange)]
+        for coverage in store.market.coverage(exchange):
+            step = TIMEFRAME_MS[coverage.timeframe]
+            complete = (coverage.last - coverage.first) // step + 1 == coverage.candles
+            holes = 0 if complete else store.market.hole_count(*_series_of(coverage), step)
+            summaries.append(MarketSummary(coverage, holes))
+    return summaries
+
+
+def _series_of(coverage: Coverage) -> tuple[str, str, str]:
+    return coverage.exchange, coverage.symbol, coverage.timeframe
 
 
 def gaps(
