@@ -86,7 +86,7 @@ def test_ccxt_shaped_batches_are_checked_columnwise(as_type: type) -> None:
 
 @pytest.mark.parametrize(
     ("position", "value"),
-    [(1, "0.123456789"), (5, "-1"), (2, "1e-9"), (4, " 0.5"), (3, None), (0, 1.5e12)],
+    [(1, "0.123456789"), (5, "-1"), (2, "1e-9"), (4, " 0.5"), (3, None), (0, 1.5e12), (1, b"1")],
 )
 def test_one_odd_value_sends_the_batch_to_the_row_checks(position: int, value: object) -> None:
     rows = real_rows(str)

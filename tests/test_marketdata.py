@@ -273,3 +273,14 @@ def test_a_complete_series_shows_no_gaps_without_walking_it(
     assert (lines["kraken"].missing, lines["kraken"].gaps) == (0, 0)
     assert lines[EXCHANGE].gaps > 0
     assert walked == [EXCHANGE]
+
+
+def test_a_markets_newest_candle_is_read_from_an_index_of_its_own(store: Store) -> None:
+    """A market that stopped long before the same symbol on another exchange must not step
+    over the other exchange's newer rows to find its newest candle."""
+    plan = store.db.connection.execute(
+        "EXPLAIN QUERY PLAN SELECT max(timestamp) FROM market_data "
+        "WHERE symbol = ? AND timeframe = ? AND exchange = ?",
+        (XRP, "1m", "kraken"),
+    ).fetchall()
+    assert "idx_market_data_exchange_symbol_timeframe" in " ".join(str(row[-1]) for row in plan)

@@ -1,8 +1,10 @@
 # ruff: noqa: E501 - the frozen DDL is kept exactly as SQLite stores it
-"""The candle read cache: candle_blocks.
+"""The candle read cache (candle_blocks) and an index on candles by exchange.
 
 Compressed blocks of one market's candles, read instead of row by row (docs/schema.md).
-The table holds derived data only; its triggers on market_data are derived objects,
+The spec's candle index (symbol, timeframe, timestamp) leaves out the exchange; the new
+index (exchange, symbol, timeframe, timestamp) serves one market's reads and its newest
+candle without stepping over other exchanges' rows. The table holds derived data only; its triggers on market_data are derived objects,
 rebuilt after every upgrade, and every upgrade clears the blocks.
 
 Revision ID: 0003
@@ -36,5 +38,13 @@ CREATE TABLE candle_blocks (
 """
 
 
+MARKET_INDEX_DDL = (
+    "CREATE INDEX idx_market_data_exchange_symbol_timeframe "
+    "ON market_data (exchange, symbol, timeframe, timestamp)"
+)
+
+
 def upgrade() -> None:
-    op.get_bind().exec_driver_sql(CANDLE_BLOCKS_DDL)
+    connection = op.get_bind()
+    connection.exec_driver_sql(CANDLE_BLOCKS_DDL)
+    connection.exec_driver_sql(MARKET_INDEX_DDL)
