@@ -11,6 +11,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -29,6 +30,13 @@ T0 = 1_700_000_000_000 - 1_700_000_000_000 % SPAN
 @pytest.fixture(autouse=True)
 def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(candle_blocks, "CANDLES_PER_BLOCK", BLOCK)
+
+
+@pytest.fixture(autouse=True)
+def live_market(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The candles here are from 2023; unless a test says otherwise, treat their market as
+    live, still receiving candles."""
+    monkeypatch.setattr(candle_blocks, "SETTLED_MS", 10**13)
 
 
 def candles(first: int, count: int, price: int = 100) -> list[list[object]]:
@@ -69,6 +77,20 @@ def test_a_whole_read_builds_every_block_but_the_newest(store: Store) -> None:
     assert first == row_read(store)
     assert built_blocks(store) == [T0 + index * SPAN for index in range(5)]
     assert cached_read(store) == first
+
+
+def test_a_settled_market_caches_its_last_block_too(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(candle_blocks, "SETTLED_MS", 86_400_000)
+    write(store, candles(0, 5 * BLOCK + 3))
+
+    first = cached_read(store)
+
+    assert first == row_read(store)
+    assert built_blocks(store) == [T0 + index * SPAN for index in range(6)]
+    assert cached_read(store) == first
+    assert cached_read(store, T0 + 5 * SPAN + MINUTE) == row_read(store, T0 + 5 * SPAN + MINUTE)
 
 
 def test_a_read_shorter_than_a_block_builds_nothing(store: Store) -> None:
@@ -156,12 +178,14 @@ def test_a_write_after_the_claim_keeps_the_block_from_being_stored(
 def test_a_claim_taken_over_by_another_reader_is_not_stored_by_the_first(store: Store) -> None:
     write(store, candles(0, 2 * BLOCK))
     table = store.market.candle_arrow(EXCHANGE, SYMBOL, TIMEFRAME, since=T0, until=T0 + SPAN)
+    columns = np.array([table.column(index).to_numpy() for index in range(6)])
     store.db.connection.execute("DELETE FROM candle_blocks")
     first = candle_blocks.claim(store.db, MARKET, [T0], SPAN)
     second = candle_blocks.claim(store.db, MARKET, [T0], SPAN)
 
-    assert not candle_blocks.keep(store.db, MARKET, T0, table, first)
-    assert candle_blocks.keep(store.db, MARKET, T0, table, second)
+    assert not candle_blocks.keep(store.db, MARKET, T0, columns, first)
+    assert candle_blocks.keep(store.db, MARKET, T0, columns, second)
+    assert (candle_blocks.stored(store.db.connection, MARKET, [T0])[T0] == columns).all()
 
 
 def file_digest(path: Path) -> str:
@@ -218,3 +242,18 @@ def test_reads_equal_the_rows_after_any_writes(
             since, until = T0 + first * MINUTE, T0 + (first + count) * MINUTE
             assert cached_read(shared_store, since, until) == row_read(shared_store, since, until)
         assert cached_read(shared_store) == row_read(shared_store)
+
+
+@given(
+    st.lists(
+        st.lists(st.integers(-(2**63), 2**63 - 1), min_size=6, max_size=6), min_size=0, max_size=50
+    )
+)
+def test_a_block_decodes_to_exactly_what_was_encoded(rows: list[list[int]]) -> None:
+    """Differences of extreme int64 values wrap around; the running sum wraps them back."""
+    columns = np.array(rows, dtype=np.int64).reshape(-1, 6).T.copy()
+
+    decoded = candle_blocks.decode(candle_blocks.encode(columns), columns.shape[1])
+
+    assert decoded.dtype == np.int64
+    assert decoded.tolist() == columns.tolist()

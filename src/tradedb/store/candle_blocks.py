@@ -1,15 +1,20 @@
-"""The candle read cache: spans of one market's candles kept as compressed Arrow streams.
+"""The candle read cache: spans of one market's candles kept as compressed column blocks.
 
 Python's sqlite3 builds a tuple and six ints for every candle it returns, about 1 µs a
 row, so a year of 1m candles takes over half a second however fast SQLite scans. A
-block holds CANDLES_PER_BLOCK candles' worth of time as one zstd-compressed Arrow IPC
-stream; a year of 1m candles is then 64 blobs.
+block holds CANDLES_PER_BLOCK candles' worth of time; a year of 1m candles is 64 blobs.
+
+The blob is the six int64 columns (timestamp and the amounts in units), each stored as
+differences from the value before it, one column after the other, compressed with LZ4
+(frame format). Consecutive candles differ by little, so the differences compress to
+about 40% of the plain columns, and LZ4 plus a running sum decodes a year of 1m candles
+in about 10 ms; zstd made blobs a third smaller but decoded three times slower.
 
 Why it stays true to market_data:
 - Triggers (tradedb.schema.derived) delete a block in the same transaction as any
   write to a candle in its span, whoever writes it: tradedb, retention or ad-hoc SQL.
-- Only spans wholly before the span of the market's newest candle are cached, so a
-  bot appending candles never invalidates a block.
+- While a market is live (its newest candle less than a day old), the span holding its
+  newest candle is not cached, so a bot appending candles never invalidates a block.
 - A reader never holds the write lock while it reads rows. It claims the missing blocks
   with a token of its own in one short write transaction, reads in a snapshot that
   begins after that commit, then stores each block only where its own claim is still
@@ -28,6 +33,9 @@ from typing import Any, NamedTuple
 from tradedb.store.database import Database
 
 CANDLES_PER_BLOCK = 8192
+# A market whose newest candle is older than this is settled: its last span is cached too.
+SETTLED_MS = 86_400_000
+COLUMNS = 6
 
 
 class Market(NamedTuple):
@@ -37,21 +45,24 @@ class Market(NamedTuple):
 
 
 def block_starts(
-    since: int | None, until: int | None, oldest: int, newest: int, span: int
+    since: int | None, until: int | None, oldest: int, newest: int, span: int, *, live: bool
 ) -> tuple[list[int], list[int]]:
     """The blocks a read of [since, until) can use: those it overlaps, and among them
-    those it covers whole, which it may build. Both leave out the newest candle's block.
+    those it covers whole, which it may build. While the market is `live`, both leave out
+    the newest candle's block.
 
     Only whole blocks are built, so a short read never builds a block bigger than itself;
     a block built earlier also serves the reads that cover it in part.
     """
     low = max(oldest if since is None else since, oldest)
     high = newest + 1 if until is None else min(until, newest + 1)
-    newest_block = newest - newest % span
-    overlapped = list(range(low - low % span, min(high, newest_block), span))
-    # With no bound on one side, every stored candle of the edge block is wanted.
+    last = newest - newest % span if live else newest + 1
+    overlapped = list(range(low - low % span, min(high, last), span))
+    # Without a bound on a side, or with one beyond the stored candles, every stored candle
+    # of the edge block on that side is wanted.
     covered_from = low - low % span if since is None else since
-    whole = [start for start in overlapped if start >= covered_from and start + span <= high]
+    covered_to = newest + span if until is None or until > newest else until
+    whole = [start for start in overlapped if start >= covered_from and start + span <= covered_to]
     return overlapped, whole
 
 
@@ -68,11 +79,11 @@ def built(conn: sqlite3.Connection, market: Market, starts: Sequence[int]) -> se
 
 
 def stored(conn: sqlite3.Connection, market: Market, starts: Sequence[int]) -> dict[int, Any]:
-    """The built blocks among `starts`, decoded to Arrow tables."""
-    import pyarrow as pa
-
-    rows = conn.execute(f"SELECT first_ts, data {_BUILT}", (*market, starts[0], starts[-1]))
-    return {first: pa.ipc.open_stream(pa.py_buffer(data)).read_all() for first, data in rows}
+    """The built blocks among `starts`, decoded to int64 arrays of shape (6, candles)."""
+    rows = conn.execute(
+        f"SELECT first_ts, candles, data {_BUILT}", (*market, starts[0], starts[-1])
+    )
+    return {first: decode(data, candles) for first, candles, data in rows}
 
 
 def claim(db: Database, market: Market, starts: Sequence[int], span: int) -> int:
@@ -89,25 +100,33 @@ def claim(db: Database, market: Market, starts: Sequence[int], span: int) -> int
     return token
 
 
-def keep(db: Database, market: Market, start: int, table: Any, token: int) -> bool:
+def keep(db: Database, market: Market, start: int, columns: Any, token: int) -> bool:
     """Store a block read after the claim `token`, if that claim still stands."""
-    data = encode(table)
+    data = encode(columns)
     with db.transaction(durable=False) as conn:
         cursor = conn.execute(
             "UPDATE candle_blocks SET data = ?, candles = ?, builder = NULL "
             "WHERE symbol = ? AND timeframe = ? AND exchange = ? AND first_ts = ? "
             "AND builder = ? AND data IS NULL",
-            (data, table.num_rows, *market, start, token),
+            (data, columns.shape[1], *market, start, token),
         )
         return cursor.rowcount == 1
 
 
-def encode(table: Any) -> bytes:
+def encode(columns: Any) -> bytes:
+    """int64 columns of shape (6, candles) as one compressed blob."""
+    import numpy as np
     import pyarrow as pa
 
-    sink = pa.BufferOutputStream()
-    options = pa.ipc.IpcWriteOptions(compression="zstd")
-    with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
-        writer.write_table(table)
-    data: bytes = sink.getvalue().to_pybytes()
+    differences = np.diff(columns, axis=1, prepend=0)
+    data: bytes = pa.Codec("lz4").compress(differences.tobytes(), asbytes=True)
     return data
+
+
+def decode(data: bytes, candles: int) -> Any:
+    import numpy as np
+    import pyarrow as pa
+
+    raw = pa.Codec("lz4").decompress(data, decompressed_size=COLUMNS * candles * 8)
+    differences = np.frombuffer(raw, dtype=np.int64).reshape(COLUMNS, candles)
+    return np.cumsum(differences, axis=1)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tradedb.models.values import TIMEFRAME_MS
+from tradedb.models.values import TIMEFRAME_MS, now_epoch_ms
 from tradedb.store import candle_blocks as blocks
 from tradedb.store.bulk import (
     CANDLE_KEY,
@@ -138,7 +138,7 @@ class MarketRecords:
         in one process break each other's POSIX locks on the same file: in a test it
         crashed the process with a bus error while tradedb's checkpoint thread ran.)
         """
-        import pyarrow as pa
+        import numpy as np
 
         market = blocks.Market(symbol, timeframe, exchange)
         span = TIMEFRAME_MS[timeframe] * blocks.CANDLES_PER_BLOCK
@@ -149,10 +149,11 @@ class MarketRecords:
                 (*market, *market),
             ).fetchone()
             if newest is None:
-                return _arrow_rows(conn, market, since, until)
-            overlapped, whole = blocks.block_starts(since, until, oldest, newest, span)
+                return _arrow_table(_column_rows(conn, market, since, until))
+            live = newest >= now_epoch_ms() - blocks.SETTLED_MS
+            overlapped, whole = blocks.block_starts(since, until, oldest, newest, span, live=live)
             if not overlapped:
-                return _arrow_rows(conn, market, since, until)
+                return _arrow_table(_column_rows(conn, market, since, until))
             ready = blocks.built(conn, market, overlapped)
             missing = [start for start in whole if start not in ready]
         token = None
@@ -169,15 +170,15 @@ class MarketRecords:
                 else:
                     first = start if since is None else max(start, since)
                     end = start + span if until is None else min(start + span, until)
-                    piece = _arrow_rows(conn, market, first, end)
+                    piece = _column_rows(conn, market, first, end)
                     if start in missing:
                         built[start] = piece
                     pieces.append(piece)
-            pieces.append(_arrow_rows(conn, market, overlapped[-1] + span, until))
+            pieces.append(_column_rows(conn, market, overlapped[-1] + span, until))
         if token is not None:
-            for start, table in built.items():
-                blocks.keep(self.db, market, start, table, token)
-        return pa.concat_tables(pieces).combine_chunks()
+            for start, columns in built.items():
+                blocks.keep(self.db, market, start, columns, token)
+        return _arrow_table(np.concatenate(pieces, axis=1))
 
 
 _MARKET = "FROM market_data WHERE symbol = ? AND timeframe = ? AND exchange = ?"
@@ -208,14 +209,32 @@ def _candle_query(
     return f"SELECT {_CANDLE_COLUMNS} FROM market_data WHERE {where} ORDER BY timestamp", params
 
 
-def _within(table: Any, since: int | None, until: int | None) -> Any:
-    """The rows of a block table (in time order) from `since` to `until`."""
+def _within(columns: Any, since: int | None, until: int | None) -> Any:
+    """The candles of a block (in time order) from `since` to `until`."""
     import numpy as np
 
-    stamps = table.column("timestamp").to_numpy()
+    stamps = columns[0]
     first = 0 if since is None else int(np.searchsorted(stamps, since))
     end = len(stamps) if until is None else int(np.searchsorted(stamps, until))
-    return table.slice(first, end - first)
+    return columns[:, first:end]
+
+
+def _column_rows(
+    conn: sqlite3.Connection, market: blocks.Market, since: int | None, until: int | None
+) -> Any:
+    """Candles read row by row into int64 columns of shape (6, candles); the rows stream
+    into one NumPy array with no list of row tuples in between."""
+    import numpy as np
+
+    sql, params = _candle_query(market.exchange, market.symbol, market.timeframe, since, until)
+    flat = np.fromiter(itertools.chain.from_iterable(conn.execute(sql, params)), dtype=np.int64)
+    return np.ascontiguousarray(flat.reshape(-1, len(CANDLE_FIELDS)).T)
+
+
+def _arrow_table(columns: Any) -> Any:
+    import pyarrow as pa
+
+    return pa.table({name: pa.array(columns[index]) for index, name in enumerate(CANDLE_FIELDS)})
 
 
 def _holes_query(
@@ -235,17 +254,3 @@ def _holes_query(
         f"FROM market_data WHERE {where}) WHERE timestamp - previous > ? ORDER BY timestamp"
     )
     return sql, [*params, step]
-
-
-def _arrow_rows(
-    conn: sqlite3.Connection, market: blocks.Market, since: int | None, until: int | None
-) -> Any:
-    """Candles read row by row into int64 columns; the rows stream into one NumPy array
-    with no list of row tuples in between."""
-    import numpy as np
-    import pyarrow as pa
-
-    sql, params = _candle_query(market.exchange, market.symbol, market.timeframe, since, until)
-    flat = np.fromiter(itertools.chain.from_iterable(conn.execute(sql, params)), dtype=np.int64)
-    grid = flat.reshape(-1, len(CANDLE_FIELDS))
-    return pa.table({name: pa.array(grid[:, index]) for index, name in enumerate(CANDLE_FIELDS)})
