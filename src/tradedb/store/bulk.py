@@ -247,35 +247,25 @@ def write_batch(db: Database, batch: Batch, *, on_conflict: OnConflict) -> BulkR
     shared = [value for _, value in batch.constants]
     names = tuple(name for name, _ in batch.constants)
     chunk = ROWS_PER_STATEMENT * width
+
+    def statement(rows: int) -> str:
+        return _upsert_sql(
+            table, batch.columns, names, batch.key, on_conflict=on_conflict, rows=rows
+        )
+
     whole = len(batch.values) - len(batch.values) % chunk
     with db.transaction(durable=False) as conn:
         # AUTOINCREMENT ids only grow, so rows above the old maximum are the new ones.
         highest_before = conn.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()[0]
         changes_before = conn.total_changes
         if whole:
-            statement = _upsert_sql(
-                table,
-                batch.columns,
-                names,
-                batch.key,
-                on_conflict=on_conflict,
-                rows=ROWS_PER_STATEMENT,
-            )
             conn.executemany(
-                statement,
+                statement(ROWS_PER_STATEMENT),
                 (shared + batch.values[at : at + chunk] for at in range(0, whole, chunk)),
             )
         if whole < len(batch.values):
             rest = batch.values[whole:]
-            statement = _upsert_sql(
-                table,
-                batch.columns,
-                names,
-                batch.key,
-                on_conflict=on_conflict,
-                rows=len(rest) // width,
-            )
-            conn.execute(statement, shared + rest)
+            conn.execute(statement(len(rest) // width), shared + rest)
         changed = conn.total_changes - changes_before
         inserted = conn.execute(
             f"SELECT count(*) FROM {table} WHERE id > ?", (highest_before,)
