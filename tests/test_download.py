@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlparse
 import ccxt
 import pytest
 
+from ccxt_markets import spot_market
 from conftest import DATA
 from market_files import ohlcv_rows, read_feather
 from tradedb.errors import ValidationError
@@ -39,7 +40,7 @@ class Binance:
 
     def __init__(self, failures: int = 0) -> None:
         self.client = connect("binance")
-        self.client.set_markets([_market("XRPETH", "XRP/ETH", "XRP", "ETH")])
+        self.client.set_markets([spot_market("XRPETH", "XRP/ETH")])
         self.requests: list[int] = []
         self.failures = failures
         self.client.fetch = self.fetch
@@ -63,7 +64,7 @@ class Kraken:
 
     def __init__(self) -> None:
         self.client = connect("kraken")
-        self.client.set_markets([_market("XRPETH", "XRP/ETH", "XRP", "ETH")])
+        self.client.set_markets([spot_market("XRPETH", "XRP/ETH")])
         self.client.fetch = self.fetch
 
     def fetch(self, url: str, method: str = "GET", headers: Any = None, body: Any = None) -> Any:
@@ -73,20 +74,6 @@ class Kraken:
             for ts, *values in latest
         ]
         return {"error": [], "result": {"XRPETH": candles, "last": latest[-1][0] // 1000}}
-
-
-def _market(market_id: str, symbol: str, base: str, quote: str) -> dict[str, Any]:
-    return {
-        "id": market_id,
-        "symbol": symbol,
-        "base": base,
-        "quote": quote,
-        "baseId": base,
-        "quoteId": quote,
-        "type": "spot",
-        "spot": True,
-        "active": True,
-    }
 
 
 def test_binance_pages_through_history_and_stores_it_exactly(store: Store) -> None:
@@ -263,7 +250,7 @@ def test_recorded_ohlcv_responses_are_stored_exactly_as_the_exchange_wrote_them(
     case = RECORDED[exchange_id]["fetchOHLCV"][0]
     symbol, timeframe, since, _limit = case["input"]
     client = connect(exchange_id)
-    client.set_markets([_market(MARKET_IDS[exchange_id], symbol, "BTC", "USDT")])
+    client.set_markets([spot_market(MARKET_IDS[exchange_id], symbol)])
     client.fetch = lambda url, method="GET", headers=None, body=None: case["httpResponse"]
     parsed = case["parsedResponse"]
 

@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner, Result
 
+from ccxt_markets import spot_market
 from conftest import DATA
 from tradedb.cli.app import app
 from tradedb.errors import ValidationError
@@ -110,18 +111,7 @@ class Replay:
 
 
 def _market(exchange_id: str, symbol: str) -> dict[str, Any]:
-    base, quote = symbol.split("/")
-    return {
-        "id": MARKET_IDS[exchange_id][symbol],
-        "symbol": symbol,
-        "base": base,
-        "quote": quote,
-        "baseId": base,
-        "quoteId": quote,
-        "type": "spot",
-        "spot": True,
-        "active": True,
-    }
+    return spot_market(MARKET_IDS[exchange_id][symbol], symbol)
 
 
 def ccxt_parse(exchange_id: str) -> dict[str, Any]:
