@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import platform
 import random
 import sqlite3
 import statistics
@@ -41,7 +40,6 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any
@@ -49,7 +47,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.orm import DeclarativeBase, Session
 
-from results_file import replace_section
+from results_file import preamble, replace_section
 from tradedb.schema import tables
 from tradedb.services.ledger import Ledger
 from tradedb.services.ledger.arithmetic import quantize, share
@@ -823,16 +821,11 @@ def _met(checks: list[bool]) -> str:
 def results_markdown(command: str, table: str) -> str:
     return "\n".join(
         [
-            f"Command: `{command}`",
-            "",
-            f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Python {platform.python_version()}, "
-            f"SQLite {sqlite3.sqlite_version}, {platform.system()} {platform.machine()}. "
-            "Database files in a temporary folder on local disk, WAL, synchronous=FULL.",
-            "",
-            "Machine: 2 cores, shared with other work and noisy. Read the medians and the ratios, "
-            "which compare runs made in the same process on the same fill sequence; the absolute "
-            "figures move from run to run.",
-            "",
+            *preamble(
+                command,
+                setup="Database files in a temporary folder on local disk, WAL, synchronous=FULL.",
+                compared="runs made in the same process on the same fill sequence",
+            ),
             table,
             "",
             "How to read it: p50, p99, CPU and 'fills/s, interleaved' (fills ÷ their summed times)",

@@ -9,7 +9,7 @@ made by `Store.open` (not timed), and the variants take turns within each repeat
 machine noise hits them alike. Figures are medians of K runs.
 
 - baseline (the issue's): `sqlite3.executemany` of ready-made integer tuples, one row per
-  INSERT, in one BEGIN IMMEDIATE transaction at synchronous=NORMAL (bench_bulk.run_baseline).
+  INSERT, in one BEGIN IMMEDIATE transaction at synchronous=NORMAL (candle_data.run_baseline).
   It and the other tools (raw ceiling, pandas, ORM) write market_data exactly as the spec
   defines it: tradedb's candle-cache triggers are dropped from their files, so that
   tradedb's own writes alone pay for them.
@@ -35,14 +35,12 @@ from __future__ import annotations
 
 import argparse
 import gc
-import platform
 import random
 import sqlite3
 import statistics
 import sys
 import tempfile
 from collections.abc import Callable
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -51,18 +49,18 @@ import pandas as pd
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session
 
-from bench_bulk import (
-    CANDLE_INSERT,
+from candle_data import (
     EXCHANGE,
     SYMBOL,
     TIMEFRAME,
     Candles,
     fresh_database,
     make_candles,
+    raw_connection,
     run_baseline,
     timed,
 )
-from results_file import replace_section
+from results_file import preamble, replace_section
 from tradedb.schema import tables
 from tradedb.store import Store
 from tradedb.store.bulk import candle_batch
@@ -88,30 +86,6 @@ STORE_DECIMAL = "store.write_candles, Decimal rows"
 
 
 # --- raw sqlite3 -----------------------------------------------------------------------------
-
-
-def raw_connection(path: Path, *, checkpoint_in_commit: bool) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA synchronous = NORMAL")
-    if not checkpoint_in_commit:
-        # SQLite's automatic checkpoint runs inside the commit that crosses 1000 WAL pages;
-        # tradedb's store runs it from a thread after the commit, outside its timed call.
-        conn.execute("PRAGMA wal_autocheckpoint = 0")
-    return conn
-
-
-def run_without_checkpoint(path: Path, candles: Candles) -> float:
-    conn = raw_connection(path, checkpoint_in_commit=False)
-    try:
-
-        def write() -> None:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(CANDLE_INSERT, candles.units)
-            conn.execute("COMMIT")
-
-        return timed(write)
-    finally:
-        conn.close()
 
 
 def multirow_insert(rows: int) -> str:
@@ -312,7 +286,7 @@ def bench(
     writes: dict[str, tuple[Callable[[Path], float], Expected]] = {
         BASELINE: (lambda p: run_baseline(p, candles), expected),
         "baseline without checkpoint in commit (wal_autocheckpoint=0)": (
-            lambda p: run_without_checkpoint(p, candles),
+            lambda p: run_baseline(p, candles, checkpoint_in_commit=False),
             expected,
         ),
         CEILING: (lambda p: run_ceiling(p, chunks), expected),
@@ -402,15 +376,7 @@ def results_markdown(command: str, table: str) -> str:
     """The body of this benchmark's section of RESULTS.md (the heading is SECTION)."""
     return "\n".join(
         [
-            f"Command: `{command}`",
-            "",
-            f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Python {platform.python_version()}, "
-            f"SQLite {sqlite3.sqlite_version}, {platform.system()} {platform.machine()}.",
-            "",
-            "Machine: 2 cores, shared with other work and noisy. Read the medians and above all "
-            "the ratios, which compare runs made in the same process on the same data; the "
-            "absolute figures move from run to run.",
-            "",
+            *preamble(command),
             table,
             "",
             "How to read it: 'rows/s ÷ baseline' is the share of the issue's limit a variant",

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import platform
 import shutil
 import sqlite3
 import statistics
@@ -36,7 +35,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -44,8 +42,8 @@ from typing import Any
 import pandas as pd
 from pandas.testing import assert_frame_equal
 
-from bench_bulk import EXCHANGE, MINUTE_MS, SYMBOL, TIMEFRAME, fresh_database, make_candles
-from results_file import replace_section
+from candle_data import EXCHANGE, MINUTE_MS, SYMBOL, TIMEFRAME, fresh_database, make_candles
+from results_file import preamble, replace_section
 from tradedb.services.marketdata.candles import get_candles
 from tradedb.store import Store
 
@@ -283,17 +281,11 @@ def results_markdown(command: str, table: str) -> str:
         versions += f", polars {polars.__version__}"
     return "\n".join(
         [
-            f"Command: `{command}`",
-            "",
-            f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Python {platform.python_version()}, "
-            f"SQLite {sqlite3.sqlite_version}, {versions}, {platform.system()} "
-            f"{platform.machine()}. Files in a temporary folder, in the OS page "
-            "cache after the first round.",
-            "",
-            "Machine: 2 cores, shared with other work and noisy. Read the medians and above all "
-            "the ratios, which compare runs made in the same process on the same data; the "
-            "absolute figures move from run to run.",
-            "",
+            *preamble(
+                command,
+                versions=versions,
+                setup="Files in a temporary folder, in the OS page cache after the first round.",
+            ),
             table,
             "",
             "How to read it: 'ratio to get_candles' is a variant's median time over",

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import platform
 import random
 import shutil
 import signal
@@ -36,14 +35,13 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from results_file import replace_section
+from results_file import preamble, replace_section
 from tradedb.services.marketdata.candles import get_candles
 from tradedb.store import Store
 
@@ -561,18 +559,14 @@ def results_markdown(command: str, table: str, folder: Path) -> str:
     """The body of this benchmark's section of RESULTS.md (the heading is SECTION)."""
     return "\n".join(
         [
-            f"Command: `{command}`",
-            "",
-            f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Python {platform.python_version()}, "
-            f"SQLite {sqlite3.sqlite_version}, {platform.system()} {platform.machine()}. "
-            f"Database in {folder} on local disk.",
-            "",
-            "Machine: 2 cores, shared with other work and noisy. Read the medians and the "
-            "ratios, which compare reads made in the same process on the same file; the "
-            "absolute figures move from run to run. The machine has more memory than the "
-            "database, and the file had just been written, so the operating system's page cache "
-            "could hold all of it: these are warm reads, not reads from a cold disk.",
-            "",
+            *preamble(
+                command,
+                setup=f"Database in {folder} on local disk.",
+                compared="reads made in the same process on the same file",
+                caveat="The machine has more memory than the database, and the file had just "
+                "been written, so the operating system's page cache could hold all of it: these "
+                "are warm reads, not reads from a cold disk.",
+            ),
             table,
             "",
             "How to read it: one database grows from the first size to the last, and at each",

@@ -31,10 +31,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -42,7 +40,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any
@@ -514,13 +511,12 @@ def results_markdown(command: str, summary: Summary) -> str:
         if summary.ok
         else "FAILED: see the problems listed below."
     )
+    # Imported here: tests load this file by path, without benchmarks/ on sys.path.
+    from results_file import preamble
+
     lines = [
-        f"Command: `{command}`",
-        "",
-        f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Python {platform.python_version()}, "
-        f"SQLite {sqlite3.sqlite_version}, {platform.system()} {platform.machine()}, "
-        "database on local disk.",
-        "",
+        # A check of correctness, not of speed: no word on the machine's noise.
+        *preamble(command, setup="Database on local disk.", compared=None),
         "A child records fills (3 strategies, 2 symbols, shared wallets; partial fills, market "
         "orders, fees in quote, base and BNB, cancels, deposits, withdrawals, re-deliveries) "
         "and is killed with SIGKILL 20-300 ms after it is ready; after each kill the parent "

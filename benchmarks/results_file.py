@@ -5,6 +5,9 @@ Each script rewrites its own section and leaves the others as they are:
     replace_section(Path("benchmarks/RESULTS.md"), "## Ledger fills (benchmarks/bench_fills.py)",
                     body)
 
+and opens its body with `preamble(command)`: the command, the date and the versions, and
+how far the machine's figures can be trusted.
+
 A section runs from its `## ` heading to the next `## ` heading (a `## ` line inside a
 fenced code block does not count) or the end of the file. A heading not in the file yet is
 appended at the end. The file is replaced atomically, so an interrupted run never leaves
@@ -14,11 +17,46 @@ half a file.
 from __future__ import annotations
 
 import os
+import platform
+import sqlite3
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 TITLE = "# Benchmark results"
 FENCES = ("```", "~~~")
+MACHINE = "Machine: 2 cores, shared with other work and noisy."
+SAME_DATA = "runs made in the same process on the same data"
+
+
+def preamble(
+    command: str,
+    *,
+    versions: str = "",
+    setup: str = "",
+    compared: str | None = SAME_DATA,
+    caveat: str = "",
+) -> list[str]:
+    """The opening lines of a section body: the command, the date and versions, the machine.
+
+    `versions` names further libraries after SQLite ("pandas 3.1.1"); `setup` is a sentence
+    on where the files were, ending the date line. `compared` says what the ratios compare,
+    for the sentence on how noisy the machine is; None leaves that sentence out (a check of
+    correctness, not of speed). `caveat` is said after it.
+    """
+    versions = f", {versions}" if versions else ""
+    date = (
+        f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Python {platform.python_version()}, "
+        f"SQLite {sqlite3.sqlite_version}{versions}, {platform.system()} {platform.machine()}."
+    )
+    lines = [f"Command: `{command}`", "", f"{date} {setup}".rstrip(), ""]
+    if compared is not None:
+        machine = (
+            f"{MACHINE} Read the medians and above all the ratios, which compare {compared}; "
+            f"the absolute figures move from run to run. {caveat}"
+        )
+        lines += [machine.rstrip(), ""]
+    return lines
 
 
 def replace_section(path: Path, heading: str, body: str) -> None:
