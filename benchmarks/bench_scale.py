@@ -585,9 +585,10 @@ def results_markdown(command: str, table: str, folder: Path) -> str:
             "tradedb's latest-candle figure is the repository",
             "call `store.candles.list(where, newest_first=True, limit=1)`, which returns a",
             "validated Candle record with Decimal amounts; `store.market` has only",
-            "`last_timestamp` (the time, without the candle). `get_candles` counts the rows,",
-            "streams them into one int64 array and builds Arrow columns and then a pandas",
-            "DataFrame: a cost per call on top of SQLite's read. The p99 of 50 range reads is",
+            "`last_timestamp` (the time, without the candle). A 1-day range is shorter than a",
+            "candle block, so `get_candles` reads it from the rows: it streams them into one",
+            "int64 array and builds Arrow columns and then a pandas DataFrame, a cost per call",
+            "on top of SQLite's read. The p99 of 50 range reads is",
             "close to the slowest of them.",
             "",
         ]
