@@ -47,6 +47,20 @@ class InvalidTransition(ValidationError):
     """An order or position was asked to move to a state its state machine forbids."""
 
 
+class Unvaluable(ValidationError):
+    """No stored quote, route or reference price gives an asset a USD price at a time.
+
+    `tried` lists what was looked for, so that the user can see which market data or
+    reference price (`--reference-price ASSET=PRICE`) would make the valuation possible.
+    """
+
+    def __init__(self, asset: str, at_ms: int, tried: list[str], rule: str) -> None:
+        self.asset = asset
+        self.at_ms = at_ms
+        self.tried = tried
+        super().__init__("asset", asset, rule)
+
+
 class DatabaseLocationError(TradeDBError):
     """The database path cannot be used (missing folder, not writable, unsupported URL)."""
 

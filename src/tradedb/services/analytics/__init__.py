@@ -1,0 +1,1 @@
+"""Analytics: USD valuation, portfolio snapshots and daily performance metrics."""
