@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from tradedb import __version__
-from tradedb.cli import ledger, market
+from tradedb.cli import ledger, market, reports
 from tradedb.cli.common import (
     USER_ERROR,
     DbOption,
@@ -33,6 +33,7 @@ db_app = typer.Typer(help="Schema version and maintenance.", no_args_is_help=Tru
 app.add_typer(db_app, name="db")
 ledger.register(app)
 market.register(app)
+reports.register(app)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,71 @@
+"""`tradedb report`: per-strategy comparison tables, and the HTML report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from tradedb.cli.common import DbOption, JsonOption, err, out, print_json, user_errors
+from tradedb.services import admin
+from tradedb.services.location import resolve_database
+from tradedb.services.reports import ReportFilters, compare
+from tradedb.services.reports import html as html_report
+from tradedb.services.reports.table import HEADERS, NUMERIC, cells, report_json
+
+StrategiesOption = Annotated[
+    list[str] | None,
+    typer.Option("--strategy", help="Only this strategy; repeat the option for several."),
+]
+ExchangeOption = Annotated[str | None, typer.Option(help="Only this exchange, e.g. kraken.")]
+FromOption = Annotated[
+    str | None, typer.Option("--from", help="First day of the period, YYYY-MM-DD (UTC).")
+]
+ToOption = Annotated[
+    str | None, typer.Option("--to", help="Last day of the period (included), YYYY-MM-DD.")
+]
+HtmlOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--html",
+        help="Also write a self-contained HTML report with charts to this file.",
+        dir_okay=False,
+    ),
+]
+
+
+def report(
+    db: DbOption = None,
+    strategy: StrategiesOption = None,
+    exchange: ExchangeOption = None,
+    date_from: FromOption = None,
+    date_to: ToOption = None,
+    html: HtmlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Compare strategies: equity, return, P&L, trades, win rate, Sharpe, drawdown, fees."""
+    filters = ReportFilters.parse(
+        strategies=strategy, exchange=exchange, first_date=date_from, last_date=date_to
+    )
+    with admin.open_store(resolve_database(db), readonly=True) as store:
+        result = compare(store, filters)
+    if html is not None:
+        with err.status("writing the HTML report"):
+            size = html_report.write(result, html)
+        err.print(f"wrote {html} ({size / 1_000_000:.1f} MB)", highlight=False)
+    if as_json:
+        print_json(report_json(result))
+        return
+    table = Table(title=f"strategies compared: {filters.describe()}")
+    for header in HEADERS:
+        table.add_column(header, justify="right" if header in NUMERIC else "left")
+    for row in result.rows:
+        table.add_row(*cells(row))
+    out.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `tradedb report` to the app."""
+    app.command("report")(user_errors(report))

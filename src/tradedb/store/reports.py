@@ -1,0 +1,181 @@
+"""The reports' SQL: which strategies a period holds, trade totals per strategy, and which
+candles a traded market has.
+
+Sums stay in integer units of 1e-8 until they leave here, so a total of fees or P&L is
+exact however many trades it adds up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from tradedb.models.values import AMOUNT, TIMEFRAME_MS
+from tradedb.schema.money import from_units
+from tradedb.store.database import Database
+
+# A report row's identity: (strategy, exchange); None means "all of them" in
+# performance_metrics, as the specification's portfolio-wide rows do.
+Key = tuple[str | None, str | None]
+
+
+@dataclass(frozen=True)
+class TradeTotals:
+    """The trades of one strategy, exchange, market and fee currency, summed."""
+
+    strategy: str | None
+    exchange: str
+    symbol: str
+    fee_currency: str | None
+    trades: int
+    winning: int
+    losing: int
+    realized_pnl: Decimal | None  # None: no closing trade among them
+    fees: Decimal
+
+
+@dataclass(frozen=True)
+class Marker:
+    """One fill, as a candle chart marks it."""
+
+    timestamp: int
+    side: str
+    amount: Decimal
+    price: Decimal
+    strategy: str | None
+
+
+def _amount(units: int | None) -> Decimal:
+    return from_units(units or 0, AMOUNT.scale)
+
+
+def _in(column: str, values: Sequence[object] | None) -> tuple[str, list[object]]:
+    if values is None:
+        return "1", []
+    if not values:
+        return "0", []
+    return f"{column} IN ({', '.join('?' for _ in values)})", list(values)
+
+
+class ReportRecords:
+    """Read-only queries behind `tradedb report`."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def performance_keys(
+        self,
+        *,
+        strategies: Sequence[str] | None,
+        exchange: str | None,
+        first_date: str | None,
+        last_date: str | None,
+    ) -> list[Key]:
+        """(strategy, exchange) of the performance rows in a date range (both ends
+        included). Without `strategies`, portfolio-wide rows (strategy NULL) are included."""
+        where, params = _in("strategy", strategies)
+        clauses = [where]
+        if exchange is not None:
+            clauses.append("exchange = ?")
+            params.append(exchange)
+        if first_date is not None:
+            clauses.append("date >= ?")
+            params.append(first_date)
+        if last_date is not None:
+            clauses.append("date <= ?")
+            params.append(last_date)
+        sql = (
+            "SELECT DISTINCT strategy, exchange FROM performance_metrics "
+            f"WHERE {' AND '.join(clauses)}"
+        )
+        return [(row[0], row[1]) for row in self.db.connection.execute(sql, params)]
+
+    def trade_totals(
+        self,
+        *,
+        strategies: Sequence[str] | None,
+        exchange: str | None,
+        since: int | None,
+        until: int | None,
+    ) -> list[TradeTotals]:
+        """Trades in [since, until) summed per strategy, exchange, market and fee currency.
+        A closing trade (profit_loss not NULL) wins above zero and loses below it."""
+        where, params = _in("strategy", strategies)
+        clauses = [where]
+        if exchange is not None:
+            clauses.append("exchange = ?")
+            params.append(exchange)
+        if since is not None:
+            clauses.append("timestamp >= ?")
+            params.append(since)
+        if until is not None:
+            clauses.append("timestamp < ?")
+            params.append(until)
+        sql = (
+            "SELECT strategy, exchange, symbol, fee_currency, count(*), "
+            "count(CASE WHEN profit_loss > 0 THEN 1 END), "
+            "count(CASE WHEN profit_loss < 0 THEN 1 END), "
+            "sum(profit_loss), sum(fee) "
+            f"FROM trades WHERE {' AND '.join(clauses)} "
+            "GROUP BY strategy, exchange, symbol, fee_currency "
+            "ORDER BY strategy, exchange, symbol, fee_currency"
+        )
+        return [
+            TradeTotals(
+                strategy=row[0],
+                exchange=row[1],
+                symbol=row[2],
+                fee_currency=row[3],
+                trades=int(row[4]),
+                winning=int(row[5]),
+                losing=int(row[6]),
+                realized_pnl=None if row[7] is None else _amount(row[7]),
+                fees=_amount(row[8]),
+            )
+            for row in self.db.connection.execute(sql, params)
+        ]
+
+    def markers(
+        self,
+        *,
+        exchange: str,
+        symbol: str,
+        strategies: Sequence[str] | None,
+        since: int | None,
+        until: int | None,
+    ) -> list[Marker]:
+        """The fills of one market in [since, until), in time order."""
+        where, params = _in("strategy", strategies)
+        clauses = [where, "exchange = ?", "symbol = ?"]
+        params += [exchange, symbol]
+        if since is not None:
+            clauses.append("timestamp >= ?")
+            params.append(since)
+        if until is not None:
+            clauses.append("timestamp < ?")
+            params.append(until)
+        sql = (
+            "SELECT timestamp, side, amount, price, strategy FROM trades "
+            f"WHERE {' AND '.join(clauses)} ORDER BY timestamp, id"
+        )
+        return [
+            Marker(int(row[0]), row[1], _amount(row[2]), _amount(row[3]), row[4])
+            for row in self.db.connection.execute(sql, params)
+        ]
+
+    def candle_counts(self, exchange: str, symbol: str, since: int, until: int) -> dict[str, int]:
+        """How many candles each stored timeframe of a market has in [since, until).
+
+        One count per timeframe, each a range of the (exchange, symbol, timeframe,
+        timestamp) index, so a market's other timeframes are never stepped over."""
+        counts = {}
+        for timeframe in TIMEFRAME_MS:
+            (count,) = self.db.connection.execute(
+                "SELECT count(*) FROM market_data WHERE exchange = ? AND symbol = ? "
+                "AND timeframe = ? AND timestamp >= ? AND timestamp < ?",
+                (exchange, symbol, timeframe, since, until),
+            ).fetchone()
+            if count:
+                counts[timeframe] = int(count)
+        return counts
