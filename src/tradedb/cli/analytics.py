@@ -1,0 +1,352 @@
+"""Analytics commands: value, snapshot and metrics."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+import typer
+from rich.progress import Progress
+from rich.table import Table
+
+from tradedb.cli.common import (
+    SINCE_FORMS,
+    DbOption,
+    JsonOption,
+    amount,
+    err,
+    moment,
+    out,
+    print_json,
+    user_errors,
+)
+from tradedb.errors import ValidationError
+from tradedb.models.values import (
+    format_decimal,
+    now_epoch_ms,
+    parse_time_bound,
+    to_iso_date,
+)
+from tradedb.services import admin
+from tradedb.services.analytics.metrics import MetricsResult, compute_metrics
+from tradedb.services.analytics.snapshots import Snapshot, snapshot_days, snapshot_portfolio
+from tradedb.services.analytics.valuation import (
+    DEFAULT_USD_ASSETS,
+    Valuation,
+    Valuer,
+    parse_max_age,
+    parse_reference_prices,
+)
+from tradedb.services.location import resolve_database
+from tradedb.store import Store
+
+USD_ASSETS = ",".join(DEFAULT_USD_ASSETS)
+# Exit status when something could not be valued and was left out (reported on stderr).
+INCOMPLETE = 1
+
+ReferenceOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--reference-price",
+        help="A USD price to use where market data has none, e.g. BTC=13500 (repeatable).",
+    ),
+]
+UsdOption = Annotated[
+    str,
+    typer.Option(help="Assets counted as USD, comma-separated."),
+]
+MaxAgeOption = Annotated[
+    str, typer.Option(help="Ignore quotes older than this at the valuation time: 1d, 6h, 30m.")
+]
+
+
+def _valuer(store: Store, references: dict[str, Decimal], usd: str, max_age: int) -> Valuer:
+    assets = [asset.strip() for asset in usd.split(",") if asset.strip()]
+    return Valuer(store, references, usd_assets=assets, max_age_ms=max_age)
+
+
+def _quiet(as_json: bool) -> bool:
+    """No progress bar for programs: not with --json, not when stderr is no terminal."""
+    return as_json or not err.is_terminal
+
+
+def _parsed(references: list[str] | None, max_age: str) -> tuple[dict[str, Decimal], int]:
+    """Checked before the database is opened, so that a typo creates nothing."""
+    return parse_reference_prices(references or []), parse_max_age(max_age)
+
+
+def value(
+    asset: Annotated[str, typer.Argument(help="The asset, e.g. ETH.")],
+    at: Annotated[str | None, typer.Option(help=f"When (default: now): {SINCE_FORMS}")] = None,
+    exchange: Annotated[
+        str | None, typer.Option(help="Prefer this exchange's quotes, e.g. binance.")
+    ] = None,
+    reference_price: ReferenceOption = None,
+    usd_assets: UsdOption = USD_ASSETS,
+    max_age: MaxAgeOption = "1d",
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show an asset's USD price at a time and the quotes it came from."""
+    references, age = _parsed(reference_price, max_age)
+    when = now_epoch_ms() if at is None else parse_time_bound(at, "at")
+    with admin.open_store(resolve_database(db), readonly=True) as store:
+        valuation = _valuer(store, references, usd_assets, age).price_usd(
+            asset, when, exchange=exchange
+        )
+    if as_json:
+        print_json(_valuation_json(valuation))
+        return
+    out.print(
+        f"1 {valuation.asset} = {amount(valuation.price)} USD at {moment(when)} UTC "
+        f"via {' -> '.join(valuation.path)}",
+        highlight=False,
+    )
+    for quote in valuation.quotes:
+        out.print(
+            f"  {quote.symbol} {amount(quote.price)} on {quote.exchange} "
+            f"({quote.source}, {moment(quote.timestamp)} UTC)",
+            highlight=False,
+        )
+
+
+def snapshot(
+    at: Annotated[
+        str | None, typer.Option(help=f"Snapshot time (default: now): {SINCE_FORMS}")
+    ] = None,
+    daily: Annotated[
+        bool, typer.Option("--daily", help="One snapshot at 00:00 UTC of each day.")
+    ] = False,
+    from_: Annotated[
+        str | None, typer.Option("--from", help="With --daily: first day (default: --to).")
+    ] = None,
+    to: Annotated[
+        str | None, typer.Option(help="With --daily: last day, YYYY-MM-DD (default: today).")
+    ] = None,
+    reference_price: ReferenceOption = None,
+    usd_assets: UsdOption = USD_ASSETS,
+    max_age: MaxAgeOption = "1d",
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Write portfolio snapshots: per exchange and asset, the amount held, its USD price
+    and value. Running one again for the same time replaces it. Exits 1 if a holding
+    could not be valued (it gets no row; stderr says why)."""
+    references, age = _parsed(reference_price, max_age)
+    if daily:
+        if at is not None:
+            raise ValidationError("at", at, "--at and --daily do not go together")
+        last = to_iso_date(to, "to") if to else datetime.now(UTC).date().isoformat()
+        first = to_iso_date(from_, "from") if from_ else last
+    elif from_ is not None or to is not None:
+        raise ValidationError("from", from_ or to, "--from and --to need --daily")
+    when = now_epoch_ms() if at is None else parse_time_bound(at, "at")
+    with admin.open_store(resolve_database(db)) as store:
+        valuer = _valuer(store, references, usd_assets, age)
+        if daily:
+            days = (datetime.fromisoformat(last) - datetime.fromisoformat(first)).days + 1
+            with Progress(transient=True, console=err, disable=_quiet(as_json) or days < 2) as bar:
+                task = bar.add_task("snapshots", total=max(days, 0))
+                snapshots = snapshot_days(
+                    store, first, last, valuer, progress=lambda _s: bar.advance(task)
+                )
+        else:
+            snapshots = [snapshot_portfolio(store, when, valuer)]
+    if as_json:
+        print_json([_snapshot_json(s) for s in snapshots])
+    else:
+        table = Table(title="portfolio snapshots")
+        for header in ("time", "exchange", "asset"):
+            table.add_column(header)
+        for header in ("amount", "price (USD)", "value (USD)"):
+            table.add_column(header, justify="right")
+        table.add_column("via")
+        for s in snapshots:
+            for row in s.rows:
+                table.add_row(
+                    moment(row.timestamp),
+                    row.exchange,
+                    row.asset,
+                    amount(row.amount),
+                    amount(row.price_per_unit),
+                    amount(row.usd_value),
+                    " -> ".join(s.valuations[(row.exchange, row.asset)].path),
+                )
+            table.add_row(moment(s.timestamp), "", "total", "", "", amount(s.total_usd), "")
+        out.print(table)
+    _report_unvalued(snapshots)
+
+
+def _report_unvalued(snapshots: list[Snapshot]) -> None:
+    missing = [(s.timestamp, holding) for s in snapshots for holding in s.unvalued]
+    for timestamp, holding in missing:
+        err.print(
+            f"not in the snapshot of {moment(timestamp)} UTC: {amount(holding.amount)} "
+            f"{holding.asset} on {holding.exchange}: {holding.asset} {holding.reason}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if missing:
+        raise typer.Exit(INCOMPLETE)
+
+
+def metrics(
+    from_: Annotated[
+        str | None,
+        typer.Option("--from", help="First day, YYYY-MM-DD (default: the first event's)."),
+    ] = None,
+    to: Annotated[
+        str | None, typer.Option(help="Last day, YYYY-MM-DD (default: the last event's).")
+    ] = None,
+    reference_price: ReferenceOption = None,
+    risk_free: Annotated[
+        float, typer.Option(help="Annual risk-free rate for the Sharpe ratio, e.g. 0.04.")
+    ] = 0.0,
+    usd_assets: UsdOption = USD_ASSETS,
+    max_age: MaxAgeOption = "1d",
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Compute daily performance (equity, P&L, trades, win rate, Sharpe ratio, maximum
+    drawdown) per strategy and exchange and for the whole portfolio, and store it in
+    performance_metrics. Computing a day again replaces its rows. Exits 1 if a scope
+    could not be valued (stderr says which and why)."""
+    references, age = _parsed(reference_price, max_age)
+    first = None if from_ is None else to_iso_date(from_, "from")
+    last = None if to is None else to_iso_date(to, "to")
+    with (
+        admin.open_store(resolve_database(db)) as store,
+        Progress(transient=True, console=err, disable=_quiet(as_json)) as bar,
+    ):
+        task = bar.add_task("days", total=None)
+        result = compute_metrics(
+            store,
+            first,
+            last,
+            _valuer(store, references, usd_assets, age),
+            risk_free_rate=risk_free,
+            progress=lambda _day, _rows: bar.advance(task),
+        )
+    if as_json:
+        print_json(_metrics_json(result))
+    else:
+        _metrics_table(result)
+    for scope in result.without_capital:
+        err.print(
+            f"{scope.label}: no capital.{scope.strategy}.{scope.exchange} in bot_config, so "
+            "its equity is its P&L alone and its percentages are left empty",
+            highlight=False,
+            soft_wrap=True,
+        )
+    for skipped in result.skipped:
+        err.print(
+            f"{skipped.scope.label}, {skipped.date}: no row {skipped.reason}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if result.skipped:
+        raise typer.Exit(INCOMPLETE)
+
+
+def _metrics_table(result: MetricsResult) -> None:
+    table = Table(title="daily performance (USD)")
+    table.add_column("date")
+    table.add_column("strategy")
+    table.add_column("exchange")
+    for header in (
+        "equity",
+        "P&L",
+        "P&L %",
+        "trades",
+        "won",
+        "lost",
+        "win %",
+        "Sharpe",
+        "max DD %",
+    ):
+        table.add_column(header, justify="right")
+    for row in result.rows:
+        table.add_row(
+            row.date,
+            row.strategy or "(all)",
+            row.exchange or "(all)",
+            amount(row.total_portfolio_value),
+            amount(row.daily_pnl),
+            amount(row.daily_pnl_percent),
+            str(row.total_trades),
+            str(row.winning_trades),
+            str(row.losing_trades),
+            amount(row.win_rate),
+            amount(row.sharpe_ratio),
+            amount(row.max_drawdown),
+        )
+    out.print(table)
+
+
+def _valuation_json(valuation: Valuation) -> dict[str, Any]:
+    return {
+        "asset": valuation.asset,
+        "at": valuation.at_ms,
+        "price_usd": format_decimal(valuation.price),
+        "path": list(valuation.path),
+        "quotes": [
+            {
+                "symbol": quote.symbol,
+                "exchange": quote.exchange,
+                "price": format_decimal(quote.price),
+                "timestamp": quote.timestamp,
+                "source": quote.source,
+            }
+            for quote in valuation.quotes
+        ],
+    }
+
+
+def _snapshot_json(snapshot: Snapshot) -> dict[str, Any]:
+    return {
+        "timestamp": snapshot.timestamp,
+        "total_usd": format_decimal(snapshot.total_usd),
+        "rows": [
+            {
+                **row.model_dump(mode="json"),
+                "path": list(snapshot.valuations[(row.exchange, row.asset)].path),
+            }
+            for row in snapshot.rows
+        ],
+        "unvalued": [
+            {
+                "exchange": holding.exchange,
+                "asset": holding.asset,
+                "amount": format_decimal(holding.amount),
+                "reason": holding.reason,
+            }
+            for holding in snapshot.unvalued
+        ],
+    }
+
+
+def _metrics_json(result: MetricsResult) -> dict[str, Any]:
+    return {
+        "rows": [row.model_dump(mode="json") for row in result.rows],
+        "skipped": [
+            {
+                "strategy": s.scope.strategy,
+                "exchange": s.scope.exchange,
+                "date": s.date,
+                "reason": s.reason,
+            }
+            for s in result.skipped
+        ],
+        "without_capital": [
+            {"strategy": scope.strategy, "exchange": scope.exchange}
+            for scope in result.without_capital
+        ],
+    }
+
+
+def register(app: typer.Typer) -> None:
+    """Add the analytics commands to the `tradedb` app."""
+    app.command("value")(user_errors(value))
+    app.command("snapshot")(user_errors(snapshot))
+    app.command("metrics")(user_errors(metrics))
