@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from tradedb import __version__
-from tradedb.cli import analytics, ledger, market, reports
+from tradedb.cli import analytics, ledger, market, paper, reports
 from tradedb.cli.common import (
     USER_ERROR,
     DbOption,
@@ -34,6 +34,7 @@ app.add_typer(db_app, name="db")
 analytics.register(app)
 ledger.register(app)
 market.register(app)
+paper.register(app)
 reports.register(app)
 
 

@@ -1,0 +1,220 @@
+"""`tradedb paper`: strategies trading stored candles on a paper exchange, side by side."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any
+
+import typer
+from rich.progress import Progress
+from rich.table import Table
+
+from tradedb.cli.common import (
+    DbOption,
+    JsonOption,
+    amount,
+    err,
+    moment,
+    out,
+    print_json,
+    user_errors,
+)
+from tradedb.errors import ValidationError
+from tradedb.models.values import format_decimal
+from tradedb.services import admin
+from tradedb.services.location import resolve_database
+from tradedb.services.paper import SessionResult, plan_session, run_session
+from tradedb.services.paper.strategies import STRATEGIES
+
+TIME_FORMS = "YYYY-MM-DD (UTC), ISO 8601 with an offset, or epoch ms"
+
+
+def paper(
+    strategy: Annotated[
+        str,
+        typer.Option(
+            help=f"Strategies, comma-separated; several make an A/B comparison "
+            f"({', '.join(sorted(STRATEGIES))})."
+        ),
+    ],
+    exchange: Annotated[
+        str, typer.Option(help="The exchange whose candles to trade, e.g. binance.")
+    ],
+    symbols: Annotated[str, typer.Option(help="Markets of one quote currency: ETH/BTC,LTC/BTC.")],
+    start: Annotated[str, typer.Option(help=f"First candle time: {TIME_FORMS}.")],
+    end: Annotated[str, typer.Option(help="Stop before this time (same forms).")],
+    timeframe: Annotated[str, typer.Option(help="The candles' timeframe.")] = "5m",
+    capital: Annotated[
+        str, typer.Option(help="Deposited in the quote currency and split among the strategies.")
+    ] = "1",
+    allocation: Annotated[
+        str | None,
+        typer.Option(
+            help="equal (default), fixed:0.6,0.4 (one weight per strategy, summing to at most "
+            "1) or inverse-vol[:3d] (weights by 1/volatility of each strategy over the days "
+            "before --start)."
+        ),
+    ] = None,
+    fee_rate: Annotated[
+        str | None,
+        typer.Option(help="Fee per fill as a fraction (0.001 = 0.1 %); default: the exchange's."),
+    ] = None,
+    maker_fee_rate: Annotated[
+        str | None, typer.Option(help="Fee of limit-order fills, if other than --fee-rate.")
+    ] = None,
+    quote_usd: Annotated[
+        str | None,
+        typer.Option(
+            help="USD price of the quote currency, to record capital in USD (default: "
+            "bot_config reference_price.<QUOTE>)."
+        ),
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(help="A strategy parameter, repeatable: sma_cross.fast=10."),
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run strategies over stored candles on a paper exchange, recording every order and
+    fill in the ledger, and compare them."""
+    plan = plan_session(
+        strategies=_list(strategy),
+        exchange=exchange,
+        symbols=_list(symbols),
+        start=start,
+        end=end,
+        timeframe=timeframe,
+        capital=capital,
+        allocation=allocation,
+        fee_rate=fee_rate,
+        maker_fee_rate=maker_fee_rate,
+        quote_usd=quote_usd,
+        parameters=_parameters(param or []),
+    )
+    # Only at a terminal: piped or logged, rich would leave a blank line behind.
+    with (
+        admin.open_store(resolve_database(db)) as store,
+        Progress(transient=True, console=err, disable=as_json or not err.is_terminal) as bar,
+    ):
+        task = bar.add_task("paper trading", total=None)
+        result = run_session(
+            store, plan, progress=lambda done, total: bar.update(task, completed=done, total=total)
+        )
+    for warning in result.warnings:
+        err.print(f"warning: {warning}", highlight=False, soft_wrap=True)
+    if as_json:
+        print_json(_as_json(result))
+    else:
+        _show(result)
+
+
+def _list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _parameters(given: list[str]) -> dict[str, dict[str, object]]:
+    parameters: dict[str, dict[str, object]] = {}
+    for item in given:
+        key, sep, value = item.partition("=")
+        name, dot, parameter = key.strip().partition(".")
+        if not sep or not dot or not name or not parameter:
+            raise ValidationError(
+                "param", item, "must be STRATEGY.PARAMETER=VALUE, e.g. sma_cross.fast=10"
+            )
+        parameters.setdefault(name, {})[parameter] = value.strip()
+    return parameters
+
+
+def _fixed(value: Decimal | None) -> str | None:
+    return None if value is None else format_decimal(value)
+
+
+def _as_json(result: SessionResult) -> dict[str, Any]:
+    return {
+        "session_id": result.session_id,
+        "exchange": result.exchange,
+        "quote": result.quote,
+        "symbols": list(result.symbols),
+        "timeframe": result.timeframe,
+        "start": result.start,
+        "end": result.end,
+        "candles": result.candles,
+        "allocation": result.allocation,
+        "fees": {"maker": _fixed(result.fees.maker), "taker": _fixed(result.fees.taker)},
+        "quote_usd": _fixed(result.quote_usd),
+        "replayed": result.replayed,
+        "warnings": result.warnings,
+        "strategies": [
+            {
+                "strategy": s.strategy,
+                "parameters": {k: format_decimal(v) for k, v in s.parameters.items()},
+                "weight": _fixed(s.weight),
+                "volatility": _fixed(s.volatility),
+                "capital": _fixed(s.capital),
+                "capital_usd": _fixed(s.capital_usd),
+                "orders": s.orders,
+                "fills": s.fills,
+                "canceled": s.canceled,
+                "rejected": s.rejected,
+                "fees": _fixed(s.fees),
+                "realized_pnl": _fixed(s.realized_pnl),
+                "unrealized_pnl": _fixed(s.unrealized_pnl),
+                "equity": _fixed(s.equity),
+                "profit": _fixed(s.profit),
+                "return_percent": _fixed(s.return_percent),
+                "holdings": {symbol: format_decimal(v) for symbol, v in s.holdings.items()},
+            }
+            for s in result.strategies
+        ],
+    }
+
+
+def _show(result: SessionResult) -> None:
+    quote = result.quote
+    table = Table(
+        title=(
+            f"paper session {result.session_id}: {result.exchange} {', '.join(result.symbols)} "
+            f"{result.timeframe}, {moment(result.start)[:16]} to {moment(result.end)[:16]} UTC "
+            f"({result.candles:,} candles)"
+        )
+    )
+    table.add_column("strategy")
+    for header in (
+        "weight",
+        f"capital {quote}",
+        "orders",
+        "fills",
+        f"fees {quote}",
+        f"realized {quote}",
+        f"unrealized {quote}",
+        f"equity {quote}",
+        "return %",
+    ):
+        table.add_column(header, justify="right")
+    for s in result.strategies:
+        table.add_row(
+            s.strategy,
+            amount(s.weight),
+            amount(s.capital),
+            f"{s.orders:,}",
+            f"{s.fills:,}",
+            amount(s.fees),
+            amount(s.realized_pnl),
+            amount(s.unrealized_pnl),
+            amount(s.equity),
+            amount(s.return_percent),
+        )
+    notes = [
+        f"allocation {result.allocation}",
+        f"fees maker {amount(result.fees.maker * 100)} %, "
+        f"taker {amount(result.fees.taker * 100)} %",
+    ]
+    if result.replayed:
+        notes.append("already recorded: this run replayed it and wrote nothing new")
+    table.caption = "; ".join(notes)
+    out.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(user_errors(paper))
