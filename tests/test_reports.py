@@ -584,3 +584,36 @@ def test_every_chart_draws_in_headless_chromium(
     html_report.write(compare(scenario, ReportFilters.parse()), blank)
     problems = charts_drawn(screenshot(blank, tmp_path / "blank.png"), strategies)
     assert len(problems) == strategies + 2 + 4, problems
+
+
+def test_trades_without_performance_rows_or_candles_still_report(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "young.sqlite") as store:
+        ledger = Ledger(store)
+        ledger.deposit(exchange="kraken", asset="USD", amount="1000", timestamp=ms("2024-03-01"))
+        ledger.place_order(
+            exchange="kraken", order_id="O-1", symbol="ETH/USD", side="buy", order_type="limit",
+            amount="0.1", price="3000", strategy="fresh", timestamp=ms("2024-03-01 10:00"),
+        )  # fmt: skip
+        ledger.record_fill(
+            exchange="kraken", order_id="O-1", exchange_trade_id="T-1", amount="0.1",
+            price="3000", fee="0.78", timestamp=ms("2024-03-01 10:00"),
+        )  # fmt: skip
+        result = compare(store, ReportFilters.parse())
+        document = html_report.render(result)
+
+    [row] = result.rows
+    shown = dict(zip(HEADERS, cells(row), strict=True))
+    assert (row.strategy, row.exchange, row.trades) == ("fresh", "kraken", 1)
+    assert row.fees == {"USD": Decimal("0.78")}  # no fee currency given: the quote's
+    assert shown["final equity"] == shown["return"] == shown["Sharpe"] == "—"
+    assert shown["win rate"] == "—"  # an opening trade is neither a win nor a loss
+    assert "No daily performance rows in this period" in document
+    assert "No candles of ETH/USD on kraken are stored around its trades" in document
+
+
+def test_a_scope_without_capital_has_no_percentages_rather_than_an_error() -> None:
+    # Analytics leaves a strategy without allocated capital at equity 0 (P&L alone).
+    equity, pnl = [Decimal(0)] * 3, [Decimal(0)] * 3
+    assert total_return(equity, pnl) is None
+    assert sharpe_ratio(equity, pnl) is None
+    assert drawdown_series(equity, pnl) == [Decimal(0)] * 3
