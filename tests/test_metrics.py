@@ -376,3 +376,22 @@ def test_metrics_command_exits_1_naming_what_it_could_not_value(
     ok = CliRunner().invoke(app, ["metrics", "--db", str(db_path), "--reference-price", "DOGE=0.1"])
     assert ok.exit_code == 0, ok.stderr
     assert store.performance.count() == 2
+
+
+def test_fees_paid_in_a_third_currency_are_valued_and_taken_off(store: Store) -> None:
+    set_capital(store, "bnb", "kraken", "1000")
+    trader = Trader(store, strategy="bnb")
+    start = ms("2024-03-01T00:00:00")
+    trader.ledger.deposit(exchange="kraken", asset="USD", amount="1000", timestamp=start)
+    trader.ledger.deposit(exchange="kraken", asset="BNB", amount="1", timestamp=start)
+    trader.trade("buy", "1", "100", "0.01", start + HOUR, fee_currency="BNB")
+    trader.trade("sell", "1", "100", "0.01", start + 2 * HOUR, fee_currency="BNB")
+    store.write_tickers(
+        [{"symbol": "BNB/USD", "last_price": "400", "timestamp": ms("2024-03-01T23:00:00")}],
+        exchange="kraken",
+    )
+    compute_metrics(store, None, None, Valuer(store))
+    (row,) = rows_by_scope(store)[("bnb", "kraken")]
+    # the round trip broke even before fees; 0.02 BNB at 400 USD were paid
+    assert row.total_portfolio_value == Decimal(1000) - Decimal("0.02") * 400
+    assert (row.total_trades, row.winning_trades, row.losing_trades) == (1, 0, 0)
