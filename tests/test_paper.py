@@ -309,6 +309,38 @@ def test_a_buy_stop_gapping_past_what_the_strategy_can_pay_is_canceled(store: St
     assert audit(store) == []
 
 
+def test_a_failed_session_keeps_whole_instants_and_a_rerun_completes_it(store: Store) -> None:
+    write(store, [QUIET, QUIET, ("103", "104", "102", "103"), QUIET, QUIET])
+    crashing = {"now": True}
+
+    def crash(_context: Context) -> list[Action]:
+        if crashing["now"]:
+            raise RuntimeError("strategy bug")
+        return []
+
+    # Bought at candle 1's open; the sell fills at candle 2's open, and at that same
+    # instant the strategy crashes.
+    strategy = scripted("crashy", {0: at(buy("2")), 1: at(sell("2")), 2: crash})
+
+    with pytest.raises(RuntimeError, match="strategy bug"):
+        session(store, [strategy])
+
+    # The instant of the crash is not recorded at all: its sell fill went with it.
+    assert [(t.side, t.price) for t in trades(store)] == [("buy", Decimal(100))]
+    assert audit(store) == []
+
+    crashing["now"] = False
+    result = session(store, [strategy])
+
+    assert result.replayed
+    assert [(t.side, t.price) for t in trades(store)] == [
+        ("buy", Decimal(100)),
+        ("sell", Decimal(103)),
+    ]
+    assert store.orders.count() == 2
+    assert audit(store) == []
+
+
 # --- strategies side by side ----------------------------------------------------------------
 
 

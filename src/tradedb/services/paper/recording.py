@@ -1,7 +1,11 @@
 """Where the paper exchange's orders, fills and cancels go: the ledger, or nowhere.
 
 A session records through `tradedb.services.ledger.Ledger` exactly as live trading does:
-`place_order`, `record_fill` and `cancel_order`, each its own durable transaction. The ids
+`place_order`, `record_fill` and `cancel_order`. What the exchange does at one instant of
+the session (every market's candle of that time, every strategy) commits as one durable
+transaction: the ledger's operations join it, so an instant is recorded whole or not at
+all, and a session pays one synchronous commit per instant in which something happened
+rather than one per operation (a market order alone is a placement and a fill). The ids
 are deterministic (the session's id and the order's sequence number), so running the same
 session again replays the same operations: an order already placed, a fill already
 recorded (the ledger's own idempotency by exchange trade id) or a cancel already made is
@@ -11,6 +15,7 @@ stopped, and a completed one writes nothing new.
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from decimal import Decimal
 from typing import Protocol
 
@@ -27,6 +32,12 @@ class Recorder(Protocol):
 
     def canceled(self, order: PaperOrder, at: int) -> None: ...
 
+    def commit(self) -> None:
+        """An instant of the session is over: make what it recorded durable."""
+
+    def rollback(self, error: BaseException) -> None:
+        """The session failed with `error`: drop what the current instant recorded."""
+
 
 class DryRun:
     """Records nothing: a strategy run to measure it before a session (inverse-volatility
@@ -41,13 +52,39 @@ class DryRun:
     def canceled(self, order: PaperOrder, at: int) -> None:
         pass
 
+    def commit(self) -> None:
+        pass
+
+    def rollback(self, error: BaseException) -> None:
+        pass
+
 
 class LedgerRecorder:
     def __init__(self, ledger: Ledger, exchange: str) -> None:
         self.ledger = ledger
         self.exchange = exchange
+        self._instant: ExitStack | None = None
+
+    def _write(self) -> None:
+        """Open the instant's transaction on its first write; an instant in which nothing
+        happened costs nothing."""
+        if self._instant is None:
+            instant = ExitStack()
+            instant.enter_context(self.ledger.store.db.transaction())
+            self._instant = instant
+
+    def commit(self) -> None:
+        instant, self._instant = self._instant, None
+        if instant is not None:
+            instant.close()
+
+    def rollback(self, error: BaseException) -> None:
+        instant, self._instant = self._instant, None
+        if instant is not None:
+            instant.__exit__(type(error), error, error.__traceback__)
 
     def placed(self, order: PaperOrder, at: int, fee_reserve_rate: Decimal) -> None:
+        self._write()
         recorded = self.ledger.records.order(self.exchange, order.order_id)
         if recorded is not None:
             _check_same(recorded, order, at)
@@ -66,6 +103,7 @@ class LedgerRecorder:
         )
 
     def filled(self, fill: Fill) -> None:
+        self._write()
         self.ledger.record_fill(
             exchange=self.exchange,
             order_id=fill.order_id,
@@ -77,6 +115,7 @@ class LedgerRecorder:
         )
 
     def canceled(self, order: PaperOrder, at: int) -> None:
+        self._write()
         recorded = self.ledger.records.order(self.exchange, order.order_id)
         if recorded is not None and recorded.status == "canceled":
             return

@@ -411,25 +411,32 @@ def replay(
     marks: dict[str, Decimal] = {}
     current: int | None = None
     done = 0
-    for candle in market.in_time_order(series):
-        if on_time is not None and current is not None and candle.timestamp != current:
+    try:
+        for candle in market.in_time_order(series):
+            if current is not None and candle.timestamp != current:
+                recorder.commit()
+                if on_time is not None:
+                    on_time(current, marks)
+            current = candle.timestamp
+            exchange.match(candle)
+            history.append(candle)
+            marks[candle.symbol] = candle.close
+            now = candle.timestamp + step
+            for name, strategy in strategies.items():
+                actions = strategy.on_candle(Context(candle, now, history, views[name]))
+                if actions:
+                    exchange.submit(name, actions, now)
+            done += 1
+            if progress is not None and done % PROGRESS_EVERY == 0:
+                progress(done, total)
+        if on_time is not None and current is not None:
             on_time(current, marks)
-        current = candle.timestamp
-        exchange.match(candle)
-        history.append(candle)
-        marks[candle.symbol] = candle.close
-        now = candle.timestamp + step
-        for name, strategy in strategies.items():
-            actions = strategy.on_candle(Context(candle, now, history, views[name]))
-            if actions:
-                exchange.submit(name, actions, now)
-        done += 1
-        if progress is not None and done % PROGRESS_EVERY == 0:
-            progress(done, total)
-    if on_time is not None and current is not None:
-        on_time(current, marks)
-    ended = plan.end if current is None else min(plan.end, current + step)
-    exchange.close(ended)
+        ended = plan.end if current is None else min(plan.end, current + step)
+        exchange.close(ended)
+        recorder.commit()
+    except BaseException as error:
+        recorder.rollback(error)
+        raise
     if progress is not None:
         progress(done, total)
     return marks, ended
