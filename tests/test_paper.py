@@ -515,6 +515,26 @@ def test_a_session_on_real_candles_trades_and_its_numbers_are_stable(
     assert again.session_id == result.session_id
 
 
+def test_a_stop_loss_parameter_protects_each_holding(real_store: Store) -> None:
+    result = real_session(
+        real_store, strategies=["sma_cross"], parameters={"sma_cross": {"stop_loss": "0.01"}}
+    )
+
+    stops = real_store.orders.list({"order_type": "stop_loss"}, limit=10_000).items
+    statuses = {o.status for o in stops}
+    # Some stops were hit, the others canceled when the strategy sold on its signal.
+    assert statuses == {"filled", "canceled"}
+    # Each stop sits 1 % below the price of the buy that opened the position it protects.
+    entries = {t.timestamp: t.price for t in trades(real_store) if t.side == "buy"}
+    for stop in stops:
+        entry = max((when, price) for when, price in entries.items() if when < stop.timestamp)[1]
+        assert stop.price == (entry * Decimal("0.99")).quantize(Decimal("1e-8"))
+    filled = [t for t in trades(real_store) if t.order_id in {o.order_id for o in stops}]
+    assert all(t.profit_loss is not None and t.profit_loss < 0 for t in filled)
+    assert result.strategies[0].canceled == len([o for o in stops if o.status == "canceled"])
+    assert audit(real_store) == []
+
+
 def test_the_summary_is_what_the_ledger_recorded(real_store: Store) -> None:
     result = real_session(real_store)
 
