@@ -106,6 +106,10 @@ class LedgerRecords:
             "exchange = ? AND kind = ? AND reference = ?", (exchange, kind, reference)
         )
 
+    def newest_movement(self) -> WalletMovement | None:
+        """The last movement written; inside a write transaction, the caller's own."""
+        return self.movements.select_one("id = (SELECT max(id) FROM wallet_movements)", ())
+
     def balance(self, exchange: str, asset: str) -> Balance | None:
         row = self.db.connection.execute(
             "SELECT available_balance, locked_balance FROM wallets "

@@ -585,9 +585,7 @@ class Ledger:
                 ("amount", request.amount),
             )
             # This transaction holds the write lock, so the newest movement is ours.
-            movement = self.store.movements.select_one(
-                "id = (SELECT max(id) FROM wallet_movements)", ()
-            )
+            movement = self.records.newest_movement()
             assert movement is not None
             return TransferResult(movement, self._wallet(exchange, asset))
 
