@@ -58,6 +58,32 @@ def _in(column: str, values: Sequence[object] | None) -> tuple[str, list[object]
     return f"{column} IN ({', '.join('?' for _ in values)})", list(values)
 
 
+def _where(
+    strategies: Sequence[str] | None,
+    equal: dict[str, object],
+    column: str,
+    low: object,
+    high: object,
+    *,
+    high_included: bool,
+) -> tuple[str, list[object]]:
+    """WHERE for the chosen strategies, columns equal to values (None: any), and `column`
+    from `low` (included) to `high` (included or not); a None bound is no bound."""
+    where, params = _in("strategy", strategies)
+    clauses = [where]
+    for name, value in equal.items():
+        if value is not None:
+            clauses.append(f"{name} = ?")
+            params.append(value)
+    if low is not None:
+        clauses.append(f"{column} >= ?")
+        params.append(low)
+    if high is not None:
+        clauses.append(f"{column} {'<=' if high_included else '<'} ?")
+        params.append(high)
+    return " AND ".join(clauses), params
+
+
 class ReportRecords:
     """Read-only queries behind `tradedb report`."""
 
@@ -74,21 +100,10 @@ class ReportRecords:
     ) -> list[Key]:
         """(strategy, exchange) of the performance rows in a date range (both ends
         included). Without `strategies`, portfolio-wide rows (strategy NULL) are included."""
-        where, params = _in("strategy", strategies)
-        clauses = [where]
-        if exchange is not None:
-            clauses.append("exchange = ?")
-            params.append(exchange)
-        if first_date is not None:
-            clauses.append("date >= ?")
-            params.append(first_date)
-        if last_date is not None:
-            clauses.append("date <= ?")
-            params.append(last_date)
-        sql = (
-            "SELECT DISTINCT strategy, exchange FROM performance_metrics "
-            f"WHERE {' AND '.join(clauses)}"
+        where, params = _where(
+            strategies, {"exchange": exchange}, "date", first_date, last_date, high_included=True
         )
+        sql = f"SELECT DISTINCT strategy, exchange FROM performance_metrics WHERE {where}"
         return [(row[0], row[1]) for row in self.db.connection.execute(sql, params)]
 
     def trade_totals(
@@ -101,23 +116,15 @@ class ReportRecords:
     ) -> list[TradeTotals]:
         """Trades in [since, until) summed per strategy, exchange, market and fee currency.
         A closing trade (profit_loss not NULL) wins above zero and loses below it."""
-        where, params = _in("strategy", strategies)
-        clauses = [where]
-        if exchange is not None:
-            clauses.append("exchange = ?")
-            params.append(exchange)
-        if since is not None:
-            clauses.append("timestamp >= ?")
-            params.append(since)
-        if until is not None:
-            clauses.append("timestamp < ?")
-            params.append(until)
+        where, params = _where(
+            strategies, {"exchange": exchange}, "timestamp", since, until, high_included=False
+        )
         sql = (
             "SELECT strategy, exchange, symbol, fee_currency, count(*), "
             "count(CASE WHEN profit_loss > 0 THEN 1 END), "
             "count(CASE WHEN profit_loss < 0 THEN 1 END), "
             "sum(profit_loss), sum(fee) "
-            f"FROM trades WHERE {' AND '.join(clauses)} "
+            f"FROM trades WHERE {where} "
             "GROUP BY strategy, exchange, symbol, fee_currency "
             "ORDER BY strategy, exchange, symbol, fee_currency"
         )
@@ -146,18 +153,17 @@ class ReportRecords:
         until: int | None,
     ) -> list[Marker]:
         """The fills of one market in [since, until), in time order."""
-        where, params = _in("strategy", strategies)
-        clauses = [where, "exchange = ?", "symbol = ?"]
-        params += [exchange, symbol]
-        if since is not None:
-            clauses.append("timestamp >= ?")
-            params.append(since)
-        if until is not None:
-            clauses.append("timestamp < ?")
-            params.append(until)
+        where, params = _where(
+            strategies,
+            {"exchange": exchange, "symbol": symbol},
+            "timestamp",
+            since,
+            until,
+            high_included=False,
+        )
         sql = (
             "SELECT timestamp, side, amount, price, strategy FROM trades "
-            f"WHERE {' AND '.join(clauses)} ORDER BY timestamp, id"
+            f"WHERE {where} ORDER BY timestamp, id"
         )
         return [
             Marker(int(row[0]), row[1], _amount(row[2]), _amount(row[3]), row[4])
