@@ -40,6 +40,12 @@ def row_checks(rows: list[Any], timeframe: str) -> tuple[str, Any]:
         return "refused", None
 
 
+def columnwise(rows: list[Any], timeframe: str) -> list[int] | None:
+    """The column-wise verdict, as the flat row-major values the row checks give."""
+    checked = columns.candle_columns(rows, TIMEFRAME_MS[timeframe], latest())
+    return None if checked is None else checked.T.ravel().tolist()
+
+
 def latest() -> int:
     return now_epoch_ms() + CLOCK_SKEW_MS
 
@@ -65,7 +71,7 @@ def test_columnwise_checks_accept_only_what_the_row_checks_accept(
     timeframe = cases[0][1]
     rows = [row for row, _ in cases]
 
-    fast = columns.candle_values(rows, TIMEFRAME_MS[timeframe], latest())
+    fast = columnwise(rows, timeframe)
     verdict, units = row_checks(rows, timeframe)
     event(f"columnwise {'declined' if fast is None else 'accepted'}; rows {verdict}")
 
@@ -78,7 +84,7 @@ def test_columnwise_checks_accept_only_what_the_row_checks_accept(
 def test_ccxt_shaped_batches_are_checked_columnwise(as_type: type) -> None:
     rows = real_rows(as_type)
 
-    fast = columns.candle_values(rows, TIMEFRAME_MS["1m"], latest())
+    fast = columnwise(rows, "1m")
 
     assert fast is not None, "a plain ccxt batch fell back to the slow row checks"
     assert fast == row_checks(rows, "1m")[1]
@@ -92,7 +98,7 @@ def test_one_odd_value_sends_the_batch_to_the_row_checks(position: int, value: o
     rows = real_rows(str)
     rows[1000][position] = value
 
-    assert columns.candle_values(rows, TIMEFRAME_MS["1m"], latest()) is None
+    assert columnwise(rows, "1m") is None
 
 
 def test_a_bad_row_deep_in_a_large_batch_is_named_and_nothing_is_written(store: Store) -> None:

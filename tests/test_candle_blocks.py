@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tradedb.store import Store, candle_blocks
+from tradedb.store import Store, candle_blocks, columns
 from tradedb.store.candle_blocks import Market
 
 EXCHANGE, SYMBOL, TIMEFRAME = "kraken", "BTC/USD", "1m"
@@ -30,6 +30,11 @@ T0 = 1_700_000_000_000 - 1_700_000_000_000 % SPAN
 @pytest.fixture(autouse=True)
 def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(candle_blocks, "CANDLES_PER_BLOCK", BLOCK)
+
+
+@pytest.fixture
+def columnwise_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(columns, "MIN_ROWS", 1)
 
 
 @pytest.fixture(autouse=True)
@@ -225,8 +230,10 @@ operations = st.lists(
 )
 @given(operations)
 def test_reads_equal_the_rows_after_any_writes(
-    shared_store: Store, script: list[tuple[str, int, int, int]]
+    shared_store: Store, columnwise_batches: None, script: list[tuple[str, int, int, int]]
 ) -> None:
+    """Writes build blocks (column-wise batches), reads build and use them, deletes by
+    user SQL drop them: whatever the order, a read equals the rows."""
     with shared_store.db.transaction() as conn:
         conn.execute("DELETE FROM market_data")
     for action, first, count, price in script:
@@ -257,3 +264,56 @@ def test_a_block_decodes_to_exactly_what_was_encoded(rows: list[list[int]]) -> N
 
     assert decoded.dtype == np.int64
     assert decoded.tolist() == columns.tolist()
+
+
+# --- blocks built as candles are written -------------------------------------------------
+
+
+def test_a_bulk_write_builds_its_blocks_at_once(store: Store, columnwise_batches: None) -> None:
+    write(store, candles(0, 4 * BLOCK + 5))
+
+    assert built_blocks(store) == [T0 + index * SPAN for index in range(4)]
+    assert cached_read(store) == row_read(store)
+
+
+def test_a_span_holding_other_candles_is_not_built_from_a_write(
+    store: Store, columnwise_batches: None
+) -> None:
+    write(store, [row for row in candles(0, 3 * BLOCK) if row[0] < T0 + SPAN + 3 * MINUTE])
+    store.db.connection.execute("DELETE FROM candle_blocks")
+
+    write(store, candles(BLOCK + 5, 2 * BLOCK + 2))  # the second span also holds 3 older ones
+
+    assert built_blocks(store) == [T0 + 2 * SPAN]
+    assert cached_read(store) == row_read(store)
+
+
+def test_a_write_that_keeps_stored_values_builds_no_block(
+    store: Store, columnwise_batches: None
+) -> None:
+    write(store, candles(0, 3 * BLOCK, price=100))
+    store.db.connection.execute("DELETE FROM candle_blocks")
+
+    store.write_candles(
+        candles(0, 3 * BLOCK, price=200),
+        exchange=EXCHANGE,
+        symbol=SYMBOL,
+        timeframe=TIMEFRAME,
+        on_conflict="keep",
+    )
+
+    assert built_blocks(store) == []
+    assert cached_read(store) == row_read(store)
+
+
+def test_a_write_out_of_order_with_repeated_times_builds_what_was_stored(
+    store: Store, columnwise_batches: None
+) -> None:
+    rows = candles(0, 3 * BLOCK, price=100)
+    rows = rows[::-1] + candles(BLOCK, 3, price=300)  # the later rows win, as in the upsert
+
+    write(store, rows)
+
+    assert built_blocks(store) == [T0, T0 + SPAN]
+    assert cached_read(store) == row_read(store)
+    assert row_read(store)[BLOCK][1] == 300 * 10**8

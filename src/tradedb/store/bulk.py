@@ -9,7 +9,8 @@ transaction: a bad row anywhere leaves the table as it was.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+import sqlite3
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
@@ -98,15 +99,18 @@ def candle_batch(
     step = TIMEFRAME_MS[timeframe]
     latest = now_epoch_ms() + CLOCK_SKEW_MS
     rows = rows if isinstance(rows, list) else list(rows)
-    values = columnwise.candle_values(rows, step, latest)
-    if values is None:
+    checked = columnwise.candle_columns(rows, step, latest)
+    if checked is None:
         values = _checked_candle_values(rows, step, timeframe, latest)
+    else:
+        values = checked.T.ravel().tolist()
     return Batch(
         "market_data",
         CANDLE_KEY,
         CANDLE_VALUES,
         values,
         (("symbol", symbol), ("timeframe", timeframe), ("exchange", exchange)),
+        checked,
     )
 
 
@@ -193,6 +197,8 @@ class Batch:
     columns: tuple[str, ...]
     values: list[Any]  # len(columns) per row
     constants: tuple[tuple[str, object], ...] = ()
+    # The same values as NumPy int64 columns, when they were checked column-wise.
+    arrays: Any = None
 
     def __len__(self) -> int:
         return len(self.values) // len(self.columns)
@@ -239,8 +245,15 @@ def _upsert_sql(
     return insert + f"DO UPDATE SET {assignments} WHERE {differs}"
 
 
-def write_batch(db: Database, batch: Batch, *, on_conflict: OnConflict) -> BulkResult:
-    """Upsert checked rows in one transaction; re-delivered rows never double-count."""
+def write_batch(
+    db: Database,
+    batch: Batch,
+    *,
+    on_conflict: OnConflict,
+    then: Callable[[sqlite3.Connection], object] | None = None,
+) -> BulkResult:
+    """Upsert checked rows in one transaction; re-delivered rows never double-count.
+    `then` runs in the same transaction after the rows are written."""
     if on_conflict not in ("replace", "keep"):
         raise ValidationError("on_conflict", on_conflict, "must be 'replace' or 'keep'")
     table, width = batch.table, len(batch.columns)
@@ -257,17 +270,19 @@ def write_batch(db: Database, batch: Batch, *, on_conflict: OnConflict) -> BulkR
     with db.transaction(durable=False) as conn:
         # AUTOINCREMENT ids only grow, so rows above the old maximum are the new ones.
         highest_before = conn.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()[0]
-        changes_before = conn.total_changes
+        # A cursor's rowcount counts the statement's own rows, not those its triggers change.
+        changed = 0
         if whole:
-            conn.executemany(
+            changed += conn.executemany(
                 statement(ROWS_PER_STATEMENT),
                 (shared + batch.values[at : at + chunk] for at in range(0, whole, chunk)),
-            )
+            ).rowcount
         if whole < len(batch.values):
             rest = batch.values[whole:]
-            conn.execute(statement(len(rest) // width), shared + rest)
-        changed = conn.total_changes - changes_before
+            changed += conn.execute(statement(len(rest) // width), shared + rest).rowcount
         inserted = conn.execute(
             f"SELECT count(*) FROM {table} WHERE id > ?", (highest_before,)
         ).fetchone()[0]
+        if then is not None:
+            then(conn)
     return BulkResult(received=len(batch), inserted=inserted, updated=changed - inserted)

@@ -40,9 +40,9 @@ _PLAIN_NUMBER = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 _TEXT_AS_IS = frozenset({Decimal, int, float})
 
 
-def candle_values(rows: Sequence[Sequence[object]], step: int, latest: int) -> list[int] | None:
-    """Checked candles as one flat list [timestamp, open, high, low, close, volume, ...]
-    in integer units, or None when the row checks must decide."""
+def candle_columns(rows: Sequence[Sequence[object]], step: int, latest: int) -> Any:
+    """Checked candles as int64 columns of shape (6, rows): timestamp, open, high, low,
+    close, volume in integer units; or None when the row checks must decide."""
     if not INSTALLED or len(rows) < MIN_ROWS or set(map(len, rows)) != {6}:
         return None
     timestamps = _timestamps(list(map(itemgetter(0), rows)), step, latest)
@@ -63,8 +63,7 @@ def candle_values(rows: Sequence[Sequence[object]], step: int, latest: int) -> l
     )
     if not valid.all():
         return None
-    values: list[int] = np.column_stack(columns).ravel().tolist()
-    return values
+    return np.stack(columns)
 
 
 def _timestamps(column: list[object], step: int, latest: int) -> Any:

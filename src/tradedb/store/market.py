@@ -85,6 +85,21 @@ class MarketRecords:
         )
         return write_batch(self.db, batch, on_conflict=on_conflict)
 
+    def seal_written(
+        self,
+        exchange: str,
+        symbol: str,
+        timeframe: str,
+        columns: Any,
+        conn: sqlite3.Connection,
+    ) -> int:
+        """Build the read-cache blocks made of exactly the candles `columns` just written
+        in `conn`'s transaction (see candle_blocks.seal_written)."""
+        span = TIMEFRAME_MS[timeframe] * blocks.CANDLES_PER_BLOCK
+        live_since = now_epoch_ms() - blocks.SETTLED_MS
+        market = blocks.Market(symbol, timeframe, exchange)
+        return blocks.seal_written(conn, market, columns, span, live_since=live_since)
+
     def coverage(self, exchange: str | None = None) -> list[Coverage]:
         """First and last time and count per market and timeframe. SQLite answers it from
         the UNIQUE (symbol, timestamp, timeframe, exchange) index, never the rows."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from tradedb.errors import UnknownName
@@ -151,7 +152,11 @@ class Store:
     ) -> BulkResult:
         """Bulk-store OHLCV rows [timestamp_ms, open, high, low, close, volume]."""
         batch = candle_batch(rows, exchange=exchange, symbol=symbol, timeframe=timeframe)
-        return write_batch(self.db, batch, on_conflict=on_conflict)
+        seal = None
+        # With 'keep', stored candles may differ from the written ones.
+        if batch.arrays is not None and on_conflict == "replace":
+            seal = partial(self.market.seal_written, exchange, symbol, timeframe, batch.arrays)
+        return write_batch(self.db, batch, on_conflict=on_conflict, then=seal)
 
     def write_tickers(
         self,
