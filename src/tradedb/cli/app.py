@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from tradedb import __version__
-from tradedb.cli import analytics, ledger, market, paper, reports
+from tradedb.cli import analytics, demo, ledger, market, paper, reports
 from tradedb.cli.common import (
     USER_ERROR,
     DbOption,
@@ -32,6 +32,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="Schema version and maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 analytics.register(app)
+demo.register(app)
 ledger.register(app)
 market.register(app)
 paper.register(app)

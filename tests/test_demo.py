@@ -1,0 +1,405 @@
+"""`tradedb demo`: what a user gets from it on a fresh machine, offline.
+
+The demo runs end to end twice here: once in-process through the service (the module's
+`demo` fixture, shared by most tests) and once through the command with CliRunner, as a
+user runs it without arguments. The expectations about the imported data are computed
+independently from the shipped files (pyarrow and the csv module), not through tradedb.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import plotly.offline
+import pytest
+from pyarrow import feather
+from typer.testing import CliRunner
+
+from cli_harness import isolated_environ
+from conftest import sha256
+from tradedb.cli.app import app
+from tradedb.errors import ValidationError
+from tradedb.services.demo import (
+    DEMO_KEY,
+    SAMPLE_DATA,
+    STRATEGIES,
+    DemoResult,
+    StepReport,
+    choose_database,
+    default_demo_path,
+    run_demo,
+)
+from tradedb.services.ledger.audit import audit
+from tradedb.store import Store
+
+USER_ERROR = 2
+BINANCE_MARKETS = ("ADA/BTC", "ETC/BTC", "ETH/BTC", "LTC/BTC", "TRX/BTC")
+KRAKEN_FILES = ("BCHEUR.csv", "BCHEUR-incremental_q2.csv")
+QUARTER_HOUR_S = 900
+STEPS = (
+    "database",
+    "import-binance",
+    "import-kraken",
+    "references",
+    "paper-binance",
+    "paper-kraken",
+    "snapshots",
+    "metrics",
+    "report",
+)
+
+
+class Recorder:
+    """A DemoProgress that remembers what it heard."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+        self.finished_steps: list[StepReport] = []
+
+    def started(self, step: str, title: str) -> None:
+        self.events.append(("started", step))
+
+    def advanced(self, step: str, done: int, total: int | None) -> None:
+        assert total is None or 0 <= done <= total
+        self.events.append(("advanced", step))
+
+    def finished(self, report: StepReport) -> None:
+        self.events.append(("finished", report.step))
+        self.finished_steps.append(report)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[DemoResult, Recorder]:
+    folder = tmp_path_factory.mktemp("demo")
+    recorder = Recorder()
+    result = run_demo(folder / "demo.sqlite", folder / "report.html", progress=recorder)
+    return result, recorder
+
+
+@pytest.fixture
+def store(demo: tuple[DemoResult, Recorder]) -> Iterator[Store]:
+    with Store.open(demo[0].database, readonly=True) as opened:
+        yield opened
+
+
+# --- what the database holds ------------------------------------------------------------------
+
+
+def feather_rows(symbol: str) -> int:
+    name = symbol.replace("/", "_") + "-5m.feather"
+    return int(feather.read_table(SAMPLE_DATA / "binance" / name).num_rows)
+
+
+def kraken_trades() -> list[tuple[int, Decimal, Decimal]]:
+    trades = []
+    for name in KRAKEN_FILES:
+        with (SAMPLE_DATA / "kraken" / name).open(newline="") as handle:
+            trades += [(int(t), Decimal(p), Decimal(v)) for t, p, v in csv.reader(handle)]
+    return trades
+
+
+def test_the_database_holds_the_candles_of_all_six_markets(store: Store) -> None:
+    stored = {(c.exchange, c.symbol, c.timeframe): c.candles for c in store.market.coverage()}
+    quarter_hours = {seconds // QUARTER_HOUR_S for seconds, _, _ in kraken_trades()}
+
+    assert stored == {
+        **{("binance", symbol, "5m"): feather_rows(symbol) for symbol in BINANCE_MARKETS},
+        ("kraken", "BCH/EUR", "15m"): len(quarter_hours),
+    }
+
+
+def test_kraken_candles_are_the_trades_of_both_files_bucketed_by_quarter_hour(
+    store: Store,
+) -> None:
+    trades = kraken_trades()
+    first_bucket = min(t for t, _, _ in trades) // QUARTER_HOUR_S * QUARTER_HOUR_S
+    in_first = [(price, volume) for t, price, volume in trades if t < first_bucket + 900]
+    last_bucket = max(t for t, _, _ in trades) // QUARTER_HOUR_S * QUARTER_HOUR_S
+    in_last = [(price, volume) for t, price, volume in trades if t >= last_bucket]
+    candles = store.candles.list(
+        {"exchange": "kraken", "symbol": "BCH/EUR", "timeframe": "15m"}, limit=1000
+    ).items
+
+    first, last = candles[0], candles[-1]
+    assert first.timestamp == first_bucket * 1000
+    assert (first.open_price, first.close_price) == (in_first[0][0], in_first[-1][0])
+    assert first.volume == sum(volume for _, volume in in_first)
+    assert last.timestamp == last_bucket * 1000
+    assert last.high_price == max(price for price, _ in in_last)
+    assert sum(c.volume for c in candles) == sum(volume for _, _, volume in trades)
+
+
+def test_the_float_values_rounded_are_those_with_noise_past_8_decimals(
+    demo: tuple[DemoResult, Recorder],
+) -> None:
+    noisy = 0
+    for symbol in BINANCE_MARKETS:
+        table = feather.read_table(
+            SAMPLE_DATA / "binance" / (symbol.replace("/", "_") + "-5m.feather")
+        )
+        for column in ("open", "high", "low", "close", "volume"):
+            noisy += sum(
+                Decimal(repr(value)).as_tuple().exponent < -8  # type: ignore[operator]
+                for value in table.column(column).to_pylist()
+            )
+    result = demo[0]
+
+    assert noisy > 0
+    assert sum(m.rounded for m in result.markets) == noisy
+    assert f"{noisy:,} values carry float noise past the 8th decimal" in result.notes[0]
+
+
+def test_both_strategies_traded_on_both_exchanges_through_the_ledger(store: Store) -> None:
+    for exchange in ("binance", "kraken"):
+        for strategy in STRATEGIES:
+            assert store.trades.count({"exchange": exchange, "strategy": strategy}) > 0
+    assert audit(store) == []  # every order, fill, position and wallet adds up
+
+
+def test_wallets_were_funded_in_each_exchanges_quote_currency(store: Store) -> None:
+    deposits = store.ledger.movement_sums(["deposit"])
+
+    assert deposits == {("binance", "BTC"): Decimal(1), ("kraken", "EUR"): Decimal(10000)}
+
+
+def test_reference_prices_are_configured_and_said_not_to_be_market_data(
+    store: Store, demo: tuple[DemoResult, Recorder]
+) -> None:
+    config = {c.config_key: c for c in store.config.list(limit=100).items}
+
+    assert Decimal(config["reference_price.BTC"].config_value) == 12000
+    assert Decimal(config["reference_price.EUR"].config_value) == Decimal("1.07")
+    assert "not market data" in (config["reference_price.BTC"].description or "")
+    assert config[DEMO_KEY].config_value == "true"
+    # Each strategy's capital in USD, as analytics reads it: half of 1 BTC, half of 10,000 EUR.
+    assert Decimal(config["capital.sma_cross.binance"].config_value) == 6000
+    assert Decimal(config["capital.rsi_revert.kraken"].config_value) == 5350
+    assert any("not market data" in note for note in demo[0].notes)
+
+
+def test_snapshots_value_each_period_only_with_its_own_reference_price(store: Store) -> None:
+    rows = store.snapshots.list(limit=1000).items
+    days = {datetime.fromtimestamp(r.timestamp / 1000, UTC).date().isoformat() for r in rows}
+    btc = [r for r in rows if r.asset == "BTC"]
+
+    assert len(days) == 25  # 2018-01-10..31 at 00:00, and 2023-01-01..03
+    assert btc
+    assert all(r.price_per_unit == 12000 for r in btc)
+    assert all(r.timestamp < 1_600_000_000_000 for r in btc)  # never valued in 2023
+    first = [r for r in rows if r.timestamp == 1_515_542_400_000]  # 2018-01-10 00:00
+    assert [(r.exchange, r.asset, r.usd_value) for r in first] == [("binance", "BTC", 12000)]
+
+
+def test_daily_metrics_cover_each_strategy_on_its_own_days(store: Store) -> None:
+    rows = store.performance.list(limit=1000).items
+    dates: dict[tuple[str | None, str | None], set[str]] = {}
+    for row in rows:
+        dates.setdefault((row.strategy, row.exchange), set()).add(str(row.date))
+
+    for strategy in STRATEGIES:
+        assert dates[(strategy, "binance")] <= {f"2018-01-{day:02}" for day in range(10, 31)}
+        assert dates[(strategy, "kraken")] <= {"2023-01-01", "2023-01-02"}
+    assert len(dates[(None, "binance")]) == 21
+    assert dates[(None, "kraken")] == {"2023-01-01", "2023-01-02"}
+
+
+# --- what the user sees -----------------------------------------------------------------------
+
+
+def test_every_step_is_reported_in_order_with_its_timing(
+    demo: tuple[DemoResult, Recorder],
+) -> None:
+    result, recorder = demo
+    starts = [step for event, step in recorder.events if event == "started"]
+    ends = [report.step for report in recorder.finished_steps]
+
+    assert starts == ends == list(STEPS)
+    assert ("advanced", "paper-binance") in recorder.events  # the long step shows progress
+    assert all(report.seconds >= 0 and report.summary for report in recorder.finished_steps)
+    assert sum(report.seconds for report in result.steps) <= result.seconds
+
+
+def test_the_comparison_has_a_row_per_strategy_and_exchange(
+    demo: tuple[DemoResult, Recorder],
+) -> None:
+    rows = {(row.strategy, row.exchange): row for row in demo[0].comparison.rows}
+
+    for exchange in ("binance", "kraken"):
+        for strategy in STRATEGIES:
+            row = rows[(strategy, exchange)]
+            assert row.trades > 0
+            assert row.final_equity is not None
+
+
+class Addresses(HTMLParser):
+    """Whatever the document would load: address attributes and CSS url()s."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if value and name in ("src", "href", "srcset", "data", "poster", "action"):
+                self.found.append(value)
+            if value and name == "style" and "url(" in value:
+                self.found.append(value)
+
+
+def test_the_report_is_one_self_contained_file(demo: tuple[DemoResult, Recorder]) -> None:
+    result = demo[0]
+    document = result.report.read_text(encoding="utf-8")
+    parser = Addresses()
+    parser.feed(document)
+    # plotly.js names sites in its own strings (map tiles, docs) that the charts never load.
+    outside_plotly = document.replace(plotly.offline.get_plotlyjs(), "")
+
+    assert result.report_bytes == result.report.stat().st_size > 1_000_000
+    assert parser.found == []
+    assert not re.search(r"https?:|//cdn", outside_plotly)
+    for strategy in STRATEGIES:
+        assert f"{strategy} @ binance" in document
+        assert f"{strategy} @ kraken" in document
+
+
+# --- the database it writes to ----------------------------------------------------------------
+
+
+NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
+
+
+def test_the_default_is_a_new_file_beside_the_default_database(tmp_path: Path) -> None:
+    first = default_demo_path(NOW, tmp_path)
+    first.touch()
+
+    assert first == tmp_path / "demo-20240506-070809.sqlite"
+    assert default_demo_path(NOW, tmp_path) == tmp_path / "demo-20240506-070809-2.sqlite"
+
+
+def test_a_database_holding_anything_else_is_refused_untouched(tmp_path: Path) -> None:
+    own = tmp_path / "bot.sqlite"
+    Store.open(own).close()  # a database without a single row is someone's too
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database")
+    before = {path: sha256(path) for path in (own, text)}
+
+    for path in (own, text):
+        with pytest.raises(ValidationError, match="not a database made by tradedb demo"):
+            choose_database(path, NOW)
+    assert {path: sha256(path) for path in before} == before
+
+
+def test_an_empty_file_or_an_earlier_demo_database_is_used(
+    tmp_path: Path, demo: tuple[DemoResult, Recorder]
+) -> None:
+    empty = tmp_path / "empty.sqlite"
+    empty.touch()
+    earlier = tmp_path / "earlier.sqlite"
+    earlier.write_bytes(demo[0].database.read_bytes())
+    Path(f"{earlier}-wal").write_bytes(b"")
+
+    assert not choose_database(empty, NOW).replaced
+    assert not empty.exists()  # so that it is created owner-only
+    assert choose_database(earlier, NOW).replaced
+    assert not earlier.exists()
+    assert not Path(f"{earlier}-wal").exists()
+
+
+# --- the command ------------------------------------------------------------------------------
+
+
+def invoke(*args: str, env: dict[str, str]) -> Any:
+    return CliRunner().invoke(app, ["demo", *args], env=env)
+
+
+def one_line_error(result: Any) -> str:
+    assert result.exit_code == USER_ERROR, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert result.stdout == ""
+    assert len(lines) == 1, result.stderr
+    return str(lines[0])
+
+
+def test_the_command_without_arguments_leaves_the_users_databases_alone(
+    tmp_path: Path,
+) -> None:
+    """What the README's first command does: a new database in the default folder, the
+    output naming it and the report; the default database and $TRADEDB_DB untouched."""
+    env = isolated_environ(tmp_path)
+    data = Path(env["XDG_DATA_HOME"]) / "tradedb"
+    mine = tmp_path / "mine.sqlite"
+    Store.open(mine).close()
+    digest = sha256(mine)
+
+    result = invoke(env={**env, "TRADEDB_DB": str(mine)})
+
+    assert result.exit_code == 0, result.stdout + result.stderr
+    created = sorted(data.glob("demo-*.sqlite"))
+    assert len(created) == 1
+    report = created[0].with_name(created[0].stem + "-report.html")
+    assert report.exists()
+    assert not (data / "tradedb.sqlite").exists()
+    assert sha256(mine) == digest
+    out = result.stdout
+    assert f"database: {created[0]}" in out
+    assert f"report:   {report}" in out
+    for step in ("Import Binance candles", "Paper-trade on Kraken", "Compare the strategies"):
+        assert re.search(rf"✓ {step}.* \d+\.\d\d s ", out), out
+    assert "rsi_revert" in out
+    assert "sma_cross" in out
+    assert "not market data" in out
+
+    # Running it on that demo database again replaces it; --json is for programs.
+    again = invoke("--db", str(created[0]), "--json", env=env)
+    assert again.exit_code == 0, again.stderr
+    summary = json.loads(again.stdout)
+    assert summary["database"] == str(created[0])
+    assert summary["report"] == str(report)
+    assert summary["replaced_earlier_demo"] is True
+    assert [step["step"] for step in summary["steps"]] == list(STEPS)
+    assert {(s["exchange"], s["quote"]) for s in summary["sessions"]} == {
+        ("binance", "BTC"),
+        ("kraken", "EUR"),
+    }
+    strategies = {(r["strategy"], r["exchange"]): r for r in summary["comparison"]}
+    assert re.fullmatch(r"-?\d+\.\d{8}", strategies[("sma_cross", "kraken")]["final_equity"])
+    with Store.open(created[0], readonly=True) as replaced:
+        assert replaced.config.count({"config_key": DEMO_KEY}) == 1
+        assert replaced.trades.count() == sum(r["trades"] for r in summary["comparison"][:4])
+
+
+def test_the_command_refuses_an_existing_database_in_one_line(tmp_path: Path) -> None:
+    env = isolated_environ(tmp_path)
+    own = tmp_path / "bot.sqlite"
+    with Store.open(own) as store:
+        store.config.upsert({"config_key": "risk", "config_value": "low"})
+    digest = sha256(own)
+
+    line = one_line_error(invoke("--db", str(own), env=env))
+
+    assert str(own) in line
+    assert "not a database made by tradedb demo" in line
+    assert sha256(own) == digest
+
+
+def test_a_report_path_in_a_missing_folder_is_refused_before_anything_is_written(
+    tmp_path: Path,
+) -> None:
+    env = isolated_environ(tmp_path)
+    target = tmp_path / "new.sqlite"
+
+    line = one_line_error(
+        invoke("--db", str(target), "--html", str(tmp_path / "no" / "r.html"), env=env)
+    )
+
+    assert "folder does not exist" in line
+    assert not target.exists()
