@@ -157,6 +157,19 @@ def test_the_float_values_rounded_are_those_with_noise_past_8_decimals(
     assert f"{noisy:,} values carry float noise past the 8th decimal" in result.notes[0]
 
 
+def test_the_readme_gives_the_demos_own_figures(demo: tuple[DemoResult, Recorder]) -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    demo_section = readme.split("\n## Demo\n", 1)[1].split("\n## ", 1)[0]
+    markets = demo[0].markets
+    binance = [m for m in markets if m.exchange == "binance"]
+    kraken = [m for m in markets if m.exchange == "kraken"]
+
+    assert f"({sum(m.candles for m in binance):,} candles)" in demo_section
+    assert f"{sum(m.rounded for m in binance):,} values carry" in demo_section
+    assert f"{sum(m.trades for m in kraken):,} trades" in demo_section
+    assert f"become {kraken[0].timeframe}" in demo_section
+
+
 def test_both_strategies_traded_on_both_exchanges_through_the_ledger(store: Store) -> None:
     for exchange in ("binance", "kraken"):
         for strategy in STRATEGIES:

@@ -32,7 +32,8 @@ def test_quickstart_has_two_commands_and_ci_runs_the_test_one() -> None:
     quickstart = README.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
     commands = re.findall(r"```sh\n(.*?)\n```", quickstart, flags=re.DOTALL)
     assert len(commands) == 2
-    assert "tradedb init" in commands[0]
+    assert "'.[demo]'" in commands[0]
+    assert commands[0].endswith("tradedb demo")
     test_command = commands[1].rsplit("&& ", 1)[1]
     ci_script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert test_command in ci_script
