@@ -276,7 +276,7 @@ def test_a_bulk_write_builds_its_blocks_at_once(store: Store, columnwise_batches
     assert cached_read(store) == row_read(store)
 
 
-def test_a_span_holding_other_candles_is_not_built_from_a_write(
+def test_a_span_the_write_went_past_is_built_from_its_stored_candles(
     store: Store, columnwise_batches: None
 ) -> None:
     write(store, [row for row in candles(0, 3 * BLOCK) if row[0] < T0 + SPAN + 3 * MINUTE])
@@ -284,7 +284,30 @@ def test_a_span_holding_other_candles_is_not_built_from_a_write(
 
     write(store, candles(BLOCK + 5, 2 * BLOCK + 2))  # the second span also holds 3 older ones
 
-    assert built_blocks(store) == [T0 + 2 * SPAN]
+    assert built_blocks(store) == [T0 + SPAN, T0 + 2 * SPAN]
+    assert cached_read(store) == row_read(store)
+
+
+def test_a_correction_inside_a_span_leaves_its_block_to_the_next_read(
+    store: Store, columnwise_batches: None
+) -> None:
+    write(store, candles(0, 4 * BLOCK))
+    assert T0 + SPAN in built_blocks(store)
+
+    write(store, candles(BLOCK + 3, 5, price=500))
+
+    assert T0 + SPAN not in built_blocks(store)
+    assert cached_read(store) == row_read(store)
+    assert T0 + SPAN in built_blocks(store)
+
+
+def test_a_download_page_by_page_seals_each_span_as_it_moves_on(
+    store: Store, columnwise_batches: None
+) -> None:
+    for first in range(0, 5 * BLOCK, 5):
+        write(store, candles(first, 5))
+
+    assert built_blocks(store) == [T0 + index * SPAN for index in range(4)]
     assert cached_read(store) == row_read(store)
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from tradedb.store.database import Database
@@ -114,15 +114,26 @@ def keep(db: Database, market: Market, start: int, columns: Any, token: int) -> 
 
 
 def seal_written(
-    conn: sqlite3.Connection, market: Market, columns: Any, span: int, *, live_since: int
+    conn: sqlite3.Connection,
+    market: Market,
+    columns: Any,
+    span: int,
+    *,
+    live_since: int,
+    read: Callable[[int, int], Any],
 ) -> int:
-    """Build, in the writing transaction, the blocks whose stored candles are exactly the
-    candles just written (int64 columns of shape (6, rows), upserted with replace), so the
-    first read after an import is as fast as the next. Returns the blocks built.
+    """Build, in the writing transaction, the blocks of the spans a write of candles
+    (int64 columns of shape (6, rows), upserted with replace) filled or passed, so that
+    the first read after an import or a download is as fast as the next. Returns the
+    blocks built.
 
-    A span qualifies when it holds as many stored candles as written ones: every written
-    candle is stored, with the written values, so equal counts mean equal sets. The span
-    of a live market's newest candle (newer than `live_since`) is left out, as on reads.
+    - A span holding as many stored candles as written ones is built from the written
+      ones: each is stored with the written values, so equal counts mean equal sets.
+    - A span the write went past (it also wrote a later span) but did not fill alone is
+      built from its stored candles, read by `read(since, until)`: a download writing
+      page after page seals each span once, as it moves on.
+    - Any other span the write touched, and the span of a live market's newest candle
+      (newer than `live_since`), are left to be built by the first read that covers them.
     """
     import numpy as np
 
@@ -144,13 +155,18 @@ def seal_written(
     newest = conn.execute(f"SELECT max(timestamp) FROM market_data WHERE {where}", market)
     latest = newest.fetchone()[0]
     live_block = latest - latest % span if latest >= live_since else None
-    blocks = [
-        (*market, start, start + span, count, encode(written[:, first : first + count]))
-        for start, first, count in zip(
-            starts.tolist(), firsts.tolist(), counts.tolist(), strict=True
-        )
-        if start != live_block and stored.get(start) == count
-    ]
+    passed = int(starts[-1])
+    blocks = []
+    for start, first, count in zip(starts.tolist(), firsts.tolist(), counts.tolist(), strict=True):
+        if start == live_block:
+            continue
+        if stored.get(start) == count:
+            block = written[:, first : first + count]
+        elif start < passed:
+            block = read(start, start + span)
+        else:
+            continue
+        blocks.append((*market, start, start + span, block.shape[1], encode(block)))
     conn.executemany(
         "INSERT INTO candle_blocks (symbol, timeframe, exchange, first_ts, end_ts, candles, "
         "data) VALUES (?, ?, ?, ?, ?, ?, ?) "

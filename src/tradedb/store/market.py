@@ -10,6 +10,7 @@ import itertools
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from tradedb.models.values import TIMEFRAME_MS, now_epoch_ms
@@ -98,7 +99,14 @@ class MarketRecords:
         span = TIMEFRAME_MS[timeframe] * blocks.CANDLES_PER_BLOCK
         live_since = now_epoch_ms() - blocks.SETTLED_MS
         market = blocks.Market(symbol, timeframe, exchange)
-        return blocks.seal_written(conn, market, columns, span, live_since=live_since)
+        return blocks.seal_written(
+            conn,
+            market,
+            columns,
+            span,
+            live_since=live_since,
+            read=partial(_column_rows, conn, market),
+        )
 
     def coverage(self, exchange: str | None = None) -> list[Coverage]:
         """First and last time and count per market and timeframe. SQLite answers it from
