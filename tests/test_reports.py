@@ -617,3 +617,19 @@ def test_a_scope_without_capital_has_no_percentages_rather_than_an_error() -> No
     assert total_return(equity, pnl) is None
     assert sharpe_ratio(equity, pnl) is None
     assert drawdown_series(equity, pnl) == [Decimal(0)] * 3
+
+
+def test_a_new_report_file_is_readable_by_its_owner_only(html_file: Path) -> None:
+    assert html_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_long_stretches_without_rows_are_cut_out_of_the_date_axis() -> None:
+    """Periods years apart (the demo's 2018 and 2023 data) must not be squeezed into
+    slivers at either end of one date axis."""
+    dates = ["2018-01-10", "2018-01-11", "2018-01-30", "2023-01-01", "2023-01-02"]
+
+    assert html_report._long_gaps(dates) == [
+        ("2018-01-12", "2018-01-30"),
+        ("2018-01-31", "2023-01-01"),
+    ]
+    assert html_report._long_gaps(["2018-01-10", "2018-01-17"]) == []

@@ -10,9 +10,10 @@ explicitly here and nowhere else.
 from __future__ import annotations
 
 import html
+import itertools
 import os
 from collections.abc import Sequence
-from datetime import UTC
+from datetime import UTC, date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +53,8 @@ SELL = "#f97316"
 # to tell from the page (the screenshot test finds the charts by it).
 PLOT_BACKGROUND = "#f3f5f9"
 CHART_HEIGHT = 420
+# Longer stretches without performance rows are cut out of the date axis.
+GAP_DAYS = 7
 CANDLE_HEIGHT = 480
 LINE_WIDTH = 3
 
@@ -106,7 +109,11 @@ def write(report: Report, path: str | os.PathLike[str]) -> int:
         raise ValidationError("html", str(target), "its folder does not exist")
     document = render(report).encode()
     try:
-        target.write_bytes(document)
+        # The report shows balances and trades: readable by its owner only, as the
+        # database is (an existing file keeps its mode).
+        descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(document)
     except OSError as exc:
         raise ValidationError("html", str(target), f"cannot be written: {exc.strerror}") from None
     return len(document)
@@ -224,11 +231,26 @@ def _performance_sections(rows: Sequence[StrategyRow]) -> list[str]:
                 **style,
             )
         )
+    skipped = _long_gaps(sorted({day.date for _, row in charted for day in row.days}))
+    for figure in (equity, drawdown, daily):
+        figure.update_xaxes(rangebreaks=[{"bounds": list(gap)} for gap in skipped])
     return [
         "<h2>Equity (USD, end of day)</h2>" + _div(equity, "equity"),
         "<h2>Drawdown (% below the running peak)</h2>" + _div(drawdown, "drawdown"),
         "<h2>Daily P&amp;L (USD)</h2>" + _div(daily, "daily-pnl"),
     ]
+
+
+def _long_gaps(dates: Sequence[str]) -> list[tuple[str, str]]:
+    """Stretches of more than GAP_DAYS days without a performance row, as (day after the
+    last row, day of the next row): the date axis leaves them out, so periods years apart
+    (the demo's 2018 and 2023 data) are not squeezed into slivers at either end."""
+    found = []
+    for before, after in itertools.pairwise(dates):
+        first, last = date.fromisoformat(before), date.fromisoformat(after)
+        if (last - first).days > GAP_DAYS:
+            found.append(((first + timedelta(days=1)).isoformat(), last.isoformat()))
+    return found
 
 
 # --- candles with the fills -------------------------------------------------------------------
