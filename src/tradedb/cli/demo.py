@@ -16,13 +16,13 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.table import Table
 
 from tradedb.cli.common import JsonOption, err, out, print_json, user_errors
-from tradedb.cli.paper import _as_json as session_json
+from tradedb.cli.paper import session_json
+from tradedb.cli.reports import comparison_table
 from tradedb.models.values import format_decimal
 from tradedb.services.demo import DemoResult, StepReport, Unpriced, run_demo
-from tradedb.services.reports.table import HEADERS, NUMERIC, cells, report_json
+from tradedb.services.reports.table import report_json
 
 DemoDbOption = Annotated[
     str | None,
@@ -112,12 +112,12 @@ def _show(result: DemoResult) -> None:
     out.print()
     for note in result.notes:
         out.print(f"• {note}", highlight=False)
-    table = Table(title="strategies compared (USD; realized P&L and fees in the quote currency)")
-    for header in HEADERS:
-        table.add_column(header, justify="right" if header in NUMERIC else "left")
-    for row in result.comparison.rows:
-        table.add_row(*cells(row))
-    out.print(table)
+    out.print(
+        comparison_table(
+            result.comparison.rows,
+            "strategies compared (USD; realized P&L and fees in the quote currency)",
+        )
+    )
     out.print(f"database: {result.database}", highlight=False, soft_wrap=True)
     out.print(
         f"report:   {result.report} ({result.report_bytes / 1_000_000:.1f} MB, opens offline)",

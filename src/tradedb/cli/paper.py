@@ -104,7 +104,7 @@ def paper(
     for warning in result.warnings:
         err.print(f"warning: {warning}", highlight=False, soft_wrap=True)
     if as_json:
-        print_json(_as_json(result))
+        print_json(session_json(result))
     else:
         _show(result)
 
@@ -130,7 +130,7 @@ def _fixed(value: Decimal | None) -> str | None:
     return None if value is None else format_decimal(value)
 
 
-def _as_json(result: SessionResult) -> dict[str, Any]:
+def session_json(result: SessionResult) -> dict[str, Any]:
     return {
         "session_id": result.session_id,
         "exchange": result.exchange,

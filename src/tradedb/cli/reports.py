@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +14,7 @@ from tradedb.services import admin
 from tradedb.services.location import resolve_database
 from tradedb.services.reports import ReportFilters, compare
 from tradedb.services.reports import html as html_report
+from tradedb.services.reports.comparison import StrategyRow
 from tradedb.services.reports.table import HEADERS, NUMERIC, cells, report_json
 
 StrategiesOption = Annotated[
@@ -58,12 +60,17 @@ def report(
     if as_json:
         print_json(report_json(result))
         return
-    table = Table(title=f"strategies compared: {filters.describe()}")
+    out.print(comparison_table(result.rows, f"strategies compared: {filters.describe()}"))
+
+
+def comparison_table(rows: Sequence[StrategyRow], title: str) -> Table:
+    """The strategies side by side, as `tradedb report` and `tradedb demo` print them."""
+    table = Table(title=title)
     for header in HEADERS:
         table.add_column(header, justify="right" if header in NUMERIC else "left")
-    for row in result.rows:
+    for row in rows:
         table.add_row(*cells(row))
-    out.print(table)
+    return table
 
 
 def register(app: typer.Typer) -> None:
