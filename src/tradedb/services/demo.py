@@ -674,8 +674,8 @@ def _unpriced_notes(snapshots: Unpriced | None, metrics: Unpriced | None) -> lis
         notes.append(
             f"No performance rows on {_list_days(metrics.days)} for "
             f"{', '.join(metrics.what)}: their holdings have no price then, so their figures "
-            "cover their own period only. The report's daily charts span both periods: drag "
-            "across one to zoom in."
+            "cover their own period only. The report's daily charts show both periods side "
+            "by side, the years between them cut out of the date axis."
         )
     return notes
 

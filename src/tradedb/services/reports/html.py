@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import itertools
+import math
 import os
 from collections.abc import Sequence
 from datetime import UTC, date, timedelta
@@ -55,6 +56,7 @@ PLOT_BACKGROUND = "#f3f5f9"
 CHART_HEIGHT = 420
 # Longer stretches without performance rows are cut out of the date axis.
 GAP_DAYS = 7
+DAY_MS = 86_400_000
 CANDLE_HEIGHT = 480
 LINE_WIDTH = 3
 
@@ -231,9 +233,18 @@ def _performance_sections(rows: Sequence[StrategyRow]) -> list[str]:
                 **style,
             )
         )
-    skipped = _long_gaps(sorted({day.date for _, row in charted for day in row.days}))
-    for figure in (equity, drawdown, daily):
-        figure.update_xaxes(rangebreaks=[{"bounds": list(gap)} for gap in skipped])
+    shown = sorted({day.date for _, row in charted for day in row.days})
+    skipped = _long_gaps(shown)
+    if skipped:
+        # plotly spaces its ticks over the whole range, cut-out years included, and would
+        # label years only; about ten ticks over the days actually shown instead.
+        every = max(1, math.ceil(len(shown) / 10)) * DAY_MS
+        for figure in (equity, drawdown, daily):
+            figure.update_xaxes(
+                rangebreaks=[{"bounds": list(gap)} for gap in skipped],
+                dtick=every,
+                tickformat="%b %d\n%Y",
+            )
     return [
         "<h2>Equity (USD, end of day)</h2>" + _div(equity, "equity"),
         "<h2>Drawdown (% below the running peak)</h2>" + _div(drawdown, "drawdown"),
