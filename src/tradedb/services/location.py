@@ -61,7 +61,7 @@ def resolve_database(
         return DatabaseLocation(parse_database_url(option), "--db")
     if env.get(DB_ENV):
         return DatabaseLocation(parse_database_url(env[DB_ENV]), "TRADEDB_DB")
-    configured = _from_config_file(config_file(env))
+    configured = _from_config_file(env)
     if configured:
         return DatabaseLocation(parse_database_url(configured), "config file")
     return DatabaseLocation(default(), "default")
@@ -91,15 +91,26 @@ def parse_database_url(value: str) -> Path:
     raise DatabaseLocationError(f"{scheme}: unsupported database URL; use a path or sqlite:///")
 
 
-def _from_config_file(path: Path) -> str | None:
+def config_section(name: str, env: Mapping[str, str] | None = None) -> dict[str, object]:
+    """One `[name]` table of the config file (empty when the file or the table is absent).
+    Each part of tradedb reads its own table: [database], [backup], [retention], ..."""
+    path = config_file(env)
     if not path.is_file():
-        return None
+        return {}
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise DatabaseLocationError(f"config file {path} cannot be read: {exc}") from None
-    database = data.get("database", {})
-    value = database.get("path") if isinstance(database, dict) else None
+    section = data.get(name, {})
+    if not isinstance(section, dict):
+        raise DatabaseLocationError(f"config file {path}: [{name}] must be a table")
+    return section
+
+
+def _from_config_file(env: Mapping[str, str]) -> str | None:
+    value = config_section("database", env).get("path")
     if value is not None and not isinstance(value, str):
-        raise DatabaseLocationError(f"config file {path}: [database] path must be a string")
+        raise DatabaseLocationError(
+            f"config file {config_file(env)}: [database] path must be a string"
+        )
     return value
