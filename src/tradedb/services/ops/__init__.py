@@ -1,0 +1,1 @@
+"""Operations: retention with archives, backups, replication and scheduled maintenance."""
