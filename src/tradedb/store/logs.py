@@ -1,0 +1,90 @@
+"""bot_logs: the batch insert the logging handler uses, and the reads `tradedb logs` makes.
+
+The handler's rows are built from log records it has already checked (level one of the
+five, a millisecond timestamp), so they go in as plain tuples with one executemany: per
+row validation would cost more than the insert itself at the rates a bot logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tradedb.models import Log
+from tradedb.store.database import Database
+from tradedb.store.repository import Repository
+from tradedb.store.store import LOGS
+
+# timestamp, level, message, module, strategy, exchange, symbol, metadata
+LogRow = tuple[int, str, str, str | None, str | None, str | None, str | None, str | None]
+
+_INSERT = (
+    "INSERT INTO bot_logs (timestamp, level, message, module, strategy, exchange, symbol, "
+    "metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    """Which rows a reader wants: levels (None: all), one strategy, from a time on."""
+
+    levels: tuple[str, ...] | None = None
+    strategy: str | None = None
+    since_ms: int | None = None
+
+    def where(self) -> tuple[list[str], list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if self.levels is not None:
+            clauses.append(f"level IN ({', '.join('?' for _ in self.levels)})")
+            params += self.levels
+        if self.strategy is not None:
+            clauses.append("strategy = ?")
+            params.append(self.strategy)
+        if self.since_ms is not None:
+            clauses.append("timestamp >= ?")
+            params.append(self.since_ms)
+        return clauses, params
+
+
+class LogRecords:
+    """bot_logs reads and writes beyond the generic repository's."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._repo = Repository(db, LOGS)
+
+    def insert_rows(self, rows: Sequence[LogRow]) -> int:
+        """Insert prepared rows in one transaction (synchronous=NORMAL: logs may lose their
+        last moments to a power cut, never the database)."""
+        with self.db.transaction(durable=False) as conn:
+            conn.executemany(_INSERT, rows)
+        return len(rows)
+
+    def latest(self, selection: LogFilter, limit: int) -> list[Log]:
+        """The newest `limit` matching rows, oldest first (as a terminal shows a tail)."""
+        clauses, params = selection.where()
+        where = " AND ".join(clauses) or "1"
+        return self._repo.select_all(
+            "id IN (SELECT id FROM bot_logs WHERE "
+            f"{where} ORDER BY timestamp DESC, id DESC LIMIT ?)",
+            (*params, limit),
+        )
+
+    def after_id(self, last_id: int, selection: LogFilter, limit: int) -> list[Log]:
+        """Matching rows written after the row `last_id`, in the order they were written."""
+        clauses, params = selection.where()
+        clauses.append("id > ?")
+        params.append(last_id)
+        return self._repo.select_all(
+            f"id IN (SELECT id FROM bot_logs WHERE {' AND '.join(clauses)} ORDER BY id LIMIT ?)",
+            (*params, limit),
+        )
+
+    def last_id(self) -> int:
+        row = self.db.connection.execute("SELECT max(id) FROM bot_logs").fetchone()
+        return 0 if row[0] is None else int(row[0])
+
+    def count(self) -> int:
+        return int(self.db.connection.execute("SELECT count(*) FROM bot_logs").fetchone()[0])
