@@ -9,7 +9,10 @@ import typer
 from rich.table import Table
 
 from tradedb import __version__
-from tradedb.cli import analytics, demo, ledger, market, paper, reports
+from tradedb.cli import analytics, demo, ledger, market, paper, replicate, reports
+from tradedb.cli import retention as retention_cli
+from tradedb.cli import config as config_cli
+from tradedb.cli import logs as logs_cli
 from tradedb.cli.common import (
     USER_ERROR,
     DbOption,
@@ -37,6 +40,10 @@ ledger.register(app)
 market.register(app)
 paper.register(app)
 reports.register(app)
+config_cli.register(app)
+logs_cli.register(app)
+retention_cli.register(app)
+replicate.register(app)
 
 
 def _version(value: bool) -> None:
