@@ -9,10 +9,10 @@ import typer
 from rich.table import Table
 
 from tradedb import __version__
-from tradedb.cli import analytics, demo, ledger, market, paper, replicate, reports
-from tradedb.cli import retention as retention_cli
+from tradedb.cli import analytics, backup, demo, ledger, market, paper, replicate, reports
 from tradedb.cli import config as config_cli
 from tradedb.cli import logs as logs_cli
+from tradedb.cli import retention as retention_cli
 from tradedb.cli.common import (
     USER_ERROR,
     DbOption,
@@ -35,6 +35,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="Schema version and maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 analytics.register(app)
+backup.register(app)
 demo.register(app)
 ledger.register(app)
 market.register(app)

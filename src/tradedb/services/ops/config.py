@@ -1,0 +1,347 @@
+"""bot_config: typed settings of the bot, per strategy where they belong to one.
+
+A value is stored as text and read back as its `config_type` says:
+
+- string: the text itself;
+- number: an exact Decimal (it must fit DECIMAL(20,8), like every amount in tradedb);
+  stored as fixed-point text ('0.00000001', never '1E-8');
+- boolean: True or False; 'true', 'false', 'yes', 'no', 'on', 'off', '1' and '0' are
+  accepted, 'true' or 'false' is stored;
+- json: any JSON text, read back with exact Decimal numbers.
+
+Keys: a strategy's own settings live under `strategy.<name>.<key>`, and the row's
+`strategy` column names the strategy, so listing by strategy finds them (and the
+`capital.<strategy>.<exchange>` rows the paper sessions write). Other keys already in
+use: `capital.<strategy>.<exchange>` (USD), `reference_price.<ASSET>` (USD) and
+`demo.database`.
+
+An inactive entry (`is_active` false) stays stored but is not in force: `value()` and the
+other readers of bot_config pass it over.
+
+Secrets are refused. The database is copied by backups, replicas and cloud uploads, so an
+API key, secret, password or private key stored here would travel with every copy. A key
+whose name says it holds one, or a value that looks like one (a PEM private key, or a long
+mixed-case token like exchange API keys), is rejected with a pointer to environment
+variables.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, get_args
+
+from tradedb.errors import UnknownRecord, ValidationError
+from tradedb.models import Config
+from tradedb.models.fields import ConfigType
+from tradedb.models.values import format_decimal, to_decimal
+from tradedb.store import Store
+from tradedb.store.config import ConfigRecords
+
+CONFIG_TYPES: tuple[str, ...] = get_args(ConfigType)
+STRATEGY_PREFIX = "strategy."
+CAPITAL_PREFIX = "capital."
+_TRUE = frozenset({"true", "yes", "on", "1"})
+_FALSE = frozenset({"false", "no", "off", "0"})
+
+_SECRET_KEY = re.compile(
+    r"api[_.\-]?key|apikey|api[_.\-]?secret|secret|passw(?:or)?d|passphrase"
+    r"|(?<![a-z])pwd(?![a-z])|private[_.\-]?key|privkey|priv[_.\-]key|access[_.\-]?token"
+    r"|auth[_.\-]?token|bearer|mnemonic|seed[_.\-]?phrase|credential",
+    re.IGNORECASE,
+)
+_PEM_PRIVATE = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
+# Exchange API keys and secrets: long tokens of letters (both cases) and digits, often
+# base64. 40 characters and more leaves out public identifiers such as Bitcoin addresses.
+_TOKEN = re.compile(r"[A-Za-z0-9+/=_.\-]{40,}")
+_PUBLIC_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+SECRET_ADVICE = (
+    "secrets do not belong in bot_config, which every backup, replica and cloud copy "
+    "carries: keep API keys, secrets, passwords and private keys in environment variables "
+    "(e.g. KRAKEN_API_KEY, KRAKEN_SECRET) and read them with os.environ"
+)
+
+
+@dataclass(frozen=True)
+class ConfigEntry:
+    """One bot_config row with its value typed."""
+
+    key: str
+    value: Any
+    config_type: str
+    text: str
+    description: str | None
+    strategy: str | None
+    is_active: bool
+    created_at: int
+    updated_at: int
+
+    @classmethod
+    def of(cls, row: Config) -> ConfigEntry:
+        return cls(
+            key=row.config_key,
+            value=typed_value(row.config_value, row.config_type),
+            config_type=row.config_type,
+            text=row.config_value,
+            description=row.description,
+            strategy=row.strategy,
+            is_active=bool(row.is_active),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        """For programs: numbers as fixed-point text, booleans as JSON booleans, json as
+        the JSON itself; `text` is always the exact stored text."""
+        value: Any = self.value
+        if self.config_type == "number":
+            value = self.text
+        elif self.config_type == "json":
+            value = json.loads(self.text)
+        return {
+            "key": self.key,
+            "value": value,
+            "type": self.config_type,
+            "text": self.text,
+            "description": self.description,
+            "strategy": self.strategy,
+            "is_active": self.is_active,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+def strategy_key(strategy: str, key: str) -> str:
+    """The key of a strategy's own setting: strategy.<name>.<key>."""
+    return f"{STRATEGY_PREFIX}{strategy}.{key}"
+
+
+def strategy_of(key: str) -> str | None:
+    """The strategy a key belongs to by its scheme: strategy.<name>.<key> and
+    capital.<strategy>.<exchange>; None for other keys."""
+    for prefix in (STRATEGY_PREFIX, CAPITAL_PREFIX):
+        if key.startswith(prefix) and key.count(".") >= 2:
+            return key.split(".")[1]
+    return None
+
+
+def typed_value(text: str, config_type: str) -> Any:
+    if config_type == "number":
+        return Decimal(text)
+    if config_type == "boolean":
+        return text == "true"
+    if config_type == "json":
+        return json.loads(text, parse_float=Decimal)
+    return text
+
+
+# --- the rules ---------------------------------------------------------------------------
+
+
+def check_not_secret_key(key: str) -> None:
+    if _SECRET_KEY.search(key):
+        raise ValidationError(
+            "config_key", key, f"names an API key, secret, password or private key; {SECRET_ADVICE}"
+        )
+
+
+def check_not_secret_text(text: str, field: str = "config_value") -> None:
+    if _PEM_PRIVATE.search(text) or any(_looks_like_token(token) for token in _TOKEN.findall(text)):
+        raise ValidationError(
+            field, _masked(text), f"looks like an API key, secret or private key; {SECRET_ADVICE}"
+        )
+
+
+def _looks_like_token(token: str) -> bool:
+    if _PUBLIC_ADDRESS.fullmatch(token):
+        return False
+    return (
+        any(c.isupper() for c in token)
+        and any(c.islower() for c in token)
+        and any(c.isdigit() for c in token)
+    )
+
+
+def _masked(text: str) -> str:
+    """Never echo a secret back into a terminal or a log."""
+    return f"{text[:4]}… ({len(text)} characters)"
+
+
+def _json_strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key)
+            yield from _json_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _json_strings(item)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def stored_text(value: object, config_type: str) -> str:
+    """The text `value` is stored as under `config_type`, or a ValidationError."""
+    if config_type not in CONFIG_TYPES:
+        raise ValidationError("config_type", config_type, f"must be one of {CONFIG_TYPES}")
+    if config_type == "number":
+        return format_decimal(to_decimal(value, "config_value"))
+    if config_type == "boolean":
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        word = value.strip().lower() if isinstance(value, str) else None
+        if word in _TRUE:
+            return "true"
+        if word in _FALSE:
+            return "false"
+        raise ValidationError(
+            "config_value", value, "a boolean is true or false (yes/no, on/off, 1/0)"
+        )
+    if config_type == "json":
+        return _json_text(value)
+    if not isinstance(value, str):
+        raise ValidationError(
+            "config_value", value, f"a string setting takes text, not {type(value).__name__}"
+        )
+    return value
+
+
+def _json_text(value: object) -> str:
+    if isinstance(value, str):
+        try:
+            json.loads(value, parse_constant=_refuse_constant)
+        except ValueError as exc:
+            raise ValidationError("config_value", value, f"is not valid JSON: {exc}") from None
+        return value.strip()
+    try:
+        return json.dumps(value, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(
+            "config_value", value, f"cannot be written as JSON ({exc}); give JSON text"
+        ) from None
+
+
+def _type_of(value: object) -> str:
+    """The type a Python value asks for when neither the caller nor a stored row says."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float, Decimal)):
+        return "number"
+    if isinstance(value, (dict, list)):
+        return "json"
+    return "string"
+
+
+# --- operations --------------------------------------------------------------------------
+
+
+def set_value(
+    store: Store,
+    key: str,
+    value: object = None,
+    *,
+    config_type: str | None = None,
+    description: str | None = None,
+    strategy: str | None = None,
+    active: bool | None = None,
+) -> ConfigEntry:
+    """Create or change a setting, in one transaction, and return it as stored.
+
+    With `strategy`, `key` is that strategy's setting (stored as strategy.<name>.<key>).
+    What is not given stays as it was: the type (a new key takes the type its Python value
+    suggests, text being a string), the description, the strategy and whether it is active.
+    With `value` None the key must exist; only the other fields change.
+    """
+    if strategy is not None:
+        key = strategy_key(strategy, key)
+    else:
+        strategy = strategy_of(key)
+    check_not_secret_key(key)
+    if description is not None:
+        check_not_secret_text(description, "description")
+    records = ConfigRecords(store.db)
+    with store.db.transaction():
+        current = records.by_key(key)
+        if value is None and current is None:
+            raise UnknownRecord("config_key", key, "is not set; give a value to create it")
+        kind = config_type or (current.config_type if current else _type_of(value))
+        if value is None:
+            assert current is not None
+            value = current.config_value
+        text = stored_text(value, kind)
+        strings = _json_strings(json.loads(text)) if kind == "json" else [text]
+        if kind in ("string", "json"):
+            for string in strings:
+                check_not_secret_text(string)
+        row = records.repo.upsert(
+            {
+                "config_key": key,
+                "config_value": text,
+                "config_type": kind,
+                "description": description if description is not None else _kept(current),
+                "strategy": strategy if strategy is not None else _kept_strategy(current),
+                "is_active": active
+                if active is not None
+                else (current is None or current.is_active),
+            }
+        )
+    return ConfigEntry.of(row)
+
+
+def _kept(current: Config | None) -> str | None:
+    return None if current is None else current.description
+
+
+def _kept_strategy(current: Config | None) -> str | None:
+    return None if current is None else current.strategy
+
+
+def get(store: Store, key: str, *, strategy: str | None = None) -> ConfigEntry:
+    """The setting stored under `key`, active or not."""
+    if strategy is not None:
+        key = strategy_key(strategy, key)
+    row = ConfigRecords(store.db).by_key(key)
+    if row is None:
+        raise UnknownRecord("config_key", key, "is not set (`tradedb config list` shows what is)")
+    return ConfigEntry.of(row)
+
+
+def value(store: Store, key: str, default: Any = None, *, strategy: str | None = None) -> Any:
+    """The typed value in force under `key`: `default` when it is unset or inactive."""
+    if strategy is not None:
+        key = strategy_key(strategy, key)
+    row = ConfigRecords(store.db).by_key(key)
+    if row is None or not row.is_active:
+        return default
+    return typed_value(row.config_value, row.config_type)
+
+
+def entries(
+    store: Store,
+    *,
+    prefix: str | None = None,
+    strategy: str | None = None,
+    include_inactive: bool = False,
+) -> list[ConfigEntry]:
+    """Settings by key: all, those under a prefix, or one strategy's; active ones unless
+    `include_inactive`."""
+    rows = ConfigRecords(store.db).matching(
+        prefix=prefix, strategy=strategy, include_inactive=include_inactive
+    )
+    return [ConfigEntry.of(row) for row in rows]
+
+
+def unset(store: Store, key: str, *, strategy: str | None = None) -> str:
+    """Delete a setting; return its key. (To keep it but take it out of force, set it
+    inactive instead.)"""
+    if strategy is not None:
+        key = strategy_key(strategy, key)
+    if not ConfigRecords(store.db).delete(key):
+        raise UnknownRecord("config_key", key, "is not set (`tradedb config list` shows what is)")
+    return key
