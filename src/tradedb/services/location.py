@@ -22,14 +22,23 @@ DB_ENV = "TRADEDB_DB"
 CONFIG_ENV = "TRADEDB_CONFIG"
 DB_FILENAME = "tradedb.sqlite"
 WINDOWS_DB_FOLDER = PureWindowsPath("D:/crypto-bot")
+BACKUP_DIR_ENV = "TRADEDB_BACKUP_DIR"
+WINDOWS_BACKUP_FOLDER = PureWindowsPath("D:/backups/crypto-bot")
 
 Source = Literal["--db", "TRADEDB_DB", "config file", "default"]
+BackupSource = Literal["--backup-dir", "TRADEDB_BACKUP_DIR", "config file", "default"]
 
 
 @dataclass(frozen=True)
 class DatabaseLocation:
     path: Path
     source: Source
+
+
+@dataclass(frozen=True)
+class BackupLocation:
+    path: Path
+    source: BackupSource
 
 
 def config_file(env: Mapping[str, str] | None = None) -> Path:
@@ -65,6 +74,41 @@ def resolve_database(
     if configured:
         return DatabaseLocation(parse_database_url(configured), "config file")
     return DatabaseLocation(default(), "default")
+
+
+def default_backup_dir(
+    *, is_windows: bool | None = None, drive_exists: Callable[[str], bool] = os.path.isdir
+) -> Path:
+    """The spec's D:\\backups\\crypto-bot\\ on Windows with a D: drive; else a `backups`
+    folder in the user data folder."""
+    if is_windows is None:
+        is_windows = os.name == "nt"
+    if is_windows and drive_exists("D:\\"):
+        return Path(WINDOWS_BACKUP_FOLDER)
+    return Path(platformdirs.user_data_dir(APP)) / "backups"
+
+
+def resolve_backup_dir(
+    option: str | None,
+    *,
+    env: Mapping[str, str] | None = None,
+    default: Callable[[], Path] = default_backup_dir,
+) -> BackupLocation:
+    """--backup-dir, then TRADEDB_BACKUP_DIR, then `[backup] dir` in the config file, then
+    the default."""
+    env = os.environ if env is None else env
+    if option:
+        return BackupLocation(Path(option).expanduser(), "--backup-dir")
+    if env.get(BACKUP_DIR_ENV):
+        return BackupLocation(Path(env[BACKUP_DIR_ENV]).expanduser(), "TRADEDB_BACKUP_DIR")
+    configured = config_section("backup", env).get("dir")
+    if configured is not None:
+        if not isinstance(configured, str) or not configured:
+            raise DatabaseLocationError(
+                f"config file {config_file(env)}: [backup] dir must be a non-empty string"
+            )
+        return BackupLocation(Path(configured).expanduser(), "config file")
+    return BackupLocation(default(), "default")
 
 
 def ensure_default_folder(location: DatabaseLocation) -> None:
@@ -114,3 +158,25 @@ def _from_config_file(env: Mapping[str, str]) -> str | None:
             f"config file {config_file(env)}: [database] path must be a string"
         )
     return value
+
+
+def ensure_backup_dir(location: BackupLocation) -> Path:
+    """Create the backup folder owner-only if it is missing. The default is created with its
+    parents; a folder the user named is created only where its parent exists, so that a
+    mistyped path does not quietly grow a tree."""
+    folder = location.path
+    if folder.is_dir():
+        return folder
+    if folder.exists():
+        raise DatabaseLocationError(f"backup folder {folder} is a file, not a folder")
+    try:
+        folder.mkdir(parents=location.source == "default", mode=0o700)
+    except FileNotFoundError:
+        raise DatabaseLocationError(
+            f"backup folder {folder}: its parent {folder.parent} does not exist"
+        ) from None
+    except OSError as exc:
+        raise DatabaseLocationError(
+            f"cannot create backup folder {folder}: {exc.strerror}"
+        ) from None
+    return folder

@@ -1,0 +1,338 @@
+"""`tradedb backup ...` and `tradedb restore`: snapshots, rotation, cloud copies, full backups."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from tradedb.cli.common import DbOption, JsonOption, err, moment, out, print_json, user_errors
+from tradedb.services.location import (
+    config_file,
+    ensure_backup_dir,
+    resolve_backup_dir,
+    resolve_database,
+)
+from tradedb.services.ops import (
+    backup_catalog,
+    backup_full,
+    backup_rotation,
+    backup_snapshot,
+    backup_upload,
+)
+from tradedb.services.ops.backup_full import FullRestore
+from tradedb.services.ops.backup_manifest import BackupError, Manifest
+
+BackupDirOption = Annotated[
+    str | None,
+    typer.Option(
+        "--backup-dir",
+        help="Backup folder (else $TRADEDB_BACKUP_DIR, [backup] dir in the config file, "
+        "the default).",
+        show_default=False,
+    ),
+]
+EndpointOption = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint-url",
+        help="S3-compatible endpoint (else [backup] endpoint_url); AWS S3 needs none.",
+        show_default=False,
+    ),
+]
+
+backup_app = typer.Typer(
+    help="Snapshots, rotation, cloud copies and full backups.", no_args_is_help=True
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(backup_app, name="backup")
+    app.command("restore")(restore)
+
+
+def _folder(backup_dir: str | None, *, create: bool = False) -> Path:
+    location = resolve_backup_dir(backup_dir)
+    if create:
+        return ensure_backup_dir(location)
+    if not location.path.is_dir():
+        raise BackupError(
+            f"backup folder {location.path} (from {location.source}) does not exist yet"
+        )
+    return location.path
+
+
+@contextmanager
+def _steps(quiet: bool) -> Iterator[Callable[[str], None]]:
+    """A spinner on stderr naming the running step (off for --json and when piped)."""
+    if quiet or not err.is_terminal:
+        yield lambda _step: None
+        return
+    with err.status("starting") as status:
+        yield status.update
+
+
+def _size(count: int) -> str:
+    size = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def _manifest_json(manifest: Manifest, folder: Path) -> dict[str, Any]:
+    return {**manifest.to_json(), "path": str(folder / manifest.file)}
+
+
+@backup_app.command("snapshot")
+@user_errors
+def snapshot(
+    db: DbOption = None, backup_dir: BackupDirOption = None, as_json: JsonOption = False
+) -> None:
+    """Take a consistent online snapshot (VACUUM INTO, zstd, SHA-256 manifest)."""
+    database = resolve_database(db).path
+    folder = _folder(backup_dir, create=True)
+    with _steps(as_json) as progress:
+        manifest = backup_snapshot.take_snapshot(database, folder, progress=progress)
+    if as_json:
+        print_json(_manifest_json(manifest, folder))
+        return
+    out.print(
+        f"{manifest.id}: {folder / manifest.file} ({_size(manifest.size_bytes)}, database "
+        f"{_size(manifest.database_bytes)})",
+        highlight=False,
+    )
+
+
+@backup_app.command("full")
+@user_errors
+def full(
+    db: DbOption = None,
+    backup_dir: BackupDirOption = None,
+    archive_dir: Annotated[
+        str | None,
+        typer.Option(
+            "--archive-dir",
+            help="Retention's Parquet archives (else [retention] archive_dir; none if unset).",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Write one archive of the snapshot, the Parquet archives, the config and the manifests."""
+    database = resolve_database(db).path
+    folder = _folder(backup_dir, create=True)
+    archives = backup_full.archive_dir(archive_dir, database)
+    with _steps(as_json) as progress:
+        manifest = backup_full.take_full(
+            database, folder, archives=archives, config=config_file(), progress=progress
+        )
+    if as_json:
+        print_json(_manifest_json(manifest, folder))
+        return
+    out.print(
+        f"{manifest.id}: {folder / manifest.file} ({_size(manifest.size_bytes)}; archives: "
+        f"{archives or 'none configured'})",
+        highlight=False,
+    )
+
+
+@backup_app.command("list")
+@user_errors
+def list_(backup_dir: BackupDirOption = None, as_json: JsonOption = False) -> None:
+    """List the backups (those with a valid manifest), oldest first."""
+    location = resolve_backup_dir(backup_dir)
+    manifests = backup_catalog.list_backups(location.path)
+    if as_json:
+        print_json([_manifest_json(m, location.path) for m in manifests])
+        return
+    table = Table(
+        "id", "kind", "taken (UTC)", "size", "database", "schema", title=str(location.path)
+    )
+    for m in manifests:
+        table.add_row(
+            m.id,
+            m.kind,
+            moment(m.created_at_ms)[:19],
+            _size(m.size_bytes),
+            _size(m.database_bytes),
+            m.schema or "",
+        )
+    out.print(table)
+    if not manifests:
+        out.print("no backups yet: `tradedb backup snapshot` takes one", highlight=False)
+
+
+@backup_app.command("verify")
+@user_errors
+def verify(
+    backup_id: Annotated[
+        str | None, typer.Argument(help="Backup id (default: every backup).", show_default=False)
+    ] = None,
+    backup_dir: BackupDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check checksums, decompress and run integrity_check. Exit 1 if any backup fails."""
+    folder = _folder(backup_dir)
+    with _steps(as_json) as progress:
+        progress("verifying")
+        verdicts = backup_catalog.verify(folder, backup_id)
+    if as_json:
+        print_json([{"id": v.manifest.id, "ok": v.ok, "problems": v.problems} for v in verdicts])
+    else:
+        for verdict in verdicts:
+            status = (
+                "[green]ok[/green]" if verdict.ok else f"[red]FAILED[/red]: {verdict.problems[0]}"
+            )
+            out.print(f"{verdict.manifest.id}: {status}", highlight=False)
+        if not verdicts:
+            out.print(f"no backups in {folder}", highlight=False)
+    if not all(v.ok for v in verdicts):
+        raise typer.Exit(1)
+
+
+@backup_app.command("prune")
+@user_errors
+def prune(
+    backup_dir: BackupDirOption = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be deleted; delete nothing.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete backups the rotation does not keep ([backup] keep_daily/weekly/monthly,
+    default 7/4/12). The newest backup of each kind is always kept."""
+    folder = _folder(backup_dir)
+    plan = backup_rotation.plan_prune(folder, backup_rotation.Policy.from_config())
+    deleted = [] if dry_run else backup_rotation.prune(folder, plan)
+    if as_json:
+        print_json(
+            {
+                "dry_run": dry_run,
+                "keep": [{"id": m.id, "why": why} for m, why in plan.keep],
+                "delete": [m.id for m in plan.delete],
+                "stale_temp_files": [str(p) for p in plan.stale_temp_files],
+                "deleted_files": [str(p) for p in deleted],
+            }
+        )
+        return
+    verb = "would delete" if dry_run else "deleted"
+    for manifest in plan.delete:
+        out.print(f"{verb} {manifest.id} ({manifest.file})", highlight=False)
+    for path in plan.stale_temp_files:
+        out.print(f"{verb} {path.name} (left by an interrupted backup)", highlight=False)
+    out.print(
+        f"kept {len(plan.keep)}, {verb} {len(plan.delete)} backup(s)",
+        highlight=False,
+    )
+
+
+@backup_app.command("upload")
+@user_errors
+def upload(
+    to: Annotated[
+        str, typer.Option("--to", help="fsspec URL: s3://bucket/prefix or a local folder.")
+    ],
+    backup_ids: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Backup ids, or 'all' (default: the newest snapshot).", show_default=False
+        ),
+    ] = None,
+    encrypt: Annotated[
+        bool,
+        typer.Option(
+            "--encrypt", help="Encrypt here first (passphrase in $TRADEDB_BACKUP_PASSPHRASE)."
+        ),
+    ] = False,
+    endpoint_url: EndpointOption = None,
+    backup_dir: BackupDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Copy backups to a cloud bucket or another folder (skips copies already there)."""
+    folder = _folder(backup_dir)
+    passphrase = backup_upload.passphrase_from() if encrypt else None
+    with _steps(as_json) as progress:
+        progress(f"uploading to {to}")
+        transfers = backup_upload.upload(
+            folder,
+            to,
+            backup_ids=backup_ids or None,
+            passphrase=passphrase,
+            options=backup_upload.storage_options(to, endpoint_url),
+        )
+    if as_json:
+        print_json([vars(t) for t in transfers])
+        return
+    for t in transfers:
+        what = "already there" if t.skipped else f"uploaded ({_size(t.size_bytes)})"
+        lock = ", encrypted" if t.encrypted and not t.skipped else ""
+        out.print(f"{t.backup_id}: {to.rstrip('/')}/{t.remote_file} {what}{lock}", highlight=False)
+
+
+@backup_app.command("fetch")
+@user_errors
+def fetch(
+    backup_id: Annotated[str, typer.Argument(help="Backup id at the URL.")],
+    from_: Annotated[str, typer.Option("--from", help="fsspec URL the backup was uploaded to.")],
+    endpoint_url: EndpointOption = None,
+    backup_dir: BackupDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Copy an uploaded backup back into the backup folder (decrypting it), ready to restore."""
+    folder = _folder(backup_dir, create=True)
+    passphrase = backup_upload.passphrase_if_set()
+    manifest = backup_upload.fetch(
+        from_,
+        backup_id,
+        folder,
+        passphrase=passphrase,
+        options=backup_upload.storage_options(from_, endpoint_url),
+    )
+    if as_json:
+        print_json(_manifest_json(manifest, folder))
+        return
+    out.print(f"{manifest.id}: fetched to {folder / manifest.file}", highlight=False)
+
+
+@user_errors
+def restore(
+    backup_id: Annotated[str, typer.Argument(help="Backup id (see `tradedb backup list`).")],
+    to: Annotated[
+        Path,
+        typer.Option("--to", help="Database file for a snapshot; a folder for a full backup."),
+    ],
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing database (stop its users first).")
+    ] = False,
+    backup_dir: BackupDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Restore a backup. Verifies it first; never overwrites without --force."""
+    folder = _folder(backup_dir)
+    with _steps(as_json) as progress:
+        progress(f"verifying and restoring {backup_id}")
+        manifest, restored = backup_catalog.restore(folder, backup_id, to, force=force)
+    if isinstance(restored, FullRestore):
+        places = {
+            "database": restored.database,
+            "archives": restored.archives,
+            "config": restored.config,
+            "manifests": restored.manifests,
+        }
+    else:
+        places = {"database": restored}
+    if as_json:
+        print_json({"id": manifest.id, **{k: v and str(v) for k, v in places.items()}})
+        return
+    for name, path in places.items():
+        if path is not None:
+            out.print(f"{name}: {path}", highlight=False)
+    out.print(
+        f"restored {manifest.id} (verified: checksum and integrity_check ok)", highlight=False
+    )

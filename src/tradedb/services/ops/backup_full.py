@@ -1,0 +1,176 @@
+"""The full backup (the spec's monthly full system backup): one tar file holding
+
+    database.sqlite.zst     a snapshot taken as `take_snapshot` takes one
+    archives/...            the Parquet archives of retention (`[retention] archive_dir`)
+    config/config.toml      the config file, when there is one
+    manifests/...           the manifests of every backup in the folder at that moment
+
+with its manifest beside it, like a snapshot's. Parquet is already zstd-compressed and the
+database is compressed on its own, so the tar itself is not compressed again.
+`restore_full` puts it all back into one folder with a single call.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tarfile
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
+
+from tradedb.services.location import config_file, config_section
+from tradedb.services.ops.backup_manifest import (
+    MANIFEST_SUFFIX,
+    TEMP_PREFIX,
+    BackupError,
+    Manifest,
+    file_sha256,
+    fsync_folder,
+    new_backup_id,
+    owner_only_file,
+)
+from tradedb.services.ops.backup_snapshot import (
+    Progress,
+    finish,
+    restore_database_file,
+    storage_error,
+    write_snapshot_data,
+)
+
+DATABASE_MEMBER = "database.sqlite.zst"
+ARCHIVES = "archives"
+CONFIG_MEMBER = "config/config.toml"
+MANIFESTS = "manifests"
+RESTORED_DATABASE = "tradedb.sqlite"
+RESTORED_CONFIG = "config.toml"
+
+
+@dataclass(frozen=True)
+class FullRestore:
+    database: Path
+    archives: Path | None
+    config: Path | None
+    manifests: Path | None
+
+
+def archive_dir(
+    option: str | None, database: Path, env: Mapping[str, str] | None = None
+) -> Path | None:
+    """Where retention keeps its Parquet archives: the option, else `[retention]
+    archive_dir` in the config file, else `<database stem>-archives/` beside the database
+    (retention's own rule, services/ops/archive.py). None when that default folder does
+    not exist, as before retention's first run."""
+    if option:
+        return Path(option).expanduser()
+    configured = config_section("retention", env).get("archive_dir")
+    if configured is not None:
+        if not isinstance(configured, str) or not configured:
+            raise BackupError(
+                f"config file {config_file(env)}: [retention] archive_dir must be a path"
+            )
+        return Path(configured).expanduser()
+    default = database.parent / f"{database.stem}-archives"
+    return default if default.is_dir() else None
+
+
+def take_full(
+    database: Path,
+    folder: Path,
+    *,
+    archives: Path | None,
+    config: Path | None,
+    now: datetime | None = None,
+    progress: Progress | None = None,
+) -> Manifest:
+    now = now or datetime.now(UTC)
+    backup_id = new_backup_id(folder, "full", now)
+    if archives is not None and not archives.is_dir():
+        raise BackupError(f"archive folder {archives} does not exist")
+    manifests = sorted(folder.glob(f"*{MANIFEST_SUFFIX}"))
+    snapshot = write_snapshot_data(database, folder, backup_id, progress=progress)
+    temp = folder / f"{TEMP_PREFIX}{backup_id}.tar"
+    target = folder / f"{backup_id}.tar"
+    try:
+        if progress:
+            progress("writing the full backup (tar)")
+        with owner_only_file(temp) as handle, tarfile.open(fileobj=handle, mode="w") as tar:
+            tar.add(snapshot.path, arcname=DATABASE_MEMBER)
+            if archives is not None:
+                tar.add(archives, arcname=ARCHIVES)
+            if config is not None and config.is_file():
+                tar.add(config, arcname=CONFIG_MEMBER)
+            for manifest in manifests:
+                tar.add(manifest, arcname=f"{MANIFESTS}/{manifest.name}")
+        sha256, size = file_sha256(temp)
+        os.replace(temp, target)
+        fsync_folder(folder)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        target.unlink(missing_ok=True)
+        raise storage_error(folder, exc) from None
+    finally:
+        snapshot.path.unlink(missing_ok=True)
+    whole = replace(snapshot, path=target, size_bytes=size, sha256=sha256)
+    return finish(folder, backup_id, "full", now, whole, source=database)
+
+
+def open_database_member(tar: tarfile.TarFile) -> IO[bytes]:
+    try:
+        member = tar.extractfile(DATABASE_MEMBER)
+    except KeyError:
+        member = None
+    if member is None:
+        raise BackupError(f"the full backup holds no {DATABASE_MEMBER}")
+    return member
+
+
+def restore_full(path: Path, manifest: Manifest, to: Path, *, force: bool) -> FullRestore:
+    """Restore a full backup (already checked against its manifest) into the folder `to`:
+    tradedb.sqlite, archives/, config.toml and manifests/. Anything already there is
+    replaced only with `force`."""
+    if to.exists() and not to.is_dir():
+        raise BackupError(f"--to {to}: a full backup restores into a folder, and this is a file")
+    to.mkdir(mode=0o700, exist_ok=True)
+    database = to / RESTORED_DATABASE
+    with tarfile.open(path, mode="r") as tar:
+        names = tar.getnames()
+        has_archives = any(n == ARCHIVES or n.startswith(f"{ARCHIVES}/") for n in names)
+        has_config = CONFIG_MEMBER in names
+        has_manifests = any(n.startswith(f"{MANIFESTS}/") for n in names)
+        others = [
+            target
+            for target, present in (
+                (to / ARCHIVES, has_archives),
+                (to / RESTORED_CONFIG, has_config),
+                (to / MANIFESTS, has_manifests),
+            )
+            if present and target.exists()
+        ]
+        if others and not force:
+            raise BackupError(f"{others[0]} exists; add --force to replace it")
+        restore_database_file(lambda: open_database_member(tar), manifest, database, force=force)
+        for target in others:
+            if target.is_dir():
+                shutil.rmtree(target)
+            else:
+                target.unlink()
+        members = [
+            m
+            for m in tar.getmembers()
+            if m.name.startswith((f"{ARCHIVES}/", f"{MANIFESTS}/")) or m.name == ARCHIVES
+        ]
+        tar.extractall(to, members=members, filter="data")
+        if has_config:
+            config = tar.extractfile(CONFIG_MEMBER)
+            assert config is not None  # a regular file, by the check above
+            with config, owner_only_file(to / RESTORED_CONFIG) as writer:
+                shutil.copyfileobj(config, writer)
+    return FullRestore(
+        database=database,
+        archives=to / ARCHIVES if has_archives else None,
+        config=to / RESTORED_CONFIG if has_config else None,
+        manifests=to / MANIFESTS if has_manifests else None,
+    )

@@ -1,0 +1,184 @@
+"""Backup manifests: the record that makes a file in the backup folder a backup.
+
+A backup is a data file plus `<id>.manifest.json`, written last and atomically (temp file,
+fsync, rename, fsync of the folder). A data file without a valid manifest (a backup cut
+short by a crash or a full disk) is not a backup: it is never listed, verified, restored
+or kept by rotation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from tradedb.errors import TradeDBError
+
+FORMAT = "tradedb-backup/1"
+MANIFEST_SUFFIX = ".manifest.json"
+TEMP_PREFIX = ".tmp-"
+OWNER_ONLY = 0o600
+CHUNK = 1 << 20
+ID_PATTERN = re.compile(r"^(snapshot|full)-\d{8}T\d{6}Z(-\d+)?$")
+
+Kind = Literal["snapshot", "full"]
+
+
+class BackupError(TradeDBError):
+    """A backup cannot be taken, found, verified or restored; the message says why."""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a backup holds and how to check it. `sha256` and `size_bytes` are those of
+    `file` as stored; `database_sha256` and `database_bytes` those of the SQLite file
+    inside it, after decompression."""
+
+    id: str
+    kind: Kind
+    created_at_ms: int
+    file: str
+    size_bytes: int
+    sha256: str
+    compression: str
+    database_bytes: int
+    database_sha256: str
+    schema: str | None
+    source: str
+    format: str = FORMAT
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: object) -> Manifest:
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ValueError(f"not a {FORMAT} manifest")
+        fields = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
+        manifest = cls(**fields)
+        if manifest.kind not in ("snapshot", "full") or not ID_PATTERN.match(manifest.id):
+            raise ValueError(f"unknown kind or id: {manifest.kind} {manifest.id}")
+        if Path(manifest.file).name != manifest.file:
+            raise ValueError(f"file {manifest.file!r} is not a plain name in the folder")
+        return manifest
+
+    @property
+    def created_at(self) -> datetime:
+        return datetime.fromtimestamp(self.created_at_ms / 1000, UTC)
+
+
+def missing_extra(package: str) -> BackupError:
+    """The error for an optional package that is not installed (they come with `ops`)."""
+    return BackupError(f"backups need the {package} package: pip install 'tradedb[ops]'")
+
+
+def manifest_path(folder: Path, backup_id: str) -> Path:
+    return folder / f"{backup_id}{MANIFEST_SUFFIX}"
+
+
+def new_backup_id(folder: Path, kind: Kind, now: datetime) -> str:
+    """`<kind>-YYYYMMDDTHHMMSSZ`, with `-2`, `-3`... when that second is already taken."""
+    stem = f"{kind}-{now.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+    candidate, number = stem, 1
+    while any(folder.glob(f"{candidate}.*")) or any(folder.glob(f"{TEMP_PREFIX}{candidate}.*")):
+        number += 1
+        candidate = f"{stem}-{number}"
+    return candidate
+
+
+def read_manifests(folder: Path) -> list[Manifest]:
+    """Every valid manifest in the folder, oldest first. A manifest that cannot be parsed
+    is skipped: whatever it describes is not a backup."""
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in folder.glob(f"*{MANIFEST_SUFFIX}"):
+        try:
+            manifest = Manifest.from_json(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            continue
+        if path.name == f"{manifest.id}{MANIFEST_SUFFIX}":
+            found.append(manifest)
+    return sorted(found, key=lambda m: (m.created_at_ms, m.id))
+
+
+def find_manifest(folder: Path, backup_id: str | None, kind: Kind | None = None) -> Manifest:
+    """The backup named `backup_id`, or the newest (of `kind`, if given) when it is None."""
+    manifests = [m for m in read_manifests(folder) if kind is None or m.kind == kind]
+    if backup_id is None:
+        if not manifests:
+            raise BackupError(f"no backup in {folder}; take one with `tradedb backup snapshot`")
+        return manifests[-1]
+    for manifest in manifests:
+        if manifest.id == backup_id:
+            return manifest
+    raise BackupError(f"no backup {backup_id} in {folder} (see `tradedb backup list`)")
+
+
+def write_manifest(folder: Path, manifest: Manifest) -> Path:
+    """Write the manifest atomically: after a crash it is either whole or absent."""
+    target = manifest_path(folder, manifest.id)
+    temp = folder / f"{TEMP_PREFIX}{manifest.id}{MANIFEST_SUFFIX}"
+    text = json.dumps(manifest.to_json(), indent=2) + "\n"
+    try:
+        with owner_only_file(temp) as handle:
+            handle.write(text.encode())
+        os.replace(temp, target)
+        fsync_folder(folder)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return target
+
+
+@contextmanager
+def owner_only_file(path: Path) -> Iterator[IO[bytes]]:
+    """A new file readable by its owner only, fsynced before it is closed."""
+    descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, OWNER_ONLY)
+    with os.fdopen(descriptor, "wb") as handle:
+        yield handle
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def create_empty_owner_only(path: Path) -> None:
+    os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, OWNER_ONLY))
+
+
+def fsync_file(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make a rename in the folder durable (a no-op where folders cannot be opened)."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        with suppress(OSError):
+            os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def file_sha256(path: Path) -> tuple[str, int]:
+    """SHA-256 (hex) and size of a file, read in chunks."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
