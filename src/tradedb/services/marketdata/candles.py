@@ -15,6 +15,7 @@ from typing import Any, Literal
 from tradedb.errors import ValidationError
 from tradedb.schema.money import from_units
 from tradedb.services.marketdata.resample import check_series
+from tradedb.services.ops import archive
 from tradedb.store import Store
 
 Output = Literal["pandas", "arrow", "polars"]
@@ -39,6 +40,7 @@ def get_candles(  # noqa: PLR0917 - (exchange, symbol, timeframe, start, end) re
         raise ValidationError("output", output, "must be pandas, arrow or polars")
     pa = _require("pyarrow", "data")
     units = store.market.candle_arrow(exchange, symbol, timeframe, since=since, until=until)
+    units = _with_archived(store, (exchange, symbol, timeframe), since, until, units)
     columns = {"date": units.column("timestamp").cast(pa.timestamp("ms", tz="UTC"))}
     for name in AMOUNTS:
         column = units.column(name)
@@ -50,6 +52,22 @@ def get_candles(  # noqa: PLR0917 - (exchange, symbol, timeframe, start, end) re
         return _require("polars", "polars").from_arrow(table)
     _require("pandas", "data")
     return table.to_pandas()
+
+
+def _with_archived(
+    store: Store, market: tuple[str, str, str], since: int | None, until: int | None, units: Any
+) -> Any:
+    """The database's candles plus those retention moved to Parquet archives. The
+    database is read first: rows retention deletes after that were archived before."""
+    archived = archive.archived_columns(store.db.path, *market, since=since, until=until)
+    if archived is None:
+        return units
+    import numpy as np
+    import pyarrow as pa
+
+    stored = np.vstack([units.column(name).to_numpy() for name in units.column_names])
+    merged = archive.merge(stored, archived)
+    return pa.table({name: merged[index] for index, name in enumerate(units.column_names)})
 
 
 def _floats(pa: Any, units: Any) -> Any:
@@ -92,7 +110,16 @@ def exact_rows(
     """The candles as (epoch ms, open, high, low, close, volume) with exact Decimals, for
     output as text; needs no optional package."""
     since, until = check_series(exchange, symbol, timeframe, start, end)
+    rows = store.market.candle_units(exchange, symbol, timeframe, since, until)
+    archived = archive.archived_columns(
+        store.db.path, exchange, symbol, timeframe, since=since, until=until
+    )
+    if archived is not None:
+        import numpy as np
+
+        stored = np.array(rows, dtype=np.int64).reshape(-1, 6).T
+        rows = [tuple(row) for row in archive.merge(stored, archived).T.tolist()]
     return [
         (ts, *(from_units(value, SCALE) for value in values))  # type: ignore[misc]
-        for ts, *values in store.market.candle_units(exchange, symbol, timeframe, since, until)
+        for ts, *values in rows
     ]

@@ -1,0 +1,120 @@
+"""`tradedb retention run`: archive old candles, delete what the policy lets go."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tradedb.cli.common import DbOption, JsonOption, err, out, print_json, user_errors
+from tradedb.services import admin
+from tradedb.services.location import resolve_database
+from tradedb.services.ops import retention
+from tradedb.store import Store
+from tradedb.store.retention import CandleSpan
+
+retention_app = typer.Typer(
+    help="Retention: archive old candles, prune logs.", no_args_is_help=True
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(retention_app, name="retention")
+
+
+@retention_app.command("run")
+@user_errors
+def run(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only report what would move or go.")
+    ] = False,
+    vacuum: Annotated[
+        str | None,
+        typer.Option(help="Reclaim space: auto, full (VACUUM), incremental or none."),
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Move candles past their horizon to Parquet archives; delete old tickers, DEBUG logs
+    and balance history ([retention] in the config file). Trading records are permanent."""
+    policy = retention.Policy.from_config()
+    if vacuum is not None:
+        policy = retention.Policy(policy.keep_days, vacuum)  # type: ignore[arg-type]
+    with admin.open_store(resolve_database(db), readonly=dry_run) as store:
+        if dry_run:
+            report = retention.plan(store, policy)
+        else:
+            report = _run_with_progress(store, policy, show=not as_json)
+    if as_json:
+        data = asdict(report)
+        data["candles_moved"] = report.candles_moved
+        print_json(data)
+        return
+    _print(report)
+
+
+def _run_with_progress(
+    store: Store, policy: retention.Policy, *, show: bool
+) -> retention.RetentionReport:
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not show or not err.is_terminal,
+    )
+    task = progress.add_task("retention", total=None)
+    plan = retention.plan(store, policy)
+    progress.update(task, total=len(plan.partitions) + 3)
+
+    def advance(step: str, span: CandleSpan | None) -> None:
+        if step == "deleted" and span is not None:
+            progress.update(task, advance=1, description=f"{span.exchange} {span.symbol}")
+        elif step.startswith("deleted "):
+            progress.update(task, advance=1, description=step)
+
+    with progress:
+        return retention.run(store, policy, on_event=advance)
+
+
+def _print(report: retention.RetentionReport) -> None:
+    verb = "would move" if report.dry_run else "moved"
+    table = Table(title=f"candles to archives ({report.archive_dir})")
+    for column in ("exchange", "symbol", "timeframe", "year", "rows", "status"):
+        table.add_column(column, justify="right" if column in ("year", "rows") else "left")
+    for move in report.partitions:
+        table.add_row(
+            move.exchange,
+            move.symbol,
+            move.timeframe,
+            str(move.year),
+            f"{move.rows:,}",
+            move.status,
+        )
+    out.print(table)
+    deleted = Table(title="rows deleted" if not report.dry_run else "rows that would go")
+    deleted.add_column("table")
+    deleted.add_column("group")
+    deleted.add_column("rows", justify="right")
+    for item in report.deletions:
+        deleted.add_row(item.table, item.group, f"{item.rows:,}")
+    out.print(deleted)
+    out.print(
+        f"{verb} {report.candles_moved:,} candles; database space freed about "
+        f"{report.database_bytes_freed_estimate:,} bytes, archives about "
+        f"{report.archive_bytes_estimate:,} bytes",
+        highlight=False,
+    )
+    for line in report.recovered:
+        out.print(f"recovered from an interrupted run: {line}", highlight=False)
+    if not report.dry_run:
+        out.print(
+            f"space: {report.size_before:,} -> {report.size_after:,} bytes "
+            f"(vacuum {report.vacuum}, {report.vacuum_seconds} s)",
+            highlight=False,
+        )

@@ -1,0 +1,337 @@
+"""Retention: candles past their horizon move to Parquet archives; tickers, DEBUG logs and
+old balance history are deleted; trading records are never touched.
+
+The order of a candle partition's move is what makes a kill at any moment harmless:
+1. read the partition's candles from the database (and its existing archive file, checked
+   against the manifest), merge them;
+2. write the archive to a temporary file, fsync it, read it back and compare (row count
+   and a SHA-256 of the rows), rename it over the old file, fsync the folder;
+3. record the file in the manifest (atomically replaced);
+4. delete the rows, in one transaction that first checks they are still exactly the
+   archived ones.
+Killed before 2 ends, the old file and every row are intact. Killed between 2 and 4, the
+rows are in the file and still in the database: readers prefer the database's copy of a
+timestamp, and the next run merges the same rows into the same file again (a partition
+holds each timestamp once), then deletes them. So nothing is lost and nothing doubles.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from tradedb.errors import ValidationError
+from tradedb.models.values import now_epoch_ms
+from tradedb.services.location import config_section
+from tradedb.services.ops import archive
+from tradedb.store import Store
+from tradedb.store.retention import PERMANENT, CandleSpan, PermanentTable, RetentionRecords
+
+DAY_MS = 86_400_000
+DEFAULT_KEEP_DAYS = {
+    "market_data": 365,  # the spec: raw market data, 1 year, older compressed
+    "tickers": 90,  # not in the spec; tickers are snapshots a bot rarely looks back on
+    "bot_logs": 30,  # the spec: DEBUG logs, 30 days (other levels are kept)
+    "balance_history": 730,  # the spec: 2 years
+}
+# Measured on Binance's real 5m candles (zstd level 9): about 21 bytes a candle.
+ARCHIVE_BYTES_PER_CANDLE = 21
+Vacuum = Literal["auto", "full", "incremental", "none"]
+VACUUM_CHOICES = ("auto", "full", "incremental", "none")
+Event = Callable[[str, CandleSpan | None], None]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How long each retainable table keeps its rows, in days, and how space is
+    reclaimed. Trading records have no entry: they are permanent."""
+
+    keep_days: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_KEEP_DAYS))
+    vacuum: Vacuum = "auto"
+
+    def __post_init__(self) -> None:
+        for table, days in self.keep_days.items():
+            if table in PERMANENT:
+                raise PermanentTable(
+                    f"retention.keep_days.{table}",
+                    days,
+                    f"{table} is permanent: retention never deletes trading records",
+                )
+            if table not in DEFAULT_KEEP_DAYS:
+                known = ", ".join(DEFAULT_KEEP_DAYS)
+                raise ValidationError(
+                    f"retention.keep_days.{table}", days, f"has no retention policy ({known})"
+                )
+            if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+                raise ValidationError(
+                    f"retention.keep_days.{table}", days, "must be a whole number of days >= 1"
+                )
+        if self.vacuum not in VACUUM_CHOICES:
+            raise ValidationError(
+                "retention.vacuum", self.vacuum, "must be " + "|".join(VACUUM_CHOICES)
+            )
+
+    @classmethod
+    def from_config(cls, env: dict[str, str] | None = None) -> Policy:
+        """The `[retention]` table of the config file over the defaults:
+        `[retention.keep_days]` market_data, tickers, bot_logs, balance_history; `vacuum`."""
+        section = config_section("retention", env)
+        keep = section.get("keep_days", {})
+        if not isinstance(keep, dict):
+            raise ValidationError("retention.keep_days", keep, "must be a table of days")
+        vacuum = section.get("vacuum", "auto")
+        return cls({**DEFAULT_KEEP_DAYS, **keep}, vacuum)  # type: ignore[arg-type]
+
+    def cutoff(self, table: str, now: int) -> int:
+        return now - self.keep_days[table] * DAY_MS
+
+
+@dataclass
+class PartitionMove:
+    """One archive partition: the candles moved (or to move) out of the database."""
+
+    exchange: str
+    symbol: str
+    timeframe: str
+    year: int
+    rows: int
+    file: str
+    archive_rows: int = 0
+    archive_bytes: int = 0
+    status: str = "planned"  # planned | moved | changed (a writer changed a candle: kept)
+
+
+@dataclass
+class Deletion:
+    table: str
+    group: str
+    rows: int
+
+
+@dataclass
+class RetentionReport:
+    dry_run: bool
+    now: int
+    archive_dir: str
+    cutoffs: dict[str, int]
+    partitions: list[PartitionMove] = field(default_factory=list)
+    deletions: list[Deletion] = field(default_factory=list)
+    database_bytes_freed_estimate: int = 0
+    archive_bytes_estimate: int = 0
+    vacuum: str = "none"
+    size_before: int = 0
+    size_after: int = 0
+    vacuum_seconds: float = 0.0
+    recovered: list[str] = field(default_factory=list)
+
+    @property
+    def candles_moved(self) -> int:
+        return sum(p.rows for p in self.partitions if p.status in ("moved", "planned"))
+
+
+def plan(store: Store, policy: Policy, *, now: int | None = None) -> RetentionReport:
+    """What a run would move and delete, touching nothing."""
+    now = now_epoch_ms() if now is None else now
+    records = RetentionRecords(store.db)
+    report = _report(store, policy, now, dry_run=True)
+    for span in candle_spans(records, report.cutoffs["market_data"]):
+        report.partitions.append(_move_of(span))
+    for table in ("tickers", "bot_logs", "balance_history"):
+        for group, rows in records.count_before(table, report.cutoffs[table]):
+            report.deletions.append(Deletion(table, group, rows))
+    _estimate(records, report)
+    return report
+
+
+def run(
+    store: Store,
+    policy: Policy,
+    *,
+    now: int | None = None,
+    on_event: Event | None = None,
+) -> RetentionReport:
+    """Archive candles past their horizon, delete what the policy lets go, reclaim space."""
+    now = now_epoch_ms() if now is None else now
+    event = on_event or (lambda _name, _span: None)
+    records = RetentionRecords(store.db)
+    report = _report(store, policy, now, dry_run=False)
+    folder = Path(report.archive_dir)
+    report.size_before = store.db.size_bytes()
+    with archive.locked(folder):
+        manifest = recover(folder, report)
+        spans = candle_spans(records, report.cutoffs["market_data"])
+        event("start", None)
+        for span in spans:
+            report.partitions.append(_archive_span(records, folder, manifest, span, event))
+        for table in ("tickers", "bot_logs", "balance_history"):
+            counted = records.count_before(table, report.cutoffs[table])
+            deleted = records.delete_before(table, report.cutoffs[table])
+            if deleted:
+                report.deletions.extend(Deletion(table, g, n) for g, n in counted)
+            event(f"deleted {table}", None)
+    _estimate(records, report)
+    report.vacuum = _reclaim(store, records, policy, report)
+    report.size_after = store.db.size_bytes()
+    return report
+
+
+def candle_spans(records: RetentionRecords, cutoff: int) -> list[CandleSpan]:
+    """Each market's candles older than `cutoff`, one span per UTC year."""
+    spans = []
+    for exchange, symbol, timeframe, oldest in records.candle_markets_before(cutoff):
+        for year in range(archive.year_of(oldest), archive.year_of(cutoff - 1) + 1):
+            start = archive.year_start(year)
+            end = min(archive.year_start(year + 1), cutoff)
+            rows = records.candle_count(exchange, symbol, timeframe, start, end)
+            if rows:
+                spans.append(CandleSpan(exchange, symbol, timeframe, start, end, rows))
+    return spans
+
+
+def recover(folder: Path, report: RetentionReport | None = None) -> dict[str, archive.ArchiveFile]:
+    """Bring the manifest in line with the files after a killed run: temporary files are
+    removed, a renamed file the manifest does not know yet is checked against its own
+    metadata and recorded. A listed file that is missing or damaged stops the run."""
+    for leftover in archive.leftover_temporaries(folder):
+        leftover.unlink()
+        if report is not None:
+            report.recovered.append(f"removed {leftover.relative_to(folder)}")
+    manifest = archive.read_manifest(folder)
+    changed = False
+    for path in archive.partition_files(folder):
+        relative = path.relative_to(folder).as_posix()
+        entry = manifest.get(relative)
+        if entry is not None and archive.file_sha256(path) == entry.sha256:
+            continue
+        columns = archive.check_file(path)
+        _, metadata = archive.read_columns(path)
+        manifest[relative] = _entry(relative, columns, metadata, archive.file_sha256(path))
+        changed = True
+        if report is not None:
+            report.recovered.append(f"recorded {relative}")
+    for relative in manifest:
+        if not (folder / relative).is_file():
+            raise archive.ArchiveError(
+                f"archive {folder / relative} is in the manifest but missing"
+            )
+    if changed:
+        archive.write_manifest(folder, manifest)
+    return manifest
+
+
+def _archive_span(
+    records: RetentionRecords,
+    folder: Path,
+    manifest: dict[str, archive.ArchiveFile],
+    span: CandleSpan,
+    event: Event,
+) -> PartitionMove:
+    move = _move_of(span)
+    fresh = records.candle_columns(span)
+    move.rows = int(fresh.shape[1])
+    existing = manifest.get(move.file)
+    older = (
+        archive.check_file(folder / move.file, existing)
+        if existing is not None
+        else archive.empty_columns()
+    )
+    merged = archive.merge(fresh, older)
+    market = {
+        "exchange": span.exchange,
+        "symbol": span.symbol,
+        "timeframe": span.timeframe,
+        "year": str(archive.year_of(span.start)),
+    }
+    entry = archive.write_partition(
+        folder, move.file, merged, market, fault=lambda step: event(step, span)
+    )
+    event("renamed", span)
+    manifest[move.file] = entry
+    archive.write_manifest(folder, manifest)
+    event("manifest", span)
+    deleted = records.delete_candles_if_unchanged(span, fresh)
+    move.status = "moved" if deleted is not None else "changed"
+    move.archive_rows = entry.rows
+    move.archive_bytes = (folder / move.file).stat().st_size
+    event("deleted", span)
+    return move
+
+
+def _entry(
+    relative: str, columns: Any, metadata: dict[str, str], sha256: str
+) -> archive.ArchiveFile:
+    return archive.ArchiveFile(
+        path=relative,
+        table="market_data",
+        exchange=metadata["exchange"],
+        symbol=metadata["symbol"],
+        timeframe=metadata["timeframe"],
+        year=int(metadata["year"]),
+        rows=int(columns.shape[1]),
+        first_timestamp=int(columns[0, 0]),
+        last_timestamp=int(columns[0, -1]),
+        sha256=sha256,
+        rows_sha256=metadata["rows_sha256"],
+    )
+
+
+def _move_of(span: CandleSpan) -> PartitionMove:
+    year = archive.year_of(span.start)
+    return PartitionMove(
+        span.exchange,
+        span.symbol,
+        span.timeframe,
+        year,
+        span.rows,
+        archive.partition_path(span.exchange, span.symbol, span.timeframe, year),
+    )
+
+
+def _report(store: Store, policy: Policy, now: int, *, dry_run: bool) -> RetentionReport:
+    cutoffs = {table: policy.cutoff(table, now) for table in policy.keep_days}
+    return RetentionReport(
+        dry_run=dry_run,
+        now=now,
+        archive_dir=str(archive.archive_folder(store.db.path)),
+        cutoffs=cutoffs,
+    )
+
+
+def _estimate(records: RetentionRecords, report: RetentionReport) -> None:
+    freed = 0.0
+    candles = sum(p.rows for p in report.partitions)
+    freed += candles * (records.bytes_per_row("market_data") or 0)
+    for table in ("tickers", "bot_logs", "balance_history"):
+        rows = sum(d.rows for d in report.deletions if d.table == table)
+        freed += rows * (records.bytes_per_row(table) or 0) if rows else 0
+    report.database_bytes_freed_estimate = int(freed)
+    report.archive_bytes_estimate = candles * ARCHIVE_BYTES_PER_CANDLE
+
+
+def _reclaim(
+    store: Store, records: RetentionRecords, policy: Policy, report: RetentionReport
+) -> str:
+    """Return freed pages to the file system. `auto` runs incremental_vacuum where the
+    database has auto_vacuum=INCREMENTAL, else VACUUM when at least a tenth of the file
+    is free pages and the disk has room for a copy of the database; VACUUM takes the
+    write lock for as long as it runs."""
+    free, page = records.free_pages()
+    how: str = policy.vacuum
+    if how == "auto":
+        if records.auto_vacuum() == "incremental":
+            how = "incremental"
+        else:
+            size = store.db.size_bytes()
+            room = shutil.disk_usage(store.db.path.parent).free
+            worth = free * page * 10 >= size and free > 0
+            how = "full" if worth and room > 2 * size else "none"
+    if how == "none" or (how != "full" and free == 0):
+        return "none"
+    started = time.perf_counter()
+    records.reclaim(how)
+    report.vacuum_seconds = round(time.perf_counter() - started, 3)
+    return how

@@ -1,0 +1,193 @@
+"""The SQL of retention: what lies past a horizon, and deleting it.
+
+Only the tables that a retention policy may shorten can be named here. Trading records
+(trades, orders, positions, performance metrics, the wallet journal) are refused by
+`delete_before` and `count_before` whatever the caller asks, so no policy, however it is
+written, can reach them through this module.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from tradedb.errors import ValidationError
+from tradedb.store.database import Database
+
+# table -> the WHERE condition (besides the horizon) that retention may delete under.
+RETAINABLE: dict[str, str] = {
+    "tickers": "1",
+    "bot_logs": "level = 'DEBUG'",
+    "balance_history": "1",
+}
+PERMANENT = frozenset(
+    {
+        "trades",
+        "crypto_orders",
+        "positions",
+        "performance_metrics",
+        "wallet_movements",
+        "wallets",
+        "portfolio_snapshots",
+        "bot_config",
+    }
+)
+CANDLE_COLUMNS = ("timestamp", "open_price", "high_price", "low_price", "close_price", "volume")
+_SELECT_CANDLES = (
+    f"SELECT {', '.join(CANDLE_COLUMNS)} FROM market_data "
+    "WHERE symbol = ? AND timeframe = ? AND exchange = ? AND timestamp >= ? AND timestamp < ? "
+    "ORDER BY timestamp"
+)
+
+
+class PermanentTable(ValidationError):
+    """A retention policy or call named a table whose rows are kept for ever."""
+
+
+def check_retainable(table: str) -> str:
+    """The table's delete condition; a permanent or unknown table is refused."""
+    if table in PERMANENT:
+        raise PermanentTable(
+            "table", table, "is permanent: retention never deletes trading records"
+        )
+    if table not in RETAINABLE and table != "market_data":
+        known = ", ".join(sorted((*RETAINABLE, "market_data")))
+        raise ValidationError("table", table, f"has no retention policy (policies: {known})")
+    return RETAINABLE.get(table, "1")
+
+
+@dataclass(frozen=True)
+class CandleSpan:
+    """One market's candles in [start, end): a partition of the archive to be."""
+
+    exchange: str
+    symbol: str
+    timeframe: str
+    start: int
+    end: int
+    rows: int
+
+
+class RetentionRecords:
+    """Counting and deleting per retention policy."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def count_before(self, table: str, cutoff: int) -> list[tuple[str, int]]:
+        """Rows older than `cutoff` that retention may delete, per exchange (or per
+        exchange and symbol where the table has symbols)."""
+        condition = check_retainable(table)
+        group = "exchange || ' ' || symbol" if table in ("tickers", "market_data") else "exchange"
+        if table == "bot_logs":
+            group = "coalesce(exchange, '-')"
+        sql = (
+            f"SELECT {group}, count(*) FROM {table} "
+            f"WHERE timestamp < ? AND {condition} GROUP BY 1 ORDER BY 1"
+        )
+        with self.db.snapshot() as conn:
+            return [(str(name), int(count)) for name, count in conn.execute(sql, (cutoff,))]
+
+    def delete_before(self, table: str, cutoff: int) -> int:
+        """Delete a retainable table's rows older than `cutoff`, in one transaction."""
+        if table == "market_data":
+            raise ValidationError("table", table, "candles are archived, never just deleted")
+        condition = check_retainable(table)
+        with self.db.transaction(durable=table == "balance_history") as conn:
+            cursor = conn.execute(
+                f"DELETE FROM {table} WHERE timestamp < ? AND {condition}", (cutoff,)
+            )
+            return int(cursor.rowcount)
+
+    def candle_markets_before(self, cutoff: int) -> list[tuple[str, str, str, int]]:
+        """(exchange, symbol, timeframe, oldest timestamp) of each market with candles
+        older than `cutoff`."""
+        sql = (
+            "SELECT exchange, symbol, timeframe, min(timestamp) FROM market_data "
+            "WHERE timestamp < ? GROUP BY exchange, symbol, timeframe "
+            "ORDER BY exchange, symbol, timeframe"
+        )
+        with self.db.snapshot() as conn:
+            return [(e, s, t, int(first)) for e, s, t, first in conn.execute(sql, (cutoff,))]
+
+    def candle_count(self, exchange: str, symbol: str, timeframe: str, start: int, end: int) -> int:
+        sql = (
+            "SELECT count(*) FROM market_data WHERE symbol = ? AND timeframe = ? "
+            "AND exchange = ? AND timestamp >= ? AND timestamp < ?"
+        )
+        with self.db.snapshot() as conn:
+            count: int = conn.execute(sql, (symbol, timeframe, exchange, start, end)).fetchone()[0]
+        return count
+
+    def candle_columns(self, span: CandleSpan) -> Any:
+        """The span's candles as int64 columns (6, rows): timestamp, then the amounts in
+        units of 1e-8."""
+        with self.db.snapshot() as conn:
+            return _columns(conn, span)
+
+    def delete_candles_if_unchanged(self, span: CandleSpan, archived: Any) -> int | None:
+        """Delete the span's candles if they are still exactly `archived` (a writer may
+        have changed one since it was archived); None, deleting nothing, if not.
+
+        The comparison and the delete share one write transaction, so no write can slip
+        in between. The candle blocks of the span go with the rows (triggers)."""
+        import numpy as np
+
+        with self.db.transaction(durable=False) as conn:
+            current = _columns(conn, span)
+            if current.shape != archived.shape or not np.array_equal(current, archived):
+                return None
+            cursor = conn.execute(
+                "DELETE FROM market_data WHERE symbol = ? AND timeframe = ? AND exchange = ? "
+                "AND timestamp >= ? AND timestamp < ?",
+                (span.symbol, span.timeframe, span.exchange, span.start, span.end),
+            )
+            return int(cursor.rowcount)
+
+    def bytes_per_row(self, table: str) -> float | None:
+        """Average bytes a row of `table` and its indexes take on disk (SQLite's dbstat),
+        or None where dbstat is not compiled in or the table is empty."""
+        try:
+            with self.db.snapshot() as conn:
+                used = conn.execute(
+                    "SELECT sum(pgsize) FROM dbstat WHERE name = ? OR name IN "
+                    "(SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?)",
+                    (table, table),
+                ).fetchone()[0]
+                rows = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        except sqlite3.OperationalError:
+            return None
+        return None if not rows or not used else float(used) / rows
+
+    def auto_vacuum(self) -> str:
+        mode = int(self.db.connection.execute("PRAGMA auto_vacuum").fetchone()[0])
+        return {0: "none", 1: "full", 2: "incremental"}.get(mode, "none")
+
+    def reclaim(self, how: str) -> None:
+        """Give freed pages back to the file system: `incremental` (needs
+        auto_vacuum=INCREMENTAL) or `full` (VACUUM: rewrites the file, needs about its
+        size free, and holds the write lock throughout)."""
+        conn = self.db.connection
+        if how == "incremental":
+            conn.execute("PRAGMA incremental_vacuum").fetchall()
+        elif how == "full":
+            conn.execute("VACUUM")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
+    def free_pages(self) -> tuple[int, int]:
+        """(free pages, page size)."""
+        conn = self.db.connection
+        free = int(conn.execute("PRAGMA freelist_count").fetchone()[0])
+        size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+        return free, size
+
+
+def _columns(conn: sqlite3.Connection, span: CandleSpan) -> Any:
+    import numpy as np
+
+    params = (span.symbol, span.timeframe, span.exchange, span.start, span.end)
+    rows = conn.execute(_SELECT_CANDLES, params)
+    flat = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64)
+    return np.ascontiguousarray(flat.reshape(-1, len(CANDLE_COLUMNS)).T)

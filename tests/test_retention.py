@@ -1,0 +1,331 @@
+"""Retention: candles past the horizon move to Parquet archives and read back exactly;
+tickers, DEBUG logs and old balance history go; trading records never do."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from market_files import ohlcv_rows, read_feather
+from tradedb.cli.app import app
+from tradedb.services.marketdata.candles import exact_rows, get_candles
+from tradedb.services.ops import archive, retention
+from tradedb.store import Store
+from tradedb.store.retention import PERMANENT, PermanentTable, RetentionRecords
+
+ETH = "ETH/BTC"
+DAY = 86_400_000
+# ETH_BTC-5m.feather runs 2018-01-10 04:55 -> 2018-01-30 04:50 UTC.
+JAN_20_2018 = 1_516_406_400_000
+JAN_1_2019 = 1_546_300_800_000
+
+
+def one_year_after(moment: int) -> int:
+    return moment + 365 * DAY
+
+
+@pytest.fixture(autouse=True)
+def no_user_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    config = tmp_path / "config.toml"
+    monkeypatch.setenv("TRADEDB_CONFIG", str(config))
+    return config
+
+
+@pytest.fixture
+def eth(store: Store) -> list[list[Any]]:
+    # The file carries float noise past the 8th decimal (see tests/data/README.md).
+    rows = [
+        [ms, *(f"{value:.8f}" for value in values)]
+        for ms, *values in ohlcv_rows(read_feather("ETH_BTC-5m.feather"))
+    ]
+    store.write_candles(rows, exchange="binance", symbol=ETH, timeframe="5m")
+    return rows
+
+
+def exact_table(store: Store, symbol: str = ETH, timeframe: str = "5m") -> pa.Table:
+    return get_candles(store, "binance", symbol, timeframe, output="arrow", exact=True)
+
+
+def test_old_candles_move_to_a_parquet_archive_and_read_back_bit_exact(
+    store: Store, eth: list[list[Any]]
+) -> None:
+    before = exact_table(store)
+    text_before = exact_rows(store, "binance", ETH, "5m")
+
+    report = retention.run(store, retention.Policy(), now=one_year_after(JAN_20_2018))
+
+    archived = sum(1 for row in eth if row[0] < JAN_20_2018)
+    assert [(p.year, p.rows, p.status) for p in report.partitions] == [(2018, archived, "moved")]
+    assert store.candles.count() == len(eth) - archived
+    # Reads span the archive and the database as if nothing had moved.
+    assert exact_table(store).equals(before)
+    assert exact_rows(store, "binance", ETH, "5m") == text_before
+    floats = get_candles(store, "binance", ETH, "5m")
+    assert floats["close"].tolist() == [float(row[4]) for row in eth]
+    # A range across the boundary: one ordered result, no duplicates.
+    part = exact_rows(store, "binance", ETH, "5m", start=JAN_20_2018 - DAY, end=JAN_20_2018 + DAY)
+    assert [r[0] for r in part] == [
+        r[0] for r in eth if JAN_20_2018 - DAY <= r[0] < JAN_20_2018 + DAY
+    ]
+
+
+def test_the_archive_is_hive_partitioned_zstd_decimal_with_a_checked_manifest(
+    store: Store, eth: list[list[Any]], db_path: Path
+) -> None:
+    retention.run(store, retention.Policy(), now=one_year_after(JAN_20_2018))
+
+    folder = db_path.parent / "tradedb-archives"
+    assert archive.archive_folder(db_path) == folder
+    relative = (
+        "market_data/exchange=binance/symbol=ETH%2FBTC/timeframe=5m/year=2018/candles.parquet"
+    )
+    path = folder / relative
+    meta = pq.ParquetFile(path).metadata
+    assert meta.row_group(0).column(1).compression == "ZSTD"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (entry,) = manifest["files"]
+    assert entry["path"] == relative
+    assert entry["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    archived = [row for row in eth if row[0] < JAN_20_2018]
+    assert entry["rows"] == len(archived) == meta.num_rows
+    # Any Hive-aware reader finds the market in the path and exact decimals in the file.
+    dataset = ds.dataset(folder / "market_data", format="parquet", partitioning="hive")
+    table = dataset.to_table()
+    assert set(table.column("symbol").to_pylist()) == {ETH}
+    assert table.schema.field("close_price").type == pa.decimal128(20, 8)
+    assert table.column("close_price").to_pylist() == [Decimal(r[4]) for r in archived]
+
+
+def test_a_later_run_extends_the_partition_without_duplicates(
+    store: Store, eth: list[list[Any]], db_path: Path
+) -> None:
+    before = exact_table(store)
+    retention.run(store, retention.Policy(), now=one_year_after(JAN_20_2018))
+    retention.run(store, retention.Policy(), now=one_year_after(JAN_20_2018 + 5 * DAY))
+
+    columns = archive.read_columns(
+        next(archive.partition_files(db_path.parent / "tradedb-archives"))
+    )[0]
+    stamps = columns[0].tolist()
+    assert stamps == sorted(set(stamps))
+    assert stamps == [row[0] for row in eth if row[0] < JAN_20_2018 + 5 * DAY]
+    assert store.candles.count() == len(eth) - len(stamps)
+    assert exact_table(store).equals(before)
+
+
+def test_partitions_split_at_the_utc_new_year(store: Store, db_path: Path) -> None:
+    hour = 3_600_000
+    rows = [[JAN_1_2019 + k * hour, "1.5", "2", "1", "1.75", "0.00000001"] for k in range(-48, 48)]
+    store.write_candles(rows, exchange="kraken", symbol="BTC/USD", timeframe="1h")
+    before = exact_table_of(store, "kraken", "BTC/USD", "1h")
+
+    report = retention.run(store, retention.Policy(), now=one_year_after(JAN_1_2019 + 48 * hour))
+
+    assert [(p.year, p.rows) for p in report.partitions] == [(2018, 48), (2019, 48)]
+    assert store.candles.count() == 0
+    assert exact_table_of(store, "kraken", "BTC/USD", "1h").equals(before)
+
+
+def exact_table_of(store: Store, exchange: str, symbol: str, timeframe: str) -> pa.Table:
+    return get_candles(store, exchange, symbol, timeframe, output="arrow", exact=True)
+
+
+def test_the_dry_run_reports_what_would_move_or_go_and_changes_nothing(
+    store: Store, eth: list[list[Any]], db_path: Path
+) -> None:
+    now = one_year_after(JAN_20_2018)
+    add_logs_tickers_balances(store, now)
+    counts = store.row_counts()
+
+    report = retention.plan(store, retention.Policy(), now=now)
+
+    assert report.dry_run
+    assert [(p.symbol, p.rows) for p in report.partitions] == [
+        (ETH, sum(1 for row in eth if row[0] < JAN_20_2018))
+    ]
+    assert {(d.table, d.rows) for d in report.deletions} == {
+        ("tickers", 1),
+        ("bot_logs", 1),
+        ("balance_history", 1),
+    }
+    assert report.database_bytes_freed_estimate > 0
+    assert report.archive_bytes_estimate > 0
+    assert store.row_counts() == counts
+    assert not (db_path.parent / "tradedb-archives").exists()
+
+
+def add_logs_tickers_balances(store: Store, now: int) -> None:
+    """One row past each horizon and one inside it, and an old INFO log that stays."""
+    for age in (100 * DAY, 10 * DAY):
+        store.tickers.insert(
+            {"symbol": ETH, "last_price": "0.1", "timestamp": now - age, "exchange": "binance"}
+        )
+    for level, age in (("DEBUG", 31 * DAY), ("DEBUG", 29 * DAY), ("INFO", 400 * DAY)):
+        store.logs.insert({"timestamp": now - age, "level": level, "message": "m"})
+    for age in (731 * DAY, 729 * DAY):
+        store.balance_history.insert(
+            {"exchange": "binance", "asset": "BTC", "balance": "1", "timestamp": now - age}
+        )
+
+
+def test_tickers_debug_logs_and_old_balances_go_at_their_horizons(store: Store) -> None:
+    now = 1_700_000_000_000
+    add_logs_tickers_balances(store, now)
+
+    retention.run(store, retention.Policy(), now=now)
+
+    assert [t.timestamp for t in store.tickers.list().items] == [now - 10 * DAY]
+    assert sorted((log.level, log.timestamp) for log in store.logs.list().items) == [
+        ("DEBUG", now - 29 * DAY),
+        ("INFO", now - 400 * DAY),
+    ]
+    assert [b.timestamp for b in store.balance_history.list().items] == [now - 729 * DAY]
+
+
+def test_the_horizons_come_from_the_config_file(store: Store, no_user_config: Path) -> None:
+    no_user_config.write_text("[retention.keep_days]\ntickers = 5\n")
+    now = 1_700_000_000_000
+    add_logs_tickers_balances(store, now)
+
+    policy = retention.Policy.from_config()
+    retention.run(store, policy, now=now)
+
+    assert policy.keep_days["tickers"] == 5
+    assert policy.keep_days["market_data"] == 365
+    assert store.tickers.count() == 0
+
+
+@pytest.mark.parametrize("table", sorted(PERMANENT))
+def test_a_policy_naming_a_permanent_table_is_refused(
+    table: str, store: Store, no_user_config: Path
+) -> None:
+    with pytest.raises(PermanentTable, match="permanent"):
+        retention.Policy({table: 30})
+    no_user_config.write_text(f"[retention.keep_days]\n{table} = 30\n")
+    with pytest.raises(PermanentTable):
+        retention.Policy.from_config()
+    records = RetentionRecords(store.db)
+    with pytest.raises(PermanentTable):
+        records.delete_before(table, 10**13)
+    with pytest.raises(PermanentTable):
+        records.count_before(table, 10**13)
+
+
+def test_the_archive_folder_comes_from_the_config(
+    store: Store, eth: list[list[Any]], tmp_path: Path, no_user_config: Path
+) -> None:
+    elsewhere = tmp_path / "cold"
+    no_user_config.write_text(f'[retention]\narchive_dir = "{elsewhere}"\n')
+    before = exact_table(store)
+
+    retention.run(store, retention.Policy(), now=one_year_after(JAN_20_2018))
+
+    assert (elsewhere / "manifest.json").is_file()
+    assert exact_table(store).equals(before)
+
+
+def test_a_candle_changed_after_archiving_stays_in_the_database_and_wins(
+    store: Store, eth: list[list[Any]], db_path: Path
+) -> None:
+    first = eth[0]
+    corrected = [first[0], first[1], first[2], first[3], "0.09850000", first[5]]
+
+    def writer_in_between(step: str, span: object) -> None:
+        if step == "manifest":
+            store.write_candles([corrected], exchange="binance", symbol=ETH, timeframe="5m")
+
+    now = one_year_after(JAN_20_2018)
+    report = retention.run(store, retention.Policy(), now=now, on_event=writer_in_between)
+
+    assert report.partitions[0].status == "changed"
+    rows = exact_rows(store, "binance", ETH, "5m")
+    assert len(rows) == len(eth)
+    assert rows[0][4] == Decimal("0.0985")
+    # The next run archives the corrected candle in place of the old one.
+    retention.run(store, retention.Policy(), now=now)
+    rows = exact_rows(store, "binance", ETH, "5m")
+    assert len(rows) == len(eth)
+    assert rows[0][4] == Decimal("0.0985")
+    assert store.candles.count() == sum(1 for row in eth if row[0] >= JAN_20_2018)
+
+
+def test_a_damaged_archive_stops_the_run_and_deletes_nothing(
+    store: Store, eth: list[list[Any]], db_path: Path
+) -> None:
+    retention.run(store, retention.Policy(), now=one_year_after(JAN_20_2018))
+    path = next(archive.partition_files(db_path.parent / "tradedb-archives"))
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    left = store.candles.count()
+
+    with pytest.raises(archive.ArchiveError, match=r"damaged|cannot be read"):
+        retention.run(store, retention.Policy(), now=one_year_after(JAN_20_2018 + 5 * DAY))
+    assert store.candles.count() == left
+
+
+def test_archived_spans_lose_their_read_cache_blocks(store: Store, eth: list[list[Any]]) -> None:
+    exact_table(store)  # builds the blocks
+    assert store.db.connection.execute("SELECT count(*) FROM candle_blocks").fetchone()[0] > 0
+
+    retention.run(store, retention.Policy(), now=one_year_after(JAN_20_2018))
+
+    stale = store.db.connection.execute(
+        "SELECT count(*) FROM candle_blocks WHERE first_ts < ?", (JAN_20_2018 - 28 * DAY,)
+    ).fetchone()[0]
+    assert stale == 0
+
+
+# --- the CLI ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def test_cli_dry_run_then_run_as_json(
+    runner: CliRunner, store: Store, eth: list[list[Any]], db_path: Path
+) -> None:
+    # The CLI works at the real clock: every 2018 candle is past its year.
+    store.close()
+    dry = runner.invoke(app, ["retention", "run", "--dry-run", "--json", "--db", str(db_path)])
+    assert dry.exit_code == 0, dry.output
+    planned = json.loads(dry.stdout)
+    assert planned["dry_run"] is True
+    assert planned["candles_moved"] == len(eth)
+
+    done = runner.invoke(app, ["retention", "run", "--json", "--db", str(db_path)])
+    assert done.exit_code == 0, done.output
+    result = json.loads(done.stdout)
+    assert [p["status"] for p in result["partitions"]] == ["moved"]
+    shown = runner.invoke(
+        app,
+        [
+            *("candles", "--exchange", "binance", "--symbol", ETH, "--timeframe", "5m"),
+            *("--json", "--db", str(db_path)),
+        ],
+    )
+    assert shown.exit_code == 0, shown.output
+    candles = json.loads(shown.stdout)
+    assert len(candles) == len(eth)
+    assert candles[0]["close"] == eth[0][4]
+
+
+def test_cli_refuses_a_permanent_table_in_one_line(
+    runner: CliRunner, db_path: Path, store: Store, no_user_config: Path
+) -> None:
+    no_user_config.write_text("[retention.keep_days]\ntrades = 30\n")
+    result = runner.invoke(app, ["retention", "run", "--db", str(db_path)])
+    assert result.exit_code == 2
+    assert "trades is permanent" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
