@@ -12,6 +12,7 @@ from tradedb import __version__
 from tradedb.cli import analytics, backup, demo, ledger, market, paper, replicate, reports
 from tradedb.cli import config as config_cli
 from tradedb.cli import logs as logs_cli
+from tradedb.cli import maintain as maintain_cli
 from tradedb.cli import retention as retention_cli
 from tradedb.cli.common import (
     USER_ERROR,
@@ -45,6 +46,7 @@ config_cli.register(app)
 logs_cli.register(app)
 retention_cli.register(app)
 replicate.register(app)
+maintain_cli.register(app)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,96 @@
+"""`tradedb maintain`: run the maintenance jobs that are due (retention, snapshot, cloud
+copy, full backup), once from cron or the Task Scheduler, or in a loop."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from tradedb.cli.common import DbOption, JsonOption, err, out, print_json, user_errors
+from tradedb.services.location import resolve_database
+from tradedb.services.ops import maintain as service
+
+# Exit status when a job failed or is unavailable (reported; the others still ran).
+JOB_FAILED = 1
+
+
+def maintain(
+    once: Annotated[
+        bool, typer.Option("--once", help="Run what is due, then exit (for cron).")
+    ] = False,
+    force: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--force", help="Run this job now even if it is not due (repeatable).", metavar="JOB"
+        ),
+    ] = None,
+    check_every: Annotated[
+        float, typer.Option(help="Without --once: seconds between checks at most.")
+    ] = 3600.0,
+    print_schedule: Annotated[
+        bool,
+        typer.Option(
+            "--print-schedule", help="Print a cron line and a Windows Task Scheduler command."
+        ),
+    ] = False,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run what is due: retention and a snapshot daily, the cloud copy weekly
+    ([maintain] cloud_to), the full backup monthly (periods are UTC calendar days, ISO
+    weeks, months). A failed job is reported and retried at the next run.
+    Schedule it hourly: `tradedb maintain --print-schedule` shows how."""
+    location = resolve_database(db)
+    database = location.path.resolve()
+    if print_schedule:
+        out.print("# cron (Linux, macOS): crontab -e, then add", highlight=False)
+        out.print(service.cron_line(database), highlight=False, markup=False)
+        out.print("# Windows (Task Scheduler), in a command prompt:", highlight=False)
+        out.print(service.windows_task(database), highlight=False, markup=False)
+        return
+    if once:
+        outcomes = service.run_due(database, force=force or (), on_start=_started(as_json))
+        _show(outcomes, as_json)
+        if any(outcome.status in ("failed", "unavailable") for outcome in outcomes):
+            raise typer.Exit(JOB_FAILED)
+        return
+    err.print(f"maintaining {database}; Ctrl-C stops", highlight=False)
+    try:
+        service.run_forever(
+            database, check_every_s=check_every, report=lambda found: _show(found, as_json)
+        )
+    except KeyboardInterrupt:
+        err.print("stopped", highlight=False)
+
+
+def _started(quiet: bool) -> Callable[[service.Job], None] | None:
+    if quiet:
+        return None
+    return lambda job: err.print(f"running {job.name} …", highlight=False)
+
+
+def _show(outcomes: list[service.JobOutcome], as_json: bool) -> None:
+    if as_json:
+        print_json([vars(outcome) for outcome in outcomes])
+        return
+    table = Table("job", "every", "status", "what", "last success", "seconds")
+    colours = {"done": "green", "failed": "red", "unavailable": "red", "skipped": "yellow"}
+    for outcome in outcomes:
+        colour = colours.get(outcome.status, "dim")
+        table.add_row(
+            outcome.name,
+            outcome.period,
+            f"[{colour}]{outcome.status}[/{colour}]",
+            outcome.detail,
+            (outcome.last_success or "never")[:19],
+            f"{outcome.seconds:.1f}" if outcome.status != "not due" else "",
+        )
+    out.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `tradedb maintain` to the `tradedb` app."""
+    app.command("maintain")(user_errors(maintain))

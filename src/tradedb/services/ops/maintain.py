@@ -1,0 +1,366 @@
+"""`tradedb maintain`: runs the maintenance jobs that are due, and remembers when each ran.
+
+A job is a name, a calendar period (day, ISO week, month, in UTC) and a callable. It is
+due when it has never succeeded, or its last success fell in an earlier period than now:
+run from cron every hour, the daily snapshot runs once a day, at the first run after
+midnight UTC, and a missed night is made up at the next run. A job that fails is reported
+and stays due, so the next run retries it; the jobs after it still run.
+
+The times are kept in a small JSON file beside the database (`<database>-maintain.json`),
+written atomically, rather than in bot_config: restoring a snapshot of the database must
+not roll the schedule back with it (the restored database would then seem freshly backed
+up), and the file can be read when the database cannot.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Literal
+
+from tradedb.errors import TradeDBError
+from tradedb.services.location import config_file, config_section
+from tradedb.services.ops import replication
+
+fcntl: ModuleType | None
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+
+Period = Literal["day", "week", "month"]
+Status = Literal["done", "failed", "unavailable", "skipped", "not due"]
+OWNER_ONLY = 0o600
+
+
+class MaintainError(TradeDBError):
+    """The schedule cannot be run (another `tradedb maintain` holds it, unreadable state)."""
+
+
+class JobUnavailable(TradeDBError):
+    """The job's implementation is not part of this tradedb installation."""
+
+
+class JobNotConfigured(TradeDBError):
+    """The job needs a setting the user has not given (the cloud copy's URL)."""
+
+
+@dataclass(frozen=True)
+class JobContext:
+    database: Path
+    env: Mapping[str, str]
+    now: datetime
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    period: Period
+    run: Callable[[JobContext], str]  # returns one line saying what it did
+
+
+@dataclass
+class JobState:
+    last_success: str | None = None  # ISO 8601 UTC
+    last_attempt: str | None = None
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    name: str
+    period: Period
+    status: Status
+    detail: str
+    seconds: float = 0.0
+    last_success: str | None = None
+
+
+@dataclass
+class Schedule:
+    """When each job last ran, as stored in the state file."""
+
+    path: Path
+    jobs: dict[str, JobState] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> Schedule:
+        if not path.exists():
+            return cls(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            jobs = {name: JobState(**state) for name, state in data["jobs"].items()}
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise MaintainError(f"schedule file {path} cannot be read: {exc}") from None
+        return cls(path, jobs)
+
+    def state(self, name: str) -> JobState:
+        return self.jobs.setdefault(name, JobState())
+
+    def save(self) -> None:
+        """Write a new file and rename it over the old one: a crash leaves either."""
+        data = {"jobs": {name: vars(state) for name, state in sorted(self.jobs.items())}}
+        descriptor, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".maintain-")
+        try:
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                json.dump(data, handle, indent=2)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(temporary, OWNER_ONLY)
+            os.replace(temporary, self.path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+
+def schedule_path(database: Path) -> Path:
+    return Path(f"{database}-maintain.json")
+
+
+def period_of(period: Period, moment: datetime) -> str:
+    """The calendar period (UTC) a moment falls in: 2024-01-31, 2024-W05, 2024-01."""
+    moment = moment.astimezone(UTC)
+    if period == "day":
+        return moment.strftime("%Y-%m-%d")
+    if period == "week":
+        year, week, _ = moment.isocalendar()
+        return f"{year}-W{week:02d}"
+    return moment.strftime("%Y-%m")
+
+
+def next_period_start(period: Period, moment: datetime) -> datetime:
+    day = moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "day":
+        return day + timedelta(days=1)
+    if period == "week":
+        return day + timedelta(days=7 - day.weekday())
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
+def is_due(job: Job, state: JobState, now: datetime) -> bool:
+    if state.last_success is None:
+        return True
+    last = datetime.fromisoformat(state.last_success)
+    return period_of(job.period, last) != period_of(job.period, now)
+
+
+def run_due(
+    database: Path,
+    jobs: Sequence[Job] | None = None,
+    *,
+    now: datetime | None = None,
+    env: Mapping[str, str] | None = None,
+    force: Sequence[str] = (),
+    on_start: Callable[[Job], None] | None = None,
+) -> list[JobOutcome]:
+    """Run every due job (and those named in `force`) once, in order; return what each
+    did. A failure is recorded and reported, never raised: the next job still runs."""
+    jobs = default_jobs() if jobs is None else jobs
+    unknown = set(force) - {job.name for job in jobs}
+    if unknown:
+        names = ", ".join(job.name for job in jobs)
+        raise MaintainError(f"unknown job {sorted(unknown)[0]!r}; the jobs are {names}")
+    env = os.environ if env is None else env
+    now = now or datetime.now(UTC)
+    outcomes = []
+    with _exclusive(database):
+        schedule = Schedule.load(schedule_path(database))
+        for job in jobs:
+            state = schedule.state(job.name)
+            if job.name not in force and not is_due(job, state, now):
+                outcomes.append(
+                    JobOutcome(job.name, job.period, "not due", "", 0.0, state.last_success)
+                )
+                continue
+            if on_start is not None:
+                on_start(job)
+            outcome = _run_one(job, state, JobContext(database, env, now))
+            schedule.save()
+            outcomes.append(outcome)
+    return outcomes
+
+
+def next_due(
+    database: Path, jobs: Sequence[Job] | None = None, *, now: datetime | None = None
+) -> datetime:
+    """When the next job falls due (now, if one is due or last failed)."""
+    jobs = default_jobs() if jobs is None else jobs
+    now = now or datetime.now(UTC)
+    schedule = Schedule.load(schedule_path(database))
+    times = []
+    for job in jobs:
+        state = schedule.jobs.get(job.name, JobState())
+        if state.last_success is None or is_due(job, state, now):
+            return now
+        times.append(next_period_start(job.period, datetime.fromisoformat(state.last_success)))
+    return min(times)
+
+
+def run_forever(
+    database: Path,
+    *,
+    check_every_s: float = 3600.0,
+    report: Callable[[list[JobOutcome]], None],
+    jobs: Sequence[Job] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Run due jobs, then sleep until the next is due (at most `check_every_s`, so that a
+    failed job is retried within that time), until interrupted."""
+    while True:
+        report(run_due(database, jobs))
+        wait = (next_due(database, jobs) - datetime.now(UTC)).total_seconds()
+        sleep(min(max(wait, 1.0), check_every_s))
+
+
+def _run_one(job: Job, state: JobState, context: JobContext) -> JobOutcome:
+    started = time.monotonic()
+    state.last_attempt = context.now.isoformat()
+    status: Status
+    try:
+        detail = job.run(context)
+        status = "done"
+        state.last_success = context.now.isoformat()
+        state.last_error = None
+    except JobNotConfigured as exc:
+        status, detail = "skipped", str(exc)
+    except JobUnavailable as exc:
+        status, detail = "unavailable", str(exc)
+        state.last_error = detail
+    except Exception as exc:  # one job's failure, whatever it is, must not stop the others
+        status, detail = "failed", f"{type(exc).__name__}: {exc}"
+        state.last_error = detail
+    seconds = time.monotonic() - started
+    return JobOutcome(job.name, job.period, status, detail, seconds, state.last_success)
+
+
+@contextmanager
+def _exclusive(database: Path) -> Iterator[None]:
+    """One `tradedb maintain` at a time per database: cron may start one while the last
+    is still taking the monthly backup."""
+    if fcntl is None:
+        yield
+        return
+    lock = Path(f"{database}-maintain.lock")
+    descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, OWNER_ONLY)
+    try:
+        try:
+            fcntl.lockf(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise MaintainError(
+                f"another `tradedb maintain` is running on {database}; try again later"
+            ) from None
+        yield
+    finally:
+        os.close(descriptor)
+
+
+# --- the jobs ------------------------------------------------------------------------------
+
+
+def default_jobs() -> list[Job]:
+    """The spec's schedule: retention and a snapshot daily, the cloud copy weekly, the
+    full backup monthly. Retention runs first, so that the snapshot is of the trimmed
+    database, and the snapshot before the cloud copy, which uploads the newest one."""
+    return [
+        Job("retention", "day", run_retention),
+        Job("snapshot", "day", take_snapshot),
+        Job("cloud", "week", copy_to_cloud),
+        Job("full", "month", take_full_backup),
+    ]
+
+
+def run_retention(context: JobContext) -> str:
+    retention = _public("tradedb.services.ops.retention", "retention")
+    store_module = importlib.import_module("tradedb.store")
+    policy = retention.Policy.from_config(dict(context.env))
+    with store_module.Store.open(context.database) as store:
+        report = retention.run(store, policy)
+    return f"{report.candles_moved} candles archived, {len(report.deletions)} deletions"
+
+
+def take_snapshot(context: JobContext) -> str:
+    snapshots = _public("tradedb.services.ops.backup_snapshot", "snapshots")
+    folder = backup_folder(context.env)
+    manifest = snapshots.take_snapshot(context.database, folder)
+    return f"snapshot {manifest.id} in {folder}"
+
+
+def copy_to_cloud(context: JobContext) -> str:
+    section = config_section("maintain", context.env)
+    url = section.get("cloud_to")
+    if not isinstance(url, str) or not url:
+        raise JobNotConfigured(
+            "no cloud_to in the config's [maintain] table (an s3:// URL or a folder)"
+        )
+    uploads = _public("tradedb.services.ops.backup_upload", "cloud copies")
+    endpoint = section.get("cloud_endpoint")
+    passphrase = uploads.passphrase_from(context.env) if section.get("encrypt") else None
+    transfers = uploads.upload(
+        backup_folder(context.env),
+        url,
+        passphrase=passphrase,
+        options=uploads.storage_options(url, endpoint if isinstance(endpoint, str) else None),
+    )
+    copied = sum(1 for transfer in transfers if not transfer.skipped)
+    return f"{copied} backup(s) copied to {url}"
+
+
+def take_full_backup(context: JobContext) -> str:
+    full = _public("tradedb.services.ops.backup_full", "full backups")
+    folder = backup_folder(context.env)
+    manifest = full.take_full(
+        context.database,
+        folder,
+        archives=full.archive_dir(None, context.database),
+        config=config_file(context.env),
+    )
+    return f"full backup {manifest.id} in {folder}"
+
+
+def backup_folder(env: Mapping[str, str]) -> Path:
+    folder = replication.backup_folder(env)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return folder
+
+
+def _public(module: str, what: str) -> Any:
+    """The module that implements a job, imported when the job runs: a missing one
+    makes that job unavailable, not `tradedb maintain` unusable."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise JobUnavailable(f"{what} are not available in this installation ({exc})") from None
+
+
+# --- printing the schedule ---------------------------------------------------------------
+
+
+def cron_line(database: Path, command: str = "tradedb") -> str:
+    """Hourly: each job runs at the first hour after its period starts, and a failed job
+    is retried an hour later."""
+    return f"17 * * * * {command} maintain --once --db {_quoted(database)} >/dev/null 2>&1"
+
+
+def windows_task(database: Path, command: str = "tradedb") -> str:
+    return (
+        'schtasks /Create /TN "tradedb maintain" /SC HOURLY /MO 1 /ST 00:17 '
+        f'/TR "\\"{command}\\" maintain --once --db \\"{database}\\""'
+    )
+
+
+def _quoted(path: Path) -> str:
+    text = str(path)
+    return (
+        text
+        if text.replace("/", "").replace("-", "").replace("_", "").replace(".", "").isalnum()
+        else "'" + text.replace("'", "'\\''") + "'"
+    )
