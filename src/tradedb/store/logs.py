@@ -66,11 +66,13 @@ class LogRecords:
         """The newest `limit` matching rows, oldest first (as a terminal shows a tail)."""
         clauses, params = selection.where()
         where = " AND ".join(clauses) or "1"
-        return self._repo.select_all(
+        rows = self._repo.select_all(
             "id IN (SELECT id FROM bot_logs WHERE "
             f"{where} ORDER BY timestamp DESC, id DESC LIMIT ?)",
             (*params, limit),
         )
+        # Time order: processes logging to one database write their batches interleaved.
+        return sorted(rows, key=lambda row: (row.timestamp, row.id))
 
     def after_id(self, last_id: int, selection: LogFilter, limit: int) -> list[Log]:
         """Matching rows written after the row `last_id`, in the order they were written."""
