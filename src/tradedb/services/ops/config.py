@@ -122,9 +122,12 @@ def strategy_key(strategy: str, key: str) -> str:
 def strategy_of(key: str) -> str | None:
     """The strategy a key belongs to by its scheme: strategy.<name>.<key> and
     capital.<strategy>.<exchange>; None for other keys."""
-    for prefix in (STRATEGY_PREFIX, CAPITAL_PREFIX):
-        if key.startswith(prefix) and key.count(".") >= 2:
-            return key.split(".")[1]
+    if key.startswith(STRATEGY_PREFIX) and key.count(".") >= 2:
+        return key.split(".")[1]
+    if key.startswith(CAPITAL_PREFIX):
+        # As the metrics read it: strategy names may hold dots, exchange ids never do.
+        strategy, dot, _ = key.removeprefix(CAPITAL_PREFIX).rpartition(".")
+        return strategy if dot and strategy else None
     return None
 
 
