@@ -30,17 +30,13 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path, PureWindowsPath
+from pathlib import Path
 from typing import Literal
 
-import platformdirs
-
 from tradedb.errors import TradeDBError, ValidationError
-from tradedb.services.location import APP, config_section
+from tradedb.services.location import APP, config_section, resolve_backup_dir
 
 LITESTREAM_ENV = "TRADEDB_LITESTREAM"
-BACKUP_DIR_ENV = "TRADEDB_BACKUP_DIR"
-WINDOWS_BACKUP_FOLDER = PureWindowsPath("D:/backups/crypto-bot")
 DEFAULT_SYNC_INTERVAL = "1s"
 REPLICA_FOLDER = "replica"
 # Litestream syncs once more when it is asked to stop; give it that long before killing.
@@ -156,18 +152,8 @@ def default_replica_folder(database: Path, env: Mapping[str, str] | None = None)
 
 
 def backup_folder(env: Mapping[str, str] | None = None) -> Path:
-    """TRADEDB_BACKUP_DIR, then the config's [backup] dir, then the spec's
-    D:\\backups\\crypto-bot\\ on Windows with a D: drive, else the platform data folder.
-    (The backup part of tradedb resolves the same order, with --backup-dir first.)"""
-    env = os.environ if env is None else env
-    if env.get(BACKUP_DIR_ENV):
-        return Path(env[BACKUP_DIR_ENV]).expanduser()
-    configured = _text(config_section("backup", env), "dir", "backup")
-    if configured:
-        return Path(configured).expanduser()
-    if os.name == "nt" and os.path.isdir("D:\\"):
-        return Path(WINDOWS_BACKUP_FOLDER)
-    return Path(platformdirs.user_data_dir(APP)) / "backups"
+    """The backup folder: TRADEDB_BACKUP_DIR, the config's [backup] dir, or the default."""
+    return resolve_backup_dir(None, env=env).path
 
 
 def litestream_binary(env: Mapping[str, str] | None = None) -> Path:
