@@ -329,3 +329,133 @@ def test_cli_refuses_a_permanent_table_in_one_line(
     assert result.exit_code == 2
     assert "trades is permanent" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+# --- killed mid-archive ----------------------------------------------------------------
+
+KILL_SCRIPT = """
+import os, signal, sys
+from tradedb.store import Store
+from tradedb.services.ops import retention
+
+path, step, nth, now = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+seen = []
+
+def kill_at(name, span):
+    if name == step:
+        seen.append(span)
+        if len(seen) == nth:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+with Store.open(path) as store:
+    retention.run(store, retention.Policy(), now=now, on_event=kill_at)
+"""
+MARKETS = ("ETH/BTC", "LTC/BTC")
+
+
+def load_two_markets(store: Store) -> dict[str, pa.Table]:
+    for symbol in MARKETS:
+        name = symbol.replace("/", "_") + "-5m.feather"
+        rows = [
+            [ms, *(f"{value:.8f}" for value in values)]
+            for ms, *values in ohlcv_rows(read_feather(name))
+        ]
+        store.write_candles(rows, exchange="binance", symbol=symbol, timeframe="5m")
+    return {symbol: exact_table(store, symbol) for symbol in MARKETS}
+
+
+def run_killed(db_path: Path, step: str, nth: int, now: int) -> int:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", KILL_SCRIPT, str(db_path), step, str(nth), str(now)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return done.returncode
+
+
+def assert_nothing_lost_or_doubled(
+    store: Store, originals: dict[str, pa.Table], cutoff: int
+) -> None:
+    folder = archive.archive_folder(store.db.path)
+    manifest = archive.read_manifest(folder)
+    for symbol in MARKETS:
+        assert exact_table(store, symbol).equals(originals[symbol])
+        relative = archive.partition_path("binance", symbol, "5m", 2018)
+        columns = archive.check_file(folder / relative, manifest[relative])
+        stamps = columns[0].tolist()
+        in_database = [row[0] for row in store.market.candle_units("binance", symbol, "5m")]
+        assert stamps == sorted(set(stamps))
+        assert not set(stamps) & set(in_database)
+        assert all(ts < cutoff for ts in stamps)
+        assert all(ts >= cutoff for ts in in_database)
+        assert len(stamps) + len(in_database) == originals[symbol].num_rows
+
+
+@pytest.mark.parametrize(
+    ("step", "nth"),
+    [("written", 1), ("written", 2), ("renamed", 2), ("manifest", 2), ("deleted", 1)],
+)
+def test_a_run_killed_mid_archive_loses_and_doubles_nothing_when_rerun(
+    step: str, nth: int, db_path: Path
+) -> None:
+    now = one_year_after(JAN_20_2018)
+    with Store.open(db_path) as store:
+        originals = load_two_markets(store)
+        # A first run archived part of the year already: the killed run extends a file.
+        retention.run(store, retention.Policy(), now=now - 5 * DAY)
+
+    assert run_killed(db_path, step, nth, now) == -9
+
+    with Store.open(db_path) as store:
+        # Between the kill and the rerun, reads already see every candle once.
+        for symbol in MARKETS:
+            assert exact_table(store, symbol).equals(originals[symbol])
+        report = retention.run(store, retention.Policy(), now=now)
+        assert all(p.status == "moved" for p in report.partitions)
+        assert_nothing_lost_or_doubled(store, originals, JAN_20_2018)
+
+
+@pytest.mark.slow
+def test_runs_killed_at_random_moments_lose_and_double_nothing(tmp_path: Path) -> None:
+    import random
+    import shutil
+    import subprocess
+    import sys
+    import time
+
+    template = tmp_path / "template.sqlite"
+    now = one_year_after(JAN_20_2018)
+    with Store.open(template) as store:
+        originals = load_two_markets(store)
+        retention.run(store, retention.Policy(), now=now - 5 * DAY)
+    # How long an unkilled run takes, start-up included, on a copy.
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    shutil.copy(template, scratch / "tradedb.sqlite")
+    shutil.copytree(template.with_name("template-archives"), scratch / "tradedb-archives")
+    started = time.perf_counter()
+    assert run_killed(scratch / "tradedb.sqlite", "none", 1, now) == 0
+    full_run = time.perf_counter() - started
+    generator = random.Random(6)
+    for attempt in range(40):
+        folder = tmp_path / f"run{attempt}"
+        folder.mkdir()
+        db_path = folder / "tradedb.sqlite"
+        shutil.copy(template, db_path)
+        shutil.copytree(template.with_name("template-archives"), folder / "tradedb-archives")
+        process = subprocess.Popen(
+            [sys.executable, "-c", KILL_SCRIPT, str(db_path), "none", "1", str(now)]
+        )
+        time.sleep(generator.uniform(0.2, full_run))
+        process.kill()
+        process.wait()
+        with Store.open(db_path) as store:
+            for symbol in MARKETS:
+                assert exact_table(store, symbol).equals(originals[symbol])
+            retention.run(store, retention.Policy(), now=now)
+            assert_nothing_lost_or_doubled(store, originals, JAN_20_2018)
