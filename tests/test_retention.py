@@ -459,3 +459,33 @@ def test_runs_killed_at_random_moments_lose_and_double_nothing(tmp_path: Path) -
                 assert exact_table(store, symbol).equals(originals[symbol])
             retention.run(store, retention.Policy(), now=now)
             assert_nothing_lost_or_doubled(store, originals, JAN_20_2018)
+
+
+# --- trading records are permanent ------------------------------------------------------
+
+
+def test_a_run_far_in_the_future_deletes_no_trading_record(tmp_path: Path) -> None:
+    from tradedb.services.demo import run_demo
+
+    result = run_demo(tmp_path / "demo.sqlite", tmp_path / "report.html")
+
+    def dump(store: Store) -> dict[str, list[tuple[Any, ...]]]:
+        conn = store.db.connection
+        return {
+            table: conn.execute(f"SELECT * FROM {table} ORDER BY id").fetchall()
+            for table in sorted(PERMANENT)
+        }
+
+    with Store.open(result.database) as store:
+        before = dump(store)
+        assert all(before[t] for t in ("trades", "crypto_orders", "positions", "wallet_movements"))
+        assert before["performance_metrics"]
+        candles = {(c.exchange, c.symbol, c.timeframe): c.candles for c in store.market.coverage()}
+        ada = exact_table_of(store, "binance", "ADA/BTC", "5m")
+
+        report = retention.run(store, retention.Policy(), now=one_year_after(1_893_456_000_000))
+
+        assert dump(store) == before
+        assert store.candles.count() == 0
+        assert report.candles_moved == sum(candles.values())
+        assert exact_table_of(store, "binance", "ADA/BTC", "5m").equals(ada)
