@@ -111,8 +111,16 @@ def run_kill_restore(
     db = settings.database
     with Replicator(settings, env=env, log=tmp_path / "litestream.log") as replicator:
         writer = Writer(db)
+        # Time starts at the first fill (a loaded machine takes seconds to start Python),
+        # and enough fills are written for tradedb's own checkpoints to run meanwhile.
+        started = time.monotonic()
+        while not writer.acks:
+            assert time.monotonic() - started < 60, "the writer wrote nothing"
+            assert writer.process.poll() is None, "the writer died on its own"
+            time.sleep(0.05)
         deadline = time.monotonic() + write_seconds
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline or len(writer.acks) < 100:
+            assert time.monotonic() < deadline + 60, "the writer is too slow"
             assert writer.process.poll() is None, "the writer died on its own"
             assert replicator.running(), (tmp_path / "litestream.log").read_text()
             time.sleep(0.1)
