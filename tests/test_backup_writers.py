@@ -131,7 +131,12 @@ def test_snapshot_under_four_writers_restores_consistent(db_path: Path, tmp_path
 
 
 @pytest.mark.slow
-def test_many_snapshots_under_four_writers(db_path: Path, tmp_path: Path) -> None:
+def test_many_snapshots_under_four_writers(
+    db_path: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    selection = request.config.getoption("-m") or ""
+    if "slow" not in selection or "not slow" in selection:
+        pytest.skip("a long run: select it with -m slow")
     folder = tmp_path / "backups"
     folder.mkdir()
 
