@@ -421,7 +421,12 @@ def test_a_run_killed_mid_archive_loses_and_doubles_nothing_when_rerun(
 
 
 @pytest.mark.slow
-def test_runs_killed_at_random_moments_lose_and_double_nothing(tmp_path: Path) -> None:
+def test_runs_killed_at_random_moments_lose_and_double_nothing(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    selection = request.config.getoption("-m") or ""
+    if "slow" not in selection or "not slow" in selection:
+        pytest.skip("a long run: select it with -m slow")
     import random
     import shutil
     import subprocess
