@@ -337,3 +337,11 @@ def test_every_error_carries_field_value_and_rule(
     assert field in text
     assert repr(value) in text
     assert isinstance(error, ValueError)
+
+
+@pytest.mark.parametrize("text", ["1E1000000", "-1E+999999", "1.E1000000"])
+def test_an_exponent_past_decimals_own_range_is_out_of_range_not_a_crash(text: str) -> None:
+    """abs() of such a Decimal overflows Python's default context; the user must get the
+    column's range error, not decimal.Overflow."""
+    with pytest.raises(AmountOutOfRange):
+        to_decimal(text, "price")

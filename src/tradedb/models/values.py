@@ -83,7 +83,8 @@ def to_decimal(value: object, field: str, spec: DecimalSpec = AMOUNT) -> Decimal
             f"has more than {spec.scale} decimal places; {spec.sql} holds {spec.scale} "
             "and tradedb never rounds input",
         )
-    if abs(number) >= spec.limit:
+    # By the leading digit's place, not abs(): abs() of 1E+1000000 overflows the context.
+    if number != 0 and number.adjusted() >= spec.precision - spec.scale:
         raise AmountOutOfRange(
             field,
             value,
