@@ -126,7 +126,7 @@ def percentile(samples: list[int], fraction: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--records", type=int, default=200_000)
+    parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--write", type=Path, help="Write the section into this RESULTS.md.")
     args = parser.parse_args()
