@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import io
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from moto_s3 import CREDENTIALS, REGION, moto_s3
 from test_backup import fill_ledger, rows
 from tradedb.services.ops import backup_catalog, backup_snapshot, backup_upload
 from tradedb.services.ops.backup_encryption import decrypt_stream, encrypt_stream
@@ -25,46 +22,15 @@ PASSPHRASE = "correct horse battery staple"
 BUCKET = "tradedb-backups"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """moto's S3 server on loopback, with a bucket; yields s3fs storage options."""
-    moto_server = Path(sys.executable).parent / "moto_server"
-    if not moto_server.exists():
-        pytest.skip("moto[server] is not installed (the test extra has it)")
-    port = free_port()
-    process = subprocess.Popen(
-        [str(moto_server), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
-    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+    saved = {key: os.environ.get(key) for key in CREDENTIALS}
+    os.environ.update(CREDENTIALS)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "moto_server did not start"
-                time.sleep(0.1)
-        options = {"client_kwargs": {"endpoint_url": endpoint, "region_name": "us-east-1"}}
-        import boto3
-
-        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(
-            Bucket=BUCKET
-        )
-        yield options
+        with moto_s3(BUCKET) as endpoint:
+            yield {"client_kwargs": {"endpoint_url": endpoint, "region_name": REGION}}
     finally:
-        process.terminate()
-        process.wait(10)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

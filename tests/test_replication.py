@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from moto_s3 import CREDENTIALS, REGION, moto_s3
 from tradedb.errors import ValidationError
 from tradedb.services.ledger import Ledger
 from tradedb.services.ledger.audit import audit
@@ -232,54 +232,17 @@ def test_aws_ca_bundle_is_kept_from_litestream() -> None:
 # --- S3 through moto's server on loopback --------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def s3_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    moto_server = Path(sys.executable).parent / "moto_server"
-    if not moto_server.exists():
-        pytest.skip("moto[server] is not installed (the test extra has it)")
-    port = free_port()
-    process = subprocess.Popen(
-        [str(moto_server), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
     env = dict(os.environ)
     env.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_DEFAULT_REGION="us-east-1",
+        CREDENTIALS,
+        AWS_DEFAULT_REGION=REGION,
         # Set on purpose: tradedb must keep it from Litestream.
         AWS_CA_BUNDLE=str(tmp_path / "no-such-bundle.pem"),
     )
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "moto_server did not start"
-                time.sleep(0.1)
-        import boto3
-
-        boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        ).create_bucket(Bucket="tradedb-replica")
+    with moto_s3("tradedb-replica") as endpoint:
         yield endpoint, env
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def test_s3_replica_survives_a_killed_writer(
