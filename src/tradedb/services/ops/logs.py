@@ -103,14 +103,19 @@ def _json_value(value: Any) -> Any:
     return value
 
 
+# json.dumps with options builds a new encoder on every call (about 1 µs of the
+# caller's time a record); one encoder serves every record.
+_METADATA_ENCODER = json.JSONEncoder(default=_plain, allow_nan=False, separators=(",", ":"))
+
+
 def metadata_json(extras: Mapping[str, Any]) -> str | None:
     if not extras:
         return None
     try:
-        return json.dumps(extras, default=_plain, allow_nan=False, separators=(",", ":"))
+        return _METADATA_ENCODER.encode(extras)
     except (TypeError, ValueError, RecursionError):
         safe = {key: _json_value(value) for key, value in extras.items()}
-        return json.dumps(safe, default=_plain, allow_nan=False, separators=(",", ":"))
+        return _METADATA_ENCODER.encode(safe)
 
 
 def record_row(record: logging.LogRecord) -> LogRow:
