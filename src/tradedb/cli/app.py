@@ -13,6 +13,7 @@ from tradedb.cli import analytics, backup, demo, ledger, market, paper, replicat
 from tradedb.cli import config as config_cli
 from tradedb.cli import logs as logs_cli
 from tradedb.cli import maintain as maintain_cli
+from tradedb.cli import mcp as mcp_cli
 from tradedb.cli import retention as retention_cli
 from tradedb.cli.common import (
     USER_ERROR,
@@ -47,6 +48,7 @@ logs_cli.register(app)
 retention_cli.register(app)
 replicate.register(app)
 maintain_cli.register(app)
+mcp_cli.register(app)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,94 @@
+"""Market data tools: candles (in mcp-trader's CandleData shape, plus the exact values),
+the newest ticker, and what is stored."""
+
+from __future__ import annotations
+
+from mcp.server import MCPServer
+
+from tradedb.compat.mcp_trader import candle_data_with_exact
+from tradedb.mcp.arguments import (
+    DEFAULT_ROWS,
+    Exchange,
+    Limit,
+    OptionalExchange,
+    Symbol,
+    Time,
+)
+from tradedb.mcp.errors import tool_errors
+from tradedb.mcp.shapes import (
+    CandlesResult,
+    ExactCandle,
+    Listing,
+    StoredMarket,
+    TickerShape,
+    shaped,
+)
+from tradedb.mcp.tooling import READ_ONLY
+from tradedb.services.marketdata import quality, reading
+from tradedb.store import Store
+
+
+def register(server: MCPServer, store: Store) -> None:
+    def get_candles(
+        *,
+        exchange: Exchange,
+        symbol: Symbol,
+        timeframe: str,
+        since: Time = None,
+        until: Time = None,
+        limit: Limit = DEFAULT_ROWS,
+    ) -> CandlesResult:
+        """One market's candles, oldest first, each in mcp-trader's CandleData shape
+        (floats) plus its exact values (`timestamp` in epoch ms, `open_exact` ... as
+        fixed-point strings). timeframe: 1m, 5m, 15m, 1h, 4h or 1d. With `since`, the
+        first `limit` candles from it; without, the newest `limit` before `until`."""
+        page = reading.candle_page(
+            store,
+            exchange=exchange,
+            symbol=symbol,
+            timeframe=timeframe,
+            since=since,
+            until=until,
+            limit=limit,
+        )
+        return CandlesResult(
+            exchange=exchange,
+            symbol=symbol,
+            timeframe=timeframe,
+            candles=[
+                ExactCandle.model_validate(candle_data_with_exact(candle))
+                for candle in page.candles
+            ],
+            truncated=page.truncated,
+        )
+
+    def get_ticker(symbol: Symbol, exchange: OptionalExchange = None) -> TickerShape:
+        """The newest stored ticker of a market: bid, ask, last price, 24h volume and
+        change. Without `exchange`, the newest of any exchange."""
+        return shaped(TickerShape, reading.latest_ticker(store, symbol=symbol, exchange=exchange))
+
+    def list_data(
+        *, exchange: OptionalExchange = None, limit: Limit = DEFAULT_ROWS
+    ) -> Listing[StoredMarket]:
+        """The candles stored, per exchange, market and timeframe: first and last candle,
+        count, and how many are missing between them (as `tradedb list-data`)."""
+        summaries = quality.list_data(store, exchange=exchange)
+        return Listing[StoredMarket](
+            items=[
+                StoredMarket(
+                    exchange=summary.coverage.exchange,
+                    symbol=summary.coverage.symbol,
+                    timeframe=summary.coverage.timeframe,
+                    first=summary.coverage.first,
+                    last=summary.coverage.last,
+                    candles=summary.coverage.candles,
+                    missing=summary.missing,
+                    gaps=summary.gaps,
+                )
+                for summary in summaries[:limit]
+            ],
+            truncated=len(summaries) > limit,
+        )
+
+    for tool in (get_candles, get_ticker, list_data):
+        server.add_tool(tool_errors(tool), annotations=READ_ONLY)

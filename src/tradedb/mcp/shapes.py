@@ -1,0 +1,272 @@
+"""What the tools return: tradedb's records as JSON, amounts as fixed-point strings.
+
+Each shape lists its record's fields with the JSON types an agent receives, so a tool's
+output schema says exactly what comes back. Amounts are strings such as '0.00000001',
+never floats and never '1E-8': a record's JSON dump already writes them so
+(tradedb.models.fields), and the pattern below refuses anything else on the way out.
+Times are epoch milliseconds UTC (`created_at` and `updated_at`: epoch seconds).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tradedb.compat.mcp_trader_models import CandleData
+from tradedb.models import Log
+from tradedb.models.base import Record
+from tradedb.store import Page
+
+FixedPoint = Annotated[
+    str,
+    Field(
+        pattern=r"^-?\d+(\.\d+)?$",
+        description="An exact decimal as fixed-point text, e.g. '0.00000001'.",
+    ),
+]
+
+
+class Shape(BaseModel):
+    # A record field missing here is an error, not a silent omission.
+    model_config = ConfigDict(extra="forbid")
+
+
+ShapeT = TypeVar("ShapeT", bound=Shape)
+
+
+class Listing(BaseModel, Generic[ShapeT]):
+    """One page of rows. `truncated`: more rows match; pass `next_after` as `after` to get
+    the next page (when the listing pages that way)."""
+
+    items: list[ShapeT]
+    truncated: bool
+    next_after: str | None = None
+
+
+def shaped(shape: type[ShapeT], record: Record) -> ShapeT:
+    return shape.model_validate(record.model_dump(mode="json"))
+
+
+def listing(shape: type[ShapeT], page: Page[Any]) -> Listing[ShapeT]:
+    return Listing[shape](  # type: ignore[valid-type]
+        items=[shaped(shape, item) for item in page.items],
+        truncated=page.next_after is not None,
+        next_after=page.next_after,
+    )
+
+
+class RowTimes(Shape):
+    id: int
+    created_at: int
+
+
+class UpdatedRowTimes(RowTimes):
+    updated_at: int
+
+
+# --- the ledger ------------------------------------------------------------------------------
+
+
+class OrderShape(UpdatedRowTimes):
+    order_id: str
+    symbol: str
+    side: str
+    order_type: str
+    amount: FixedPoint
+    price: FixedPoint | None
+    filled_amount: FixedPoint
+    remaining_amount: FixedPoint | None
+    status: str
+    exchange: str
+    strategy: str | None
+    timestamp: int
+    filled_at: int | None
+    canceled_at: int | None
+    locked_amount: FixedPoint
+    locked_asset: str | None
+
+
+class TradeShape(UpdatedRowTimes):
+    symbol: str
+    side: str
+    amount: FixedPoint
+    price: FixedPoint
+    total_value: FixedPoint
+    fee: FixedPoint | None
+    fee_currency: str | None
+    timestamp: int
+    exchange: str
+    order_id: str | None
+    strategy: str | None
+    status: str
+    profit_loss: FixedPoint | None
+    exchange_trade_id: str | None
+    position_id: int | None
+
+
+class PositionShape(UpdatedRowTimes):
+    symbol: str
+    side: str
+    amount: FixedPoint
+    entry_price: FixedPoint
+    current_price: FixedPoint | None
+    unrealized_pnl: FixedPoint | None
+    realized_pnl: FixedPoint | None
+    status: str
+    exchange: str
+    strategy: str | None
+    opened_at: int
+    closed_at: int | None
+    open_fees: FixedPoint
+
+
+class WalletShape(UpdatedRowTimes):
+    exchange: str
+    asset: str
+    available_balance: FixedPoint
+    locked_balance: FixedPoint
+    total_balance: FixedPoint
+    usd_value: FixedPoint | None
+    last_updated: int
+
+
+# --- market data -------------------------------------------------------------------------------
+
+
+class TickerShape(RowTimes):
+    symbol: str
+    bid_price: FixedPoint | None
+    ask_price: FixedPoint | None
+    last_price: FixedPoint
+    volume_24h: FixedPoint | None
+    price_change_24h: FixedPoint | None
+    price_change_percent_24h: FixedPoint | None
+    timestamp: int
+    exchange: str
+
+
+class ExactCandle(CandleData):
+    """mcp-trader's CandleData (floats, as theirs are) plus the stored candle exactly:
+    its start in epoch ms and each amount as a fixed-point string."""
+
+    timestamp: int
+    open_exact: FixedPoint
+    high_exact: FixedPoint
+    low_exact: FixedPoint
+    close_exact: FixedPoint
+    volume_exact: FixedPoint
+
+
+class CandlesResult(BaseModel):
+    exchange: str
+    symbol: str
+    timeframe: str
+    candles: list[ExactCandle]
+    truncated: bool = Field(
+        description="More candles lie in the range: after these when `since` was given, "
+        "else before them."
+    )
+
+
+class StoredMarket(Shape):
+    exchange: str
+    symbol: str
+    timeframe: str
+    first: int = Field(description="Start of the first stored candle, epoch ms UTC.")
+    last: int = Field(description="Start of the last stored candle, epoch ms UTC.")
+    candles: int
+    missing: int = Field(description="Candles missing between the first and the last.")
+    gaps: int = Field(description="Runs of missing candles.")
+
+
+# --- analytics ---------------------------------------------------------------------------------
+
+
+class PerformanceShape(RowTimes):
+    date: str
+    total_portfolio_value: FixedPoint
+    daily_pnl: FixedPoint | None
+    daily_pnl_percent: FixedPoint | None
+    total_trades: int | None
+    winning_trades: int | None
+    losing_trades: int | None
+    win_rate: FixedPoint | None
+    sharpe_ratio: FixedPoint | None
+    max_drawdown: FixedPoint | None
+    strategy: str | None = Field(description="None: every strategy (a portfolio-wide row).")
+    exchange: str | None = Field(description="None: every exchange.")
+
+
+class SnapshotRowShape(RowTimes):
+    timestamp: int
+    asset: str
+    amount: FixedPoint
+    usd_value: FixedPoint
+    price_per_unit: FixedPoint
+    exchange: str
+
+
+class Portfolio(BaseModel):
+    timestamp: int = Field(description="When the snapshot was taken, epoch ms UTC.")
+    total_usd: FixedPoint
+    rows: list[SnapshotRowShape]
+    truncated: bool
+
+
+class PnlRow(Shape):
+    """One (strategy, exchange) scope over the period, as `tradedb report --json` gives it."""
+
+    strategy: str | None
+    exchange: str | None
+    days: int
+    first_date: str | None
+    last_date: str | None
+    final_equity: FixedPoint | None
+    total_return_percent: FixedPoint | None
+    total_pnl: FixedPoint | None = Field(description="USD: the sum of the daily P&L.")
+    realized_pnl: dict[str, FixedPoint] = Field(description="By quote currency.")
+    trades: int
+    note: str | None
+    wins: int
+    losses: int
+    win_rate_percent: FixedPoint | None
+    sharpe_ratio: FixedPoint | None
+    max_drawdown_percent: FixedPoint | None
+    fees: dict[str, FixedPoint] = Field(description="By fee currency.")
+
+
+class PnlSummary(BaseModel):
+    strategies: list[str] | None
+    exchange: str | None
+    from_date: str | None
+    to_date: str | None
+    rows: list[PnlRow]
+    truncated: bool
+
+
+# --- logs ------------------------------------------------------------------------------------
+
+
+class LogShape(RowTimes):
+    timestamp: int
+    level: str
+    message: str
+    module: str | None
+    strategy: str | None
+    exchange: str | None
+    symbol: str | None
+    metadata: Any = Field(description="The record's JSON metadata, parsed; null if none.")
+
+    @classmethod
+    def of(cls, row: Log) -> LogShape:
+        values = row.model_dump(mode="json")
+        values["metadata"] = None if row.metadata is None else json.loads(row.metadata)
+        return cls.model_validate(values)
+
+
+class LogsResult(BaseModel):
+    items: list[LogShape] = Field(description="Newest first.")
+    truncated: bool
+    next_before: str | None = Field(description="Pass as `before` to continue with older records.")

@@ -1,0 +1,94 @@
+"""Reading back what analytics wrote: daily performance rows a page at a time, and the
+latest portfolio snapshot whole.
+
+`tradedb metrics` and `tradedb snapshot` compute and write; these only read, so they run
+on a read-only database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from tradedb.errors import UnknownRecord, ValidationError
+from tradedb.models import Performance, PortfolioSnapshot
+from tradedb.models.values import check_exchange, check_name, parse_time_bound, to_iso_date
+from tradedb.store import Page, Store
+from tradedb.store.analytics import AnalyticsRecords
+
+
+def performance_page(
+    store: Store,
+    *,
+    strategy: str | None = None,
+    exchange: str | None = None,
+    first_date: object = None,
+    last_date: object = None,
+    limit: int = 100,
+    after: str | None = None,
+) -> Page[Performance]:
+    """performance_metrics rows, newest day first, from `first_date` to `last_date` (UTC
+    dates, both included). Without `strategy` or `exchange`, rows of every scope come,
+    the portfolio-wide ones (strategy and exchange NULL) among them."""
+    where: dict[str, str] = {}
+    if strategy is not None:
+        where["strategy"] = check_name(strategy, "strategy")
+    if exchange is not None:
+        where["exchange"] = check_exchange(exchange)
+    first = None if first_date is None else to_iso_date(first_date, "from_date")
+    last = None if last_date is None else to_iso_date(last_date, "to_date")
+    if first is not None and last is not None and first > last:
+        raise ValidationError("from_date", first, f"is after to_date={last}")
+    return store.performance.list(
+        where,
+        since=first,
+        until=None if last is None else _next_day(last),
+        limit=limit,
+        after=after,
+        newest_first=True,
+    )
+
+
+@dataclass(frozen=True)
+class PortfolioView:
+    """One portfolio snapshot: its time, its rows (by exchange, then asset) and their
+    USD total."""
+
+    timestamp: int
+    rows: list[PortfolioSnapshot]
+
+    @property
+    def total_usd(self) -> Decimal:
+        return sum((row.usd_value for row in self.rows), Decimal(0))
+
+
+def latest_snapshot(
+    store: Store, *, at: object = None, exchange: str | None = None
+) -> PortfolioView:
+    """The newest snapshot taken at or before `at` (default: the newest of all); with
+    `exchange`, only that exchange's rows of it."""
+    at_ms = None if at is None else parse_time_bound(at, "at")
+    if exchange is not None:
+        check_exchange(exchange)
+    with store.db.snapshot():
+        where = {} if exchange is None else {"exchange": exchange}
+        newest = store.snapshots.list(
+            where, until=None if at_ms is None else at_ms + 1, newest_first=True, limit=1
+        )
+        if not newest.items:
+            raise UnknownRecord(
+                "portfolio_snapshots",
+                exchange or "any exchange",
+                "no portfolio snapshot is stored"
+                + ("" if at_ms is None else " at or before that time")
+                + " (`tradedb snapshot` writes them)",
+            )
+        timestamp = newest.items[0].timestamp
+        rows = AnalyticsRecords.of(store).snapshot_at(timestamp)
+    chosen = [row for row in rows if exchange is None or row.exchange == exchange]
+    return PortfolioView(timestamp, sorted(chosen, key=lambda row: (row.exchange, row.asset)))
+
+
+def _next_day(iso: str) -> str:
+    return (date.fromisoformat(iso) + timedelta(days=1)).isoformat()

@@ -1,0 +1,98 @@
+"""Searching bot_logs: the newest records that match, one page at a time.
+
+A search takes a minimum level (as `tradedb logs --level` does: WARNING means WARNING and
+above), a strategy, exchange and symbol, a time range (since may be a span back from now:
+'2h', '7d') and a piece of the message to look for. Pages run newest first; a page that
+stops short of the matches says so and hands back the token that continues it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tradedb.errors import ValidationError
+from tradedb.models import Log
+from tradedb.models.values import (
+    check_exchange,
+    check_name,
+    check_symbol,
+    parse_time_bound,
+)
+from tradedb.services.ops.logs import LEVELS, MAX_LIMIT, parse_since
+from tradedb.store import Store
+from tradedb.store.log_search import LogSearch, LogSearchRecords
+
+MAX_TEXT_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class LogPage:
+    """Matching records, newest first; `next_before` continues the search when
+    `truncated` (more matching records are older than the last one here)."""
+
+    records: list[Log]
+    truncated: bool
+    next_before: str | None
+
+
+def parse_search(
+    *,
+    level: str | None = None,
+    strategy: str | None = None,
+    exchange: str | None = None,
+    symbol: str | None = None,
+    since: str | int | None = None,
+    until: str | int | None = None,
+    text: str | None = None,
+    now_ms: int | None = None,
+) -> LogSearch:
+    """Check a search's terms; every bad one is refused with the field it came in."""
+    levels = None
+    if level is not None:
+        wanted = level.strip().upper()
+        if wanted not in LEVELS:
+            raise ValidationError("level", level, f"must be one of {', '.join(LEVELS)}")
+        levels = LEVELS[LEVELS.index(wanted) :]
+    if text is not None and len(text) > MAX_TEXT_LENGTH:
+        raise ValidationError("text", text, f"at most {MAX_TEXT_LENGTH} characters")
+    since_ms = None
+    if since is not None:
+        since_ms = (
+            parse_since(since, now_ms)
+            if isinstance(since, str)
+            else parse_time_bound(since, "since")
+        )
+    until_ms = None if until is None else parse_time_bound(until, "until")
+    if since_ms is not None and until_ms is not None and since_ms >= until_ms:
+        raise ValidationError("until", until, "must be later than since")
+    return LogSearch(
+        levels=levels,
+        strategy=None if strategy is None else check_name(strategy, "strategy"),
+        exchange=None if exchange is None else check_exchange(exchange),
+        symbol=None if symbol is None else check_symbol(symbol),
+        since_ms=since_ms,
+        until_ms=until_ms,
+        text=text or None,
+    )
+
+
+def search_logs(
+    store: Store, search: LogSearch, *, limit: int = 100, before: str | None = None
+) -> LogPage:
+    """Up to `limit` matching records, newest first, from one consistent read."""
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT:
+        raise ValidationError("limit", limit, f"must be an integer from 1 to {MAX_LIMIT}")
+    position = None if before is None else _parse_token(before)
+    with store.db.snapshot():
+        rows = LogSearchRecords(store.db).newest(search, limit + 1, before=position)
+    truncated = len(rows) > limit
+    rows = rows[:limit]
+    token = f"{rows[-1].timestamp}:{rows[-1].id}" if truncated else None
+    return LogPage(rows, truncated, token)
+
+
+def _parse_token(token: str) -> tuple[int, int]:
+    timestamp, sep, record_id = token.partition(":")
+    if not sep or not timestamp.isdigit() or not record_id.isdigit():
+        raise ValidationError("before", token, "is not a next_before token a search returned")
+    return int(timestamp), int(record_id)
