@@ -35,8 +35,9 @@ def float_round_trips(amount: Decimal) -> bool:
     """Whether `amount` survives the trip to a float and back through its shortest repr.
 
     True for every amount with at most 15 significant digits (a double keeps 15 decimal
-    digits, so the nearest double's shortest repr is that amount). With 16 or 17 digits it
-    depends on the value: 0.12345678 survives, 12345678901.12345678 does not.
+    digits, so the nearest double's shortest repr is that amount); with 16 or 17 digits it
+    depends on the value (12345678.12345678 survives, 1234567890.12345678 does not); with
+    18 or more never, since no shortest repr has more than 17.
     """
     return Decimal(repr(float(amount))) == amount
 

@@ -9,9 +9,12 @@ are quantized ROUND_HALF_EVEN at 8 decimals. Refusals are tradedb ValidationErro
 the field, the value and the rule.
 
 Which candles survive the trip out and back (`from_candle_data(to_candle_data(c)) == c`)?
-Exactly those whose every amount passes `float_round_trips`; that includes every candle whose
-amounts have at most 15 significant digits. Any other amount comes back as the exact value
-of the double that was sent, or is refused when that double needs more than 8 decimals.
+Exactly those whose every amount passes `float_round_trips`, which includes every candle
+whose amounts have at most 15 significant digits. Any other amount comes back as the
+shortest repr of the double that was sent: the same double, with fewer digits than the
+original (12345678901.12345678 comes back as 12345678901.123457). The trip never needs more
+than 8 decimals, so it refuses nothing, except within 0.00001 of the SQLite cap
+(92,233,720,368.54775807), where the nearest double can lie above the cap.
 """
 
 from __future__ import annotations
@@ -92,6 +95,8 @@ CANDLE_COLUMNS = {
     "volume": "volume",
 }
 
+THEIR_FIELDS = {column: field for field, column in CANDLE_COLUMNS.items()} | {"timestamp": "date"}
+
 
 def validate_trader(model: type[ModelT], data: ModelT | Mapping[str, Any]) -> ModelT:
     """`data` as one of the mcp-trader models, or one tradedb ValidationError (the first
@@ -101,7 +106,10 @@ def validate_trader(model: type[ModelT], data: ModelT | Mapping[str, Any]) -> Mo
     try:
         return model.model_validate(data)
     except pydantic.ValidationError as exc:
-        raise as_tradedb_error(exc, data) from None
+        error = as_tradedb_error(exc, data)
+        if exc.errors()[0]["type"] == "extra_forbidden":
+            error = ValidationError(error.field, error.value, f"is not a field of {model.__name__}")
+        raise error from None
 
 
 # --- candles -------------------------------------------------------------------------------
@@ -145,16 +153,21 @@ def from_candle_data(
         )
         for field, column in CANDLE_COLUMNS.items()
     }
-    return validate_record(
-        CandleCreate,
-        {
-            "symbol": data.symbol if symbol is None else symbol,
-            "timestamp": _candle_time(data.date),
-            "timeframe": timeframe,
-            "exchange": exchange,
-            **amounts,
-        },
-    )
+    record = {
+        "symbol": data.symbol if symbol is None else symbol,
+        "timestamp": _candle_time(data.date),
+        "timeframe": timeframe,
+        "exchange": exchange,
+        **amounts,
+    }
+    try:
+        return validate_record(CandleCreate, record)
+    except ValidationError as error:
+        # Name the field the caller sent ('date', 'high'), not our column it became.
+        theirs = THEIR_FIELDS.get(error.field)
+        if theirs is None:
+            raise
+        raise type(error)(theirs, getattr(data, theirs), error.rule) from None
 
 
 def _candle_time(date: datetime) -> int:

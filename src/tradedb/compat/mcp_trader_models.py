@@ -54,8 +54,9 @@ class CandleData(TraderModel):
 
     @model_validator(mode="after")
     def _high_and_low_bound_the_body(self) -> CandleData:
-        if self.high < max(self.open, self.close, self.low):
-            raise ValidationError("high", self.high, "must be >= open, close and low")
+        # With these two, high >= low follows.
+        if self.high < max(self.open, self.close):
+            raise ValidationError("high", self.high, "must be >= open and close")
         if self.low > min(self.open, self.close):
             raise ValidationError("low", self.low, "must be <= open and close")
         return self
