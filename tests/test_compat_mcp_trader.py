@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -721,3 +723,21 @@ def test_candle_data_models_keep_mcp_traders_bounds() -> None:
     with pytest.raises(ValidationError) as refused:
         validate_trader(CandleData, candle_data(low=0.0015))
     assert (refused.value.field, refused.value.value) == ("low", 0.0015)
+
+
+# --- the documentation -----------------------------------------------------------------------
+
+
+def test_docs_candle_example_is_what_a_stored_candle_gives(store: Store) -> None:
+    docs = (Path(__file__).parents[1] / "docs" / "mcp.md").read_text(encoding="utf-8")
+    section = docs.split("## mcp-trader compatibility", 1)[1].split("\n## ", 1)[0]
+    [example] = re.findall(r"```json\n(.*?)```", section, flags=re.DOTALL)
+    store.write_candles(
+        [[1_570_752_000_000, "0.00141342", "0.001415", "0.00141", "0.001414", "12345.6789"]],
+        exchange="binance",
+        symbol="XRP/ETH",
+        timeframe="5m",
+    )
+    [stored] = store.candles.list({"exchange": "binance"}).items
+
+    assert candle_data_with_exact(stored) == json.loads(example)
