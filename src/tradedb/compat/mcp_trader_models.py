@@ -14,7 +14,6 @@ Where these differ from the originals, it is on purpose:
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any, Literal
@@ -22,12 +21,12 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tradedb.errors import ValidationError
+from tradedb.models.values import check_exchange
 
 NonNegative = Annotated[float, Field(ge=0)]
 
 # mcp-trader's own providers that are not ccxt exchanges.
 NON_CCXT_PROVIDERS = frozenset({"tiingo"})
-_EXCHANGE_ID = re.compile(r"[a-z][a-z0-9]*")
 
 
 class TraderModel(BaseModel):
@@ -65,14 +64,9 @@ class CandleData(TraderModel):
 def check_provider(value: str) -> str:
     """mcp-trader's "tiingo" or an exchange id that ccxt knows (or, without ccxt installed,
     one that looks like one: lowercase letters and digits)."""
-    if value in NON_CCXT_PROVIDERS:
+    if isinstance(value, str) and value in NON_CCXT_PROVIDERS:
         return value
-    if not isinstance(value, str) or not _EXCHANGE_ID.fullmatch(value):
-        raise ValidationError(
-            "provider",
-            value,
-            "must be 'tiingo' or a lowercase ccxt exchange id such as 'kraken' or 'binance'",
-        )
+    check_exchange(value, "provider")
     known = ccxt_exchange_ids()
     if known is not None and value not in known:
         raise ValidationError(
