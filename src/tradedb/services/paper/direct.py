@@ -23,6 +23,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TypeVar
 
 from tradedb.errors import UnknownRecord, ValidationError
 from tradedb.models import Order
@@ -43,6 +44,7 @@ from tradedb.services.paper.fees import FeeSchedule
 from tradedb.store import Store
 from tradedb.store.analytics import AnalyticsRecords, StoredQuote
 
+RecordT = TypeVar("RecordT")
 DIRECT_ORDER_TYPES = ("market", "limit")
 ORDER_ID_PREFIX = "paper-"
 DEFAULT_MAX_AGE_MS = 86_400_000
@@ -127,8 +129,30 @@ def place_paper_order(
                 fee=fees.fee(quantize(quantity * quote.price), "market"),
                 timestamp=when,
             )
-            order = fill.order
-    return PaperOrderResult(order, fill, quote)
+    return _as_stored(store, PaperOrderResult(order, fill, quote))
+
+
+def _as_stored(store: Store, result: PaperOrderResult) -> PaperOrderResult:
+    """The records read back, so that each amount has its column's scale ('100.00000000'),
+    as every other read of them gives."""
+    with store.db.snapshot():
+        order = store.orders.get(result.order.id)
+        fill = result.fill
+        if fill is not None:
+            fill = FillResult(
+                trade=_get(store.trades.get(fill.trade.id)),
+                order=_get(order),
+                position=None if fill.position is None else store.positions.get(fill.position.id),
+                closed_position=None
+                if fill.closed_position is None
+                else store.positions.get(fill.closed_position.id),
+            )
+    return PaperOrderResult(_get(order), fill, result.quote)
+
+
+def _get(record: RecordT | None) -> RecordT:
+    assert record is not None  # read back in the transaction's wake; nothing deletes them
+    return record
 
 
 def latest_price(

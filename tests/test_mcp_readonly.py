@@ -1,0 +1,166 @@
+"""Read-only by default, at the SQLite level: without --allow-writes the write tools do not
+exist, and a write that reached the database anyway (a write tool wired to the read-only
+store, a service, raw SQL on the server's connection) is refused by SQLite itself. After all
+of it the database file is byte for byte what it was, and the write-ahead log holds nothing
+that a later checkpoint could copy into it."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+from mcp.server import MCPServer
+
+import mcp_database as data
+from mcp_database import call, refusal
+from tradedb.mcp import TradedbServer, build_server, write_tools
+from tradedb.services.ledger import Ledger
+from tradedb.services.ops import config
+from tradedb.store import Store
+
+pytestmark = pytest.mark.anyio
+
+CANDLES = {"exchange": data.EXCHANGE, "symbol": data.SYMBOL, "timeframe": data.TIMEFRAME}
+READ_CALLS: list[tuple[str, dict[str, Any]]] = [
+    ("get_candles", {**CANDLES, "limit": 1000, "since": data.FIRST_CANDLE}),
+    ("get_candles", CANDLES),
+    ("get_ticker", {"symbol": data.SYMBOL}),
+    ("list_positions", {}),
+    ("list_orders", {}),
+    ("list_trades", {}),
+    ("pnl_summary", {}),
+    ("performance", {}),
+    ("balances", {}),
+    ("portfolio", {}),
+    ("search_logs", {"text": "order"}),
+    ("list_data", {}),
+]
+WRITE_CALLS: list[tuple[str, dict[str, Any]]] = [
+    ("set_config", {"key": "risk.max", "value": "1", "config_type": "number"}),
+    (
+        "record_analysis",
+        {
+            "chart_pattern": {"type": "Flag", "price_level": 0.0015, "confidence": "Low"},
+            "symbol": data.SYMBOL,
+        },
+    ),
+    (
+        "place_paper_order",
+        {
+            "exchange": data.EXCHANGE,
+            "symbol": data.SYMBOL,
+            "side": "buy",
+            "amount": "1",
+            "at": "2019-10-13T11:17:00+00:00",
+        },
+    ),
+]
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("mcp-readonly")
+    path = folder / "template.sqlite"
+    data.build(path, folder)
+    return path
+
+
+@pytest.fixture
+def database(template: Path, tmp_path: Path) -> Path:
+    """A closed database file on its own: no -wal or -shm file beside it yet."""
+    path = tmp_path / "tradedb.sqlite"
+    shutil.copyfile(template, path)
+    return path
+
+
+@pytest.fixture
+def server(database: Path) -> Iterator[TradedbServer]:
+    built = build_server(database)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def wal_is_empty(database: Path) -> bool:
+    wal = Path(f"{database}-wal")
+    return not wal.exists() or wal.stat().st_size == 0
+
+
+async def test_every_write_attempt_fails_and_the_file_is_unchanged(database: Path) -> None:
+    before = sha256(database)
+    assert not Path(f"{database}-wal").exists()
+    server = build_server(database)
+    store = server.store
+    counts = store.row_counts()
+    async with Client(server.mcp) as client:
+        for tool, arguments in READ_CALLS:
+            await call(client, tool, arguments)
+        # The write tools are not there at all.
+        for tool, arguments in WRITE_CALLS:
+            assert await refusal(client, tool, arguments) == f"Unknown tool: {tool}"
+
+    # Wired to the read-only store anyway (as a bug might), each is refused by SQLite.
+    wired = MCPServer("tradedb-test")
+    write_tools.register(wired, store)
+    async with Client(wired) as client:
+        for tool, arguments in WRITE_CALLS:
+            text = await refusal(client, tool, arguments)
+            assert "attempt to write a readonly database" in text, tool
+            assert "--allow-writes" in text, tool
+
+    # Services and raw SQL on the server's own connection are refused the same way.
+    with pytest.raises(sqlite3.OperationalError, match="readonly database"):
+        Ledger(store).deposit(exchange="kraken", asset="USD", amount="1")
+    with pytest.raises(sqlite3.OperationalError, match="readonly database"):
+        config.set_value(store, "x", "y")
+    connection = store.db.connection
+    assert connection.execute("PRAGMA query_only").fetchone()[0] == 1
+    for statement in (
+        "DELETE FROM trades",
+        "DROP TABLE crypto_orders",
+        "UPDATE wallets SET available_balance = 0",
+        "CREATE TABLE evil (x)",
+    ):
+        with pytest.raises(sqlite3.OperationalError, match="readonly database"):
+            connection.execute(statement)
+    assert store.row_counts() == counts
+
+    server.close()
+    assert sha256(database) == before
+    assert wal_is_empty(database)
+    with Store.open(database, readonly=True) as reopened:
+        assert reopened.row_counts() == counts
+
+
+async def test_a_read_only_server_reads_beside_a_writer_and_never_blocks_it(
+    database: Path, server: TradedbServer
+) -> None:
+    with Store.open(database) as writer:
+        async with Client(server.mcp) as client:
+            before = await call(client, "balances", {"exchange": "kraken"})
+            Ledger(writer).deposit(exchange="kraken", asset="BTC", amount="0.5")
+            after = await call(client, "balances", {"exchange": "kraken"})
+    assert [w["total_balance"] for w in before["items"]] == ["0.00000001"]
+    assert [w["total_balance"] for w in after["items"]] == ["0.50000001"]
+
+
+def test_a_missing_database_is_refused_not_created(tmp_path: Path) -> None:
+    missing = tmp_path / "typo.sqlite"
+    for allow_writes in (False, True):
+        with pytest.raises(Exception, match="does not exist; create it with `tradedb init"):
+            build_server(missing, allow_writes=allow_writes)
+    assert not missing.exists()
