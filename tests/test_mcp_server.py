@@ -6,6 +6,7 @@ refusal while the server keeps answering."""
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +21,7 @@ from tradedb.compat.mcp_trader_models import CandleData
 from tradedb.mcp import TradedbServer, build_server
 from tradedb.schema.tables import ALL_TABLES, performance_metrics, portfolio_snapshots
 from tradedb.services.ledger import listing
+from tradedb.services.ops import retention
 from tradedb.services.reports import ReportFilters, compare
 from tradedb.services.reports.table import row_json
 from tradedb.store import Store
@@ -41,6 +43,7 @@ READ_TOOLS = {
 }
 LIST_TOOLS = READ_TOOLS - {"get_ticker"}
 INJECTION = "BTC/USDT'; DROP TABLE crypto_trades;--"
+DAY_MS = 86_400_000
 
 
 @pytest.fixture(scope="module")
@@ -406,3 +409,42 @@ async def test_injection_in_a_free_text_argument_is_only_text(
     assert strategy["items"] == []
     assert text["items"] == []
     assert len(after["items"]) == trades == store.trades.count()
+
+
+# --- archives -----------------------------------------------------------------------------------
+
+
+async def test_get_candles_reads_the_candles_retention_archived(
+    server: TradedbServer,
+    database: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TRADEDB_CONFIG", str(tmp_path / "no-config.toml"))
+    archived = tmp_path / "archived.sqlite"
+    shutil.copyfile(database, archived)
+    with Store.open(archived) as writer:
+        # A year and a half-day after the first candle: the first 429 are past the horizon.
+        report = retention.run(
+            writer, retention.Policy(), now=data.FIRST_CANDLE + 366 * DAY_MS + DAY_MS // 2
+        )
+        assert [move.rows for move in report.partitions] == [429]
+        assert writer.candles.count() == data.CANDLES - 429
+    asked = [
+        {**CANDLES, "since": data.FIRST_CANDLE, "limit": 1000},
+        {**CANDLES, "since": "2019-10-11", "limit": 3},
+        {**CANDLES, "since": "2019-10-12T11:00:00+00:00", "limit": 20},
+        {**CANDLES, "limit": 3},
+        {**CANDLES, "until": "2019-10-12", "limit": 2},
+    ]
+    async with Client(server.mcp) as client:
+        expected = [await call(client, "get_candles", arguments) for arguments in asked]
+    reader = build_server(archived)
+    try:
+        async with Client(reader.mcp) as client:
+            answers = [await call(client, "get_candles", arguments) for arguments in asked]
+    finally:
+        reader.close()
+    assert answers == expected
+    assert len(answers[0]["candles"]) == data.CANDLES
+    assert [a["truncated"] for a in answers] == [False, True, True, True, True]
