@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -189,3 +190,22 @@ def test_the_command_refuses_a_missing_database_in_one_line(tmp_path: Path) -> N
         f"error: database {missing} does not exist; create it with `tradedb init --db {missing}`"
     ]
     assert not missing.exists()
+
+
+async def test_the_readmes_client_config_starts_the_server(database: Path, tmp_path: Path) -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Use with an MCP client", 1)[1].split("\n## ", 1)[0]
+    (snippet,) = re.findall(r"```json\n(.*?)```", section, flags=re.DOTALL)
+    entry = json.loads(snippet)["mcpServers"]["tradedb"]
+    assert entry["command"] == "tradedb"
+    documented_db = entry["args"][entry["args"].index("--db") + 1]
+    # This virtual environment's `tradedb`, and the test's database in place of the example.
+    command = str(Path(sys.executable).parent / entry["command"])
+    args = [str(database) if arg == documented_db else arg for arg in entry["args"]]
+    parameters = StdioServerParameters(command=command, args=args, env=isolated_environ(tmp_path))
+    errlog = (tmp_path / "server-stderr.txt").open("w", encoding="utf-8")
+    async with Client(stdio_client(parameters, errlog=errlog)) as client:
+        tools = {tool.name for tool in (await client.list_tools()).tools}
+        balances = await call(client, "balances", {"exchange": "kraken"})
+    assert len(tools) == 11
+    assert balances["items"][0]["total_balance"] == "0.00000001"
