@@ -246,6 +246,36 @@ class PnlSummary(BaseModel):
     truncated: bool
 
 
+# --- what the write tools return --------------------------------------------------------------
+
+
+class ConfigShape(Shape):
+    key: str
+    value: Any = Field(description="Typed: a number as fixed-point text, JSON as itself.")
+    type: str
+    text: str = Field(description="The exact stored text.")
+    description: str | None
+    strategy: str | None
+    is_active: bool
+    created_at: int
+    updated_at: int
+
+
+class PriceUsed(BaseModel):
+    symbol: str
+    exchange: str
+    price: FixedPoint
+    timestamp: int = Field(description="When the price was known, epoch ms UTC.")
+    source: str = Field(description="'ticker', or the candle timeframe it closed ('candle 5m').")
+
+
+class PaperOrderShape(BaseModel):
+    order: OrderShape
+    trade: TradeShape | None = Field(description="The fill, when the order filled at once.")
+    position: PositionShape | None
+    price_used: PriceUsed
+
+
 # --- logs ------------------------------------------------------------------------------------
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from mcp.server import MCPServer
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from tradedb.compat.mcp_trader_models import ChartPattern, TechnicalAnalysisResult
 from tradedb.errors import ValidationError
@@ -21,11 +21,12 @@ from tradedb.mcp.arguments import (
 )
 from tradedb.mcp.errors import tool_errors
 from tradedb.mcp.shapes import (
-    FixedPoint,
+    ConfigShape,
     LogShape,
     OrderShape,
+    PaperOrderShape,
     PositionShape,
-    Shape,
+    PriceUsed,
     TradeShape,
     shaped,
 )
@@ -48,33 +49,6 @@ ConfigValue = Annotated[
         "or JSON. Omit to change only the other fields of an existing key."
     ),
 ]
-
-
-class ConfigShape(Shape):
-    key: str
-    value: Any = Field(description="Typed: a number as fixed-point text, JSON as itself.")
-    type: str
-    text: str = Field(description="The exact stored text.")
-    description: str | None
-    strategy: str | None
-    is_active: bool
-    created_at: int
-    updated_at: int
-
-
-class PriceUsed(BaseModel):
-    symbol: str
-    exchange: str
-    price: FixedPoint
-    timestamp: int = Field(description="When the price was known, epoch ms UTC.")
-    source: str = Field(description="'ticker', or the candle timeframe it closed ('candle 5m').")
-
-
-class PaperOrderShape(BaseModel):
-    order: OrderShape
-    trade: TradeShape | None = Field(description="The fill, when the order filled at once.")
-    position: PositionShape | None
-    price_used: PriceUsed
 
 
 def _position(fill: FillResult | None) -> PositionShape | None:
