@@ -448,3 +448,40 @@ async def test_get_candles_reads_the_candles_retention_archived(
     assert answers == expected
     assert len(answers[0]["candles"]) == data.CANDLES
     assert [a["truncated"] for a in answers] == [False, True, True, True, True]
+
+
+async def test_list_data_pages_through_every_series_once(tmp_path: Path) -> None:
+    path = tmp_path / "markets.sqlite"
+    series = [
+        (exchange, symbol, timeframe)
+        for exchange in ("binance", "kraken")
+        for symbol in ("BTC/EUR", "ETH/BTC")
+        for timeframe in ("1h", "5m")
+    ]
+    with Store.open(path) as store:
+        for exchange, symbol, timeframe in series:
+            store.write_candles(
+                [[1_700_000_000_000 - 1_700_000_000_000 % 3_600_000, "1", "2", "1", "2", "3"]],
+                exchange=exchange,
+                symbol=symbol,
+                timeframe=timeframe,
+            )
+    listed = build_server(path)
+    try:
+        seen: list[tuple[str, str, str]] = []
+        cursor: dict[str, Any] = {}
+        async with Client(listed.mcp) as client:
+            for _ in range(len(series)):
+                page = await call(client, "list_data", {"limit": 3, **cursor})
+                seen += [(i["exchange"], i["symbol"], i["timeframe"]) for i in page["items"]]
+                if not page["truncated"]:
+                    assert page["next_after"] is None
+                    break
+                cursor = {"after": page["next_after"]}
+            else:
+                pytest.fail("list_data never reached its last page")
+            bad = await refusal(client, "list_data", {"after": "kraken"})
+    finally:
+        listed.close()
+    assert seen == sorted(series)
+    assert "next_after" in bad

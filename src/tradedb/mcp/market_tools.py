@@ -6,8 +6,10 @@ from __future__ import annotations
 from mcp.server import MCPServer
 
 from tradedb.compat.mcp_trader import candle_data_with_exact
+from tradedb.errors import ValidationError
 from tradedb.mcp.arguments import (
     DEFAULT_ROWS,
+    After,
     Exchange,
     Limit,
     OptionalExchange,
@@ -68,11 +70,20 @@ def register(server: MCPServer, store: Store) -> None:
         return shaped(TickerShape, reading.latest_ticker(store, symbol=symbol, exchange=exchange))
 
     def list_data(
-        *, exchange: OptionalExchange = None, limit: Limit = DEFAULT_ROWS
+        *,
+        exchange: OptionalExchange = None,
+        limit: Limit = DEFAULT_ROWS,
+        after: After = None,
     ) -> Listing[StoredMarket]:
         """The candles stored, per exchange, market and timeframe: first and last candle,
         count, and how many are missing between them (as `tradedb list-data`)."""
         summaries = quality.list_data(store, exchange=exchange)
+        # Series come ordered by (exchange, symbol, timeframe): the cursor is that key, so a
+        # page goes on from the right place even if series were added since the last one.
+        if after is not None:
+            summaries = [s for s in summaries if _series_key(s) > _cursor(after)]
+        page = summaries[:limit]
+        truncated = len(summaries) > limit
         return Listing[StoredMarket](
             items=[
                 StoredMarket(
@@ -85,10 +96,27 @@ def register(server: MCPServer, store: Store) -> None:
                     missing=summary.missing,
                     gaps=summary.gaps,
                 )
-                for summary in summaries[:limit]
+                for summary in page
             ],
-            truncated=len(summaries) > limit,
+            truncated=truncated,
+            next_after=_SEPARATOR.join(_series_key(page[-1])) if truncated else None,
         )
 
     for tool in (get_candles, get_ticker, list_data):
         server.add_tool(tool_errors(tool), annotations=READ_ONLY)
+
+
+# Symbols hold '/' and ':', never a space.
+_SEPARATOR = " "
+
+
+def _series_key(summary: quality.MarketSummary) -> tuple[str, str, str]:
+    coverage = summary.coverage
+    return coverage.exchange, coverage.symbol, coverage.timeframe
+
+
+def _cursor(after: str) -> tuple[str, str, str]:
+    parts = after.split(_SEPARATOR)
+    if len(parts) != 3:
+        raise ValidationError("after", after, "must be the `next_after` of a list_data page")
+    return parts[0], parts[1], parts[2]
