@@ -105,6 +105,49 @@ def test_the_archive_is_hive_partitioned_zstd_decimal_with_a_checked_manifest(
     assert table.column("close_price").to_pylist() == [Decimal(r[4]) for r in archived]
 
 
+def test_a_range_read_from_the_archive_reads_only_the_row_groups_it_touches(
+    store: Store, eth: list[list[Any]], db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Small row groups, so that the file of 20 days of 5m candles has a dozen of them.
+    monkeypatch.setattr(archive, "ROWS_PER_GROUP", 500)
+    last = eth[-1][0]
+    windows = [
+        (JAN_20_2018, JAN_20_2018 + DAY),
+        (JAN_20_2018 + 7, JAN_20_2018 + 3 * DAY + 300_000),
+        (eth[0][0], eth[0][0] + 300_000),
+        (last, last + 300_000),
+        (eth[499][0], eth[500][0] + 1),  # across the first row groups' boundary
+        (None, None),
+    ]
+    before = [exact_table(store).filter(_between(*window)) for window in windows]
+
+    retention.run(store, retention.Policy(), now=one_year_after(last + DAY))
+
+    path = (
+        db_path.parent
+        / "tradedb-archives"
+        / ("market_data/exchange=binance/symbol=ETH%2FBTC/timeframe=5m/year=2018/candles.parquet")
+    )
+    meta = pq.ParquetFile(path).metadata
+    assert meta.num_rows == len(eth)
+    assert meta.num_row_groups == -(-len(eth) // 500)
+    for window, expected in zip(windows, before, strict=True):
+        read = get_candles(store, "binance", ETH, "5m", *window, output="arrow", exact=True)
+        assert read.equals(expected), window
+    # A day is 288 candles: at most two row groups are read, not the whole file.
+    assert len(archive._groups_touching(meta, JAN_20_2018, JAN_20_2018 + DAY) or []) in (1, 2)
+
+
+def _between(since: int | None, until: int | None) -> Any:
+    stamps = ds.field("date").cast(pa.int64())
+    condition = ds.scalar(True)
+    if since is not None:
+        condition = condition & (stamps >= since)
+    if until is not None:
+        condition = condition & (stamps < until)
+    return condition
+
+
 def test_a_later_run_extends_the_partition_without_duplicates(
     store: Store, eth: list[list[Any]], db_path: Path
 ) -> None:
