@@ -1,4 +1,6 @@
-"""bot_logs: the batch insert the logging handler uses, and the reads `tradedb logs` makes.
+"""bot_logs: the batch insert the logging handler uses, and the reads behind `tradedb logs`
+(a tail, then each new row) and the MCP `search_logs` tool (pages backwards in time, with a
+keyset on (timestamp, id) rather than OFFSET).
 
 The handler's rows are built from log records it has already checked (level one of the
 five, a millisecond timestamp), so they go in as plain tuples with one executemany: per
@@ -27,11 +29,17 @@ _INSERT = (
 
 @dataclass(frozen=True)
 class LogFilter:
-    """Which rows a reader wants: levels (None: all), one strategy, from a time on."""
+    """Which rows a reader wants: levels (None: all), context columns, [since, until) and
+    message text."""
 
     levels: tuple[str, ...] | None = None
     strategy: str | None = None
+    exchange: str | None = None
+    symbol: str | None = None
     since_ms: int | None = None
+    until_ms: int | None = None
+    # Matched anywhere in the message, ignoring the case of ASCII letters.
+    text: str | None = None
 
     def where(self) -> tuple[list[str], list[Any]]:
         clauses: list[str] = []
@@ -39,12 +47,22 @@ class LogFilter:
         if self.levels is not None:
             clauses.append(f"level IN ({', '.join('?' for _ in self.levels)})")
             params += self.levels
-        if self.strategy is not None:
-            clauses.append("strategy = ?")
-            params.append(self.strategy)
+        for column in ("strategy", "exchange", "symbol"):
+            value = getattr(self, column)
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
         if self.since_ms is not None:
             clauses.append("timestamp >= ?")
             params.append(self.since_ms)
+        if self.until_ms is not None:
+            clauses.append("timestamp < ?")
+            params.append(self.until_ms)
+        if self.text:
+            # instr() on lowered text: a bound parameter, so no LIKE wildcard in the
+            # user's text ('%', '_') can widen the match.
+            clauses.append("instr(lower(message), lower(?)) > 0")
+            params.append(self.text)
         return clauses, params
 
 
@@ -62,9 +80,15 @@ class LogRecords:
             conn.executemany(_INSERT, rows)
         return len(rows)
 
-    def latest(self, selection: LogFilter, limit: int) -> list[Log]:
-        """The newest `limit` matching rows, oldest first (as a terminal shows a tail)."""
+    def newest(
+        self, selection: LogFilter, limit: int, *, before: tuple[int, int] | None = None
+    ) -> list[Log]:
+        """Up to `limit` matching rows, newest first; `before` = (timestamp, id) continues
+        after the last row of a previous page."""
         clauses, params = selection.where()
+        if before is not None:
+            clauses.append("(timestamp, id) < (?, ?)")
+            params += before
         where = " AND ".join(clauses) or "1"
         rows = self._repo.select_all(
             "id IN (SELECT id FROM bot_logs WHERE "
@@ -72,7 +96,11 @@ class LogRecords:
             (*params, limit),
         )
         # Time order: processes logging to one database write their batches interleaved.
-        return sorted(rows, key=lambda row: (row.timestamp, row.id))
+        return sorted(rows, key=lambda row: (row.timestamp, row.id), reverse=True)
+
+    def latest(self, selection: LogFilter, limit: int) -> list[Log]:
+        """The newest `limit` matching rows, oldest first (as a terminal shows a tail)."""
+        return self.newest(selection, limit)[::-1]
 
     def after_id(self, last_id: int, selection: LogFilter, limit: int) -> list[Log]:
         """Matching rows written after the row `last_id`, in the order they were written."""

@@ -18,9 +18,9 @@ from tradedb.models.values import (
     check_symbol,
     parse_time_bound,
 )
-from tradedb.services.ops.logs import LEVELS, MAX_LIMIT, parse_since
+from tradedb.services.ops.logs import check_limit, minimum_levels, parse_since
 from tradedb.store import Store
-from tradedb.store.log_search import LogSearch, LogSearchRecords
+from tradedb.store.logs import LogFilter, LogRecords
 
 MAX_TEXT_LENGTH = 200
 
@@ -45,27 +45,16 @@ def parse_search(
     until: str | int | None = None,
     text: str | None = None,
     now_ms: int | None = None,
-) -> LogSearch:
+) -> LogFilter:
     """Check a search's terms; every bad one is refused with the field it came in."""
-    levels = None
-    if level is not None:
-        wanted = level.strip().upper()
-        if wanted not in LEVELS:
-            raise ValidationError("level", level, f"must be one of {', '.join(LEVELS)}")
-        levels = LEVELS[LEVELS.index(wanted) :]
+    levels = minimum_levels(level)
     if text is not None and len(text) > MAX_TEXT_LENGTH:
         raise ValidationError("text", text, f"at most {MAX_TEXT_LENGTH} characters")
-    since_ms = None
-    if since is not None:
-        since_ms = (
-            parse_since(since, now_ms)
-            if isinstance(since, str)
-            else parse_time_bound(since, "since")
-        )
+    since_ms = None if since is None else parse_since(since, now_ms)
     until_ms = None if until is None else parse_time_bound(until, "until")
     if since_ms is not None and until_ms is not None and since_ms >= until_ms:
         raise ValidationError("until", until, "must be later than since")
-    return LogSearch(
+    return LogFilter(
         levels=levels,
         strategy=None if strategy is None else check_name(strategy, "strategy"),
         exchange=None if exchange is None else check_exchange(exchange),
@@ -77,14 +66,13 @@ def parse_search(
 
 
 def search_logs(
-    store: Store, search: LogSearch, *, limit: int = 100, before: str | None = None
+    store: Store, search: LogFilter, *, limit: int = 100, before: str | None = None
 ) -> LogPage:
     """Up to `limit` matching records, newest first, from one consistent read."""
-    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT:
-        raise ValidationError("limit", limit, f"must be an integer from 1 to {MAX_LIMIT}")
+    check_limit(limit)
     position = None if before is None else _parse_token(before)
     with store.db.snapshot():
-        rows = LogSearchRecords(store.db).newest(search, limit + 1, before=position)
+        rows = LogRecords(store.db).newest(search, limit + 1, before=position)
     truncated = len(rows) > limit
     rows = rows[:limit]
     token = f"{rows[-1].timestamp}:{rows[-1].id}" if truncated else None

@@ -337,21 +337,34 @@ class LogQuery:
         limit: int = 100,
         now_ms: int | None = None,
     ) -> LogQuery:
-        levels = None
-        if level is not None:
-            wanted = level.strip().upper()
-            if wanted not in LEVELS:
-                raise ValidationError("level", level, f"must be one of {', '.join(LEVELS)}")
-            levels = LEVELS[LEVELS.index(wanted) :]
-        if not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
-            raise ValidationError("limit", limit, f"must be an integer from 1 to {MAX_LIMIT}")
+        levels = minimum_levels(level)
+        check_limit(limit)
         since_ms = None if since is None else parse_since(since, now_ms)
-        return cls(LogFilter(levels, strategy, since_ms), limit)
+        return cls(LogFilter(levels=levels, strategy=strategy, since_ms=since_ms), limit)
 
 
-def parse_since(text: str, now_ms: int | None = None) -> int:
+def minimum_levels(level: str | None) -> tuple[str, ...] | None:
+    """The levels a minimum level asks for: WARNING means WARNING and above (None: all)."""
+    if level is None:
+        return None
+    wanted = level.strip().upper()
+    if wanted not in LEVELS:
+        raise ValidationError("level", level, f"must be one of {', '.join(LEVELS)}")
+    return LEVELS[LEVELS.index(wanted) :]
+
+
+def check_limit(limit: object) -> int:
+    """How many rows a read returns: an integer from 1 to MAX_LIMIT (True is not 1)."""
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT:
+        raise ValidationError("limit", limit, f"must be an integer from 1 to {MAX_LIMIT}")
+    return limit
+
+
+def parse_since(text: str | int, now_ms: int | None = None) -> int:
     """A start time: a span back from now ('30m', '2h', '7d', '1w'), or a date, an ISO 8601
-    time with an offset, or epoch milliseconds."""
+    time with an offset, or epoch milliseconds (as text, or as an integer)."""
+    if not isinstance(text, str):
+        return parse_time_bound(text, "since")
     relative = _RELATIVE.fullmatch(text.strip())
     if relative:
         now = now_epoch_ms() if now_ms is None else now_ms
