@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from mcp.server import MCPServer
 
 from tradedb.mcp.arguments import (
@@ -18,6 +21,7 @@ from tradedb.mcp.shapes import (
     Listing,
     OrderShape,
     PositionShape,
+    ShapeT,
     TradeShape,
     WalletShape,
     listing,
@@ -27,56 +31,64 @@ from tradedb.mcp.tooling import READ_ONLY
 from tradedb.models.values import check_asset, check_exchange
 from tradedb.services.ledger import listing as ledger
 from tradedb.store import Store
+from tradedb.store.repository import Page
+
+
+def ledger_list(
+    store: Store,
+    name: str,
+    shape: type[ShapeT],
+    read: Callable[[Store, ledger.Filters], Page[Any]],
+    doc: str,
+) -> Callable[..., Listing[ShapeT]]:
+    """A tool that lists one ledger table with the filters `tradedb orders` (etc.) take."""
+
+    def tool(
+        *,
+        exchange: OptionalExchange = None,
+        symbol: OptionalSymbol = None,
+        strategy: OptionalStrategy = None,
+        status: str | None = None,
+        since: Time = None,
+        until: Time = None,
+        limit: Limit = DEFAULT_ROWS,
+        after: After = None,
+    ) -> Listing[ShapeT]:
+        filters = ledger.Filters(exchange, symbol, strategy, status, since, until, limit, after)
+        return listing(shape, read(store, filters))
+
+    # The SDK names a tool, describes it and derives its output schema from these.
+    tool.__name__ = tool.__qualname__ = name
+    tool.__doc__ = doc
+    tool.__annotations__["return"] = Listing[shape]  # type: ignore[valid-type]
+    return tool
 
 
 def register(server: MCPServer, store: Store) -> None:
-    def list_orders(
-        *,
-        exchange: OptionalExchange = None,
-        symbol: OptionalSymbol = None,
-        strategy: OptionalStrategy = None,
-        status: str | None = None,
-        since: Time = None,
-        until: Time = None,
-        limit: Limit = DEFAULT_ROWS,
-        after: After = None,
-    ) -> Listing[OrderShape]:
+    list_orders = ledger_list(
+        store,
+        "list_orders",
+        OrderShape,
+        ledger.orders,
         """Orders, newest first. status: pending, open, filled, canceled or expired.
-        since/until bound the order's time (until excluded)."""
-        filters = ledger.Filters(exchange, symbol, strategy, status, since, until, limit, after)
-        return listing(OrderShape, ledger.orders(store, filters))
-
-    def list_trades(
-        *,
-        exchange: OptionalExchange = None,
-        symbol: OptionalSymbol = None,
-        strategy: OptionalStrategy = None,
-        status: str | None = None,
-        since: Time = None,
-        until: Time = None,
-        limit: Limit = DEFAULT_ROWS,
-        after: After = None,
-    ) -> Listing[TradeShape]:
+        since/until bound the order's time (until excluded).""",
+    )
+    list_trades = ledger_list(
+        store,
+        "list_trades",
+        TradeShape,
+        ledger.trades,
         """Trades (fills), newest first, with fees and the P&L each closing fill realised.
-        status: filled, partial or canceled."""
-        filters = ledger.Filters(exchange, symbol, strategy, status, since, until, limit, after)
-        return listing(TradeShape, ledger.trades(store, filters))
-
-    def list_positions(
-        *,
-        exchange: OptionalExchange = None,
-        symbol: OptionalSymbol = None,
-        strategy: OptionalStrategy = None,
-        status: str | None = None,
-        since: Time = None,
-        until: Time = None,
-        limit: Limit = DEFAULT_ROWS,
-        after: After = None,
-    ) -> Listing[PositionShape]:
+        status: filled, partial or canceled.""",
+    )
+    list_positions = ledger_list(
+        store,
+        "list_positions",
+        PositionShape,
+        ledger.positions,
         """Positions, most recently opened first. status: open or closed. since/until bound
-        the opening time."""
-        filters = ledger.Filters(exchange, symbol, strategy, status, since, until, limit, after)
-        return listing(PositionShape, ledger.positions(store, filters))
+        the opening time.""",
+    )
 
     def balances(
         *,
