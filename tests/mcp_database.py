@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from mcp import Client
 from mcp.types import TextContent
 
@@ -96,6 +97,30 @@ def build(path: Path, work: Path) -> None:
                     "metadata": metadata,
                 }
             )
+
+
+# --- the database, for tests ------------------------------------------------------------------
+
+# Built once a session (it takes seconds: a paper session, snapshots, metrics), then copied.
+_templates: dict[Path, Path] = {}
+
+
+def copy_of_template(tmp_path_factory: pytest.TempPathFactory, folder: Path) -> Path:
+    """A closed copy of the test database in `folder`: no -wal or -shm file beside it yet."""
+    base = tmp_path_factory.getbasetemp()
+    if base not in _templates:
+        work = tmp_path_factory.mktemp("mcp-template")
+        build(work / "template.sqlite", work)
+        _templates[base] = work / "template.sqlite"
+    path = folder / "tradedb.sqlite"
+    shutil.copyfile(_templates[base], path)
+    return path
+
+
+# For the test modules to import: the SDK's client on asyncio.
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
 
 
 # --- talking to a server ---------------------------------------------------------------------

@@ -7,7 +7,6 @@ that a later checkpoint could copy into it."""
 from __future__ import annotations
 
 import hashlib
-import shutil
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ from mcp import Client
 from mcp.server import MCPServer
 
 import mcp_database as data
-from mcp_database import call, refusal
+from mcp_database import anyio_backend, call, refusal  # noqa: F401
 from tradedb.mcp import TradedbServer, build_server, write_tools
 from tradedb.services.ledger import Ledger
 from tradedb.services.ops import config
@@ -67,20 +66,9 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("mcp-readonly")
-    path = folder / "template.sqlite"
-    data.build(path, folder)
-    return path
-
-
 @pytest.fixture
-def database(template: Path, tmp_path: Path) -> Path:
-    """A closed database file on its own: no -wal or -shm file beside it yet."""
-    path = tmp_path / "tradedb.sqlite"
-    shutil.copyfile(template, path)
-    return path
+def database(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Path:
+    return data.copy_of_template(tmp_path_factory, tmp_path)
 
 
 @pytest.fixture
@@ -88,11 +76,6 @@ def server(database: Path) -> Iterator[TradedbServer]:
     built = build_server(database)
     yield built
     built.close()
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 def wal_is_empty(database: Path) -> bool:

@@ -16,7 +16,7 @@ import pytest
 from mcp import Client
 
 import mcp_database as data
-from mcp_database import amounts_in, call, fixed_point, refusal
+from mcp_database import amounts_in, anyio_backend, call, fixed_point, refusal  # noqa: F401
 from tradedb.compat.mcp_trader_models import CandleData
 from tradedb.mcp import TradedbServer, build_server
 from tradedb.schema.tables import ALL_TABLES, performance_metrics, portfolio_snapshots
@@ -48,10 +48,7 @@ DAY_MS = 86_400_000
 
 @pytest.fixture(scope="module")
 def database(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("mcp")
-    path = folder / "tradedb.sqlite"
-    data.build(path, folder)
-    return path
+    return data.copy_of_template(tmp_path_factory, tmp_path_factory.mktemp("mcp"))
 
 
 @pytest.fixture(scope="module")
@@ -66,11 +63,6 @@ def store(database: Path) -> Iterator[Store]:
     """The database as the tests read it, to check what the tools say."""
     with Store.open(database, readonly=True) as opened:
         yield opened
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 def as_json(record: Any) -> dict[str, Any]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
 import subprocess
 import sys
 from decimal import Decimal
@@ -22,7 +21,13 @@ from mcp.client.stdio import stdio_client
 
 import mcp_database as data
 from cli_harness import isolated_environ
-from mcp_database import amounts_in, call, fixed_point, refusal
+from mcp_database import (  # noqa: F401
+    amounts_in,
+    anyio_backend,
+    call,
+    fixed_point,
+    refusal,
+)
 from tradedb.mcp import build_server
 from tradedb.services.ledger.arithmetic import quantize
 from tradedb.services.ledger.audit import audit
@@ -47,24 +52,9 @@ READ_CALLS: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("mcp-stdio")
-    path = folder / "template.sqlite"
-    data.build(path, folder)
-    return path
-
-
 @pytest.fixture
-def database(template: Path, tmp_path: Path) -> Path:
-    path = tmp_path / "tradedb.sqlite"
-    shutil.copyfile(template, path)
-    return path
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+def database(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Path:
+    return data.copy_of_template(tmp_path_factory, tmp_path)
 
 
 def subprocess_client(database: Path, tmp_path: Path, *options: str) -> Client:

@@ -5,7 +5,6 @@ bot_logs would write for any other caller, and a refused call writes nothing."""
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 from mcp import Client
 
 import mcp_database as data
-from mcp_database import call, refusal
+from mcp_database import anyio_backend, call, refusal  # noqa: F401
 from tradedb.mcp import TradedbServer, build_server
 from tradedb.services.ledger.arithmetic import quantize
 from tradedb.services.ledger.audit import audit
@@ -67,19 +66,9 @@ CHART_PATTERN = {
 }
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("mcp-writes")
-    path = folder / "template.sqlite"
-    data.build(path, folder)
-    return path
-
-
 @pytest.fixture
-def database(template: Path, tmp_path: Path) -> Path:
-    path = tmp_path / "tradedb.sqlite"
-    shutil.copyfile(template, path)
-    return path
+def database(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Path:
+    return data.copy_of_template(tmp_path_factory, tmp_path)
 
 
 @pytest.fixture
@@ -87,11 +76,6 @@ def server(database: Path) -> Iterator[TradedbServer]:
     built = build_server(database, allow_writes=True)
     yield built
     built.close()
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 async def test_allow_writes_adds_the_three_write_tools(server: TradedbServer) -> None:
@@ -257,31 +241,17 @@ async def test_a_paper_market_order_fills_at_the_latest_stored_price_through_the
     store = server.store
     ticker = store.tickers.list({"symbol": data.SYMBOL}, newest_first=True, limit=1).items[0]
     before = eth_available(store)
+    order = {
+        "exchange": data.EXCHANGE,
+        "symbol": data.SYMBOL,
+        "side": "buy",
+        "amount": "100",
+        "client_order_id": "agent-1",
+        "at": AFTER_LAST_TICKER,
+    }
     async with Client(server.mcp) as client:
-        placed = await call(
-            client,
-            "place_paper_order",
-            {
-                "exchange": data.EXCHANGE,
-                "symbol": data.SYMBOL,
-                "side": "buy",
-                "amount": "100",
-                "client_order_id": "agent-1",
-                "at": AFTER_LAST_TICKER,
-            },
-        )
-        again = await refusal(
-            client,
-            "place_paper_order",
-            {
-                "exchange": data.EXCHANGE,
-                "symbol": data.SYMBOL,
-                "side": "buy",
-                "amount": "100",
-                "client_order_id": "agent-1",
-                "at": AFTER_LAST_TICKER,
-            },
-        )
+        placed = await call(client, "place_paper_order", order)
+        again = await refusal(client, "place_paper_order", order)
         trades = await call(client, "list_trades", {"limit": 1})
     value = quantize(Decimal(100) * ticker.last_price)
     fee = FeeSchedule.of(data.EXCHANGE).fee(value, "market")
