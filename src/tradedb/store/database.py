@@ -9,8 +9,10 @@ covers the rare wait that outlasts it.
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -32,6 +34,9 @@ PAGE_CACHE_KIB = 64 * 1024
 BUSY_TIMEOUT_MS = 10_000
 BEGIN_ATTEMPTS = 5
 OWNER_ONLY = 0o600
+# The first bytes of `<database>-writer.lock`: byte 0 is 1 while a writer is inside a
+# transaction, bytes 8..16 count the writers that died inside one (unsigned, little-endian).
+_GATE_HEADER = struct.Struct("<B7xQ")
 # Rows written between background checkpoints. A ledger fill writes about 15 rows on as
 # many pages, so this keeps the WAL near SQLite's default of 1000 pages; a bulk write of
 # candles (about 50 rows a page) is checkpointed after each batch of 1000 rows or more.
@@ -147,6 +152,12 @@ class Database:
         cut short by its last moments but never corrupts. A transaction opened inside
         another joins it, so services can compose repository calls into one operation.
         """
+        if self.readonly:
+            # Refused here, before the writer gate creates `<database>-writer.lock` beside
+            # a file this process was only meant to read.
+            raise ReadOnlyDatabaseError(
+                f"attempt to write a readonly database: {self.path} was opened read-only"
+            )
         conn = self.connection
         if self._local.depth:
             if durable and self._local.synchronous != "FULL":
@@ -223,6 +234,38 @@ class Database:
         return total
 
 
+class ReadOnlyDatabaseError(TradeDBError, sqlite3.OperationalError):
+    """A write transaction on a Database opened read-only. It is also an OperationalError,
+    the class of SQLite's own refusal, so that callers handling that one handle this."""
+
+
+def writer_crashes(path: Path) -> int | None:
+    """How many tradedb writers of the database at `path` have died inside a write
+    transaction (None where there is no fcntl, on Windows: no evidence is kept there).
+
+    A writer that comes next counts its predecessor's death when it takes its turn. If no
+    writer has come since, this call sees the mark of a transaction in progress on a lock
+    nobody holds, counts that death itself and clears the mark, so that a death is counted
+    once, as soon as it can be known. Replication watches this number (a writer killed
+    inside its commit can leave WAL frames that SQLite never made visible but Litestream
+    copies).
+    """
+    return _WriterGate.of(path).crashes()
+
+
+@contextmanager
+def writer_turn(path: Path) -> Iterator[None]:
+    """Hold the writer gate of the database at `path` for a while: tradedb writers (of
+    every process) wait until it is left. For maintenance that must not interleave with
+    their transactions, such as resetting the WAL between two replica generations."""
+    gate = _WriterGate.of(path)
+    gate.enter()
+    try:
+        yield
+    finally:
+        gate.leave()
+
+
 class _WriterGate:
     """Makes writers of one database file take turns, across processes and threads.
 
@@ -235,6 +278,12 @@ class _WriterGate:
     process take turns on a re-entrant lock first. A process that dies holding the lock
     loses it with the process. Where fcntl does not exist (Windows), SQLite's own
     waiting is all there is.
+
+    Crash evidence: the holder marks the lock file "in a transaction" for its turn and
+    clears the mark as it leaves (a pread and two pwrites, no fsync: the mark needs to
+    outlive a process, not the machine, and a reboot leaves no half-seen WAL frames). A
+    mark found set by the next holder means the last one died inside its transaction;
+    it adds one to the file's crash counter (see `writer_crashes`).
     """
 
     _gates: ClassVar[dict[Path, _WriterGate]] = {}
@@ -264,6 +313,10 @@ class _WriterGate:
                 self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, OWNER_ONLY)
                 try:
                     fcntl.lockf(self._fd, fcntl.LOCK_EX)
+                    in_transaction, crashes = _read_gate_header(self._fd)
+                    if in_transaction:
+                        crashes += 1
+                    os.pwrite(self._fd, _GATE_HEADER.pack(1, crashes), 0)
                 except BaseException:
                     os.close(self._fd)
                     self._fd = None
@@ -278,9 +331,46 @@ class _WriterGate:
         try:
             if self._depth == 0 and self._fd is not None:
                 fd, self._fd = self._fd, None
-                os.close(fd)  # closing releases the lock
+                try:
+                    os.pwrite(fd, b"\0", 0)
+                finally:
+                    os.close(fd)  # closing releases the lock
         finally:
             self._threads.release()
+
+    def crashes(self) -> int | None:
+        if fcntl is None:
+            return None
+        # Closing any descriptor of the file drops every POSIX lock this process holds on
+        # it, so a check must not run while another thread of this process has its turn.
+        with self._threads:
+            if self._fd is not None:  # this thread is inside a transaction: the mark is ours
+                return _read_gate_header(self._fd)[1]
+            try:
+                fd = os.open(self._path, os.O_RDWR)
+            except FileNotFoundError:
+                return 0  # no tradedb writer has written yet
+            try:
+                try:
+                    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError as exc:
+                    if exc.errno not in (errno.EACCES, errno.EAGAIN):
+                        raise
+                    return _read_gate_header(fd)[1]  # a live writer's mark is its own
+                in_transaction, crashes = _read_gate_header(fd)
+                if in_transaction:
+                    crashes += 1
+                    os.pwrite(fd, _GATE_HEADER.pack(0, crashes), 0)
+                return crashes
+            finally:
+                os.close(fd)
+
+
+def _read_gate_header(fd: int) -> tuple[bool, int]:
+    # A lock file made before the header existed, or just created, is empty: no evidence.
+    header = os.pread(fd, _GATE_HEADER.size, 0).ljust(_GATE_HEADER.size, b"\0")
+    in_transaction, crashes = _GATE_HEADER.unpack(header)
+    return bool(in_transaction), int(crashes)
 
 
 class _Checkpointer:
