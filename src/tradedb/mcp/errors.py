@@ -33,11 +33,15 @@ def tool_errors(tool: Callable[P, R]) -> Callable[P, R]:
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return tool(*args, **kwargs)
-        except TradeDBError as exc:
-            raise ToolError(str(exc)) from None
         except sqlite3.DatabaseError as exc:
+            # First: store.database's ReadOnlyDatabaseError is a TradeDBError too, and
+            # its refusal wants the hint as much as SQLite's own.
             if "readonly" in str(exc) or "read-only" in str(exc):
                 raise ToolError(f"database: {exc}: {READ_ONLY_HINT}") from None
+            if isinstance(exc, TradeDBError):
+                raise ToolError(str(exc)) from None
             raise ToolError(f"database: {exc}") from None
+        except TradeDBError as exc:
+            raise ToolError(str(exc)) from None
 
     return run
