@@ -1,14 +1,17 @@
-"""Replication commands: `tradedb replicate` runs Litestream in the foreground, and
-`tradedb replicate restore` brings a replica back into a new file."""
+"""Replication commands: `tradedb replicate` runs Litestream in the foreground, supervised,
+`tradedb replicate restore` brings a replica back into a new file, and `tradedb replicate
+list` shows the replica's generations."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
-from tradedb.cli.common import SINCE_FORMS, DbOption, JsonOption, err, out, print_json
+from tradedb.cli.common import SINCE_FORMS, DbOption, JsonOption, err, moment, out, print_json
 from tradedb.cli.common import user_errors as _user_errors
 from tradedb.models.values import parse_time_bound
 from tradedb.services.location import resolve_database
@@ -50,7 +53,21 @@ def replicate(
     location = resolve_database(db)
     settings = replication.replication_settings(location.path, to=to, sync_interval=sync_interval)
     if print_config:
-        out.print(settings.litestream_config(), highlight=False, markup=False, end="")
+        # The generation a run started now would use; each run starts a new one.
+        generation = replication.generation_name(int(time.time() * 1000))
+        # soft_wrap: a long path must not be broken across lines inside a JSON string.
+        out.print(
+            settings.litestream_config(generation),
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+            end="",
+        )
+        err.print(
+            f"each run replicates into {settings.replica.describe()}/<generation>, a new "
+            "one named by its start time (UTC)",
+            highlight=False,
+        )
         return
 
     def started(replicator: replication.Replicator) -> None:
@@ -60,7 +77,10 @@ def replicate(
             highlight=False,
         )
 
-    replication.replicate(settings, started=started)
+    def announce(line: str) -> None:
+        err.print(line, highlight=False, markup=False)
+
+    replication.replicate(settings, started=started, announce=announce)
     err.print("replication stopped; the replica is up to date", highlight=False)
 
 
@@ -81,7 +101,8 @@ def restore(
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Restore the replica into a new file, then check it with integrity_check."""
+    """Restore the newest generation that passes integrity_check (for --timestamp: the
+    newest started at or before it) into a new file."""
     location = resolve_database(db)
     settings = replication.replication_settings(location.path, to=source)
     at = parse_time_bound(timestamp, "timestamp") if timestamp is not None else None
@@ -91,15 +112,63 @@ def restore(
             {
                 "path": str(result.path),
                 "replica": result.replica,
+                "generation": result.generation,
+                "generation_started_ms": result.started_ms,
+                "generation_ended_ms": result.ended_ms,
                 "timestamp_ms": result.timestamp_ms,
                 "integrity": result.integrity,
+                "skipped": result.skipped,
             }
         )
         return
+    for problem in result.skipped:
+        err.print(f"passed over {problem}", highlight=False, markup=False)
     when = f" as of {replication.rfc3339(at)}" if at is not None else ""
-    out.print(f"restored {result.replica}{when} into {result.path} (integrity ok)", highlight=False)
+    span = ""
+    if result.generation is not None:
+        until = moment(result.ended_ms) if result.ended_ms is not None else "now"
+        span = f", generation {result.generation} ({moment(result.started_ms)} to {until} UTC)"
+    out.print(
+        f"restored {result.replica}{when}{span} into {result.path} (integrity ok)",
+        highlight=False,
+        markup=False,
+    )
+
+
+@replicate_app.command("list")
+@_user_errors
+def list_generations(
+    source: Annotated[
+        str | None,
+        typer.Option("--from", help="Replica to list (default: the one `replicate` uses)."),
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List the replica's generations, oldest first (one per start of `replicate` and
+    per tradedb writer that died inside a transaction)."""
+    location = resolve_database(db)
+    settings = replication.replication_settings(location.path, to=source)
+    found = replication.generations(settings)
+    if as_json:
+        print_json(
+            [
+                {
+                    "generation": generation.name,
+                    "started_ms": generation.started_ms,
+                    "size_bytes": generation.size_bytes,
+                }
+                for generation in found
+            ]
+        )
+        return
+    table = Table("generation", "started (UTC)", "size", title=settings.replica.describe())
+    for generation in found:
+        size = "" if generation.size_bytes is None else f"{generation.size_bytes:,} B"
+        table.add_row(generation.name, moment(generation.started_ms), size)
+    out.print(table)
 
 
 def register(app: typer.Typer) -> None:
-    """Add `tradedb replicate` and `tradedb replicate restore` to the `tradedb` app."""
+    """Add `tradedb replicate` and its restore and list commands to the `tradedb` app."""
     app.add_typer(replicate_app, name="replicate")

@@ -13,10 +13,20 @@ holds back its own; the two coexist without configuration. What must not run whi
 database is replicated is a RESTART or TRUNCATE checkpoint from elsewhere: Litestream
 would notice the WAL was reset under it and start a new snapshot generation (safe, but a
 full copy of the database each time).
+
+Generations. A tradedb writer killed inside its commit can leave WAL frames that SQLite
+never made visible but that Litestream, which reads the WAL file itself, has already
+copied; the next writer overwrites them, and from then on the replica is built on pages
+the live database never had (a Litestream defect; docs/upstream/). The writer gate counts
+such deaths (`writer_crashes`); the Replicator watches the count and, when it moves,
+stops Litestream, resets the WAL, forgets Litestream's local state and starts a new
+generation (replica_generations) from a fresh snapshot. Restore takes the newest
+generation that restores cleanly.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -26,18 +36,52 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
 
 from tradedb.errors import TradeDBError, ValidationError
-from tradedb.services.location import APP, config_section, resolve_backup_dir
+from tradedb.services.location import config_section, resolve_backup_dir
+from tradedb.services.ops.replica_generations import (
+    Generation,
+    Replica,
+    ReplicationError,
+    generation_name,
+    generation_started_ms,
+    holds_replica,
+    list_generations,
+    parse_replica,
+    prune_generations,
+)
+from tradedb.store.database import writer_crashes
+from tradedb.store.wal import reset_wal
+
+__all__ = [
+    "Generation",
+    "Replica",
+    "ReplicationError",
+    "ReplicationSettings",
+    "Replicator",
+    "RestoreResult",
+    "generation_name",
+    "generations",
+    "parse_replica",
+    "replicate",
+    "replication_settings",
+    "restore",
+]
 
 LITESTREAM_ENV = "TRADEDB_LITESTREAM"
 DEFAULT_SYNC_INTERVAL = "1s"
+DEFAULT_KEEP_GENERATIONS = 3
+# How often the Replicator looks for a writer that died inside a transaction. The phantom
+# frames become harmful once the next writer overwrites them; this bounds how long the
+# replica goes on shipping a poisoned state before a fresh generation replaces it.
+POLL_INTERVAL_S = 0.5
 REPLICA_FOLDER = "replica"
 # Litestream syncs once more when it is asked to stop; give it that long before killing.
 STOP_TIMEOUT_S = 30.0
@@ -47,58 +91,23 @@ STOP_TIMEOUT_S = 30.0
 DROPPED_ENV = ("AWS_CA_BUNDLE",)
 
 
-class ReplicationError(TradeDBError):
-    """Litestream is missing, failed, or a replica or restore cannot be used."""
-
-
-@dataclass(frozen=True)
-class Replica:
-    """Where the replica lives: a local folder, or a path in an S3 bucket."""
-
-    kind: Literal["file", "s3"]
-    location: str  # the folder, or the key prefix inside the bucket
-    bucket: str = ""
-    endpoint: str = ""  # an S3-compatible server; empty means AWS
-    region: str = ""
-
-    def describe(self) -> str:
-        if self.kind == "file":
-            return self.location
-        suffix = f" at {self.endpoint}" if self.endpoint else ""
-        return f"s3://{self.bucket}/{self.location}{suffix}"
-
-    def litestream(self, sync_interval: str) -> dict[str, object]:
-        if self.kind == "file":
-            return {"type": "file", "path": self.location, "sync-interval": sync_interval}
-        replica: dict[str, object] = {
-            "type": "s3",
-            "bucket": self.bucket,
-            "path": self.location,
-            "sync-interval": sync_interval,
-        }
-        if self.region:
-            replica["region"] = self.region
-        if self.endpoint:
-            # S3-compatible servers (MinIO, moto, ...) address buckets by path.
-            replica["endpoint"] = self.endpoint
-            replica["force-path-style"] = True
-        return replica
-
-
 @dataclass(frozen=True)
 class ReplicationSettings:
     database: Path
     replica: Replica
     sync_interval: str = DEFAULT_SYNC_INTERVAL
+    keep_generations: int = DEFAULT_KEEP_GENERATIONS
 
-    def litestream_config(self) -> str:
-        """Litestream's YAML configuration. JSON is YAML, and json.dumps quotes every path
-        correctly whatever characters it holds."""
+    def litestream_config(self, generation: str | None) -> str:
+        """Litestream's YAML configuration for one generation (None: the replica location
+        itself, where tradedb replicated before it kept generations). JSON is YAML, and
+        json.dumps quotes every path correctly whatever characters it holds."""
+        replica = self.replica if generation is None else self.replica.generation(generation)
         config = {
             "dbs": [
                 {
                     "path": str(self.database),
-                    "replica": self.replica.litestream(self.sync_interval),
+                    "replica": replica.litestream(self.sync_interval),
                 }
             ]
         }
@@ -113,7 +122,8 @@ def replication_settings(
     env: Mapping[str, str] | None = None,
 ) -> ReplicationSettings:
     """The replica from --to, else the config's [replication] to, else a folder under the
-    backup folder; the sync interval from the option, the config, or 1s."""
+    backup folder; the sync interval from the option, the config, or 1s; the generations
+    to keep from the config's keep_generations, or 3."""
     section = config_section("replication", env)
     target = to or _text(section, "to") or str(default_replica_folder(database, env))
     interval = sync_interval or _text(section, "sync_interval") or DEFAULT_SYNC_INTERVAL
@@ -121,29 +131,10 @@ def replication_settings(
     replica = parse_replica(
         target, endpoint=_text(section, "endpoint"), region=_text(section, "region")
     )
-    return ReplicationSettings(database.resolve(), replica, interval)
-
-
-def parse_replica(value: str, *, endpoint: str = "", region: str = "") -> Replica:
-    """A folder path, or s3://bucket/path (endpoint and region from the config, or as
-    query parameters: s3://bucket/path?endpoint=http://127.0.0.1:9000&region=us-east-1)."""
-    if value.startswith("s3://"):
-        rest, _, query = value[len("s3://") :].partition("?")
-        bucket, _, key = rest.partition("/")
-        options = dict(part.split("=", 1) for part in query.split("&") if "=" in part)
-        if len(bucket) < 3:
-            raise ValidationError("to", value, "needs a bucket name: s3://BUCKET/PATH")
-        key = key.strip("/") or APP
-        return Replica(
-            "s3",
-            key,
-            bucket=bucket,
-            endpoint=options.get("endpoint", endpoint),
-            region=options.get("region", region),
-        )
-    if "://" in value:
-        raise ValidationError("to", value, "must be a folder or an s3://bucket/path URL")
-    return Replica("file", str(Path(value).expanduser().resolve()))
+    keep = section.get("keep_generations", DEFAULT_KEEP_GENERATIONS)
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+        raise ValidationError("[replication] keep_generations", keep, "must be a whole number >= 1")
+    return ReplicationSettings(database.resolve(), replica, interval, keep)
 
 
 def default_replica_folder(database: Path, env: Mapping[str, str] | None = None) -> Path:
@@ -182,8 +173,13 @@ def litestream_environment(env: Mapping[str, str] | None = None) -> dict[str, st
 
 
 class Replicator:
-    """A running Litestream process replicating one database. Use as a context manager,
-    or call start() and stop(); stop() lets Litestream make its final sync."""
+    """Litestream replicating one database, supervised: a new generation at each start and
+    after each tradedb writer that died inside a write transaction. Use as a context
+    manager, or call start() and stop(); stop() lets Litestream make its final sync.
+
+    `announce` receives one line per generation started, naming the reason, and one per
+    housekeeping problem (a failed prune); it is called from the supervising thread.
+    """
 
     def __init__(
         self,
@@ -191,12 +187,26 @@ class Replicator:
         *,
         env: Mapping[str, str] | None = None,
         log: Path | None = None,
+        announce: Callable[[str], None] | None = None,
+        poll_interval: float = POLL_INTERVAL_S,
     ) -> None:
         self.settings = settings
         self._env = env
         self._log = log
+        self._announce = announce or (lambda line: None)
+        self._poll_interval = poll_interval
         self._process: subprocess.Popen[bytes] | None = None
         self._folder: tempfile.TemporaryDirectory[str] | None = None
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self._crashes: int | None = None
+        self._pruned = False
+        self._exit_code: int | None = None
+        self._failure: BaseException | None = None
+        self.generation: str | None = None
+        # Each generation started: (name, reason), oldest first.
+        self.history: list[tuple[str, str]] = []
 
     def start(self) -> None:
         if not self.settings.database.is_file():
@@ -204,8 +214,112 @@ class Replicator:
         if self.settings.replica.kind == "file":
             Path(self.settings.replica.location).mkdir(parents=True, exist_ok=True, mode=0o700)
         self._folder = tempfile.TemporaryDirectory(prefix="tradedb-litestream-")
-        config = Path(self._folder.name) / "litestream.yml"
-        config.write_text(self.settings.litestream_config(), encoding="utf-8")
+        self._stopping.clear()
+        with self._lock:
+            self._new_generation("replication started")
+        self._watcher = threading.Thread(
+            target=self._watch, name="tradedb-replication", daemon=True
+        )
+        self._watcher.start()
+
+    @property
+    def pid(self) -> int | None:
+        process = self._process
+        return process.pid if process else None
+
+    def running(self) -> bool:
+        process = self._process
+        return process is not None and process.poll() is None and self._failure is None
+
+    def wait(self) -> int:
+        """Until Litestream exits by itself; its exit status."""
+        watcher = self._watcher
+        if watcher is None:
+            raise ReplicationError("litestream was not started")
+        while watcher.is_alive():
+            watcher.join(0.5)  # short joins keep Ctrl-C responsive
+        if self._failure is not None:
+            raise self._failure
+        return self._exit_code if self._exit_code is not None else 0
+
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> int | None:
+        """Ask Litestream to stop (SIGTERM: it syncs what is pending, then exits); kill it
+        if it has not exited after `timeout` seconds."""
+        self._stopping.set()
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None and watcher is not threading.current_thread():
+            watcher.join()
+        with self._lock:
+            code = self._stop_litestream(timeout)
+        if self._folder is not None:
+            self._folder.cleanup()
+            self._folder = None
+        return code
+
+    def __enter__(self) -> Replicator:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- supervision ------------------------------------------------------------------
+
+    def _watch(self) -> None:
+        try:
+            while not self._stopping.wait(self._poll_interval):
+                with self._lock:
+                    if self._stopping.is_set():
+                        return
+                    process = self._process
+                    if process is None or process.poll() is not None:
+                        self._exit_code = process.returncode if process else None
+                        return
+                    crashes = writer_crashes(self.settings.database)
+                    if crashes != self._crashes:
+                        self._new_generation(
+                            "a tradedb writer died inside a write transaction (crash count "
+                            f"{self._crashes} -> {crashes}); the old generation may hold "
+                            "a transaction the database never committed"
+                        )
+                    elif not self._pruned:
+                        self._prune_when_healthy()
+        except BaseException as exc:  # reported by wait(); the thread must not die silently
+            self._failure = exc
+
+    def _new_generation(self, reason: str) -> None:
+        """Stop Litestream, clear away what a crashed writer may have left, and start it
+        again on a generation of its own. Called with self._lock held."""
+        self._stop_litestream(STOP_TIMEOUT_S)
+        database = self.settings.database
+        writer_crashes(database)  # counts a death nobody followed, so it is not missed
+        reset = reset_wal(database)
+        self._crashes = writer_crashes(database)
+        # Litestream's record of what it shipped, beside the database: after a crash it
+        # holds the phantom frames, and a new generation must start from nothing.
+        shutil.rmtree(database.parent / f".{database.name}-litestream", ignore_errors=True)
+        name = self._next_generation_name()
+        replica = self.settings.replica.generation(name)
+        if replica.kind == "file":
+            Path(replica.location).mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._start_litestream(name)
+        self.generation = name
+        self._pruned = False
+        self.history.append((name, reason))
+        note = "" if reset else " (a reader kept the WAL from being reset)"
+        self._announce(f"replica generation {name} started: {reason}{note}")
+
+    def _next_generation_name(self) -> str:
+        name = generation_name(int(time.time() * 1000))
+        if self.generation is not None and name <= self.generation:
+            # Two generations in one millisecond (or a clock step back): keep names in order.
+            name = generation_name(generation_started_ms(self.generation) + 1)
+        return name
+
+    def _start_litestream(self, generation: str) -> None:
+        assert self._folder is not None
+        config = Path(self._folder.name) / f"litestream-{generation}.yml"
+        config.write_text(self.settings.litestream_config(generation), encoding="utf-8")
         output = open(self._log, "ab") if self._log else None  # noqa: SIM115 - kept open
         try:
             self._process = subprocess.Popen(
@@ -228,42 +342,29 @@ class Replicator:
             if output is not None:
                 output.close()
 
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process else None
-
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
-    def wait(self) -> int:
-        if self._process is None:
-            raise ReplicationError("litestream was not started")
-        return self._process.wait()
-
-    def stop(self, timeout: float = STOP_TIMEOUT_S) -> int | None:
-        """Ask Litestream to stop (SIGTERM: it syncs what is pending, then exits); kill it
-        if it has not exited after `timeout` seconds."""
+    def _stop_litestream(self, timeout: float) -> int | None:
         process, self._process = self._process, None
-        code: int | None = None
-        if process is not None:
-            if process.poll() is None:
-                process.terminate()
-            try:
-                code = process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                code = process.wait()
-        if self._folder is not None:
-            self._folder.cleanup()
-            self._folder = None
-        return code
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.terminate()
+        try:
+            return process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            return process.wait()
 
-    def __enter__(self) -> Replicator:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def _prune_when_healthy(self) -> None:
+        # Older generations go only once the new one holds a snapshot: until then they
+        # are the only replica there is.
+        assert self.generation is not None
+        if not holds_replica(self.settings.replica.generation(self.generation), self._env):
+            return
+        self._pruned = True
+        try:
+            prune_generations(self.settings.replica, self.settings.keep_generations, self._env)
+        except (OSError, TradeDBError) as exc:
+            self._announce(f"old replica generations could not be pruned: {exc}")
 
 
 def replicate(
@@ -271,10 +372,11 @@ def replicate(
     *,
     env: Mapping[str, str] | None = None,
     started: Callable[[Replicator], None] | None = None,
+    announce: Callable[[str], None] | None = None,
 ) -> int:
-    """Run Litestream in the foreground until it exits, Ctrl-C or SIGTERM; return 0 after a
-    requested stop, else Litestream's exit status."""
-    replicator = Replicator(settings, env=env)
+    """Run Litestream, supervised, in the foreground until it exits, Ctrl-C or SIGTERM;
+    return 0 after a requested stop, else Litestream's exit status."""
+    replicator = Replicator(settings, env=env, announce=announce)
     with _terminate_as_interrupt():
         try:
             replicator.start()
@@ -291,12 +393,24 @@ def replicate(
     return code
 
 
+def generations(
+    settings: ReplicationSettings, env: Mapping[str, str] | None = None
+) -> list[Generation]:
+    """The replica's generations, oldest first."""
+    return list_generations(settings.replica, env)
+
+
 @dataclass(frozen=True)
 class RestoreResult:
     path: Path
     replica: str
+    generation: str | None  # None: a replica made before tradedb kept generations
+    started_ms: int | None
+    ended_ms: int | None  # when the next generation started; None for the newest
     timestamp_ms: int | None
     integrity: str
+    # Newer generations passed over, each with why (restore failed, integrity failed).
+    skipped: list[str] = field(default_factory=list)
 
 
 def restore(
@@ -306,17 +420,67 @@ def restore(
     timestamp_ms: int | None = None,
     env: Mapping[str, str] | None = None,
 ) -> RestoreResult:
-    """Restore the replica (as of `timestamp_ms`, else its newest state) into a new file
-    `to`, then check it with SQLite's integrity_check. An existing file is never
-    overwritten: restore to a new path, check it, then move it into place."""
+    """Restore into a new file `to` the newest generation that restores with
+    integrity_check ok: of all generations for the newest state, of those started at or
+    before `timestamp_ms` for the state as of then. A generation that fails is reported
+    in `skipped` and the next older one is tried. An existing file is never overwritten:
+    restore to a new path, check it, then move it into place."""
     target = to.expanduser().resolve()
     if target.exists():
         raise ValidationError("to", str(to), "already exists; restore into a new file")
     if not target.parent.is_dir():
         raise ValidationError("to", str(to), "its folder does not exist")
+    found = list_generations(settings.replica, env)
+    ends: dict[str | None, int | None] = {
+        generation.name: later.started_ms for generation, later in itertools.pairwise(found)
+    }
+    candidates: list[str | None] = [
+        generation.name
+        for generation in reversed(found)
+        if timestamp_ms is None or generation.started_ms <= timestamp_ms
+    ]
+    if not found:
+        candidates = [None]  # a replica from before generations, if there is one
+    elif not candidates:
+        raise ReplicationError(
+            f"{settings.replica.describe()} has no generation started at or before "
+            f"{rfc3339(timestamp_ms or 0)}; the oldest started at "
+            f"{rfc3339(found[0].started_ms)}"
+        )
+    skipped: list[str] = []
+    for generation in candidates:
+        label = f"generation {generation}" if generation else "the replica"
+        problem = _restore_one(settings, generation, target, timestamp_ms, env)
+        if problem is None:
+            os.chmod(target, 0o600)
+            return RestoreResult(
+                target,
+                settings.replica.describe(),
+                generation,
+                generation_started_ms(generation) if generation else None,
+                ends.get(generation),
+                timestamp_ms,
+                "ok",
+                skipped,
+            )
+        skipped.append(f"{label}: {problem}")
+    raise ReplicationError(
+        f"restore from {settings.replica.describe()} failed: " + "; ".join(skipped)
+    )
+
+
+def _restore_one(
+    settings: ReplicationSettings,
+    generation: str | None,
+    target: Path,
+    timestamp_ms: int | None,
+    env: Mapping[str, str] | None,
+) -> str | None:
+    """Restore one generation into `target`; None if it is there and intact, else what
+    went wrong (and nothing is left at `target`)."""
     with tempfile.TemporaryDirectory(prefix="tradedb-litestream-") as folder:
         config = Path(folder) / "litestream.yml"
-        config.write_text(settings.litestream_config(), encoding="utf-8")
+        config.write_text(settings.litestream_config(generation), encoding="utf-8")
         command = [
             str(litestream_binary(env)),
             "restore",
@@ -338,14 +502,25 @@ def restore(
             check=False,
         )
     if finished.returncode != 0 or not target.is_file():
+        _remove_database(target)
         message = (finished.stderr or finished.stdout).strip().splitlines()
-        detail = message[-1] if message else f"exit status {finished.returncode}"
-        raise ReplicationError(f"restore from {settings.replica.describe()} failed: {detail}")
-    os.chmod(target, 0o600)
+        return message[-1] if message else f"litestream exit status {finished.returncode}"
     integrity = _integrity(target)
     if integrity != "ok":
-        raise ReplicationError(f"restored {target} fails integrity_check: {integrity}")
-    return RestoreResult(target, settings.replica.describe(), timestamp_ms, integrity)
+        _remove_database(target)
+        return f"fails integrity_check: {integrity[:200]}"
+    # Reading a WAL-mode file leaves an empty -wal and -shm beside it; the copy is whole
+    # without them.
+    wal = Path(f"{target}-wal")
+    if wal.is_file() and wal.stat().st_size == 0:
+        wal.unlink()
+        Path(f"{target}-shm").unlink(missing_ok=True)
+    return None
+
+
+def _remove_database(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 def rfc3339(timestamp_ms: int) -> str:
