@@ -313,10 +313,7 @@ class _WriterGate:
                 self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, OWNER_ONLY)
                 try:
                     fcntl.lockf(self._fd, fcntl.LOCK_EX)
-                    in_transaction, crashes = _read_gate_header(self._fd)
-                    if in_transaction:
-                        crashes += 1
-                    os.pwrite(self._fd, _GATE_HEADER.pack(1, crashes), 0)
+                    _settle_gate_header(self._fd, in_transaction=True)
                 except BaseException:
                     os.close(self._fd)
                     self._fd = None
@@ -357,13 +354,20 @@ class _WriterGate:
                     if exc.errno not in (errno.EACCES, errno.EAGAIN):
                         raise
                     return _read_gate_header(fd)[1]  # a live writer's mark is its own
-                in_transaction, crashes = _read_gate_header(fd)
-                if in_transaction:
-                    crashes += 1
-                    os.pwrite(fd, _GATE_HEADER.pack(0, crashes), 0)
-                return crashes
+                return _settle_gate_header(fd, in_transaction=False)
             finally:
                 os.close(fd)
+
+
+def _settle_gate_header(fd: int, *, in_transaction: bool) -> int:
+    """With the gate's lock held: count the death a mark left by the last holder shows,
+    then set the mark to `in_transaction`; the crash count. Writes only what changes."""
+    marked, crashes = _read_gate_header(fd)
+    if marked:
+        crashes += 1
+    if marked or in_transaction:
+        os.pwrite(fd, _GATE_HEADER.pack(int(in_transaction), crashes), 0)
+    return crashes
 
 
 def _read_gate_header(fd: int) -> tuple[bool, int]:

@@ -292,7 +292,7 @@ class Replicator:
         again on a generation of its own. Called with self._lock held."""
         self._stop_litestream(STOP_TIMEOUT_S)
         database = self.settings.database
-        writer_crashes(database)  # counts a death nobody followed, so it is not missed
+        # Taking the writer gate to reset the WAL also counts a death nobody followed yet.
         reset = reset_wal(database)
         self._crashes = writer_crashes(database)
         # Litestream's record of what it shipped, beside the database: after a crash it
