@@ -16,6 +16,7 @@ from mcp import Client
 from mcp.types import TextContent
 
 from conftest import DATA
+from tradedb.mcp import TradedbServer
 from tradedb.models.values import format_decimal
 from tradedb.services.analytics.metrics import compute_metrics
 from tradedb.services.analytics.snapshots import snapshot_days
@@ -24,6 +25,13 @@ from tradedb.services.ledger import Ledger
 from tradedb.services.marketdata.importing import import_path
 from tradedb.services.paper import plan_session, run_session
 from tradedb.store import Store
+
+
+def server_store(server: TradedbServer) -> Store:
+    """The store under the server's database: its own connections, for the checks that
+    go past the public object (raw SQL, the store's row counts)."""
+    return server.db._store
+
 
 EXCHANGE = "binance"
 SYMBOL = "XRP/ETH"
@@ -45,7 +53,7 @@ LOG_ROWS = (
 )
 
 
-def build(path: Path, work: Path) -> None:
+def build(path: Path | str, work: Path) -> None:
     folder = work / EXCHANGE
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(DATA / "XRP_ETH-5m.feather", folder / "XRP_ETH-5m.feather")
@@ -101,20 +109,38 @@ def build(path: Path, work: Path) -> None:
 
 # --- the database, for tests ------------------------------------------------------------------
 
-# Built once a session (it takes seconds: a paper session, snapshots, metrics), then copied.
-_templates: dict[Path, Path] = {}
+# Built once a session per engine (it takes seconds: a paper session, snapshots, metrics),
+# then copied: the SQLite file, or the PostgreSQL database used as a template.
+_templates: dict[tuple[Path, str], Path | str] = {}
 
 
-def copy_of_template(tmp_path_factory: pytest.TempPathFactory, folder: Path) -> Path:
-    """A closed copy of the test database in `folder`: no -wal or -shm file beside it yet."""
-    base = tmp_path_factory.getbasetemp()
-    if base not in _templates:
-        work = tmp_path_factory.mktemp("mcp-template")
-        build(work / "template.sqlite", work)
-        _templates[base] = work / "template.sqlite"
-    path = folder / "tradedb.sqlite"
-    shutil.copyfile(_templates[base], path)
-    return path
+def copy_of_template(
+    tmp_path_factory: pytest.TempPathFactory,
+    folder: Path,
+    engine: str = "sqlite",
+    request: pytest.FixtureRequest | None = None,
+) -> str:
+    """A copy of the test database: a closed file in `folder` (no -wal or -shm file beside
+    it yet), or a new PostgreSQL database made from the template (dropped after the test
+    or module that asked for it)."""
+    key = (tmp_path_factory.getbasetemp(), engine)
+    if engine == "sqlite":
+        if key not in _templates:
+            work = tmp_path_factory.mktemp("mcp-template")
+            build(work / "template.sqlite", work)
+            _templates[key] = work / "template.sqlite"
+        path = folder / "tradedb.sqlite"
+        shutil.copyfile(_templates[key], path)
+        return str(path)
+    assert request is not None, "a PostgreSQL copy is dropped when its requester ends"
+    server = request.getfixturevalue("pg_server")
+    if key not in _templates:
+        name = server.create_database()
+        build(server.url(name), tmp_path_factory.mktemp("mcp-template"))
+        _templates[key] = name
+    copy = server.create_database(str(_templates[key]))
+    request.addfinalizer(lambda: server.drop_database(copy))
+    return str(server.url(copy))
 
 
 # For the test modules to import: the SDK's client on asyncio.

@@ -22,6 +22,7 @@ from tradedb.services.ledger import Ledger
 from tradedb.services.ops import backup_catalog, backup_snapshot
 from tradedb.services.ops.backup_manifest import BackupError
 from tradedb.store import Store
+from tradedb.store.engines import sqlite_backup
 
 TIMESTAMP = 1_700_000_000_000
 
@@ -147,13 +148,13 @@ def test_a_database_damaged_before_compression_fails_integrity_check(
     manifest = backup_snapshot.take_snapshot(live, folder)
     plain = tmp_path / "plain.sqlite"
     with (folder / manifest.file).open("rb") as reader:
-        backup_snapshot.decompress(reader, plain)
+        sqlite_backup.decompress(reader, plain)
     content = bytearray(plain.read_bytes())
     page = 4096
     content[2 * page : 3 * page] = b"\xff" * page  # wipe a b-tree page
     plain.write_bytes(bytes(content))
     packed = tmp_path / "packed.zst"
-    database_sha, database_bytes, sha, size = backup_snapshot.compress(plain, packed)
+    database_sha, database_bytes, sha, size = sqlite_backup.compress(plain, packed)
     os.replace(packed, folder / manifest.file)
     manifest_file = folder / f"{manifest.id}.manifest.json"
     data = json.loads(manifest_file.read_text())
@@ -204,13 +205,13 @@ def test_full_disk_injected_leaves_database_untouched_and_no_backup(
     live: Path, folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     before = file_state(live)
-    real = backup_snapshot.compress
+    real = sqlite_backup.compress
 
     def compress_until_full(source: Path, target: Path) -> tuple[str, int, str, int]:
         real(source, target)  # the compressed file is half there when the disk fills
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(backup_snapshot, "compress", compress_until_full)
+    monkeypatch.setattr(sqlite_backup, "compress", compress_until_full)
 
     with pytest.raises(BackupError, match="full") as caught:
         backup_snapshot.take_snapshot(live, folder)

@@ -18,7 +18,7 @@ from tradedb.services.ledger import Ledger
 from tradedb.services.ledger.audit import audit
 from tradedb.services.ops import backup_catalog, backup_snapshot
 from tradedb.store import Store
-from tradedb.store.backup import integrity_problems
+from tradedb.store.engines.sqlite_backup import integrity_problems
 
 WRITERS = 4
 

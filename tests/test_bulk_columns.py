@@ -29,7 +29,8 @@ from test_bulk import (
 from tradedb.errors import ValidationError
 from tradedb.models.values import CLOCK_SKEW_MS, TIMEFRAME_MS, now_epoch_ms
 from tradedb.store import Store, columns
-from tradedb.store.bulk import ROWS_PER_STATEMENT, _checked_candle_values
+from tradedb.store.bulk import _checked_candle_values
+from tradedb.store.engines.sqlite import ROWS_PER_STATEMENT
 
 
 def row_checks(rows: list[Any], timeframe: str) -> tuple[str, Any]:

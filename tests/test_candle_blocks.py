@@ -151,6 +151,23 @@ def test_any_write_to_a_span_drops_its_block(store: Store, change: str) -> None:
     assert cached_read(store) == row_read(store)
 
 
+@pytest.mark.postgresql_only
+def test_truncate_drops_every_block(store: Store) -> None:
+    # TRUNCATE fires no DELETE trigger; without its own, the blocks of the candles it
+    # removed would still be read once candles are written into other spans again.
+    write(store, candles(0, 4 * BLOCK))
+    cached_read(store)
+    assert built_blocks(store) == [T0, T0 + SPAN, T0 + 2 * SPAN]
+
+    with store.db.transaction() as conn:
+        conn.execute("TRUNCATE market_data")
+    write(store, [row for row in candles(0, 4 * BLOCK, price=7) if row[0] in (T0, T0 + 3 * SPAN)])
+
+    assert built_blocks(store) == []
+    assert cached_read(store) == row_read(store)
+    assert len(cached_read(store)) == 2
+
+
 def test_appending_new_candles_keeps_the_built_blocks(store: Store) -> None:
     write(store, candles(0, 3 * BLOCK + 2))
     cached_read(store)

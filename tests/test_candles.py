@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from market_files import ohlcv_rows, read_feather
+from targets import target_of
 from tradedb.cli.app import app
 from tradedb.errors import ValidationError
 from tradedb.services.marketdata.candles import get_candles
@@ -92,7 +93,7 @@ def test_bad_arguments_are_named(store: Store, args: tuple[str, str, str], field
 
 
 def test_cli_candles_json_and_csv_are_fixed_point(store: Store, rows: list[list[Any]]) -> None:
-    db = str(store.db.path)
+    db = target_of(store)
     store.close()
     runner = CliRunner()
     base = ["candles", "--db", db, "--exchange", EXCHANGE, "--symbol", XRP, "--timeframe", "1m"]

@@ -334,7 +334,11 @@ def not_sqlite(tmp_path: Path) -> str:
 
 
 def postgresql(tmp_path: Path) -> str:
-    return "postgresql://bot@localhost:5432/trading"
+    # Port 1 on loopback: nothing listens there, so the connection is refused at once.
+    return f"postgresql://bot:{PASSWORD}@127.0.0.1:1/trading"
+
+
+PASSWORD = "s3cret-Pa55"
 
 
 def foreign_sqlite(tmp_path: Path) -> str:
@@ -361,7 +365,7 @@ EXPECTED_IN_MESSAGE = {
     "missing folder": "does not exist",
     "a folder": "folder",
     "not SQLite": "not a database",
-    "postgresql URL": "PostgreSQL is not supported",
+    "postgresql URL": "postgresql://bot:***@127.0.0.1:1/trading: cannot connect",
     "foreign SQLite": "not a tradedb database",
 }
 
@@ -386,6 +390,7 @@ def test_bad_location_is_one_line_exit_2(
     assert isinstance(result.exception, SystemExit), result.exception
     line = assert_user_error(result.exit_code, result.stdout, result.stderr)
     assert EXPECTED_IN_MESSAGE[case] in line
+    assert PASSWORD not in result.stdout + result.stderr
 
 
 @pytest.mark.parametrize(
@@ -421,6 +426,7 @@ def test_bad_location_in_a_real_process_has_no_traceback(
 
     line = assert_user_error(result.returncode, result.stdout, result.stderr)
     assert EXPECTED_IN_MESSAGE[case] in line
+    assert PASSWORD not in result.stdout + result.stderr
 
 
 def test_bad_environment_variable_is_a_user_error(

@@ -187,7 +187,7 @@ def process_writer(
     results.put(outcome)
 
 
-def fund(path: Path) -> None:
+def fund(path: str | Path) -> None:
     with Store.open(path) as store:
         ledger = Ledger(store)
         for asset, amount in FUNDS.items():
@@ -221,7 +221,7 @@ def expected_positions(outcomes: list[Outcome]) -> dict[tuple[str, str], Decimal
     return dict(held)
 
 
-def check(path: Path, outcomes: list[Outcome], fills_each: int, *, interleaved: bool) -> None:
+def check(path: str | Path, outcomes: list[Outcome], fills_each: int, *, interleaved: bool) -> None:
     errors = [error for outcome in outcomes for error in outcome.errors]
     assert errors == [], "\n".join(errors)
     assert sorted(outcome.index for outcome in outcomes) == list(range(WORKERS))
@@ -290,15 +290,15 @@ PACES = [pytest.param(0.0, id="back-to-back"), pytest.param(0.002, id="paced")]
 
 
 @pytest.mark.parametrize("pause", PACES)
-def test_four_processes_write_one_database_at_once(db_path: Path, pause: float) -> None:
-    fund(db_path)
+def test_four_processes_write_one_database_at_once(db_target: str, pause: float) -> None:
+    fund(db_target)
     context = multiprocessing.get_context("spawn")
     start = context.Barrier(WORKERS)
     results = context.Queue()
     workers = [
         context.Process(
             target=process_writer,
-            args=(str(db_path), index),
+            args=(db_target, index),
             kwargs={"fills": FILLS_PER_PROCESS, "pause": pause, "start": start, "results": results},
             name=f"writer-{index}",
         )
@@ -321,16 +321,16 @@ def test_four_processes_write_one_database_at_once(db_path: Path, pause: float) 
                 worker.join()
     assert [worker.exitcode for worker in workers] == [0] * WORKERS
     assert len(outcomes) == WORKERS, "a writer sent no result"
-    check(db_path, outcomes, FILLS_PER_PROCESS, interleaved=bool(pause))
+    check(db_target, outcomes, FILLS_PER_PROCESS, interleaved=bool(pause))
 
 
 @pytest.mark.parametrize("pause", PACES)
-def test_four_threads_share_one_store_and_ledger(db_path: Path, pause: float) -> None:
-    fund(db_path)
+def test_four_threads_share_one_store_and_ledger(db_target: str, pause: float) -> None:
+    fund(db_target)
     outcomes: list[Outcome] = []
     lock = threading.Lock()
     start = threading.Barrier(WORKERS)
-    with Store.open(db_path) as store:
+    with Store.open(db_target) as store:
         ledger = Ledger(store)
 
         def run(index: int) -> None:
@@ -348,7 +348,7 @@ def test_four_threads_share_one_store_and_ledger(db_path: Path, pause: float) ->
         for thread in threads:
             thread.join(timeout=RESULT_TIMEOUT_S)
         assert not any(thread.is_alive() for thread in threads)
-    check(db_path, outcomes, FILLS_PER_THREAD, interleaved=bool(pause))
+    check(db_target, outcomes, FILLS_PER_THREAD, interleaved=bool(pause))
 
 
 # --- taking turns ----------------------------------------------------------------------------
@@ -360,7 +360,7 @@ VICTIM_FILLS = 4
 FAIR_WAIT_S = 1.5
 
 
-def hog(path: Path, seconds: float) -> int:
+def hog(path: str, seconds: float) -> int:
     with Store.open(path) as store:
         ledger = Ledger(store)
         fills = 0
@@ -378,8 +378,8 @@ def hog(path: Path, seconds: float) -> int:
         return fills
 
 
-def test_a_writer_committing_back_to_back_does_not_starve_another(db_path: Path) -> None:
-    with Store.open(db_path) as store:
+def test_a_writer_committing_back_to_back_does_not_starve_another(db_target: str) -> None:
+    with Store.open(db_target) as store:
         ledger = Ledger(store)
         ledger.deposit(exchange=EXCHANGE, asset="USDT", amount="100000000", timestamp=TS)
         for order_id in ("hog-1", "victim-1"):
@@ -396,9 +396,9 @@ def test_a_writer_committing_back_to_back_does_not_starve_another(db_path: Path)
             )
     context = multiprocessing.get_context("spawn")
     with context.Pool(1) as pool:
-        hogging = pool.apply_async(hog, (db_path, HOG_SECONDS))
+        hogging = pool.apply_async(hog, (db_target, HOG_SECONDS))
         waits = []
-        with Store.open(db_path) as store:
+        with Store.open(db_target) as store:
             ledger = Ledger(store)
             deadline = time.monotonic() + RESULT_TIMEOUT_S
             # Wait until the hog's stream of commits is in full flow.
@@ -420,5 +420,77 @@ def test_a_writer_committing_back_to_back_does_not_starve_another(db_path: Path)
         hog_fills = hogging.get(timeout=RESULT_TIMEOUT_S)
     assert hog_fills > 100, "the hog must really have been writing all along"
     assert max(waits) < FAIR_WAIT_S, waits
-    with Store.open(db_path) as store:
+    with Store.open(db_target) as store:
+        assert audit(store) == []
+
+
+# --- the same fills delivered by several processes at once ------------------------------------
+
+DELIVERERS = 3
+SHARED_FILLS = 60
+
+
+def deliver_the_same_fills(path: str, start: Any, results: Any) -> None:
+    """One of several processes that each receive the same stream of fills (a bot and its
+    standby both listening to the exchange): every fill must be booked once, whoever
+    delivers it first, and the others must be told it is a duplicate."""
+    duplicates, errors = 0, []
+    try:
+        with Store.open(path) as store:
+            ledger = Ledger(store)
+            start.wait(timeout=120)
+            for number in range(SHARED_FILLS):
+                result = ledger.record_fill(
+                    exchange=EXCHANGE,
+                    order_id="shared-1",
+                    exchange_trade_id=f"shared-{number}",
+                    amount="0.01",
+                    price="300",
+                    fee="0.003",
+                    timestamp=TS + number,
+                )
+                duplicates += result.duplicate
+    except Exception:
+        errors.append(traceback.format_exc())
+    results.put((duplicates, errors))
+
+
+def test_a_fill_delivered_by_several_processes_at_once_is_booked_once(db_target: str) -> None:
+    with Store.open(db_target) as store:
+        ledger = Ledger(store)
+        ledger.deposit(exchange=EXCHANGE, asset="USDT", amount="100000", timestamp=TS)
+        ledger.place_order(
+            exchange=EXCHANGE,
+            order_id="shared-1",
+            symbol="BTC/USDT",
+            side="buy",
+            order_type="limit",
+            amount="1",
+            price="300",
+            timestamp=TS,
+        )
+    context = multiprocessing.get_context("spawn")
+    start = context.Barrier(DELIVERERS)
+    results = context.Queue()
+    workers = [
+        context.Process(target=deliver_the_same_fills, args=(db_target, start, results))
+        for _ in range(DELIVERERS)
+    ]
+    for worker in workers:
+        worker.start()
+    outcomes = [results.get(timeout=RESULT_TIMEOUT_S) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=30)
+    assert [errors for _, errors in outcomes] == [[]] * DELIVERERS
+    # Each fill was new to exactly one deliverer.
+    assert sum(duplicates for duplicates, _ in outcomes) == (DELIVERERS - 1) * SHARED_FILLS
+    with Store.open(db_target) as store:
+        assert store.trades.count({"order_id": "shared-1"}) == SHARED_FILLS
+        order = store.ledger.order(EXCHANGE, "shared-1")
+        assert order is not None
+        assert order.filled_amount == Decimal("0.6")
+        usdt = store.ledger.balance(EXCHANGE, "USDT")
+        assert usdt is not None
+        # 60 fills of 0.01 at 300 with a 0.003 fee each; 0.4 still reserved at 300 plus fees.
+        assert usdt.available + usdt.locked == Decimal(100_000) - Decimal(60) * Decimal("3.003")
         assert audit(store) == []

@@ -22,7 +22,7 @@ import pytest
 from records import TS, candle, trade
 from tradedb.errors import DatabaseLocationError, TradeDBError
 from tradedb.store import Database, Store
-from tradedb.store.database import CHECKPOINT_EVERY_ROWS
+from tradedb.store.engines.sqlite import CHECKPOINT_EVERY_ROWS
 
 SYNCHRONOUS_NORMAL = 1
 SYNCHRONOUS_FULL = 2
@@ -68,6 +68,7 @@ def test_synchronous_is_full_for_durable_and_normal_otherwise(db_path: Path) -> 
             assert pragma(conn, "synchronous") == SYNCHRONOUS_FULL
 
 
+@pytest.mark.sqlite_only
 def test_ledger_writes_commit_full_and_market_data_normal(store: Store) -> None:
     # The setting a write used stays on the connection after it commits.
     store.candles.insert(candle())
@@ -110,7 +111,7 @@ def test_transaction_is_all_or_nothing(store: Store) -> None:
 
     assert store.trades.count() == 0
     assert store.logs.count() == 0
-    assert not store.db.connection.in_transaction
+    assert not store.db.in_transaction
 
     # The connection is usable afterwards and a clean transaction commits.
     with store.db.transaction() as conn:
@@ -118,8 +119,8 @@ def test_transaction_is_all_or_nothing(store: Store) -> None:
     assert store.logs.count() == 1
 
 
-def test_nested_transaction_joins_the_outer_one(db_path: Path, store: Store) -> None:
-    with Database.open(db_path) as other:
+def test_nested_transaction_joins_the_outer_one(db_target: str, store: Store) -> None:
+    with Database.open(db_target) as other:
         with store.db.transaction():
             store.trades.insert(trade())  # opens its own transaction, which joins
             with store.db.transaction() as inner:
@@ -145,7 +146,7 @@ def test_exception_in_nested_transaction_rolls_back_everything(store: Store) -> 
 
     assert store.trades.count() == 0
     assert store.logs.count() == 0
-    assert not store.db.connection.in_transaction
+    assert not store.db.in_transaction
 
 
 # --- concurrency ---------------------------------------------------------------------------
@@ -209,15 +210,13 @@ def insert_trades_in_process(
         results.put((worker, traceback.format_exc()))
 
 
-def test_processes_writing_at_once_lose_nothing(db_path: Path) -> None:
-    Store.open(db_path).close()
+def test_processes_writing_at_once_lose_nothing(db_target: str) -> None:
+    Store.open(db_target).close()
     context = multiprocessing.get_context("spawn")
     start = context.Barrier(PROCESSES)
     results = context.Queue()
     workers = [
-        context.Process(
-            target=insert_trades_in_process, args=(str(db_path), worker, start, results)
-        )
+        context.Process(target=insert_trades_in_process, args=(db_target, worker, start, results))
         for worker in range(PROCESSES)
     ]
     for process in workers:
@@ -232,12 +231,13 @@ def test_processes_writing_at_once_lose_nothing(db_path: Path) -> None:
 
     assert outcomes == dict.fromkeys(range(PROCESSES)), outcomes
     assert all(process.exitcode == 0 for process in workers)
-    with Store.open(db_path) as store:
+    with Store.open(db_target) as store:
         assert store.trades.count() == PROCESSES * TRADES_PER_PROCESS
         for worker in range(PROCESSES):
             assert store.trades.count({"strategy": f"worker-{worker}"}) == TRADES_PER_PROCESS
 
 
+@pytest.mark.sqlite_only
 def test_threads_sharing_one_store_each_use_their_own_connection(store: Store) -> None:
     threads_count, per_thread = 4, 50
     start = threading.Barrier(threads_count)
@@ -321,28 +321,27 @@ def test_readonly_open_of_missing_file_is_refused(tmp_path: Path) -> None:
 # --- durability ----------------------------------------------------------------------------
 
 READ_IN_ANOTHER_PROCESS = """
-import json, sqlite3, sys
-conn = sqlite3.connect(sys.argv[1])
-row = conn.execute(
-    "SELECT amount, exchange_trade_id FROM trades WHERE id = ?", (int(sys.argv[2]),)
-).fetchone()
-print(json.dumps(row))
+import json, sys
+from tradedb.store import Store
+with Store.open(sys.argv[1], readonly=True) as store:
+    row = store.trades.get(int(sys.argv[2]))
+    print(json.dumps([format(row.amount, "f"), row.exchange_trade_id]))
 """
 
 
-def test_insert_is_committed_when_it_returns(db_path: Path, store: Store) -> None:
+def test_insert_is_committed_when_it_returns(db_target: str, store: Store) -> None:
     row = store.trades.insert(trade(amount="0.00000001", exchange_trade_id="T-1"))
-    assert not store.db.connection.in_transaction
+    assert not store.db.in_transaction
 
     # The store stays open: another process sees the row only if it was committed.
     result = subprocess.run(
-        [sys.executable, "-c", READ_IN_ANOTHER_PROCESS, str(db_path), str(row.id)],
+        [sys.executable, "-c", READ_IN_ANOTHER_PROCESS, db_target, str(row.id)],
         capture_output=True,
         text=True,
         timeout=30,
         check=True,
     )
-    assert json.loads(result.stdout) == [1, "T-1"]
+    assert json.loads(result.stdout) == ["0.00000001", "T-1"]
 
 
 def test_ledger_write_refuses_to_join_a_non_durable_transaction(store: Store) -> None:

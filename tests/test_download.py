@@ -14,6 +14,7 @@ import pytest
 from ccxt_markets import spot_market
 from conftest import DATA
 from market_files import ohlcv_rows, read_feather
+from targets import target_of
 from tradedb.errors import ValidationError
 from tradedb.services.marketdata.download import connect, download
 from tradedb.store import Store
@@ -217,7 +218,7 @@ def test_cli_download_reports_rows_gaps_and_a_short_history(
 
     client = Kraken().client
     monkeypatch.setattr(downloading, "connect", lambda exchange_id: client)
-    db = str(store.db.path)
+    db = target_of(store)
     store.close()
     base = ["download", "--db", db, "--exchange", "kraken", "--symbols", "XRP/ETH"]
 

@@ -14,6 +14,7 @@ import pytest
 
 from conftest import DATA
 from market_files import ohlcv_rows, read_feather
+from targets import target_of
 from tradedb.errors import ValidationError
 from tradedb.services.marketdata.files import BINANCE_HEADER
 from tradedb.services.marketdata.importing import import_path
@@ -272,7 +273,7 @@ def test_cli_import_reports_each_file_and_refuses_bad_input(store: Store, tmp_pa
     from tradedb.cli.app import app
 
     folder = freqtrade_folder(tmp_path, "XRP_ETH-1m.feather", FIVE, "TRX_BTC-5m.feather")
-    db = str(store.db.path)
+    db = target_of(store)
     store.close()
     runner = CliRunner()
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from conftest import DATA
+from targets import target_of
 from tradedb.errors import ValidationError
 from tradedb.services.marketdata.importing import import_path
 from tradedb.store import Store
@@ -224,7 +225,7 @@ def test_cli_counts_a_markets_candles_once_and_warns_of_a_kept_boundary(
     from tradedb.cli.app import app
 
     folder = kraken_folder(tmp_path, split_at(SPLIT))
-    db = str(store.db.path)
+    db = target_of(store)
     store.close()
     runner = CliRunner()
 

@@ -864,7 +864,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @invariant()
     def audit_finds_nothing(self) -> None:
         assert audit(self.store) == []
-        assert not self.store.db.connection.in_transaction
+        assert not self.store.db.in_transaction
 
 
 LedgerMachine.TestCase.settings = settings(

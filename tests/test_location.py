@@ -16,6 +16,7 @@ from tradedb.services.location import (
     parse_database_url,
     resolve_database,
 )
+from tradedb.store.engines import PostgresTarget
 
 
 @pytest.fixture
@@ -183,12 +184,21 @@ def test_sqlite_url_without_a_file_is_refused(value: str) -> None:
         "postgres://bot@localhost/trading",
     ],
 )
-def test_postgresql_is_refused_as_not_supported_yet(value: str) -> None:
-    with pytest.raises(DatabaseLocationError, match="PostgreSQL is not supported") as caught:
-        parse_database_url(value)
+def test_postgresql_urls_name_a_server_database_and_never_show_the_password(value: str) -> None:
+    target = parse_database_url(value)
 
-    assert "yet" in str(caught.value)
+    assert isinstance(target, PostgresTarget)
+    assert target.database == "trading"
+    assert str(target).startswith("postgresql://bot")
     # A password in the URL must not be echoed back.
+    assert "secret" not in str(target)
+    assert "secret" not in repr(DatabaseLocation(target, "--db"))
+    assert "secret" not in str(DatabaseLocation(target, "--db"))
+
+
+def test_a_postgresql_url_without_a_database_is_refused() -> None:
+    with pytest.raises(DatabaseLocationError, match="name the database") as caught:
+        parse_database_url("postgresql://bot:secret@localhost:5432")
     assert "secret" not in str(caught.value)
 
 
@@ -202,10 +212,24 @@ def test_unknown_url_scheme_is_refused(value: str) -> None:
 
 
 def test_unsupported_url_in_environment_is_refused(config: Path, fallback: Path) -> None:
-    env = {"TRADEDB_DB": "postgresql://localhost/db", "TRADEDB_CONFIG": str(config)}
+    env = {"TRADEDB_DB": "mysql://localhost/db", "TRADEDB_CONFIG": str(config)}
 
-    with pytest.raises(DatabaseLocationError, match="PostgreSQL"):
+    with pytest.raises(DatabaseLocationError, match="unsupported database URL"):
         resolve(None, env, fallback)
+
+
+def test_a_postgresql_url_in_the_environment_or_config_file_selects_postgresql(
+    config: Path, fallback: Path
+) -> None:
+    url = "postgresql://bot:secret@db.internal:5432/trading"
+    from_env = resolve(None, {"TRADEDB_DB": url, "TRADEDB_CONFIG": str(config)}, fallback)
+    assert isinstance(from_env.target, PostgresTarget)
+    assert from_env.source == "TRADEDB_DB"
+    config.write_text(f'[database]\npath = "{url}"\n', encoding="utf-8")
+    from_file = resolve(None, {"TRADEDB_CONFIG": str(config)}, fallback)
+    assert isinstance(from_file.target, PostgresTarget)
+    assert from_file.source == "config file"
+    assert str(from_file) == "postgresql://bot:***@db.internal:5432/trading"
 
 
 # --- the default -------------------------------------------------------------------------

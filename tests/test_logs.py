@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -34,8 +35,9 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def logger() -> Iterator[logging.Logger]:
-    """A logger of the test's own, not propagating to the root's handlers."""
+def logger(db_target: str) -> Iterator[logging.Logger]:
+    """A logger of the test's own, not propagating to the root's handlers. Its handlers are
+    closed before the test's database goes (it comes after `db_target`)."""
     log = logging.getLogger(f"bot.test.{time.perf_counter_ns()}")
     log.setLevel(logging.DEBUG)
     log.propagate = False
@@ -45,14 +47,24 @@ def logger() -> Iterator[logging.Logger]:
         handler.close()
 
 
-def attach(logger: logging.Logger, db_path: Path, **options: object) -> BotLogHandler:
-    handler = BotLogHandler(db_path, **options)  # type: ignore[arg-type]
+def attach(logger: logging.Logger, db_target: str | Path, **options: object) -> BotLogHandler:
+    handler = BotLogHandler(db_target, **options)  # type: ignore[arg-type]
     logger.addHandler(handler)
     return handler
 
 
-def all_rows(db_path: Path) -> list[Log]:
-    with Store.open(db_path, readonly=True) as store:
+@contextmanager
+def holding_the_logs(store: Store) -> Iterator[None]:
+    """Another writer holding what the handler writes: SQLite's write lock, or on
+    PostgreSQL a lock on bot_logs (its writers do not otherwise wait for each other)."""
+    with store.db.transaction() as conn:
+        if store.db.engine == "postgresql":
+            conn.execute("LOCK TABLE bot_logs IN ACCESS EXCLUSIVE MODE")
+        yield
+
+
+def all_rows(db_target: str) -> list[Log]:
+    with Store.open(db_target, readonly=True) as store:
         return store.logs.list(limit=100_000).items
 
 
@@ -60,9 +72,9 @@ def all_rows(db_path: Path) -> list[Log]:
 
 
 def test_context_from_extra_and_the_other_extras_as_json_metadata(
-    logger: logging.Logger, db_path: Path
+    logger: logging.Logger, db_target: str
 ) -> None:
-    handler = attach(logger, db_path)
+    handler = attach(logger, db_target)
     before = int(time.time() * 1000)
     logger.warning(
         "order %s rejected",
@@ -78,7 +90,7 @@ def test_context_from_extra_and_the_other_extras_as_json_metadata(
         },
     )
     handler.flush()
-    (row,) = all_rows(db_path)
+    (row,) = all_rows(db_target)
     assert (row.level, row.message, row.module) == ("WARNING", "order A1 rejected", logger.name)
     assert (row.strategy, row.exchange, row.symbol) == ("sma_cross", "kraken", "BTC/EUR")
     assert before <= row.timestamp <= int(time.time() * 1000)
@@ -90,16 +102,16 @@ def test_context_from_extra_and_the_other_extras_as_json_metadata(
     }
 
 
-def test_a_record_without_extras_has_no_metadata(logger: logging.Logger, db_path: Path) -> None:
-    handler = attach(logger, db_path)
+def test_a_record_without_extras_has_no_metadata(logger: logging.Logger, db_target: str) -> None:
+    handler = attach(logger, db_target)
     logger.info("plain")
     handler.flush()
-    (row,) = all_rows(db_path)
+    (row,) = all_rows(db_target)
     assert (row.metadata, row.strategy, row.exchange, row.symbol) == (None, None, None, None)
 
 
 def test_values_json_cannot_hold_are_stored_as_their_repr(
-    logger: logging.Logger, db_path: Path
+    logger: logging.Logger, db_target: str
 ) -> None:
     class Order:
         def __repr__(self) -> str:
@@ -107,38 +119,38 @@ def test_values_json_cannot_hold_are_stored_as_their_repr(
 
     cycle: list[object] = []
     cycle.append(cycle)
-    handler = attach(logger, db_path)
+    handler = attach(logger, db_target)
     logger.info("odd", extra={"order": Order(), "nan": float("nan"), "cycle": cycle})
     handler.flush()
-    (row,) = all_rows(db_path)
+    (row,) = all_rows(db_target)
     metadata = json.loads(row.metadata or "")  # valid JSON: no bare NaN
     assert metadata == {"order": "Order(A1)", "nan": "nan", "cycle": "[[...]]"}
 
 
-def test_exception_text_follows_the_message(logger: logging.Logger, db_path: Path) -> None:
-    handler = attach(logger, db_path)
+def test_exception_text_follows_the_message(logger: logging.Logger, db_target: str) -> None:
+    handler = attach(logger, db_target)
     try:
         raise ZeroDivisionError("division by zero")
     except ZeroDivisionError:
         logger.exception("fill failed")
     handler.flush()
-    (row,) = all_rows(db_path)
+    (row,) = all_rows(db_target)
     assert row.level == "ERROR"
     assert row.message.startswith("fill failed\nTraceback (most recent call last):")
     assert row.message.endswith("ZeroDivisionError: division by zero")
 
 
 def test_custom_levels_map_to_the_next_lower_of_the_five(
-    logger: logging.Logger, db_path: Path
+    logger: logging.Logger, db_target: str
 ) -> None:
     logging.addLevelName(25, "NOTICE")
     logger.setLevel(1)
-    handler = attach(logger, db_path)
+    handler = attach(logger, db_target)
     logger.log(25, "notice")
     logger.log(5, "trace")
     logger.log(60, "beyond")
     handler.flush()
-    rows = all_rows(db_path)
+    rows = all_rows(db_target)
     assert [(r.level, r.message) for r in rows] == [
         ("INFO", "notice"),
         ("DEBUG", "trace"),
@@ -148,33 +160,33 @@ def test_custom_levels_map_to_the_next_lower_of_the_five(
 
 
 def test_the_message_is_formatted_when_logged_not_when_written(
-    logger: logging.Logger, db_path: Path
+    logger: logging.Logger, db_target: str
 ) -> None:
-    handler = attach(logger, db_path, flush_interval=30.0)
+    handler = attach(logger, db_target, flush_interval=30.0)
     state = {"filled": "0.5"}
     logger.info("state %s", state)
     state["filled"] = "1"  # changed before the writer thread gets to the row
     handler.flush()
-    (row,) = all_rows(db_path)
+    (row,) = all_rows(db_target)
     assert row.message == "state {'filled': '0.5'}"
 
 
-def test_rows_are_written_in_batches_without_flush(logger: logging.Logger, db_path: Path) -> None:
-    handler = attach(logger, db_path, batch_size=100, flush_interval=0.05)
+def test_rows_are_written_in_batches_without_flush(logger: logging.Logger, db_target: str) -> None:
+    handler = attach(logger, db_target, batch_size=100, flush_interval=0.05)
     for number in range(250):
         logger.debug("tick %d", number)
     deadline = time.monotonic() + 5
     while handler.written < 250 and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert [row.message for row in all_rows(db_path)] == [f"tick {n}" for n in range(250)]
+    assert [row.message for row in all_rows(db_target)] == [f"tick {n}" for n in range(250)]
 
 
 def test_the_caller_does_not_wait_for_a_locked_database(
-    logger: logging.Logger, db_path: Path
+    logger: logging.Logger, db_target: str
 ) -> None:
     """Another writer holds the database; logging still returns at once."""
-    handler = attach(logger, db_path, batch_size=10, flush_interval=0.01)
-    with Store.open(db_path) as other, other.db.transaction():
+    handler = attach(logger, db_target, batch_size=10, flush_interval=0.01)
+    with Store.open(db_target) as other, holding_the_logs(other):
         started = time.perf_counter()
         for number in range(1000):
             logger.info("while locked %d", number)
@@ -182,18 +194,18 @@ def test_the_caller_does_not_wait_for_a_locked_database(
         assert handler.written == 0
     assert elapsed < 0.5  # 1000 calls; a blocked caller would wait seconds for the lock
     handler.flush()
-    assert len(all_rows(db_path)) == 1000
+    assert len(all_rows(db_target)) == 1000
 
 
 def test_a_full_queue_drops_the_oldest_and_says_so_once(
-    logger: logging.Logger, db_path: Path
+    logger: logging.Logger, db_target: str
 ) -> None:
-    handler = attach(logger, db_path, capacity=100, batch_size=100, flush_interval=30.0)
-    with Store.open(db_path) as other, other.db.transaction():
+    handler = attach(logger, db_target, capacity=100, batch_size=100, flush_interval=30.0)
+    with Store.open(db_target) as other, holding_the_logs(other):
         for number in range(250):  # the writer is stuck behind the lock
             logger.info("n%d", number)
     handler.flush()
-    rows = all_rows(db_path)
+    rows = all_rows(db_target)
     kept = [row.message for row in rows if row.module == logger.name]
     notes = [row for row in rows if row.message.startswith("bot_logs: ")]
     # Whatever the writer took before the lock, the newest rows are all kept.
@@ -206,17 +218,17 @@ def test_a_full_queue_drops_the_oldest_and_says_so_once(
     assert handler.written == len(kept)
 
 
-def test_close_writes_everything_still_queued(logger: logging.Logger, db_path: Path) -> None:
-    handler = attach(logger, db_path, flush_interval=30.0)
+def test_close_writes_everything_still_queued(logger: logging.Logger, db_target: str) -> None:
+    handler = attach(logger, db_target, flush_interval=30.0)
     for number in range(500):
         logger.info("n%d", number)
     logger.removeHandler(handler)
     handler.close()
-    assert len(all_rows(db_path)) == 500
+    assert len(all_rows(db_target)) == 500
     logger.info("after close")  # a closed handler is no longer attached; nothing breaks
 
 
-def test_rows_queued_at_interpreter_exit_are_written(db_path: Path) -> None:
+def test_rows_queued_at_interpreter_exit_are_written(db_target: str) -> None:
     script = (
         "import logging, sys\n"
         "from tradedb.services.ops.logs import BotLogHandler\n"
@@ -226,16 +238,16 @@ def test_rows_queued_at_interpreter_exit_are_written(db_path: Path) -> None:
         "for n in range(2000):\n"
         "    log.info('n%d', n, extra={'strategy': 's'})\n"
     )
-    subprocess.run([sys.executable, "-c", script, str(db_path)], check=True, timeout=60)
-    rows = all_rows(db_path)
+    subprocess.run([sys.executable, "-c", script, str(db_target)], check=True, timeout=60)
+    rows = all_rows(db_target)
     assert [row.message for row in rows] == [f"n{n}" for n in range(2000)]
 
 
 def test_a_batch_that_cannot_be_written_is_counted_and_reported_once(
-    logger: logging.Logger, db_path: Path, capsys: pytest.CaptureFixture[str]
+    logger: logging.Logger, db_target: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    handler = attach(logger, db_path, batch_size=1, flush_interval=0.01)
-    with Store.open(db_path) as store:
+    handler = attach(logger, db_target, batch_size=1, flush_interval=0.01)
+    with Store.open(db_target) as store:
         store.db.connection.execute("DROP INDEX idx_logs_timestamp_level")
         store.db.connection.execute("ALTER TABLE bot_logs RENAME TO bot_logs_gone")
     logger.info("one")
@@ -245,8 +257,8 @@ def test_a_batch_that_cannot_be_written_is_counted_and_reported_once(
     assert capsys.readouterr().err.count("could not write a batch") == 1
 
 
-def test_threads_logging_at_once_lose_nothing(logger: logging.Logger, db_path: Path) -> None:
-    handler = attach(logger, db_path, batch_size=500)
+def test_threads_logging_at_once_lose_nothing(logger: logging.Logger, db_target: str) -> None:
+    handler = attach(logger, db_target, batch_size=500)
 
     def work(name: str) -> None:
         for number in range(1000):
@@ -258,7 +270,7 @@ def test_threads_logging_at_once_lose_nothing(logger: logging.Logger, db_path: P
     for thread in threads:
         thread.join()
     handler.flush()
-    rows = all_rows(db_path)
+    rows = all_rows(db_target)
     assert len(rows) == 4000
     for name in ("t0", "t1", "t2", "t3"):
         mine = [row.message for row in rows if row.strategy == name]
@@ -340,14 +352,14 @@ def test_follow_yields_the_tail_then_new_matching_rows(store: Store) -> None:
 # --- the command -------------------------------------------------------------------------
 
 
-def test_cli_json_lists_the_rows_with_metadata_parsed(db_path: Path) -> None:
-    with Store.open(db_path) as store:
+def test_cli_json_lists_the_rows_with_metadata_parsed(db_target: str) -> None:
+    with Store.open(db_target) as store:
         seed(store)
         store.logs.insert(
             {"timestamp": T0 + 9, "level": "ERROR", "message": "m", "metadata": {"a": "1"}}
         )
     result = runner.invoke(
-        app, ["logs", "--db", str(db_path), "--level", "ERROR", "--since", "2024-01-01", "--json"]
+        app, ["logs", "--db", str(db_target), "--level", "ERROR", "--since", "2024-01-01", "--json"]
     )
     assert result.exit_code == 0, result.output
     listed = json.loads(result.stdout)
@@ -359,29 +371,29 @@ def test_cli_json_lists_the_rows_with_metadata_parsed(db_path: Path) -> None:
     assert listed[1]["metadata"] == {"a": "1"}
 
 
-def test_cli_table_shows_messages_as_text(db_path: Path) -> None:
-    with Store.open(db_path) as store:
+def test_cli_table_shows_messages_as_text(db_target: str) -> None:
+    with Store.open(db_target) as store:
         store.logs.insert({"timestamp": T0, "level": "INFO", "message": "[bold]raw[/bold] text"})
-    result = runner.invoke(app, ["logs", "--db", str(db_path)], env={"COLUMNS": "200"})
+    result = runner.invoke(app, ["logs", "--db", str(db_target)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "[bold]raw[/bold] text" in result.stdout
     assert "2024-01-01 00:00:00.000" in result.stdout
 
 
-def test_cli_user_errors_are_one_line_and_exit_2(db_path: Path) -> None:
-    Store.open(db_path).close()
-    result = runner.invoke(app, ["logs", "--db", str(db_path), "--level", "LOUD"])
+def test_cli_user_errors_are_one_line_and_exit_2(db_target: str) -> None:
+    Store.open(db_target).close()
+    result = runner.invoke(app, ["logs", "--db", str(db_target), "--level", "LOUD"])
     assert result.exit_code == USER_ERROR
     assert result.stderr.strip().count("\n") == 0
     assert "level='LOUD'" in result.stderr
 
 
 def test_cli_follow_prints_new_rows_as_json_lines_until_interrupted(
-    tmp_path: Path, db_path: Path
+    tmp_path: Path, db_target: str
 ) -> None:
-    Store.open(db_path).close()
+    Store.open(db_target).close()
     process = subprocess.Popen(
-        [sys.executable, "-m", "tradedb", "logs", "--db", str(db_path), "--follow", "--json"],
+        [sys.executable, "-m", "tradedb", "logs", "--db", str(db_target), "--follow", "--json"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -389,7 +401,7 @@ def test_cli_follow_prints_new_rows_as_json_lines_until_interrupted(
     )
     try:
         time.sleep(1.0)
-        handler = BotLogHandler(db_path)
+        handler = BotLogHandler(db_target)
         log = logging.getLogger("bot.follow")
         log.propagate = False
         log.addHandler(handler)
@@ -405,4 +417,5 @@ def test_cli_follow_prints_new_rows_as_json_lines_until_interrupted(
         _, stderr = process.communicate(timeout=10)
     assert process.returncode == 0, stderr
     assert "Traceback" not in stderr
-    assert os.path.exists(db_path)
+    if "://" not in db_target:
+        assert os.path.exists(db_target)

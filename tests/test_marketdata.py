@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from market_files import ohlcv_rows, read_feather
+from targets import target_of
 from tradedb.cli.app import app
 from tradedb.errors import ValidationError
 from tradedb.services.marketdata.quality import gaps, list_data
@@ -88,9 +89,8 @@ def test_a_time_range_is_widened_to_whole_buckets(store: Store) -> None:
     load(store, "XRP_ETH-1m.feather", XRP, "1m")
     everything = resample(store, exchange=EXCHANGE, symbol=XRP, source="1m", targets=["1h"])
     full = stored(store, XRP, "1h")
-    store.db.connection.execute("BEGIN IMMEDIATE")
-    store.db.connection.execute("DELETE FROM market_data WHERE timeframe = '1h'")
-    store.db.connection.execute("COMMIT")
+    with store.db.transaction(durable=False) as conn:
+        conn.execute("DELETE FROM market_data WHERE timeframe = '1h'")
 
     # 00:30 to 01:30 covers parts of two hours: both are built from all their minutes.
     t0 = full[0][0]
@@ -178,6 +178,7 @@ def test_list_data_has_a_line_per_exchange_symbol_and_timeframe(store: Store) ->
     assert list_data(store, exchange="kraken") == []
 
 
+@pytest.mark.sqlite_only
 def test_coverage_is_answered_from_an_index(store: Store) -> None:
     plan = store.db.connection.execute(
         "EXPLAIN QUERY PLAN SELECT exchange, symbol, timeframe, min(timestamp), "
@@ -198,7 +199,7 @@ def run(*args: str) -> Any:
 def test_cli_resample_gaps_and_list_data(store: Store) -> None:
     load(store, "XRP_ETH-1m.feather", XRP, "1m")
     load(store, "TRX_BTC-5m.feather", TRX, "5m")
-    db = str(store.db.path)
+    db = target_of(store)
     store.close()
 
     made = run(
@@ -249,7 +250,7 @@ def test_cli_resample_gaps_and_list_data(store: Store) -> None:
     ],
 )
 def test_cli_bad_input_is_one_line_exit_2(store: Store, args: list[str]) -> None:
-    db = str(store.db.path)
+    db = target_of(store)
     store.close()
     result = run(*args, "--db", db)
     assert result.exit_code == 2
@@ -275,6 +276,7 @@ def test_a_complete_series_shows_no_gaps_without_walking_it(
     assert walked == [EXCHANGE]
 
 
+@pytest.mark.sqlite_only
 def test_a_markets_newest_candle_is_read_from_an_index_of_its_own(store: Store) -> None:
     """A market that stopped long before the same symbol on another exchange must not step
     over the other exchange's newer rows to find its newest candle."""

@@ -17,11 +17,12 @@ from mcp import Client
 from mcp.server import MCPServer
 
 import mcp_database as data
-from mcp_database import anyio_backend, call, refusal  # noqa: F401
+from mcp_database import anyio_backend, call, refusal, server_store  # noqa: F401
 from tradedb.mcp import TradedbServer, build_server, write_tools
 from tradedb.services.ledger import Ledger
 from tradedb.services.ops import config
 from tradedb.store import Store
+from tradedb.store.database import ReadOnlyDatabaseError
 
 pytestmark = pytest.mark.anyio
 
@@ -62,48 +63,47 @@ WRITE_CALLS: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 @pytest.fixture
-def database(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Path:
-    return data.copy_of_template(tmp_path_factory, tmp_path)
-
-
-@pytest.fixture
-def server(database: Path) -> Iterator[TradedbServer]:
+def server(database: str) -> Iterator[TradedbServer]:
     built = build_server(database)
     yield built
     built.close()
 
 
-def wal_is_empty(database: Path) -> bool:
+def wal_is_empty(database: str | Path) -> bool:
     wal = Path(f"{database}-wal")
     return not wal.exists() or wal.stat().st_size == 0
 
 
-async def test_every_write_attempt_fails_and_the_file_is_unchanged(database: Path) -> None:
-    before = sha256(database)
-    assert not Path(f"{database}-wal").exists()
-    server = build_server(database)
-    store = server.store
-    counts = store.row_counts()
+async def reads_answer_and_writes_are_refused(server: TradedbServer, refused: str) -> None:
+    """Every read tool answers; the write tools do not exist; and wired to the read-only
+    store anyway (as a bug might), each write tool is refused with the hint."""
     async with Client(server.mcp) as client:
         for tool, arguments in READ_CALLS:
             await call(client, tool, arguments)
-        # The write tools are not there at all.
         for tool, arguments in WRITE_CALLS:
             assert await refusal(client, tool, arguments) == f"Unknown tool: {tool}"
-
-    # Wired to the read-only store anyway (as a bug might), each is refused by SQLite.
     wired = MCPServer("tradedb-test")
-    write_tools.register(wired, store)
+    write_tools.register(wired, server.db)
     async with Client(wired) as client:
         for tool, arguments in WRITE_CALLS:
             text = await refusal(client, tool, arguments)
-            assert "attempt to write a readonly database" in text, tool
+            assert refused in text, tool
             assert "--allow-writes" in text, tool
+
+
+@pytest.mark.sqlite_only
+async def test_every_write_attempt_fails_and_the_file_is_unchanged(database: str) -> None:
+    before = sha256(database)
+    assert not Path(f"{database}-wal").exists()
+    server = build_server(database)
+    store = server_store(server)
+    counts = store.row_counts()
+    await reads_answer_and_writes_are_refused(server, "attempt to write a readonly database")
 
     # Services and raw SQL on the server's own connection are refused the same way.
     with pytest.raises(sqlite3.OperationalError, match="readonly database"):
@@ -129,8 +129,41 @@ async def test_every_write_attempt_fails_and_the_file_is_unchanged(database: Pat
         assert reopened.row_counts() == counts
 
 
+@pytest.mark.postgresql_only
+async def test_every_write_attempt_is_refused_by_the_server_itself(database: str) -> None:
+    server = build_server(database)
+    store = server_store(server)
+    counts = store.row_counts()
+    await reads_answer_and_writes_are_refused(server, "opened read-only")
+
+    # Past tradedb's own refusal, the server's sessions are read-only: raw SQL on the
+    # server's connection, outside a transaction and inside a snapshot, is refused by
+    # PostgreSQL itself.
+    statements = (
+        "DELETE FROM trades",
+        "DROP TABLE crypto_orders",
+        "UPDATE wallets SET available_balance = 0",
+        "CREATE TABLE evil (x int)",
+        "INSERT INTO bot_logs (timestamp, level, message) VALUES (1, 'INFO', 'x')",
+    )
+    for statement in statements:
+        with pytest.raises(store.db.Error, match="read-only transaction"):
+            store.db.connection.execute(statement)
+        with (
+            pytest.raises(store.db.Error, match="read-only transaction"),
+            store.db.snapshot() as conn,
+        ):
+            conn.execute(statement)
+    with pytest.raises(ReadOnlyDatabaseError):
+        Ledger(store).deposit(exchange="kraken", asset="USD", amount="1")
+    with pytest.raises(ReadOnlyDatabaseError):
+        config.set_value(store, "x", "y")
+    assert store.row_counts() == counts
+    server.close()
+
+
 async def test_a_read_only_server_reads_beside_a_writer_and_never_blocks_it(
-    database: Path, server: TradedbServer
+    database: str, server: TradedbServer
 ) -> None:
     with Store.open(database) as writer:
         async with Client(server.mcp) as client:

@@ -7,18 +7,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 from mcp import Client
 
 import mcp_database as data
-from mcp_database import anyio_backend, call, refusal  # noqa: F401
+from mcp_database import anyio_backend, call, refusal, server_store  # noqa: F401
 from tradedb.mcp import TradedbServer, build_server
 from tradedb.services.ledger.arithmetic import quantize
 from tradedb.services.ledger.audit import audit
-from tradedb.services.ops import config
 from tradedb.services.paper.fees import FeeSchedule
 from tradedb.store import Store
 
@@ -67,12 +65,7 @@ CHART_PATTERN = {
 
 
 @pytest.fixture
-def database(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Path:
-    return data.copy_of_template(tmp_path_factory, tmp_path)
-
-
-@pytest.fixture
-def server(database: Path) -> Iterator[TradedbServer]:
+def server(database: str) -> Iterator[TradedbServer]:
     built = build_server(database, allow_writes=True)
     yield built
     built.close()
@@ -112,7 +105,7 @@ async def test_record_analysis_stores_a_technical_analysis_as_a_structured_log(
             },
         )
         found = await call(client, "search_logs", {"text": "technical analysis"})
-    row = server.store.logs.get(stored["id"])
+    row = server.db.tables.bot_logs.get(stored["id"])
     assert row is not None
     assert (row.level, row.module, row.symbol, row.exchange, row.strategy) == (
         "INFO",
@@ -161,11 +154,11 @@ async def test_record_analysis_stores_a_chart_pattern(server: TradedbServer) -> 
 async def test_record_analysis_refuses_what_its_models_refuse_and_writes_nothing(
     server: TradedbServer, arguments: dict[str, Any], says: str
 ) -> None:
-    before = server.store.logs.count()
+    before = server.db.tables.bot_logs.count()
     async with Client(server.mcp) as client:
         text = await refusal(client, "record_analysis", arguments)
     assert says in text
-    assert server.store.logs.count() == before
+    assert server.db.tables.bot_logs.count() == before
 
 
 # --- set_config ---------------------------------------------------------------------------------
@@ -192,10 +185,10 @@ async def test_set_config_stores_typed_settings_through_the_config_service(
         "0.00000001",
         "0.00000001",
     )
-    assert config.value(server.store, "risk.max_position") == Decimal("0.00000001")
+    assert server.db.config.value("risk.max_position") == Decimal("0.00000001")
     assert own["key"] == "strategy.sma_cross.fast"
     assert own["strategy"] == "sma_cross"
-    assert config.value(server.store, "fast", strategy="sma_cross") == Decimal(10)
+    assert server.db.config.value("fast", strategy="sma_cross") == Decimal(10)
     assert flag["value"] is False
     assert flag["type"] == "boolean"
     assert limits["value"] == {"XRP": "0.5"}
@@ -219,12 +212,12 @@ async def test_set_config_stores_typed_settings_through_the_config_service(
 async def test_set_config_refuses_secrets_and_bad_values_and_writes_nothing(
     server: TradedbServer, arguments: dict[str, Any], says: str
 ) -> None:
-    before = config.entries(server.store, include_inactive=True)
+    before = server.db.config.entries(include_inactive=True)
     async with Client(server.mcp) as client:
         text = await refusal(client, "set_config", arguments)
     assert says in text
     assert "Zk3JqW9pLx7Vb2Nc5Rt8Hy1Md4Fg6Ks0Pq3Wz9Xe7Ty2" not in text
-    assert config.entries(server.store, include_inactive=True) == before
+    assert server.db.config.entries(include_inactive=True) == before
 
 
 # --- place_paper_order --------------------------------------------------------------------------
@@ -238,7 +231,7 @@ def eth_available(store: Store) -> Decimal:
 async def test_a_paper_market_order_fills_at_the_latest_stored_price_through_the_ledger(
     server: TradedbServer,
 ) -> None:
-    store = server.store
+    store = server_store(server)
     ticker = store.tickers.list({"symbol": data.SYMBOL}, newest_first=True, limit=1).items[0]
     before = eth_available(store)
     order = {
@@ -297,7 +290,7 @@ async def test_a_candle_that_closed_after_the_last_ticker_gives_the_price(
                 "at": LAST_CANDLE_CLOSED,
             },
         )
-    last = server.store.candles.list({"timestamp": data.LAST_CANDLE}).items[0]
+    last = server.db.tables.market_data.list({"timestamp": data.LAST_CANDLE}).items[0]
     assert placed["price_used"]["source"] == "candle 5m"
     assert placed["price_used"]["timestamp"] == data.LAST_CANDLE + 300_000
     assert placed["trade"]["price"] == str(last.close_price)
@@ -307,7 +300,7 @@ async def test_a_candle_that_closed_after_the_last_ticker_gives_the_price(
 async def test_a_paper_limit_order_rests_or_fills_by_the_latest_price(
     server: TradedbServer,
 ) -> None:
-    store = server.store
+    store = server_store(server)
     order = {
         "exchange": data.EXCHANGE,
         "symbol": data.SYMBOL,
@@ -349,7 +342,7 @@ async def test_a_paper_limit_order_rests_or_fills_by_the_latest_price(
 async def test_a_refused_paper_order_leaves_no_trace(
     server: TradedbServer, changes: dict[str, Any], says: str
 ) -> None:
-    store = server.store
+    store = server_store(server)
     counts = store.row_counts()
     arguments = {
         "exchange": data.EXCHANGE,

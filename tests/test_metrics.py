@@ -10,7 +10,6 @@ import statistics
 from datetime import UTC, datetime
 from decimal import Decimal
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import empyrical
@@ -349,9 +348,11 @@ def test_sharpe_ratio_and_drawdown_agree_with_empyrical(
 # --- the command -------------------------------------------------------------------------------
 
 
-def test_metrics_command_prints_json_with_fixed_point_values(example: Store, db_path: Path) -> None:
+def test_metrics_command_prints_json_with_fixed_point_values(
+    example: Store, db_target: str
+) -> None:
     result = CliRunner().invoke(
-        app, ["metrics", "--db", str(db_path), "--json", "--from", "2024-03-04"]
+        app, ["metrics", "--db", db_target, "--json", "--from", "2024-03-04"]
     )
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
@@ -364,16 +365,16 @@ def test_metrics_command_prints_json_with_fixed_point_values(example: Store, db_
 
 
 def test_metrics_command_exits_1_naming_what_it_could_not_value(
-    store: Store, db_path: Path
+    store: Store, db_target: str
 ) -> None:
     Ledger(store).deposit(
         exchange="kraken", asset="DOGE", amount="5", timestamp=ms("2024-03-01T00:00:00")
     )
-    result = CliRunner().invoke(app, ["metrics", "--db", str(db_path)])
+    result = CliRunner().invoke(app, ["metrics", "--db", db_target])
     assert result.exit_code == 1
     assert "DOGE" in result.stderr
     assert "--reference-price DOGE=" in result.stderr
-    ok = CliRunner().invoke(app, ["metrics", "--db", str(db_path), "--reference-price", "DOGE=0.1"])
+    ok = CliRunner().invoke(app, ["metrics", "--db", db_target, "--reference-price", "DOGE=0.1"])
     assert ok.exit_code == 0, ok.stderr
     assert store.performance.count() == 2
 

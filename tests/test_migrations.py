@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+import catalog
 from conftest import DATA, sha256
 from records import TS, trade
 from tradedb.errors import SchemaVersionError
@@ -274,11 +275,9 @@ def test_foreign_sqlite_file_is_left_byte_for_byte_untouched(tmp_path: Path) -> 
 
 
 def test_readable_views_exist_for_every_table_with_all_columns(store: Store) -> None:
-    conn = store.db.connection
-    views = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'view'")}
-    assert views == {f"{name}_readable" for name in TABLE_NAMES}
+    assert catalog.views(store) == {f"{name}_readable" for name in TABLE_NAMES}
     for name in TABLE_NAMES:
-        assert column_names(conn, f"{name}_readable") == column_names(conn, name)
+        assert catalog.columns(store, f"{name}_readable") == catalog.columns(store, name)
 
 
 def test_readable_views_render_exact_fixed_point_text(store: Store) -> None:
@@ -322,15 +321,13 @@ def test_readable_views_render_exact_fixed_point_text(store: Store) -> None:
 
 
 def test_updated_at_triggers_exist_for_the_tables_with_updated_at(store: Store) -> None:
-    conn = store.db.connection
-    triggers = dict(
-        conn.execute(
-            "SELECT name, tbl_name FROM sqlite_master "
-            "WHERE type = 'trigger' AND name LIKE '%_updated_at'"
-        ).fetchall()
-    )
+    triggers = {
+        name: table
+        for name, table in catalog.triggers(store).items()
+        if name.endswith("_updated_at")
+    }
     assert sorted(triggers.values()) == sorted(TABLES_WITH_UPDATED_AT)
-    with_updated_at = [n for n in SPEC_TABLE_NAMES if "updated_at" in column_names(conn, n)]
+    with_updated_at = [n for n in SPEC_TABLE_NAMES if "updated_at" in catalog.columns(store, n)]
     assert sorted(with_updated_at) == sorted(TABLES_WITH_UPDATED_AT)
 
 
@@ -344,7 +341,7 @@ def test_updated_at_is_maintained_on_update_but_an_explicit_value_wins(store: St
     with store.db.transaction() as tx:
         tx.execute("UPDATE trades SET strategy = 'grid' WHERE id = ?", (row.id,))
     (updated_at,) = conn.execute("SELECT updated_at FROM trades WHERE id = ?", (row.id,)).fetchone()
-    (now,) = conn.execute("SELECT CAST(strftime('%s', 'now') AS INTEGER)").fetchone()
+    now = catalog.now_seconds(store)
     assert now - 5 <= updated_at <= now
 
 

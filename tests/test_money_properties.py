@@ -1,7 +1,8 @@
-"""Money is exact: every DECIMAL(20,8) value SQLite can hold comes back as it went in.
+"""Money is exact: every DECIMAL(20,8) value an engine can hold comes back as it went in.
 
-Amounts are stored as 64-bit integer units of 1e-8, so the round trip, SQL SUM and the
-generated wallets.total_balance are exact across the whole range up to the cap.
+On SQLite amounts are stored as 64-bit integer units of 1e-8, so the round trip, SQL SUM
+and the generated wallets.total_balance are exact across the whole range up to the cap.
+On PostgreSQL they are NUMERIC(20,8): the same values, and the whole DECIMAL range.
 """
 
 from __future__ import annotations
@@ -30,6 +31,17 @@ def clear(store: Store, table: str) -> None:
 
 def from_units(units: int) -> Decimal:
     return Decimal(units).scaleb(-8)
+
+
+def stored_form(store: Store, value: Decimal) -> Any:
+    """How the engine keeps an amount: integer units on SQLite, the NUMERIC on PostgreSQL."""
+    return store.db.dialect.amount_in(value, 8, "x")
+
+
+def limit(store: Store) -> Decimal:
+    """The largest amount the engine stores: the int64 cap on SQLite, DECIMAL(20,8)'s own
+    on PostgreSQL."""
+    return store.db.dialect.amount_limit(AMOUNT)
 
 
 def test_the_cap_is_int64_units() -> None:
@@ -63,9 +75,9 @@ def test_every_amount_within_the_cap_round_trips_exactly(shared_store: Store, un
     raw_pnl, raw_amount = conn.execute(
         "SELECT profit_loss, amount FROM trades WHERE id = ?", (stored.id,)
     ).fetchone()
-    assert type(raw_pnl) is int
-    assert raw_pnl == units
-    assert raw_amount == max(abs(units), 1)
+    assert type(raw_pnl) is type(stored_form(shared_store, value))
+    assert raw_pnl == stored_form(shared_store, value)
+    assert raw_amount == stored_form(shared_store, amount)
 
     view_pnl, view_amount = conn.execute(
         "SELECT profit_loss, amount FROM trades_readable WHERE id = ?", (stored.id,)
@@ -130,21 +142,22 @@ def test_sql_sum_of_amounts_is_exact(shared_store: Store, units: list[int]) -> N
     )
     assert written == len(values)
 
-    (sum_units,) = shared_store.db.connection.execute("SELECT SUM(amount) FROM trades").fetchone()
-    assert type(sum_units) is int
-    assert sum_units == sum(units)
-    assert from_units(sum_units) == sum(values, Decimal(0))
+    (total,) = shared_store.db.connection.execute("SELECT SUM(amount) FROM trades").fetchone()
+    assert type(total) is type(stored_form(shared_store, Decimal(1)))
+    exact = shared_store.db.dialect.amount_out(total, 8)
+    assert exact == from_units(sum(units))
+    assert exact == sum(values, Decimal(0))
 
     read_back = shared_store.trades.list(limit=100).items
-    assert sum((t.amount for t in read_back), Decimal(0)) == from_units(sum_units)
+    assert sum((t.amount for t in read_back), Decimal(0)) == exact
 
 
 def test_sum_that_floats_would_get_wrong_is_exact(store: Store) -> None:
     values = [Decimal("12345678901.12345678"), Decimal("0.00000001"), Decimal("0.1")]
     store.trades.insert_many(trade(amount=v, total_value=v) for v in values)
-    (sum_units,) = store.db.connection.execute("SELECT SUM(amount) FROM trades").fetchone()
-    assert from_units(sum_units) == Decimal("12345678901.22345679")
-    assert from_units(sum_units) == sum(values)
+    (total,) = store.db.connection.execute("SELECT SUM(amount) FROM trades").fetchone()
+    assert store.db.dialect.amount_out(total, 8) == Decimal("12345678901.22345679")
+    assert store.db.dialect.amount_out(total, 8) == sum(values)
 
 
 # --- the bulk fast path agrees with the general path -----------------------------------
@@ -225,8 +238,17 @@ def test_to_units_refuses_what_records_refuse(value: object) -> None:
 # --- the cap --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text", ["92233720368.54775808", "-92233720368.54775808", "1E+11"])
-def test_just_over_the_cap_is_refused_naming_the_column(store: Store, text: str) -> None:
+@pytest.mark.parametrize("over", ["just over", "just under minus", "ten times"])
+def test_just_over_the_cap_is_refused_naming_the_column(store: Store, over: str) -> None:
+    most = limit(store)
+    text = format(
+        {
+            "just over": most + Decimal("1E-8"),
+            "just under minus": -most - Decimal("1E-8"),
+            "ten times": most * 10,
+        }[over],
+        "f",
+    )
     store.trades.insert(trade())
     before = store.trades.count()
     with pytest.raises(AmountOutOfRange) as info:
@@ -242,10 +264,23 @@ def test_just_over_the_cap_is_refused_naming_the_column(store: Store, text: str)
 
 
 def test_exactly_the_cap_is_accepted(store: Store) -> None:
-    stored = store.trades.insert(trade(profit_loss=CAP, total_value=CAP))
-    assert store.trades.get(stored.id).profit_loss == CAP  # type: ignore[union-attr]
-    negative = store.trades.insert(trade(profit_loss=-CAP))
-    assert store.trades.get(negative.id).profit_loss == -CAP  # type: ignore[union-attr]
+    most = limit(store)
+    stored = store.trades.insert(trade(profit_loss=most, total_value=most))
+    assert store.trades.get(stored.id).profit_loss == most  # type: ignore[union-attr]
+    negative = store.trades.insert(trade(profit_loss=-most))
+    assert store.trades.get(negative.id).profit_loss == -most  # type: ignore[union-attr]
+
+
+@pytest.mark.postgresql_only
+def test_postgresql_holds_the_whole_decimal_range(store: Store) -> None:
+    most = Decimal("999999999999.99999999")
+    assert limit(store) == most
+    stored = store.trades.insert(trade(amount=most, price=most, total_value=most))
+    fetched = store.trades.get(stored.id)
+    assert fetched is not None
+    assert (fetched.amount, fetched.price, fetched.total_value) == (most, most, most)
+    with pytest.raises(AmountOutOfRange, match="profit_loss"):
+        store.trades.insert(trade(profit_loss="1000000000000"))
 
 
 def test_to_units_refuses_just_over_the_cap() -> None:
@@ -275,7 +310,7 @@ def test_total_balance_of_point_one_and_point_two_is_point_three(store: Store) -
     (raw,) = store.db.connection.execute(
         "SELECT total_balance FROM wallets WHERE id = ?", (wallet.id,)
     ).fetchone()
-    assert raw == 30_000_000
+    assert raw == stored_form(store, Decimal("0.3"))
 
 
 balance_pairs = st.integers(min_value=0, max_value=INT64_MAX).flatmap(
@@ -308,15 +343,15 @@ def test_total_balance_is_exactly_available_plus_locked(
     (raw,) = shared_store.db.connection.execute(
         "SELECT total_balance FROM wallets WHERE id = ?", (wallet.id,)
     ).fetchone()
-    assert type(raw) is int
-    assert raw == total_units
+    assert type(raw) is type(stored_form(shared_store, Decimal(1)))
+    assert raw == stored_form(shared_store, from_units(total_units))
 
 
-def overflowing_wallet() -> dict[str, Any]:
+def overflowing_wallet(store: Store) -> dict[str, Any]:
     return {
         "exchange": "kraken",
         "asset": "BTC",
-        "available_balance": CAP,
+        "available_balance": limit(store),
         "locked_balance": Decimal("0.00000001"),
         "last_updated": TS,
     }
@@ -324,11 +359,11 @@ def overflowing_wallet() -> dict[str, Any]:
 
 def test_total_balance_over_the_cap_is_refused_and_nothing_written(store: Store) -> None:
     with pytest.raises(ValidationError):
-        store.wallets.insert(overflowing_wallet())
+        store.wallets.insert(overflowing_wallet(store))
     assert store.wallets.count() == 0
 
 
 def test_total_balance_over_the_cap_names_the_column(store: Store) -> None:
     with pytest.raises(AmountOutOfRange) as info:
-        store.wallets.insert(overflowing_wallet())
+        store.wallets.insert(overflowing_wallet(store))
     assert info.value.field == "total_balance"

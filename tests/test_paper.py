@@ -698,7 +698,7 @@ def test_inverse_volatility_needs_candles_before_the_start(real_store: Store) ->
 # --- the command ------------------------------------------------------------------------
 
 
-def paper(db: Path, *args: str) -> Any:
+def paper(db: Path | str, *args: str) -> Any:
     return CliRunner().invoke(app, ["paper", "--db", str(db), *args])
 
 
@@ -753,15 +753,15 @@ def test_bad_input_is_one_clear_line_and_writes_nothing(
 
 
 def test_the_command_compares_strategies_in_a_table_and_in_json(
-    real_store: Store, db_path: Path
+    real_store: Store, db_target: str
 ) -> None:
-    shown = paper(db_path, "--strategy", "sma_cross,rsi_revert", *BASE, "--quote-usd", "13500")
+    shown = paper(db_target, "--strategy", "sma_cross,rsi_revert", *BASE, "--quote-usd", "13500")
     assert shown.exit_code == 0, shown.stderr
     rows = [line for line in shown.stdout.splitlines() if line.startswith("│")]
     assert [row.split("│")[1].strip() for row in rows] == ["sma_cross", "rsi_revert"]
 
     # The same session again: replayed, and the same figures as JSON.
-    printed = paper(db_path, "--strategy", "sma_cross,rsi_revert", *BASE, "--json")
+    printed = paper(db_target, "--strategy", "sma_cross,rsi_revert", *BASE, "--json")
     assert printed.exit_code == 0, printed.stderr
     data = json.loads(printed.stdout)
     assert data["replayed"] is True

@@ -26,6 +26,8 @@ def test_python_example_runs_and_reads_back_the_trade(
     printed = capsys.readouterr().out
     assert "buy 0.01500000 43250.12000000" in printed
     assert (tmp_path / "example.sqlite").stat().st_mode & 0o777 == 0o600
+    for internal in ("tradedb.store", "tradedb.services"):
+        assert internal not in blocks[0]
 
 
 def test_quickstart_has_two_commands_and_ci_runs_the_test_one() -> None:
@@ -45,15 +47,15 @@ def test_ledger_example_prints_what_the_readme_says(
 ) -> None:
     from decimal import Decimal
 
-    from tradedb.store import Store
+    import tradedb
 
     monkeypatch.chdir(tmp_path)
     exec(compile(python_blocks(README)[1], "README.md", "exec"), {})
     printed = capsys.readouterr().out.splitlines()
     assert printed == ["2999.00000000 filled 29990", "re-delivered: True"]
     assert "prints `2999.00000000 filled 29990` and `re-delivered: True`" in README
-    with Store.open(tmp_path / "ledger.sqlite") as store:
-        wallets = {w.asset: w for w in store.wallets.list().items}
+    with tradedb.open(tmp_path / "ledger.sqlite", readonly=True) as db:
+        wallets = {w.asset: w for w in db.ledger.wallets()}
     assert wallets["USD"].available_balance == Decimal("6993.2026")
     assert wallets["USD"].locked_balance == 0
     assert wallets["BTC"].total_balance == Decimal("0.1")

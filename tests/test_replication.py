@@ -44,7 +44,7 @@ from tradedb.services.ops.replication import (
     replication_settings,
 )
 from tradedb.store import Store
-from tradedb.store.database import writer_crashes
+from tradedb.store.engines.sqlite import writer_crashes
 
 SYNC_INTERVAL_S = 1.0
 

@@ -418,7 +418,7 @@ def test_raw_sql_cannot_duplicate_the_portfolio_wide_row(store: Store) -> None:
     )
     with store.db.transaction() as conn:
         conn.execute(statement)
-    with pytest.raises(sqlite3.IntegrityError), store.db.transaction() as conn:
+    with pytest.raises(store.db.IntegrityError), store.db.transaction() as conn:
         conn.execute(statement)
     assert raw_count(store, "performance_metrics") == 1
 

@@ -83,8 +83,9 @@ def test_the_archive_is_hive_partitioned_zstd_decimal_with_a_checked_manifest(
 ) -> None:
     retention.run(store, retention.Policy(), now=one_year_after(JAN_20_2018))
 
-    folder = db_path.parent / "tradedb-archives"
-    assert archive.archive_folder(db_path) == folder
+    folder = archive.archive_folder(store.db.companion_base)
+    if store.db.engine == "sqlite":
+        assert folder == db_path.parent / "tradedb-archives"
     relative = (
         "market_data/exchange=binance/symbol=ETH%2FBTC/timeframe=5m/year=2018/candles.parquet"
     )
@@ -123,10 +124,8 @@ def test_a_range_read_from_the_archive_reads_only_the_row_groups_it_touches(
 
     retention.run(store, retention.Policy(), now=one_year_after(last + DAY))
 
-    path = (
-        db_path.parent
-        / "tradedb-archives"
-        / ("market_data/exchange=binance/symbol=ETH%2FBTC/timeframe=5m/year=2018/candles.parquet")
+    path = archive.archive_folder(store.db.companion_base) / (
+        "market_data/exchange=binance/symbol=ETH%2FBTC/timeframe=5m/year=2018/candles.parquet"
     )
     meta = pq.ParquetFile(path).metadata
     assert meta.num_rows == len(eth)
@@ -156,7 +155,7 @@ def test_a_later_run_extends_the_partition_without_duplicates(
     retention.run(store, retention.Policy(), now=one_year_after(JAN_20_2018 + 5 * DAY))
 
     columns = archive.read_columns(
-        next(archive.partition_files(db_path.parent / "tradedb-archives"))
+        next(archive.partition_files(archive.archive_folder(store.db.companion_base)))
     )[0]
     stamps = columns[0].tolist()
     assert stamps == sorted(set(stamps))
@@ -203,7 +202,7 @@ def test_the_dry_run_reports_what_would_move_or_go_and_changes_nothing(
     assert report.database_bytes_freed_estimate > 0
     assert report.archive_bytes_estimate > 0
     assert store.row_counts() == counts
-    assert not (db_path.parent / "tradedb-archives").exists()
+    assert not archive.archive_folder(store.db.companion_base).exists()
 
 
 def add_logs_tickers_balances(store: Store, now: int) -> None:
@@ -305,7 +304,7 @@ def test_a_damaged_archive_stops_the_run_and_deletes_nothing(
     store: Store, eth: list[list[Any]], db_path: Path
 ) -> None:
     retention.run(store, retention.Policy(), now=one_year_after(JAN_20_2018))
-    path = next(archive.partition_files(db_path.parent / "tradedb-archives"))
+    path = next(archive.partition_files(archive.archive_folder(store.db.companion_base)))
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
@@ -337,17 +336,17 @@ def runner() -> CliRunner:
 
 
 def test_cli_dry_run_then_run_as_json(
-    runner: CliRunner, store: Store, eth: list[list[Any]], db_path: Path
+    runner: CliRunner, store: Store, eth: list[list[Any]], db_target: str
 ) -> None:
     # The CLI works at the real clock: every 2018 candle is past its year.
     store.close()
-    dry = runner.invoke(app, ["retention", "run", "--dry-run", "--json", "--db", str(db_path)])
+    dry = runner.invoke(app, ["retention", "run", "--dry-run", "--json", "--db", db_target])
     assert dry.exit_code == 0, dry.output
     planned = json.loads(dry.stdout)
     assert planned["dry_run"] is True
     assert planned["candles_moved"] == len(eth)
 
-    done = runner.invoke(app, ["retention", "run", "--json", "--db", str(db_path)])
+    done = runner.invoke(app, ["retention", "run", "--json", "--db", db_target])
     assert done.exit_code == 0, done.output
     result = json.loads(done.stdout)
     assert [p["status"] for p in result["partitions"]] == ["moved"]
@@ -355,7 +354,7 @@ def test_cli_dry_run_then_run_as_json(
         app,
         [
             *("candles", "--exchange", "binance", "--symbol", ETH, "--timeframe", "5m"),
-            *("--json", "--db", str(db_path)),
+            *("--json", "--db", db_target),
         ],
     )
     assert shown.exit_code == 0, shown.output
@@ -424,7 +423,7 @@ def run_killed(db_path: Path, step: str, nth: int, now: int) -> int:
 def assert_nothing_lost_or_doubled(
     store: Store, originals: dict[str, pa.Table], cutoff: int
 ) -> None:
-    folder = archive.archive_folder(store.db.path)
+    folder = archive.archive_folder(store.db.companion_base)
     manifest = archive.read_manifest(folder)
     for symbol in MARKETS:
         assert exact_table(store, symbol).equals(originals[symbol])

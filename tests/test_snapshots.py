@@ -165,12 +165,12 @@ def invoke(*args: str) -> Result:
 
 
 def test_snapshot_command_json_has_fixed_point_amounts(
-    store: Store, ledger: Ledger, db_path: Path
+    store: Store, ledger: Ledger, db_target: str
 ) -> None:
     ledger.deposit(exchange="kraken", asset="DOGE", amount="1000", timestamp=DEPOSIT)
     result = invoke(
         "snapshot", "--at", "2024-03-02T12:00:00+00:00", "--reference-price", "DOGE=0.00000001",
-        "--db", str(db_path), "--json",
+        "--db", db_target, "--json",
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     (snapshot,) = json.loads(result.stdout)
@@ -182,11 +182,11 @@ def test_snapshot_command_json_has_fixed_point_amounts(
 
 
 def test_snapshot_command_reports_what_it_could_not_value(
-    store: Store, ledger: Ledger, db_path: Path
+    store: Store, ledger: Ledger, db_target: str
 ) -> None:
     ledger.deposit(exchange="kraken", asset="DOGE", amount="1000", timestamp=DEPOSIT)
     result = invoke("snapshot", "--daily", "--from", "2024-03-02", "--to", "2024-03-03",
-                    "--db", str(db_path))  # fmt: skip
+                    "--db", db_target)  # fmt: skip
     assert result.exit_code == 1
     lines = result.stderr.splitlines()
     assert len(lines) == 2

@@ -69,6 +69,10 @@ class SchemaVersionError(TradeDBError):
     """The database is not at the schema version this tradedb expects."""
 
 
+class BackupError(TradeDBError):
+    """A backup cannot be taken, found, verified or restored; the message says why."""
+
+
 def _show(value: object) -> str:
     # Amounts read best as the fixed-point numbers users typed, not Decimal('1E-8').
     text = format(value, "f") if isinstance(value, Decimal) and value.is_finite() else repr(value)

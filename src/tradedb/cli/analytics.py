@@ -10,6 +10,7 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
+from tradedb.api import Analytics
 from tradedb.cli.common import (
     SINCE_FORMS,
     DbOption,
@@ -17,6 +18,7 @@ from tradedb.cli.common import (
     amount,
     err,
     moment,
+    open_database,
     out,
     print_json,
     user_errors,
@@ -28,9 +30,8 @@ from tradedb.models.values import (
     parse_time_bound,
     to_iso_date,
 )
-from tradedb.services import admin
-from tradedb.services.analytics.metrics import MetricsResult, compute_metrics
-from tradedb.services.analytics.snapshots import Snapshot, snapshot_days, snapshot_portfolio
+from tradedb.services.analytics.metrics import MetricsResult
+from tradedb.services.analytics.snapshots import Snapshot
 from tradedb.services.analytics.valuation import (
     DEFAULT_USD_ASSETS,
     Valuation,
@@ -38,8 +39,6 @@ from tradedb.services.analytics.valuation import (
     parse_max_age,
     parse_reference_prices,
 )
-from tradedb.services.location import resolve_database
-from tradedb.store import Store
 
 USD_ASSETS = ",".join(DEFAULT_USD_ASSETS)
 # Exit status when something could not be valued and was left out (reported on stderr).
@@ -61,9 +60,9 @@ MaxAgeOption = Annotated[
 ]
 
 
-def _valuer(store: Store, references: dict[str, Decimal], usd: str, max_age: int) -> Valuer:
+def _valuer(analytics: Analytics, references: dict[str, Decimal], usd: str, max_age: int) -> Valuer:
     assets = [asset.strip() for asset in usd.split(",") if asset.strip()]
-    return Valuer(store, references, usd_assets=assets, max_age_ms=max_age)
+    return analytics.valuer(references, usd_assets=assets, max_age_ms=max_age)
 
 
 def _quiet(as_json: bool) -> bool:
@@ -91,8 +90,8 @@ def value(
     """Show an asset's USD price at a time and the quotes it came from."""
     references, age = _parsed(reference_price, max_age)
     when = now_epoch_ms() if at is None else parse_time_bound(at, "at")
-    with admin.open_store(resolve_database(db), readonly=True) as store:
-        valuation = _valuer(store, references, usd_assets, age).price_usd(
+    with open_database(db, readonly=True) as database:
+        valuation = _valuer(database.analytics, references, usd_assets, age).price_usd(
             asset, when, exchange=exchange
         )
     if as_json:
@@ -142,17 +141,18 @@ def snapshot(
     elif from_ is not None or to is not None:
         raise ValidationError("from", from_ or to, "--from and --to need --daily")
     when = now_epoch_ms() if at is None else parse_time_bound(at, "at")
-    with admin.open_store(resolve_database(db)) as store:
-        valuer = _valuer(store, references, usd_assets, age)
+    with open_database(db) as database:
+        analytics = database.analytics
+        valuer = _valuer(analytics, references, usd_assets, age)
         if daily:
             days = (datetime.fromisoformat(last) - datetime.fromisoformat(first)).days + 1
             with Progress(transient=True, console=err, disable=_quiet(as_json) or days < 2) as bar:
                 task = bar.add_task("snapshots", total=max(days, 0))
-                snapshots = snapshot_days(
-                    store, first, last, valuer, progress=lambda _s: bar.advance(task)
+                snapshots = analytics.snapshot_days(
+                    first, last, valuer, progress=lambda _s: bar.advance(task)
                 )
         else:
-            snapshots = [snapshot_portfolio(store, when, valuer)]
+            snapshots = [analytics.snapshot(when, valuer)]
     if as_json:
         print_json([_snapshot_json(s) for s in snapshots])
     else:
@@ -216,15 +216,14 @@ def metrics(
     first = None if from_ is None else to_iso_date(from_, "from")
     last = None if to is None else to_iso_date(to, "to")
     with (
-        admin.open_store(resolve_database(db)) as store,
+        open_database(db) as database,
         Progress(transient=True, console=err, disable=_quiet(as_json)) as bar,
     ):
         task = bar.add_task("days", total=None)
-        result = compute_metrics(
-            store,
+        result = database.analytics.compute_metrics(
             first,
             last,
-            _valuer(store, references, usd_assets, age),
+            _valuer(database.analytics, references, usd_assets, age),
             risk_free_rate=risk_free,
             progress=lambda _day, _rows: bar.advance(task),
         )

@@ -1,4 +1,5 @@
-"""The `tradedb` command: a thin front end over the services (no SQL, no business rules)."""
+"""The `tradedb` command: a thin front end over `tradedb.open(...)` and tradedb.api (no
+SQL, no business rules)."""
 
 from __future__ import annotations
 
@@ -9,23 +10,24 @@ import typer
 from rich.table import Table
 
 from tradedb import __version__
+from tradedb.api import admin
 from tradedb.cli import analytics, backup, demo, ledger, market, paper, replicate, reports
 from tradedb.cli import config as config_cli
 from tradedb.cli import logs as logs_cli
 from tradedb.cli import maintain as maintain_cli
 from tradedb.cli import mcp as mcp_cli
+from tradedb.cli import migrate as migrate_cli
 from tradedb.cli import retention as retention_cli
 from tradedb.cli.common import (
     USER_ERROR,
     DbOption,
     JsonOption,
     err,
+    open_database,
     out,
     print_json,
     user_errors,
 )
-from tradedb.services import admin
-from tradedb.services.location import resolve_database
 
 app = typer.Typer(
     name="tradedb",
@@ -49,6 +51,7 @@ retention_cli.register(app)
 replicate.register(app)
 maintain_cli.register(app)
 mcp_cli.register(app)
+migrate_cli.register(app)
 
 
 def _version(value: bool) -> None:
@@ -71,8 +74,8 @@ def root(
 @user_errors
 def init(db: DbOption = None, as_json: JsonOption = False) -> None:
     """Create the database, or upgrade it to the newest schema."""
-    location = resolve_database(db)
-    result = admin.init_database(location)
+    location = admin.locate(db)
+    result = admin.init(location)
     if as_json:
         print_json(
             {
@@ -93,19 +96,19 @@ def init(db: DbOption = None, as_json: JsonOption = False) -> None:
 @user_errors
 def db_status(db: DbOption = None, as_json: JsonOption = False) -> None:
     """Show the database's schema version and the newest this tradedb knows."""
-    location = resolve_database(db)
+    location = admin.locate(db)
     status = admin.schema_status(location)
     if as_json:
         print_json(
             {
-                "path": str(location.path),
+                "path": str(location),
                 "current": status.current,
                 "latest": status.head,
                 "up_to_date": status.up_to_date,
             }
         )
         return
-    table = Table(title=str(location.path), show_header=False)
+    table = Table(title=str(location), show_header=False)
     table.add_row("current", status.current or "(none)")
     table.add_row("latest", status.head)
     table.add_row("up to date", "yes" if status.up_to_date else "no: run `tradedb init`")
@@ -116,26 +119,27 @@ def db_status(db: DbOption = None, as_json: JsonOption = False) -> None:
 @user_errors
 def info(db: DbOption = None, as_json: JsonOption = False) -> None:
     """Show the database's path, size, schema version and row counts per table."""
-    details = admin.database_info(resolve_database(db))
+    with open_database(db, readonly=True) as database:
+        path, size_bytes = database.location, database.size_bytes()
+        schema, row_counts = database.schema(), database.tables.counts()
     if as_json:
         print_json(
             {
-                "path": str(details.path),
-                "size_bytes": details.size_bytes,
-                "schema": details.schema.current,
-                "latest_schema": details.schema.head,
-                "row_counts": details.row_counts,
+                "path": path,
+                "size_bytes": size_bytes,
+                "schema": schema.current,
+                "latest_schema": schema.head,
+                "row_counts": row_counts,
             }
         )
         return
-    out.print(f"[bold]{details.path}[/bold]", highlight=False)
+    out.print(f"[bold]{path}[/bold]", highlight=False)
     out.print(
-        f"size {details.size_bytes:,} bytes · schema {details.schema.current} "
-        f"(latest {details.schema.head})",
+        f"size {size_bytes:,} bytes · schema {schema.current} (latest {schema.head})",
         highlight=False,
     )
     table = Table("table", "rows")
-    for name, count in details.row_counts.items():
+    for name, count in row_counts.items():
         table.add_row(name, f"{count:,}")
     out.print(table)
 

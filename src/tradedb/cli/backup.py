@@ -8,24 +8,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
+from tradedb.api.backups import Backups
 from tradedb.cli.common import DbOption, JsonOption, err, moment, out, print_json, user_errors
-from tradedb.services.location import (
-    config_file,
-    ensure_backup_dir,
-    resolve_backup_dir,
-    resolve_database,
-)
-from tradedb.services.ops import (
-    backup_catalog,
-    backup_full,
-    backup_rotation,
-    backup_snapshot,
-    backup_upload,
-)
 from tradedb.services.ops.backup_full import FullRestore
-from tradedb.services.ops.backup_manifest import BackupError, Manifest
+from tradedb.services.ops.backup_manifest import Manifest
 
 BackupDirOption = Annotated[
     str | None,
@@ -53,17 +42,6 @@ backup_app = typer.Typer(
 def register(app: typer.Typer) -> None:
     app.add_typer(backup_app, name="backup")
     app.command("restore")(restore)
-
-
-def _folder(backup_dir: str | None, *, create: bool = False) -> Path:
-    location = resolve_backup_dir(backup_dir)
-    if create:
-        return ensure_backup_dir(location)
-    if not location.path.is_dir():
-        raise BackupError(
-            f"backup folder {location.path} (from {location.source}) does not exist yet"
-        )
-    return location.path
 
 
 @contextmanager
@@ -94,11 +72,12 @@ def _manifest_json(manifest: Manifest, folder: Path) -> dict[str, Any]:
 def snapshot(
     db: DbOption = None, backup_dir: BackupDirOption = None, as_json: JsonOption = False
 ) -> None:
-    """Take a consistent online snapshot (VACUUM INTO, zstd, SHA-256 manifest)."""
-    database = resolve_database(db).path
-    folder = _folder(backup_dir, create=True)
+    """Take a consistent online snapshot (SQLite: VACUUM INTO and zstd; PostgreSQL: pg_dump's
+    custom format), with its SHA-256 manifest."""
+    backups = Backups(backup_dir)
     with _steps(as_json) as progress:
-        manifest = backup_snapshot.take_snapshot(database, folder, progress=progress)
+        manifest = backups.snapshot(db, progress=progress)
+    folder = backups.folder
     if as_json:
         print_json(_manifest_json(manifest, folder))
         return
@@ -106,6 +85,7 @@ def snapshot(
         f"{manifest.id}: {folder / manifest.file} ({_size(manifest.size_bytes)}, database "
         f"{_size(manifest.database_bytes)})",
         highlight=False,
+        markup=False,
     )
 
 
@@ -125,20 +105,18 @@ def full(
     as_json: JsonOption = False,
 ) -> None:
     """Write one archive of the snapshot, the Parquet archives, the config and the manifests."""
-    database = resolve_database(db).path
-    folder = _folder(backup_dir, create=True)
-    archives = backup_full.archive_dir(archive_dir, database)
+    backups = Backups(backup_dir)
     with _steps(as_json) as progress:
-        manifest = backup_full.take_full(
-            database, folder, archives=archives, config=config_file(), progress=progress
-        )
+        taken = backups.full(db, archive_dir=archive_dir, progress=progress)
+    manifest, folder = taken.manifest, backups.folder
     if as_json:
         print_json(_manifest_json(manifest, folder))
         return
     out.print(
         f"{manifest.id}: {folder / manifest.file} ({_size(manifest.size_bytes)}; archives: "
-        f"{archives or 'none configured'})",
+        f"{taken.archives or 'none configured'})",
         highlight=False,
+        markup=False,
     )
 
 
@@ -146,18 +124,27 @@ def full(
 @user_errors
 def list_(backup_dir: BackupDirOption = None, as_json: JsonOption = False) -> None:
     """List the backups (those with a valid manifest), oldest first."""
-    location = resolve_backup_dir(backup_dir)
-    manifests = backup_catalog.list_backups(location.path)
+    backups = Backups(backup_dir)
+    folder = backups.folder
+    manifests = backups.manifests()
     if as_json:
-        print_json([_manifest_json(m, location.path) for m in manifests])
+        print_json([_manifest_json(m, folder) for m in manifests])
         return
     table = Table(
-        "id", "kind", "taken (UTC)", "size", "database", "schema", title=str(location.path)
+        "id",
+        "kind",
+        "engine",
+        "taken (UTC)",
+        "size",
+        "database",
+        "schema",
+        title=str(folder),
     )
     for m in manifests:
         table.add_row(
             m.id,
             m.kind,
+            m.engine,
             moment(m.created_at_ms)[:19],
             _size(m.size_bytes),
             _size(m.database_bytes),
@@ -175,23 +162,37 @@ def verify(
         str | None, typer.Argument(help="Backup id (default: every backup).", show_default=False)
     ] = None,
     backup_dir: BackupDirOption = None,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="PostgreSQL backups: the server to restore them on in a scratch database "
+            "(else $TRADEDB_DB, the config file).",
+            show_default=False,
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Check checksums, decompress and run integrity_check. Exit 1 if any backup fails."""
-    folder = _folder(backup_dir)
+    """Check checksums, read each backup back into a scratch copy (SQLite: integrity_check;
+    PostgreSQL: pg_restore into a scratch database) and run the ledger audit on it.
+    Exit 1 if any backup fails."""
+    backups = Backups(backup_dir)
+    folder = backups.existing_folder()
     with _steps(as_json) as progress:
         progress("verifying")
-        verdicts = backup_catalog.verify(folder, backup_id)
+        verdicts = backups.verify(backup_id, server=db)
     if as_json:
         print_json([{"id": v.manifest.id, "ok": v.ok, "problems": v.problems} for v in verdicts])
     else:
         for verdict in verdicts:
             status = (
-                "[green]ok[/green]" if verdict.ok else f"[red]FAILED[/red]: {verdict.problems[0]}"
+                "[green]ok[/green]"
+                if verdict.ok
+                else f"[red]FAILED[/red]: {escape(verdict.problems[0])}"
             )
-            out.print(f"{verdict.manifest.id}: {status}", highlight=False)
+            out.print(f"{escape(verdict.manifest.id)}: {status}", highlight=False)
         if not verdicts:
-            out.print(f"no backups in {folder}", highlight=False)
+            out.print(f"no backups in {folder}", highlight=False, markup=False)
     if not all(v.ok for v in verdicts):
         raise typer.Exit(1)
 
@@ -206,10 +207,10 @@ def prune(
     as_json: JsonOption = False,
 ) -> None:
     """Delete backups the rotation does not keep ([backup] keep_daily/weekly/monthly,
-    default 7/4/12). The newest backup of each kind is always kept."""
-    folder = _folder(backup_dir)
-    plan = backup_rotation.plan_prune(folder, backup_rotation.Policy.from_config())
-    deleted = [] if dry_run else backup_rotation.prune(folder, plan)
+    default 7/4/12). The newest backup of each kind and database is always kept."""
+    backups = Backups(backup_dir)
+    plan = backups.prune_plan()
+    deleted = [] if dry_run else backups.prune(plan)
     if as_json:
         print_json(
             {
@@ -223,12 +224,15 @@ def prune(
         return
     verb = "would delete" if dry_run else "deleted"
     for manifest in plan.delete:
-        out.print(f"{verb} {manifest.id} ({manifest.file})", highlight=False)
+        out.print(f"{verb} {manifest.id} ({manifest.file})", highlight=False, markup=False)
     for path in plan.stale_temp_files:
-        out.print(f"{verb} {path.name} (left by an interrupted backup)", highlight=False)
+        out.print(
+            f"{verb} {path.name} (left by an interrupted backup)", highlight=False, markup=False
+        )
     out.print(
         f"kept {len(plan.keep)}, {verb} {len(plan.delete)} backup(s)",
         highlight=False,
+        markup=False,
     )
 
 
@@ -255,24 +259,21 @@ def upload(
     as_json: JsonOption = False,
 ) -> None:
     """Copy backups to a cloud bucket or another folder (skips copies already there)."""
-    folder = _folder(backup_dir)
-    passphrase = backup_upload.passphrase_from() if encrypt else None
+    backups = Backups(backup_dir)
     with _steps(as_json) as progress:
         progress(f"uploading to {to}")
-        transfers = backup_upload.upload(
-            folder,
-            to,
-            backup_ids=backup_ids or None,
-            passphrase=passphrase,
-            options=backup_upload.storage_options(to, endpoint_url),
-        )
+        transfers = backups.upload(to, backup_ids, encrypt=encrypt, endpoint_url=endpoint_url)
     if as_json:
         print_json([vars(t) for t in transfers])
         return
     for t in transfers:
         what = "already there" if t.skipped else f"uploaded ({_size(t.size_bytes)})"
         lock = ", encrypted" if t.encrypted and not t.skipped else ""
-        out.print(f"{t.backup_id}: {to.rstrip('/')}/{t.remote_file} {what}{lock}", highlight=False)
+        out.print(
+            f"{t.backup_id}: {to.rstrip('/')}/{t.remote_file} {what}{lock}",
+            highlight=False,
+            markup=False,
+        )
 
 
 @backup_app.command("fetch")
@@ -285,28 +286,35 @@ def fetch(
     as_json: JsonOption = False,
 ) -> None:
     """Copy an uploaded backup back into the backup folder (decrypting it), ready to restore."""
-    folder = _folder(backup_dir, create=True)
-    passphrase = backup_upload.passphrase_if_set()
-    manifest = backup_upload.fetch(
-        from_,
-        backup_id,
-        folder,
-        passphrase=passphrase,
-        options=backup_upload.storage_options(from_, endpoint_url),
-    )
+    backups = Backups(backup_dir)
+    manifest = backups.fetch(from_, backup_id, endpoint_url=endpoint_url)
+    folder = backups.folder
     if as_json:
         print_json(_manifest_json(manifest, folder))
         return
-    out.print(f"{manifest.id}: fetched to {folder / manifest.file}", highlight=False)
+    out.print(f"{manifest.id}: fetched to {folder / manifest.file}", highlight=False, markup=False)
 
 
 @user_errors
 def restore(
     backup_id: Annotated[str, typer.Argument(help="Backup id (see `tradedb backup list`).")],
     to: Annotated[
-        Path,
-        typer.Option("--to", help="Database file for a snapshot; a folder for a full backup."),
+        str,
+        typer.Option(
+            "--to",
+            help="A snapshot: the database file, or a new PostgreSQL database "
+            "(postgresql://user@host/newname). A full backup: a folder.",
+        ),
     ],
+    to_db: Annotated[
+        str | None,
+        typer.Option(
+            "--to-db",
+            help="A full backup: where its database goes (required for PostgreSQL; "
+            "default: tradedb.sqlite in the --to folder).",
+            show_default=False,
+        ),
+    ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Replace an existing database (stop its users first).")
     ] = False,
@@ -314,10 +322,10 @@ def restore(
     as_json: JsonOption = False,
 ) -> None:
     """Restore a backup. Verifies it first; never overwrites without --force."""
-    folder = _folder(backup_dir)
+    backups = Backups(backup_dir)
     with _steps(as_json) as progress:
         progress(f"verifying and restoring {backup_id}")
-        manifest, restored = backup_catalog.restore(folder, backup_id, to, force=force)
+        manifest, restored = backups.restore(backup_id, to, to_db=to_db, force=force)
     if isinstance(restored, FullRestore):
         places = {
             "database": restored.database,
@@ -332,7 +340,6 @@ def restore(
         return
     for name, path in places.items():
         if path is not None:
-            out.print(f"{name}: {path}", highlight=False)
-    out.print(
-        f"restored {manifest.id} (verified: checksum and integrity_check ok)", highlight=False
-    )
+            out.print(f"{name}: {path}", highlight=False, markup=False)
+    checks = backups.restore_checks(manifest)
+    out.print(f"restored {manifest.id} (verified: {checks} ok)", highlight=False, markup=False)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import sys
 from collections.abc import Callable
 from datetime import UTC
@@ -14,7 +13,11 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
 
+import tradedb
+from tradedb.api import driver_errors
 from tradedb.errors import TradeDBError
 from tradedb.models.values import format_plain, ms_to_datetime
 
@@ -46,6 +49,14 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for program
 P = ParamSpec("P")
 R = TypeVar("R")
 
+DRIVER_ERRORS = driver_errors()
+
+
+def open_database(db: str | None, *, readonly: bool = False) -> tradedb.TradeDB:
+    """The database a command works on, as the public object: --db, else $TRADEDB_DB,
+    else the config file, else the default file (whose folder is created to write)."""
+    return tradedb.open(db, readonly=readonly)
+
 
 def user_errors(command: Callable[P, R]) -> Callable[P, R]:
     """Turn a user's mistake into one line on stderr and exit status 2, no traceback."""
@@ -55,12 +66,26 @@ def user_errors(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except TradeDBError as exc:
-            err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False, soft_wrap=True)
-        except sqlite3.DatabaseError as exc:
-            err.print(f"[red]error:[/red] database: {exc}", highlight=False, soft_wrap=True)
+            # The message is literal text: a `[...]` in it must not be read as markup.
+            err.print(
+                f"[red]error:[/red] {escape(str(exc))}",
+                markup=True,
+                highlight=False,
+                soft_wrap=True,
+            )
+        except DRIVER_ERRORS as exc:
+            # A driver's message (SQLite's or PostgreSQL's) may run over several lines
+            # (PostgreSQL adds the statement's LINE and a caret); its first says what.
+            message = Text.assemble(("error:", "red"), f" database: {first_line(exc)}")
+            err.print(message, highlight=False, soft_wrap=True)
         raise typer.Exit(USER_ERROR)
 
     return run
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0].strip() if text else type(exc).__name__
 
 
 def print_json(data: Any) -> None:

@@ -8,10 +8,15 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from tradedb.cli.common import DbOption, JsonOption, moment, out, print_json, user_errors
-from tradedb.services import admin
-from tradedb.services.location import resolve_database
-from tradedb.services.ops import config as bot_config
+from tradedb.cli.common import (
+    DbOption,
+    JsonOption,
+    moment,
+    open_database,
+    out,
+    print_json,
+    user_errors,
+)
 from tradedb.services.ops.config import CONFIG_TYPES, ConfigEntry
 
 config_app = typer.Typer(
@@ -35,8 +40,8 @@ def get(
     as_json: JsonOption = False,
 ) -> None:
     """Print one setting's value (active or not: --json says which)."""
-    with admin.open_store(resolve_database(db), readonly=True) as store:
-        entry = bot_config.get(store, key, strategy=strategy)
+    with open_database(db, readonly=True) as database:
+        entry = database.config.get(key, strategy=strategy)
     if as_json:
         print_json(entry.as_json())
         return
@@ -69,9 +74,8 @@ def set_(
     as_json: JsonOption = False,
 ) -> None:
     """Create or change a setting; the value is checked against its type."""
-    with admin.open_store(resolve_database(db)) as store:
-        entry = bot_config.set_value(
-            store,
+    with open_database(db) as database:
+        entry = database.config.set(
             key,
             value,
             config_type=config_type,
@@ -102,9 +106,9 @@ def list_(
     as_json: JsonOption = False,
 ) -> None:
     """List settings by key."""
-    with admin.open_store(resolve_database(db), readonly=True) as store:
-        found = bot_config.entries(
-            store, prefix=prefix, strategy=strategy, include_inactive=include_inactive
+    with open_database(db, readonly=True) as database:
+        found = database.config.entries(
+            prefix=prefix, strategy=strategy, include_inactive=include_inactive
         )
     if as_json:
         print_json([entry.as_json() for entry in found])
@@ -121,8 +125,8 @@ def unset(
     as_json: JsonOption = False,
 ) -> None:
     """Delete a setting (set --inactive keeps it stored but out of force)."""
-    with admin.open_store(resolve_database(db)) as store:
-        removed = bot_config.unset(store, key, strategy=strategy)
+    with open_database(db) as database:
+        removed = database.config.unset(key, strategy=strategy)
     if as_json:
         print_json({"key": removed, "deleted": True})
         return

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from tradedb import Filters, Ledger, Page
 from tradedb.cli.common import (
     SINCE_FORMS,
     SINCE_HELP,
@@ -18,18 +19,14 @@ from tradedb.cli.common import (
     amount,
     err,
     moment,
+    open_database,
     out,
     print_json,
     user_errors,
 )
 from tradedb.models.base import Record
 from tradedb.models.values import parse_time_bound
-from tradedb.services import admin
-from tradedb.services.ledger import Ledger, Transfer, listing
-from tradedb.services.ledger.audit import audit as audit_ledger
-from tradedb.services.location import resolve_database
-from tradedb.store import Store
-from tradedb.store.repository import Page
+from tradedb.services.ledger import Transfer
 
 ExchangeOption = Annotated[str | None, typer.Option(help="Only this exchange, e.g. kraken.")]
 SymbolOption = Annotated[str | None, typer.Option(help="Only this market, e.g. BTC/USD.")]
@@ -92,7 +89,7 @@ class _Listing:
     summary: str
     statuses: str
     time_help: str
-    fetch: Callable[[Store, listing.Filters], Page[Any]]
+    fetch: Callable[[Ledger, Filters], Page[Any]]
     columns: Sequence[Column]
 
 
@@ -109,9 +106,9 @@ def _listing_command(spec: _Listing) -> Callable[..., None]:
         after: AfterOption = None,
         as_json: JsonOption = False,
     ) -> None:
-        filters = listing.Filters(exchange, symbol, strategy, status, since, until, limit, after)
-        with admin.open_store(resolve_database(db), readonly=True) as store:
-            page = spec.fetch(store, filters)
+        filters = Filters(exchange, symbol, strategy, status, since, until, limit, after)
+        with open_database(db, readonly=True) as database:
+            page = spec.fetch(database.ledger, filters)
         _show(page, spec.columns, spec.name, as_json)
 
     # The options that differ per listing; typer reads them from the annotations.
@@ -129,7 +126,7 @@ LISTINGS = (
         "List orders, newest first.",
         "pending, open, filled, canceled or expired",
         SINCE_HELP,
-        listing.orders,
+        Ledger.orders,
         [
             ("time", lambda o: moment(o.timestamp)),
             ("exchange", lambda o: o.exchange),
@@ -151,7 +148,7 @@ LISTINGS = (
         "List trades (fills), newest first.",
         "filled, partial or canceled",
         SINCE_HELP,
-        listing.trades,
+        Ledger.trades,
         [
             ("time", lambda t: moment(t.timestamp)),
             ("exchange", lambda t: t.exchange),
@@ -172,7 +169,7 @@ LISTINGS = (
         "List positions, most recently opened first.",
         "open or closed",
         "Opened from this time on: " + SINCE_FORMS,
-        listing.positions,
+        Ledger.positions,
         [
             ("opened", lambda p: moment(p.opened_at)),
             ("exchange", lambda p: p.exchange),
@@ -198,8 +195,8 @@ def balances(
     as_json: JsonOption = False,
 ) -> None:
     """Show wallet balances: available, locked by open orders, and total."""
-    with admin.open_store(resolve_database(db), readonly=True) as store:
-        wallets = listing.balances(store, exchange=exchange, asset=asset)
+    with open_database(db, readonly=True) as database:
+        wallets = database.ledger.wallets(exchange=exchange, asset=asset)
     if as_json:
         print_json([_json(wallet) for wallet in wallets])
         return
@@ -240,8 +237,8 @@ def _transfer(kind: str) -> Callable[..., None]:
         when = None if at is None else parse_time_bound(at, "at")
         # Checked before the database is opened: a refused transfer creates nothing.
         request = Transfer.parse(kind, exchange, asset, amount_, when, reference)
-        with admin.open_store(resolve_database(db)) as store:
-            result = Ledger(store).transfer(request)
+        with open_database(db) as database:
+            result = database.ledger.transfer(request)
         wallet = result.wallet
         if as_json:
             print_json(
@@ -265,8 +262,8 @@ def _transfer(kind: str) -> Callable[..., None]:
 
 def audit(db: DbOption = None, as_json: JsonOption = False) -> None:
     """Check the ledger's invariants; exit 1 if any is broken."""
-    with admin.open_store(resolve_database(db), readonly=True) as store:
-        problems = audit_ledger(store)
+    with open_database(db, readonly=True) as database:
+        problems = database.ledger.audit()
     if as_json:
         print_json({"ok": not problems, "problems": problems})
     elif problems:

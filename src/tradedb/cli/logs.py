@@ -11,11 +11,17 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from tradedb.cli.common import DbOption, JsonOption, moment, out, print_json, user_errors
+from tradedb.cli.common import (
+    DbOption,
+    JsonOption,
+    moment,
+    open_database,
+    out,
+    print_json,
+    user_errors,
+)
 from tradedb.models import Log
-from tradedb.services import admin
-from tradedb.services.location import resolve_database
-from tradedb.services.ops.logs import LEVELS, LogQuery, follow, recent
+from tradedb.services.ops.logs import LEVELS, LogQuery
 
 LEVEL_STYLES = {
     "DEBUG": "dim",
@@ -54,15 +60,20 @@ def logs(
 ) -> None:
     """Show bot_logs records, oldest first; --json prints an array (one object a line with
     --follow)."""
-    query = LogQuery.parse(level=level, since=since, strategy=strategy, limit=limit)
-    with admin.open_store(resolve_database(db), readonly=True) as store:
+    # Checked before the database is opened; a span back from now is fixed here, once.
+    since_ms = LogQuery.parse(
+        level=level, since=since, strategy=strategy, limit=limit
+    ).selection.since_ms
+    with open_database(db, readonly=True) as database:
+        bot_logs = database.logs
         if follow_new:
             try:
-                _print_live(follow(store, query), as_json=as_json)
+                live = bot_logs.follow(level=level, since=since_ms, strategy=strategy, limit=limit)
+                _print_live(live, as_json=as_json)
             except KeyboardInterrupt:
                 return
             return
-        rows = recent(store, query)
+        rows = bot_logs.recent(level=level, since=since_ms, strategy=strategy, limit=limit)
     if as_json:
         print_json([log_json(row) for row in rows])
         return

@@ -9,9 +9,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from tradedb.api.admin import Maintenance
 from tradedb.cli.common import DbOption, JsonOption, err, out, print_json, user_errors
-from tradedb.services.location import resolve_database
-from tradedb.services.ops import maintain as service
+from tradedb.services.ops.maintain import Job, JobOutcome
 
 # Exit status when a job failed or is unavailable (reported; the others still ran).
 JOB_FAILED = 1
@@ -43,36 +43,38 @@ def maintain(
     ([maintain] cloud_to), the full backup monthly (periods are UTC calendar days, ISO
     weeks, months). A failed job is reported and retried at the next run.
     Schedule it hourly: `tradedb maintain --print-schedule` shows how."""
-    location = resolve_database(db)
-    database = location.path.resolve()
+    maintenance = Maintenance(db)
     if print_schedule:
         out.print("# cron (Linux, macOS): crontab -e, then add", highlight=False)
-        out.print(service.cron_line(database), highlight=False, markup=False)
+        out.print(maintenance.cron_line(), highlight=False, markup=False)
         out.print("# Windows (Task Scheduler), in a command prompt:", highlight=False)
-        out.print(service.windows_task(database), highlight=False, markup=False)
+        out.print(maintenance.windows_task(), highlight=False, markup=False)
+        note = maintenance.password_note()
+        if note:
+            out.print(f"# {note}", highlight=False, markup=False)
         return
     if once:
-        outcomes = service.run_due(database, force=force or (), on_start=_started(as_json))
+        outcomes = maintenance.run_due(force=force or (), on_start=_started(as_json))
         _show(outcomes, as_json)
         if any(outcome.status in ("failed", "unavailable") for outcome in outcomes):
             raise typer.Exit(JOB_FAILED)
         return
-    err.print(f"maintaining {database}; Ctrl-C stops", highlight=False)
+    err.print(f"maintaining {maintenance.database}; Ctrl-C stops", highlight=False, markup=False)
     try:
-        service.run_forever(
-            database, check_every_s=check_every, report=lambda found: _show(found, as_json)
+        maintenance.run_forever(
+            check_every_s=check_every, report=lambda found: _show(found, as_json)
         )
     except KeyboardInterrupt:
         err.print("stopped", highlight=False)
 
 
-def _started(quiet: bool) -> Callable[[service.Job], None] | None:
+def _started(quiet: bool) -> Callable[[Job], None] | None:
     if quiet:
         return None
     return lambda job: err.print(f"running {job.name} …", highlight=False)
 
 
-def _show(outcomes: list[service.JobOutcome], as_json: bool) -> None:
+def _show(outcomes: list[JobOutcome], as_json: bool) -> None:
     if as_json:
         print_json([vars(outcome) for outcome in outcomes])
         return

@@ -11,6 +11,7 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
+from tradedb.api import MarketData
 from tradedb.cli.common import (
     SINCE_HELP,
     DbOption,
@@ -19,19 +20,15 @@ from tradedb.cli.common import (
     amount,
     err,
     moment,
+    open_database,
     out,
     print_json,
     user_errors,
 )
 from tradedb.models.values import format_decimal
-from tradedb.services import admin
-from tradedb.services.location import resolve_database
-from tradedb.services.marketdata import download as fetching
-from tradedb.services.marketdata import files, quality
+from tradedb.services.marketdata import files
 from tradedb.services.marketdata import tickers as recording
-from tradedb.services.marketdata.candles import AMOUNTS, exact_rows
-from tradedb.services.marketdata.importing import import_path
-from tradedb.services.marketdata.resample import resample as resample_candles
+from tradedb.services.marketdata.candles import AMOUNTS
 
 ExchangeArg = Annotated[str, typer.Option(help="The exchange, e.g. kraken.")]
 SymbolArg = Annotated[str, typer.Option(help="The market, e.g. BTC/USD.")]
@@ -46,8 +43,8 @@ def list_data(
     """Show what candles are stored: per exchange, market and timeframe, the first and
     last candle, how many there are, how many are missing in between and in how many
     gaps."""
-    with admin.open_store(resolve_database(db), readonly=True) as store:
-        summaries = quality.list_data(store, exchange=exchange)
+    with open_database(db, readonly=True) as database:
+        summaries = database.market.list_data(exchange=exchange)
     if as_json:
         print_json(
             [
@@ -94,9 +91,9 @@ def gaps(
     as_json: JsonOption = False,
 ) -> None:
     """List the ranges of candles missing between the first and the last stored one."""
-    with admin.open_store(resolve_database(db), readonly=True) as store:
-        found = quality.gaps(
-            store, exchange=exchange, symbol=symbol, timeframe=timeframe, since=since, until=until
+    with open_database(db, readonly=True) as database:
+        found = database.market.gaps(
+            exchange=exchange, symbol=symbol, timeframe=timeframe, since=since, until=until
         )
     if as_json:
         print_json([{"start": g.start, "end": g.end, "missing": g.missing} for g in found])
@@ -125,9 +122,8 @@ def resample(
 ) -> None:
     """Build longer candles exactly from stored shorter ones (UTC buckets)."""
     wanted = [target.strip() for target in targets.split(",") if target.strip()]
-    with admin.open_store(resolve_database(db)) as store:
-        results = resample_candles(
-            store,
+    with open_database(db) as database:
+        results = database.market.resample(
             exchange=exchange,
             symbol=symbol,
             source=source,
@@ -189,12 +185,11 @@ def import_files(
     """Import candles (or trades, as candles) from freqtrade, Binance or Kraken files."""
     candidates = files.candidates(path)
     with (
-        admin.open_store(resolve_database(db)) as store,
+        open_database(db) as database,
         Progress(transient=True, console=err, disable=as_json or len(candidates) < 2) as bar,
     ):
         task = bar.add_task("importing", total=len(candidates))
-        results = import_path(
-            store,
+        results = database.market.import_path(
             path,
             exchange=exchange,
             symbol=symbol,
@@ -277,8 +272,8 @@ def candles(
     as_json: JsonOption = False,
 ) -> None:
     """Show a market's candles, exact: a table, or every row with --json or --csv."""
-    with admin.open_store(resolve_database(db), readonly=True) as store:
-        rows = exact_rows(store, exchange, symbol, timeframe, start=since, end=until)
+    with open_database(db, readonly=True) as database:
+        rows = database.market.exact_candles(exchange, symbol, timeframe, start=since, end=until)
     shown = limit if limit is not None else (None if as_json or as_csv else TABLE_ROWS)
     if shown is not None:
         rows = rows[-shown:] if shown > 0 else []
@@ -322,14 +317,13 @@ def download_candles(
     """Download candles through ccxt, resuming after the last stored candle."""
     markets = [part.strip() for part in symbols.split(",") if part.strip()]
     frames = [part.strip() for part in timeframes.split(",") if part.strip()]
-    client = fetching.connect(exchange)
+    client = MarketData.exchange_client(exchange)
     with (
-        admin.open_store(resolve_database(db)) as store,
+        open_database(db) as database,
         Progress(transient=True, console=err, disable=as_json) as bar,
     ):
         task = bar.add_task(f"{exchange}: candles", total=None)
-        results = fetching.download(
-            store,
+        results = database.market.download(
             client,
             symbols=markets,
             timeframes=frames,
@@ -338,8 +332,8 @@ def download_candles(
             progress=lambda _symbol, _timeframe, rows: bar.advance(task, rows),
         )
         holes = {
-            (r.symbol, r.timeframe): quality.gaps(
-                store, exchange=exchange, symbol=r.symbol, timeframe=r.timeframe
+            (r.symbol, r.timeframe): database.market.gaps(
+                exchange=exchange, symbol=r.symbol, timeframe=r.timeframe
             )
             for r in results
         }
@@ -394,12 +388,12 @@ def record_tickers(
     """Record tickers (bid, ask, last, 24h volume and change) through ccxt into `tickers`."""
     interval = None if every is None else recording.parse_every(every)
     markets = [part.strip() for part in symbols.split(",") if part.strip()]
-    client = fetching.connect(exchange)
+    client = MarketData.exchange_client(exchange)
     planned = recording.planned_polls(interval, count)
     # Only at a terminal: piped or logged, rich would leave a blank line behind.
     live = not as_json and err.is_terminal
     with (
-        admin.open_store(resolve_database(db)) as store,
+        open_database(db) as database,
         Progress(transient=True, console=err, disable=not live) as bar,
     ):
         task = bar.add_task(f"{exchange}: tickers", total=planned)
@@ -424,8 +418,8 @@ def record_tickers(
             )
 
         try:
-            result = recording.record(
-                store, client, markets, every_ms=interval, count=count, on_poll=shown
+            result = database.market.record_tickers(
+                client, markets, every_ms=interval, count=count, on_poll=shown
             )
         except recording.exchange_errors() as exc:
             err.print(

@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
+from tradedb.api import admin
 from tradedb.cli.common import DbOption, user_errors
 from tradedb.errors import ValidationError
-from tradedb.services.location import resolve_database
 
 
 def mcp(
@@ -31,7 +31,7 @@ def mcp(
         raise ValidationError(
             "mcp", exc.name, "the MCP server needs the mcp extra: pip install 'tradedb[mcp]'"
         ) from None
-    server = build_server(resolve_database(db).path, allow_writes=allow_writes)
+    server = build_server(admin.locate(db).target, allow_writes=allow_writes)
     try:
         server.run_stdio()
     finally:

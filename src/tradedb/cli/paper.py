@@ -9,21 +9,21 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
+from tradedb.api import Analytics
 from tradedb.cli.common import (
     DbOption,
     JsonOption,
     amount,
     err,
     moment,
+    open_database,
     out,
     print_json,
     user_errors,
 )
 from tradedb.errors import ValidationError
 from tradedb.models.values import format_decimal
-from tradedb.services import admin
-from tradedb.services.location import resolve_database
-from tradedb.services.paper import SessionResult, plan_session, run_session
+from tradedb.services.paper import SessionResult
 from tradedb.services.paper.strategies import STRATEGIES
 
 TIME_FORMS = "YYYY-MM-DD (UTC), ISO 8601 with an offset, or epoch ms"
@@ -78,7 +78,8 @@ def paper(
 ) -> None:
     """Run strategies over stored candles on a paper exchange, recording every order and
     fill in the ledger, and compare them."""
-    plan = plan_session(
+    # Checked before the database is opened: a mistake creates nothing.
+    plan = Analytics.plan_paper_session(
         strategies=_list(strategy),
         exchange=exchange,
         symbols=_list(symbols),
@@ -94,12 +95,12 @@ def paper(
     )
     # Only at a terminal: piped or logged, rich would leave a blank line behind.
     with (
-        admin.open_store(resolve_database(db)) as store,
+        open_database(db) as database,
         Progress(transient=True, console=err, disable=as_json or not err.is_terminal) as bar,
     ):
         task = bar.add_task("paper trading", total=None)
-        result = run_session(
-            store, plan, progress=lambda done, total: bar.update(task, completed=done, total=total)
+        result = database.analytics.run_paper_session(
+            plan, progress=lambda done, total: bar.update(task, completed=done, total=total)
         )
     for warning in result.warnings:
         err.print(f"warning: {warning}", highlight=False, soft_wrap=True)

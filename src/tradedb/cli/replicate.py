@@ -4,18 +4,17 @@ list` shows the replica's generations."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from tradedb.api.replication import Replication
 from tradedb.cli.common import SINCE_FORMS, DbOption, JsonOption, err, moment, out, print_json
 from tradedb.cli.common import user_errors as _user_errors
 from tradedb.models.values import parse_time_bound
-from tradedb.services.location import resolve_database
-from tradedb.services.ops import replication
+from tradedb.services.ops.replication import Replicator, rfc3339
 
 replicate_app = typer.Typer(
     help="Real-time replication with Litestream, and point-in-time restore.",
@@ -50,14 +49,12 @@ def replicate(
     """Replicate the database continuously until Ctrl-C (Litestream, in the foreground)."""
     if ctx.invoked_subcommand is not None:
         return
-    location = resolve_database(db)
-    settings = replication.replication_settings(location.path, to=to, sync_interval=sync_interval)
+    replicated = Replication(db, to=to, sync_interval=sync_interval)
+    settings = replicated.settings
     if print_config:
-        # The generation a run started now would use; each run starts a new one.
-        generation = replication.generation_name(int(time.time() * 1000))
         # soft_wrap: a long path must not be broken across lines inside a JSON string.
         out.print(
-            settings.litestream_config(generation),
+            replicated.litestream_config(),
             highlight=False,
             markup=False,
             soft_wrap=True,
@@ -70,7 +67,7 @@ def replicate(
         )
         return
 
-    def started(replicator: replication.Replicator) -> None:
+    def started(replicator: Replicator) -> None:
         err.print(
             f"replicating {settings.database} to {settings.replica.describe()} every "
             f"{settings.sync_interval} (litestream pid {replicator.pid}); Ctrl-C stops",
@@ -80,7 +77,7 @@ def replicate(
     def announce(line: str) -> None:
         err.print(line, highlight=False, markup=False)
 
-    replication.replicate(settings, started=started, announce=announce)
+    replicated.run(started=started, announce=announce)
     err.print("replication stopped; the replica is up to date", highlight=False)
 
 
@@ -103,10 +100,9 @@ def restore(
 ) -> None:
     """Restore the newest generation that passes integrity_check (for --timestamp: the
     newest started at or before it) into a new file."""
-    location = resolve_database(db)
-    settings = replication.replication_settings(location.path, to=source)
+    replicated = Replication(db, to=source)
     at = parse_time_bound(timestamp, "timestamp") if timestamp is not None else None
-    result = replication.restore(settings, to, timestamp_ms=at)
+    result = replicated.restore(to, timestamp_ms=at)
     if as_json:
         print_json(
             {
@@ -123,7 +119,7 @@ def restore(
         return
     for problem in result.skipped:
         err.print(f"passed over {problem}", highlight=False, markup=False)
-    when = f" as of {replication.rfc3339(at)}" if at is not None else ""
+    when = f" as of {rfc3339(at)}" if at is not None else ""
     span = ""
     if result.generation is not None:
         until = moment(result.ended_ms) if result.ended_ms is not None else "now"
@@ -147,9 +143,8 @@ def list_generations(
 ) -> None:
     """List the replica's generations, oldest first (one per start of `replicate` and
     per tradedb writer that died inside a transaction)."""
-    location = resolve_database(db)
-    settings = replication.replication_settings(location.path, to=source)
-    found = replication.generations(settings)
+    replicated = Replication(db, to=source)
+    found = replicated.generations()
     if as_json:
         print_json(
             [
@@ -162,7 +157,9 @@ def list_generations(
             ]
         )
         return
-    table = Table("generation", "started (UTC)", "size", title=settings.replica.describe())
+    table = Table(
+        "generation", "started (UTC)", "size", title=replicated.settings.replica.describe()
+    )
     for generation in found:
         size = "" if generation.size_bytes is None else f"{generation.size_bytes:,} B"
         table.add_row(generation.name, moment(generation.started_ms), size)

@@ -9,11 +9,17 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from tradedb.cli.common import DbOption, JsonOption, err, out, print_json, user_errors
-from tradedb.services import admin
-from tradedb.services.location import resolve_database
-from tradedb.services.reports import ReportFilters, compare
-from tradedb.services.reports import html as html_report
+from tradedb.api import Analytics
+from tradedb.cli.common import (
+    DbOption,
+    JsonOption,
+    err,
+    open_database,
+    out,
+    print_json,
+    user_errors,
+)
+from tradedb.services.reports import ReportFilters
 from tradedb.services.reports.comparison import StrategyRow
 from tradedb.services.reports.table import HEADERS, NUMERIC, cells, report_json
 
@@ -51,11 +57,16 @@ def report(
     filters = ReportFilters.parse(
         strategies=strategy, exchange=exchange, first_date=date_from, last_date=date_to
     )
-    with admin.open_store(resolve_database(db), readonly=True) as store:
-        result = compare(store, filters)
+    with open_database(db, readonly=True) as database:
+        result = database.analytics.report(
+            strategies=filters.strategies,
+            exchange=filters.exchange,
+            first_date=filters.first_date,
+            last_date=filters.last_date,
+        )
     if html is not None:
         with err.status("writing the HTML report"):
-            size = html_report.write(result, html)
+            size = Analytics.write_report_html(result, html)
         err.print(f"wrote {html} ({size / 1_000_000:.1f} MB)", highlight=False)
     if as_json:
         print_json(report_json(result))

@@ -9,12 +9,18 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tradedb.cli.common import DbOption, JsonOption, err, out, print_json, user_errors
-from tradedb.services import admin
-from tradedb.services.location import resolve_database
+from tradedb.api import Operations
+from tradedb.cli.common import (
+    DbOption,
+    JsonOption,
+    err,
+    open_database,
+    out,
+    print_json,
+    user_errors,
+)
 from tradedb.services.ops import retention
-from tradedb.store import Store
-from tradedb.store.retention import CandleSpan
+from tradedb.services.ops.retention import CandleSpan
 
 retention_app = typer.Typer(
     help="Retention: archive old candles, prune logs.", no_args_is_help=True
@@ -40,14 +46,14 @@ def run(
 ) -> None:
     """Move candles past their horizon to Parquet archives; delete old tickers, DEBUG logs
     and balance history ([retention] in the config file). Trading records are permanent."""
-    policy = retention.Policy.from_config()
+    policy = Operations.retention_policy()
     if vacuum is not None:
         policy = retention.Policy(policy.keep_days, vacuum)  # type: ignore[arg-type]
-    with admin.open_store(resolve_database(db), readonly=dry_run) as store:
+    with open_database(db, readonly=dry_run) as database:
         if dry_run:
-            report = retention.plan(store, policy)
+            report = database.ops.retention_plan(policy)
         else:
-            report = _run_with_progress(store, policy, show=not as_json)
+            report = _run_with_progress(database.ops, policy, show=not as_json)
     if as_json:
         data = asdict(report)
         data["candles_moved"] = report.candles_moved
@@ -57,7 +63,7 @@ def run(
 
 
 def _run_with_progress(
-    store: Store, policy: retention.Policy, *, show: bool
+    ops: Operations, policy: retention.Policy, *, show: bool
 ) -> retention.RetentionReport:
     progress = Progress(
         TextColumn("{task.description}"),
@@ -69,7 +75,7 @@ def _run_with_progress(
         disable=not show or not err.is_terminal,
     )
     task = progress.add_task("retention", total=None)
-    plan = retention.plan(store, policy)
+    plan = ops.retention_plan(policy)
     progress.update(task, total=len(plan.partitions) + 3)
 
     def advance(step: str, span: CandleSpan | None) -> None:
@@ -79,7 +85,7 @@ def _run_with_progress(
             progress.update(task, advance=1, description=step)
 
     with progress:
-        return retention.run(store, policy, on_event=advance)
+        return ops.run_retention(policy, on_event=advance)
 
 
 def _print(report: retention.RetentionReport) -> None:

@@ -9,6 +9,7 @@ from typing import Annotated
 from mcp.server import MCPServer
 from pydantic import Field
 
+from tradedb.api import TradeDB
 from tradedb.mcp.arguments import (
     DEFAULT_ROWS,
     After,
@@ -31,17 +32,14 @@ from tradedb.mcp.shapes import (
 )
 from tradedb.mcp.tooling import READ_ONLY
 from tradedb.models.values import format_decimal
-from tradedb.services.analytics import reading
-from tradedb.services.reports import ReportFilters, compare
 from tradedb.services.reports.table import row_json
-from tradedb.store import Store
 
 Strategies = Annotated[
     list[str] | None, Field(description="Only these strategies (default: every one).")
 ]
 
 
-def register(server: MCPServer, store: Store) -> None:
+def register(server: MCPServer, db: TradeDB) -> None:
     def pnl_summary(
         *,
         strategies: Strategies = None,
@@ -55,10 +53,10 @@ def register(server: MCPServer, store: Store) -> None:
         and fees per currency, trades, wins, losses, win rate, Sharpe ratio and maximum
         drawdown, as `tradedb report` compares them. Rows with strategy null are
         portfolio-wide."""
-        filters = ReportFilters.parse(
+        report = db.analytics.report(
             strategies=strategies, exchange=exchange, first_date=from_date, last_date=to_date
         )
-        rows = compare(store, filters).rows
+        filters, rows = report.filters, report.rows
         return PnlSummary(
             strategies=list(filters.strategies) if filters.strategies else None,
             exchange=filters.exchange,
@@ -81,8 +79,7 @@ def register(server: MCPServer, store: Store) -> None:
         P&L and %, cumulative closed trades, wins, losses, win rate, Sharpe ratio and
         maximum drawdown. Rows with strategy null are portfolio-wide; the `tradedb://metrics`
         resource defines every figure."""
-        page = reading.performance_page(
-            store,
+        page = db.analytics.performance(
             strategy=strategy,
             exchange=exchange,
             first_date=from_date,
@@ -97,7 +94,7 @@ def register(server: MCPServer, store: Store) -> None:
     ) -> Portfolio:
         """The latest portfolio snapshot (at or before `at`, if given): per exchange and
         asset the amount held, its USD price and value, and the USD total."""
-        view = reading.latest_snapshot(store, at=at, exchange=exchange)
+        view = db.analytics.portfolio(at=at, exchange=exchange)
         return Portfolio(
             timestamp=view.timestamp,
             total_usd=format_decimal(view.total_usd),

@@ -8,14 +8,17 @@ the agent's to know about too, so both become ToolErrors.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from functools import wraps
 from typing import ParamSpec, TypeVar
 
 from mcp.server.mcpserver.exceptions import ToolError
 
+from tradedb import ReadOnlyDatabaseError
+from tradedb.api import driver_errors
 from tradedb.errors import TradeDBError
+
+DRIVER_ERRORS = driver_errors()
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -27,21 +30,26 @@ READ_ONLY_HINT = (
 
 
 def tool_errors(tool: Callable[P, R]) -> Callable[P, R]:
-    """Run a tool; turn tradedb's errors and SQLite's refusals into ToolErrors."""
+    """Run a tool; turn tradedb's errors and the database's refusals into ToolErrors."""
 
     @wraps(tool)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return tool(*args, **kwargs)
-        except sqlite3.DatabaseError as exc:
-            # First: store.database's ReadOnlyDatabaseError is a TradeDBError too, and
-            # its refusal wants the hint as much as SQLite's own.
-            if "readonly" in str(exc) or "read-only" in str(exc):
-                raise ToolError(f"database: {exc}: {READ_ONLY_HINT}") from None
-            if isinstance(exc, TradeDBError):
-                raise ToolError(str(exc)) from None
-            raise ToolError(f"database: {exc}") from None
+        except ReadOnlyDatabaseError as exc:
+            raise ToolError(f"database: {exc}: {READ_ONLY_HINT}") from None
         except TradeDBError as exc:
             raise ToolError(str(exc)) from None
+        except DRIVER_ERRORS as exc:
+            # The database's own refusal of a write (SQLite's "readonly database",
+            # PostgreSQL's "read-only transaction") wants the hint as much as tradedb's.
+            if "readonly" in str(exc) or "read-only" in str(exc):
+                raise ToolError(f"database: {_first_line(exc)}: {READ_ONLY_HINT}") from None
+            raise ToolError(f"database: {_first_line(exc)}") from None
 
     return run
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -7,6 +7,8 @@ from typing import Any
 
 from mcp.server import MCPServer
 
+from tradedb import Filters, Ledger, Page
+from tradedb.api import TradeDB
 from tradedb.mcp.arguments import (
     DEFAULT_ROWS,
     After,
@@ -29,16 +31,13 @@ from tradedb.mcp.shapes import (
 )
 from tradedb.mcp.tooling import READ_ONLY
 from tradedb.models.values import check_asset, check_exchange
-from tradedb.services.ledger import listing as ledger
-from tradedb.store import Store
-from tradedb.store.repository import Page
 
 
 def ledger_list(
-    store: Store,
+    ledger: Ledger,
     name: str,
     shape: type[ShapeT],
-    read: Callable[[Store, ledger.Filters], Page[Any]],
+    read: Callable[[Ledger, Filters], Page[Any]],
     doc: str,
 ) -> Callable[..., Listing[ShapeT]]:
     """A tool that lists one ledger table with the filters `tradedb orders` (etc.) take."""
@@ -54,8 +53,8 @@ def ledger_list(
         limit: Limit = DEFAULT_ROWS,
         after: After = None,
     ) -> Listing[ShapeT]:
-        filters = ledger.Filters(exchange, symbol, strategy, status, since, until, limit, after)
-        return listing(shape, read(store, filters))
+        filters = Filters(exchange, symbol, strategy, status, since, until, limit, after)
+        return listing(shape, read(ledger, filters))
 
     # The SDK names a tool, describes it and derives its output schema from these.
     tool.__name__ = tool.__qualname__ = name
@@ -64,28 +63,28 @@ def ledger_list(
     return tool
 
 
-def register(server: MCPServer, store: Store) -> None:
+def register(server: MCPServer, db: TradeDB) -> None:
     list_orders = ledger_list(
-        store,
+        db.ledger,
         "list_orders",
         OrderShape,
-        ledger.orders,
+        Ledger.orders,
         """Orders, newest first. status: pending, open, filled, canceled or expired.
         since/until bound the order's time (until excluded).""",
     )
     list_trades = ledger_list(
-        store,
+        db.ledger,
         "list_trades",
         TradeShape,
-        ledger.trades,
+        Ledger.trades,
         """Trades (fills), newest first, with fees and the P&L each closing fill realised.
         status: filled, partial or canceled.""",
     )
     list_positions = ledger_list(
-        store,
+        db.ledger,
         "list_positions",
         PositionShape,
-        ledger.positions,
+        Ledger.positions,
         """Positions, most recently opened first. status: open or closed. since/until bound
         the opening time.""",
     )
@@ -102,7 +101,7 @@ def register(server: MCPServer, store: Store) -> None:
             check_exchange(exchange)
         if asset is not None:
             check_asset(asset)
-        wallets = ledger.balances(store, exchange=exchange, asset=asset)
+        wallets = db.ledger.wallets(exchange=exchange, asset=asset)
         return Listing[WalletShape](
             items=[shaped(WalletShape, wallet) for wallet in wallets[:limit]],
             truncated=len(wallets) > limit,

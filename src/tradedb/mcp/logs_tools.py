@@ -7,6 +7,7 @@ from typing import Annotated
 from mcp.server import MCPServer
 from pydantic import Field
 
+from tradedb.api import TradeDB
 from tradedb.mcp.arguments import (
     DEFAULT_ROWS,
     Limit,
@@ -18,8 +19,7 @@ from tradedb.mcp.arguments import (
 from tradedb.mcp.errors import tool_errors
 from tradedb.mcp.shapes import LogShape, LogsResult
 from tradedb.mcp.tooling import READ_ONLY
-from tradedb.services.ops import log_search
-from tradedb.store import Store
+from tradedb.services.ops.log_search import MAX_TEXT_LENGTH
 
 Level = Annotated[
     str | None,
@@ -35,7 +35,7 @@ Since = Annotated[
 Text = Annotated[
     str | None,
     Field(
-        max_length=log_search.MAX_TEXT_LENGTH,
+        max_length=MAX_TEXT_LENGTH,
         description="Only records whose message contains this (ASCII case ignored).",
     ),
 ]
@@ -44,7 +44,7 @@ Before = Annotated[
 ]
 
 
-def register(server: MCPServer, store: Store) -> None:
+def register(server: MCPServer, db: TradeDB) -> None:
     def search_logs(
         *,
         level: Level = None,
@@ -59,7 +59,7 @@ def register(server: MCPServer, store: Store) -> None:
     ) -> LogsResult:
         """Search the bot's log records (bot_logs), newest first, with their JSON
         metadata."""
-        search = log_search.parse_search(
+        page = db.logs.search(
             level=level,
             strategy=strategy,
             exchange=exchange,
@@ -67,8 +67,9 @@ def register(server: MCPServer, store: Store) -> None:
             since=since,
             until=until,
             text=text,
+            limit=limit,
+            before=before,
         )
-        page = log_search.search_logs(store, search, limit=limit, before=before)
         return LogsResult(
             items=[LogShape.of(row) for row in page.records],
             truncated=page.truncated,

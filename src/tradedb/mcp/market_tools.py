@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from mcp.server import MCPServer
 
+from tradedb.api import TradeDB
 from tradedb.compat.mcp_trader import candle_data_with_exact
 from tradedb.errors import ValidationError
 from tradedb.mcp.arguments import (
@@ -26,11 +27,10 @@ from tradedb.mcp.shapes import (
     shaped,
 )
 from tradedb.mcp.tooling import READ_ONLY
-from tradedb.services.marketdata import quality, reading
-from tradedb.store import Store
+from tradedb.services.marketdata.quality import MarketSummary
 
 
-def register(server: MCPServer, store: Store) -> None:
+def register(server: MCPServer, db: TradeDB) -> None:
     def get_candles(
         *,
         exchange: Exchange,
@@ -44,8 +44,7 @@ def register(server: MCPServer, store: Store) -> None:
         (floats) plus its exact values (`timestamp` in epoch ms, `open_exact` ... as
         fixed-point strings). timeframe: 1m, 5m, 15m, 1h, 4h or 1d. With `since`, the
         first `limit` candles from it; without, the newest `limit` before `until`."""
-        page = reading.candle_page(
-            store,
+        page = db.market.candle_page(
             exchange=exchange,
             symbol=symbol,
             timeframe=timeframe,
@@ -67,7 +66,7 @@ def register(server: MCPServer, store: Store) -> None:
     def get_ticker(symbol: Symbol, exchange: OptionalExchange = None) -> TickerShape:
         """The newest stored ticker of a market: bid, ask, last price, 24h volume and
         change. Without `exchange`, the newest of any exchange."""
-        return shaped(TickerShape, reading.latest_ticker(store, symbol=symbol, exchange=exchange))
+        return shaped(TickerShape, db.market.latest_ticker(symbol=symbol, exchange=exchange))
 
     def list_data(
         *,
@@ -77,7 +76,7 @@ def register(server: MCPServer, store: Store) -> None:
     ) -> Listing[StoredMarket]:
         """The candles stored, per exchange, market and timeframe: first and last candle,
         count, and how many are missing between them (as `tradedb list-data`)."""
-        summaries = quality.list_data(store, exchange=exchange)
+        summaries = db.market.list_data(exchange=exchange)
         # Series come ordered by (exchange, symbol, timeframe): the cursor is that key, so a
         # page goes on from the right place even if series were added since the last one.
         if after is not None:
@@ -110,7 +109,7 @@ def register(server: MCPServer, store: Store) -> None:
 _SEPARATOR = " "
 
 
-def _series_key(summary: quality.MarketSummary) -> tuple[str, str, str]:
+def _series_key(summary: MarketSummary) -> tuple[str, str, str]:
     coverage = summary.coverage
     return coverage.exchange, coverage.symbol, coverage.timeframe
 

@@ -1,8 +1,10 @@
 """The server: tradedb's tools and resources on the official MCP SDK (`mcp.server.MCPServer`).
 
-Read-only unless built with `allow_writes`: the store is then opened through a read-only
-SQLite URI with `PRAGMA query_only` (tradedb.store.database), so no tool, and no bug in
-one, can change the database, and the write tools are not even registered.
+Built on the public object, `tradedb.open(...)`: each tool calls one of its parts.
+Read-only unless built with `allow_writes`: the database is then opened read-only by the
+database itself (a read-only SQLite URI with `PRAGMA query_only`; on PostgreSQL sessions
+with default_transaction_read_only, so the server refuses every write), so no tool, and
+no bug in one, can change the database, and the write tools are not even registered.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ from pathlib import Path
 
 from mcp.server import MCPServer
 
+import tradedb
 from tradedb import __version__
+from tradedb.api import TradeDB
+from tradedb.api.admin import Locator
 from tradedb.errors import DatabaseLocationError
 from tradedb.mcp import (
     analytics_tools,
@@ -22,7 +27,7 @@ from tradedb.mcp import (
     resources,
     write_tools,
 )
-from tradedb.store import Store
+from tradedb.services.location import parse_database_url
 
 INSTRUCTIONS = """\
 tradedb is a crypto trading bot's database: orders, trades, positions, balances, candles,
@@ -46,10 +51,10 @@ WRITES_NOTE = (
 
 @dataclass
 class TradedbServer:
-    """The MCP server and the store its tools read (and, with writes allowed, write)."""
+    """The MCP server and the database its tools read (and, with writes allowed, write)."""
 
     mcp: MCPServer
-    store: Store
+    db: TradeDB
     allow_writes: bool
 
     def run_stdio(self) -> None:
@@ -57,17 +62,20 @@ class TradedbServer:
         self.mcp.run("stdio")
 
     def close(self) -> None:
-        self.store.close()
+        self.db.close()
 
 
-def build_server(database: Path, *, allow_writes: bool = False) -> TradedbServer:
+def build_server(database: Locator, *, allow_writes: bool = False) -> TradedbServer:
     """A server on an existing tradedb database (a missing one is refused, never created:
     a mistyped path in a client's config must not start an empty database)."""
-    if not database.exists():
+    target = parse_database_url(database)
+    if isinstance(target, Path) and not target.exists():
         raise DatabaseLocationError(
-            f"database {database} does not exist; create it with `tradedb init --db {database}`"
+            f"database {target} does not exist; create it with `tradedb init --db {target}`"
         )
-    store = Store.open(database, readonly=not allow_writes)
+    # Read-only first, so that a database without tradedb's schema is refused, not made.
+    tradedb.open(target, readonly=True).close()
+    db = tradedb.open(target, readonly=not allow_writes)
     try:
         server = MCPServer(
             "tradedb",
@@ -77,11 +85,11 @@ def build_server(database: Path, *, allow_writes: bool = False) -> TradedbServer
             log_level="WARNING",
         )
         for tools in (market_tools, ledger_tools, analytics_tools, logs_tools):
-            tools.register(server, store)
+            tools.register(server, db)
         if allow_writes:
-            write_tools.register(server, store)
+            write_tools.register(server, db)
         resources.register(server)
     except BaseException:
-        store.close()
+        db.close()
         raise
-    return TradedbServer(server, store, allow_writes)
+    return TradedbServer(server, db, allow_writes)

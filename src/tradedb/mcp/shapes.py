@@ -14,10 +14,10 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tradedb import Page
 from tradedb.compat.mcp_trader_models import CandleData
 from tradedb.models import Log
 from tradedb.models.base import Record
-from tradedb.store import Page
 
 FixedPoint = Annotated[
     str,

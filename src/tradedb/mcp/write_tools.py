@@ -1,6 +1,7 @@
 """The write tools, registered only with `tradedb mcp --allow-writes`: record an analysis
 result, set a bot setting, place a paper order. Each validates its arguments, then goes
-through its service (the logs store, the config service, the ledger); none takes SQL."""
+through its part of the public object (`db.logs`, `db.config`, and the ledger by
+`db.analytics.place_paper_order`); none takes SQL."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Annotated, Any, Literal
 from mcp.server import MCPServer
 from pydantic import Field
 
+from tradedb import FillResult
+from tradedb.api import TradeDB
 from tradedb.compat.mcp_trader_models import ChartPattern, TechnicalAnalysisResult
 from tradedb.errors import ValidationError
 from tradedb.mcp.arguments import (
@@ -32,11 +35,6 @@ from tradedb.mcp.shapes import (
 )
 from tradedb.mcp.tooling import ADDITIVE_WRITE
 from tradedb.models.values import format_decimal
-from tradedb.services import analysis_log
-from tradedb.services.ledger import FillResult
-from tradedb.services.ops import config
-from tradedb.services.paper import direct
-from tradedb.store import Store
 
 Amount = Annotated[
     str | int | float,
@@ -59,7 +57,7 @@ def _position(fill: FillResult | None) -> PositionShape | None:
     return None if position is None else shaped(PositionShape, position)
 
 
-def register(server: MCPServer, store: Store) -> None:
+def register(server: MCPServer, db: TradeDB) -> None:
     def record_analysis(
         *,
         technical_analysis: TechnicalAnalysisResult | None = None,
@@ -92,8 +90,7 @@ def register(server: MCPServer, store: Store) -> None:
                 f"chart pattern {chart_pattern.type} ({chart_pattern.confidence} confidence) "
                 f"at {chart_pattern.price_level}" + (f" on {symbol}" if symbol else "")
             )
-        row = analysis_log.record_analysis(
-            store,
+        row = db.logs.record_analysis(
             kind=kind,
             summary=summary,
             result=result,
@@ -115,8 +112,7 @@ def register(server: MCPServer, store: Store) -> None:
         """Create or change a bot setting (bot_config), as `tradedb config set` does. With
         `strategy`, the key is that strategy's (strategy.<name>.<key>). Secrets (API keys,
         passwords, private keys) are refused: keep them in environment variables."""
-        entry = config.set_value(
-            store,
+        entry = db.config.set(
             key,
             value,
             config_type=config_type,
@@ -144,8 +140,7 @@ def register(server: MCPServer, store: Store) -> None:
         it, else rests open with its funds locked. The wallet must hold the funds
         (`tradedb deposit`). `at` (default now) is the order's time; the order id is
         'paper-' plus `client_order_id` (or a random id)."""
-        placed = direct.place_paper_order(
-            store,
+        placed = db.analytics.place_paper_order(
             exchange=exchange,
             symbol=symbol,
             side=side,

@@ -33,6 +33,13 @@ class DecimalSpec:
         """Smallest magnitude that no longer fits (10 ** integer digits)."""
         return Decimal(10) ** (self.precision - self.scale)
 
+    @property
+    def largest(self) -> Decimal:
+        """Largest magnitude that fits, e.g. 999999999999.99999999 for DECIMAL(20,8)."""
+        return (self.limit - Decimal(1).scaleb(-self.scale)).quantize(
+            Decimal(1).scaleb(-self.scale)
+        )
+
 
 # Arithmetic on validated amounts never rounds in this context.
 EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)

@@ -2,7 +2,9 @@
 
 A new database is built from the table definitions and stamped with the newest revision.
 An existing one is upgraded through the Alembic revisions, one transaction for all of it,
-after which the derived views and triggers are rebuilt.
+after which the derived views and triggers are rebuilt. The same revisions serve SQLite
+and PostgreSQL; PostgreSQL databases begin at FIRST_POSTGRESQL_REVISION (the revisions
+before it transformed SQLite files that existed before tradedb ran on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
 from tradedb.errors import SchemaVersionError
@@ -26,6 +29,9 @@ from tradedb.schema.tables import metadata
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 VERSION_TABLE = "alembic_version"
+FIRST_POSTGRESQL_REVISION = "0003"
+# Concurrent `tradedb init` runs on one PostgreSQL database take turns on this lock.
+_PG_MIGRATION_LOCK = 0x7472_6164_6564_62  # "tradedb"
 
 
 @dataclass(frozen=True)
@@ -83,11 +89,25 @@ def foreign_tables(conn: sqlite3.Connection) -> list[str]:
     return [str(row[0]) for row in rows]
 
 
-def not_ours(path: Path, tables: list[str]) -> SchemaVersionError:
+def not_ours(name: str | Path, tables: list[str]) -> SchemaVersionError:
     shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
     return SchemaVersionError(
-        f"{path} is not a tradedb database: it holds other tables ({shown}) and no tradedb "
+        f"{name} is not a tradedb database: it holds other tables ({shown}) and no tradedb "
         "schema version, so tradedb will not touch it"
+    )
+
+
+def describe_mismatch(name: str, state: SchemaStatus) -> str:
+    if state.current is None:
+        return f"{name} has no tradedb schema; run `tradedb init --db {name}`"
+    if state.current in revisions():
+        return (
+            f"{name} is at schema {state.current}, this tradedb needs {state.head}; "
+            f"back it up, then run `tradedb init --db {name}` to upgrade"
+        )
+    return (
+        f"{name} is at schema {state.current}, which is newer than this tradedb knows "
+        f"({state.head}); upgrade tradedb"
     )
 
 
@@ -106,13 +126,36 @@ def upgrade(path: Path, target: str = "head") -> SchemaStatus:
     def _begin(connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
+    after = _upgrade(engine, str(path), target)
+    # Only now that the file is known to be ours: WAL is a persistent property of the file.
+    wal = sqlite3.connect(path)
+    try:
+        wal.execute("PRAGMA journal_mode = WAL")
+    finally:
+        wal.close()
+    return after
+
+
+def upgrade_url(url: URL, name: str, target: str = "head") -> SchemaStatus:
+    """Bring a server database (PostgreSQL) to `target`, creating the schema when the
+    database holds no tables. `name` is how messages show it (the password masked)."""
+    engine = create_engine(url, poolclass=NullPool)
+    return _upgrade(engine, name, target)
+
+
+def _upgrade(engine: Engine, name: str, target: str) -> SchemaStatus:
     try:
         with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
+                )
             before = MigrationContext.configure(connection).get_current_revision()
             if before is None:
-                _refuse_foreign(connection, path)
+                _refuse_foreign(connection, name)
                 _create_at(connection, target)
             else:
+                _refuse_pre_postgresql(connection, name, before)
                 # Views and triggers name the tables a revision may rebuild; they are
                 # recreated from the definitions below anyway.
                 _drop_derived(connection)
@@ -126,13 +169,17 @@ def upgrade(path: Path, target: str = "head") -> SchemaStatus:
             after = MigrationContext.configure(connection).get_current_revision()
     finally:
         engine.dispose()
-    # Only now that the file is known to be ours: WAL is a persistent property of the file.
-    wal = sqlite3.connect(path)
-    try:
-        wal.execute("PRAGMA journal_mode = WAL")
-    finally:
-        wal.close()
     return SchemaStatus(current=after, head=head_revision())
+
+
+def _refuse_pre_postgresql(connection: Connection, name: str, current: str) -> None:
+    known = revisions()
+    first = known.index(FIRST_POSTGRESQL_REVISION)
+    if connection.dialect.name != "sqlite" and current in known[:first]:
+        raise SchemaVersionError(
+            f"{name} claims schema {current}, older than any PostgreSQL database tradedb "
+            f"made ({FIRST_POSTGRESQL_REVISION}); it was not made by tradedb"
+        )
 
 
 def _create_at(connection: Connection, target: str) -> None:
@@ -149,28 +196,25 @@ def _create_at(connection: Connection, target: str) -> None:
         config.attributes.pop("connection", None)
 
 
-def _refuse_foreign(connection: Connection, path: Path) -> None:
-    raw = connection.connection.driver_connection
-    assert isinstance(raw, sqlite3.Connection), "upgrade() opens SQLite files only"
-    tables = foreign_tables(raw)
+def _refuse_foreign(connection: Connection, name: str) -> None:
+    tables = sorted(
+        table for table in inspect(connection).get_table_names() if table != VERSION_TABLE
+    )
     if tables:
-        raise not_ours(path, tables)
+        raise not_ours(name, tables)
 
 
 def _drop_derived(connection: Connection) -> None:
-    existing = connection.execute(
-        text("SELECT type, name FROM sqlite_master WHERE type IN ('view', 'trigger')")
-    ).all()
-    for statement in derived.drop_statements([(row[0], row[1]) for row in existing]):
+    dialect = connection.dialect.name
+    existing = connection.execute(text(derived.existing_objects_sql(dialect))).all()
+    for statement in derived.drop_statements(dialect, [(row[0], row[1]) for row in existing]):
         connection.exec_driver_sql(statement)
 
 
 def _rebuild_derived(connection: Connection) -> None:
     _drop_derived(connection)
-    tables = set(
-        connection.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'")).scalars()
-    )
-    for statement in derived.create_statements(tables):
+    tables = set(inspect(connection).get_table_names())
+    for statement in derived.create_statements(connection.dialect.name, tables):
         connection.exec_driver_sql(statement)
 
 

@@ -2,9 +2,10 @@
 
 Names, NOT NULLs, DEFAULTs, CHECK value sets and UNIQUE keys follow
 docs/spec/crypto-trading-bot-schema.md exactly. The differences are listed in
-docs/schema.md: amounts are stored as scaled integers on SQLite (see `money`), every amount
-column carries a CHECK that refuses non-integer storage, and a few extra columns and
-indexes exist where a real need demands them.
+docs/schema.md: amounts are stored as scaled integers on SQLite (see `money`) and as
+NUMERIC on PostgreSQL, every amount column carries a storage guard (a CHECK that refuses
+non-integer storage on SQLite, NaN on PostgreSQL), and a few extra columns and indexes
+exist where a real need demands them.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ metadata = MetaData(
 
 
 EPOCH_SECONDS_NOW = "strftime('%s', 'now')"
+# floor(): SQLite's %s truncates to the second, while a cast of NUMERIC (or double) to
+# BIGINT rounds, which would put a row written at 12:00:00.7 at 12:00:01, in the future.
+PG_EPOCH_SECONDS_NOW = "CAST(floor(EXTRACT(EPOCH FROM now())) AS BIGINT)"
 
 
 class epoch_seconds_now(FunctionElement[int]):
@@ -63,11 +67,16 @@ def _epoch_now_sqlite(element: Any, compiler: SQLCompiler, **kw: Any) -> str:
 
 @compiles(epoch_seconds_now)
 def _epoch_now_default(element: Any, compiler: SQLCompiler, **kw: Any) -> str:
-    return "(CAST(EXTRACT(EPOCH FROM now()) AS BIGINT))"
+    return f"({PG_EPOCH_SECONDS_NOW})"
 
 
 # 64-bit everywhere; on SQLite the id must be spelt INTEGER to be the rowid alias.
 Int64 = BigInteger().with_variant(Integer(), "sqlite")
+# Text that sorts as SQLite's BINARY does, by code point, on both engines. PostgreSQL's
+# default is the database's collation, which varies by server: en_US.UTF-8 ignores
+# punctuation, so 'BTCUP/USDT' came before 'BTC/USD' in SQL while Python (and SQLite) put
+# it after, and pages whose cursor is compared in Python skipped series.
+Str = Text().with_variant(Text(collation="C"), "postgresql")
 
 
 def _id() -> Column[Any]:
@@ -103,10 +112,13 @@ def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
 
 
 def _table(name: str, *items: SchemaItem) -> Table:
-    """Create a table and give each amount column its storage guard on SQLite.
+    """Create a table and give each amount column its storage guard, one per engine.
 
-    The guard refuses any value that is not an integer number of units, so a float or
-    text written by ad-hoc SQL cannot slip past the exact encoding.
+    On SQLite the guard refuses any value that is not an integer number of units, so a
+    float or text written by ad-hoc SQL cannot slip past the exact encoding. On PostgreSQL
+    the NUMERIC type itself refuses text, infinities and values too large, but not NaN,
+    which is no amount (tradedb refuses it on input) and would turn every SUM over the
+    column into NaN; its guard refuses NaN.
     """
     table = Table(name, metadata, *items, sqlite_autoincrement=True)
     for column in table.columns:
@@ -117,6 +129,10 @@ def _table(name: str, *items: SchemaItem) -> Table:
                 name=f"{column.name}_integer_units_1e_{column.type.spec.scale}",
             ).ddl_if(dialect="sqlite")
             table.append_constraint(guard)
+            not_nan = CheckConstraint(
+                f"{column.name} <> 'NaN'", name=f"{column.name}_not_nan"
+            ).ddl_if(dialect="postgresql")
+            table.append_constraint(not_nan)
     return table
 
 
@@ -136,23 +152,23 @@ BALANCE_TYPES = ("available", "locked", "total")
 trades = _table(
     "trades",
     _id(),
-    Column("symbol", Text, nullable=False),
-    Column("side", Text, nullable=False),
+    Column("symbol", Str, nullable=False),
+    Column("side", Str, nullable=False),
     _money("amount", nullable=False),
     _money("price", nullable=False),
     _money("total_value", nullable=False),
     _money("fee", default=0),
-    Column("fee_currency", Text),
+    Column("fee_currency", Str),
     Column("timestamp", Int64, nullable=False),
-    Column("exchange", Text, nullable=False),
-    Column("order_id", Text),
-    Column("strategy", Text),
-    Column("status", Text, server_default="filled"),
+    Column("exchange", Str, nullable=False),
+    Column("order_id", Str),
+    Column("strategy", Str),
+    Column("status", Str, server_default="filled"),
     _money("profit_loss"),
     _created_at(),
     _updated_at(),
     # Extra: the exchange's id of the fill, the idempotency key of a re-delivered fill.
-    Column("exchange_trade_id", Text),
+    Column("exchange_trade_id", Str),
     # Extra: the position whose P&L this fill realised (or opened), for per-position sums.
     Column("position_id", Int64, ForeignKey("positions.id")),
     _one_of("side", SIDES),
@@ -162,17 +178,17 @@ trades = _table(
 crypto_orders = _table(
     "crypto_orders",
     _id(),
-    Column("order_id", Text, nullable=False, unique=True),
-    Column("symbol", Text, nullable=False),
-    Column("side", Text, nullable=False),
-    Column("order_type", Text, nullable=False),
+    Column("order_id", Str, nullable=False, unique=True),
+    Column("symbol", Str, nullable=False),
+    Column("side", Str, nullable=False),
+    Column("order_type", Str, nullable=False),
     _money("amount", nullable=False),
     _money("price"),
     _money("filled_amount", default=0),
     _money("remaining_amount"),
-    Column("status", Text, server_default="pending"),
-    Column("exchange", Text, nullable=False),
-    Column("strategy", Text),
+    Column("status", Str, server_default="pending"),
+    Column("exchange", Str, nullable=False),
+    Column("strategy", Str),
     Column("timestamp", Int64, nullable=False),
     Column("filled_at", Int64),
     Column("canceled_at", Int64),
@@ -181,7 +197,7 @@ crypto_orders = _table(
     # Extra: the funds this order still holds locked in the wallet of `locked_asset`, so
     # that a fill, cancel or expiry releases exactly its own reservation.
     _money("locked_amount", nullable=False, default=0),
-    Column("locked_asset", Text),
+    Column("locked_asset", Str),
     _one_of("side", SIDES),
     _one_of("order_type", ORDER_TYPES),
     _one_of("status", ORDER_STATUSES),
@@ -190,16 +206,16 @@ crypto_orders = _table(
 positions = _table(
     "positions",
     _id(),
-    Column("symbol", Text, nullable=False),
-    Column("side", Text, nullable=False),
+    Column("symbol", Str, nullable=False),
+    Column("side", Str, nullable=False),
     _money("amount", nullable=False),
     _money("entry_price", nullable=False),
     _money("current_price"),
     _money("unrealized_pnl", default=0),
     _money("realized_pnl", default=0),
-    Column("status", Text, server_default="open"),
-    Column("exchange", Text, nullable=False),
-    Column("strategy", Text),
+    Column("status", Str, server_default="open"),
+    Column("exchange", Str, nullable=False),
+    Column("strategy", Str),
     Column("opened_at", Int64, nullable=False),
     Column("closed_at", Int64),
     _created_at(),
@@ -216,15 +232,15 @@ positions = _table(
 market_data = _table(
     "market_data",
     _id(),
-    Column("symbol", Text, nullable=False),
+    Column("symbol", Str, nullable=False),
     Column("timestamp", Int64, nullable=False),
     _money("open_price", nullable=False),
     _money("high_price", nullable=False),
     _money("low_price", nullable=False),
     _money("close_price", nullable=False),
     _money("volume", nullable=False),
-    Column("timeframe", Text, nullable=False),
-    Column("exchange", Text, nullable=False),
+    Column("timeframe", Str, nullable=False),
+    Column("exchange", Str, nullable=False),
     _created_at(),
     _one_of("timeframe", TIMEFRAMES),
     UniqueConstraint("symbol", "timestamp", "timeframe", "exchange"),
@@ -233,7 +249,7 @@ market_data = _table(
 tickers = _table(
     "tickers",
     _id(),
-    Column("symbol", Text, nullable=False),
+    Column("symbol", Str, nullable=False),
     _money("bid_price"),
     _money("ask_price"),
     _money("last_price", nullable=False),
@@ -241,7 +257,7 @@ tickers = _table(
     _money("price_change_24h"),
     _percent("price_change_percent_24h"),
     Column("timestamp", Int64, nullable=False),
-    Column("exchange", Text, nullable=False),
+    Column("exchange", Str, nullable=False),
     _created_at(),
     UniqueConstraint("symbol", "exchange", "timestamp"),
 )
@@ -251,7 +267,7 @@ tickers = _table(
 performance_metrics = _table(
     "performance_metrics",
     _id(),
-    Column("date", Text, nullable=False),
+    Column("date", Str, nullable=False),
     _money("total_portfolio_value", nullable=False),
     _money("daily_pnl", default=0),
     _percent("daily_pnl_percent", default=0),
@@ -261,8 +277,8 @@ performance_metrics = _table(
     _percent("win_rate", default=0),
     _percent("sharpe_ratio"),
     _percent("max_drawdown"),
-    Column("strategy", Text),
-    Column("exchange", Text),
+    Column("strategy", Str),
+    Column("exchange", Str),
     _created_at(),
     UniqueConstraint("date", "strategy", "exchange"),
 )
@@ -271,11 +287,11 @@ portfolio_snapshots = _table(
     "portfolio_snapshots",
     _id(),
     Column("timestamp", Int64, nullable=False),
-    Column("asset", Text, nullable=False),
+    Column("asset", Str, nullable=False),
     _money("amount", nullable=False),
     _money("usd_value", nullable=False),
     _money("price_per_unit", nullable=False),
-    Column("exchange", Text, nullable=False),
+    Column("exchange", Str, nullable=False),
     _created_at(),
 )
 
@@ -284,11 +300,11 @@ portfolio_snapshots = _table(
 bot_config = _table(
     "bot_config",
     _id(),
-    Column("config_key", Text, nullable=False, unique=True),
-    Column("config_value", Text, nullable=False),
-    Column("config_type", Text, server_default="string"),
-    Column("description", Text),
-    Column("strategy", Text),
+    Column("config_key", Str, nullable=False, unique=True),
+    Column("config_value", Str, nullable=False),
+    Column("config_type", Str, server_default="string"),
+    Column("description", Str),
+    Column("strategy", Str),
     Column("is_active", Boolean(create_constraint=False), server_default=true()),
     _created_at(),
     _updated_at(),
@@ -299,13 +315,13 @@ bot_logs = _table(
     "bot_logs",
     _id(),
     Column("timestamp", Int64, nullable=False),
-    Column("level", Text, nullable=False),
-    Column("message", Text, nullable=False),
-    Column("module", Text),
-    Column("strategy", Text),
-    Column("exchange", Text),
-    Column("symbol", Text),
-    Column("metadata", Text),
+    Column("level", Str, nullable=False),
+    Column("message", Str, nullable=False),
+    Column("module", Str),
+    Column("strategy", Str),
+    Column("exchange", Str),
+    Column("symbol", Str),
+    Column("metadata", Str),
     _created_at(),
     _one_of("level", LOG_LEVELS),
 )
@@ -315,8 +331,8 @@ bot_logs = _table(
 wallets = _table(
     "wallets",
     _id(),
-    Column("exchange", Text, nullable=False),
-    Column("asset", Text, nullable=False),
+    Column("exchange", Str, nullable=False),
+    Column("asset", Str, nullable=False),
     _money("available_balance", nullable=False, default=0),
     _money("locked_balance", nullable=False, default=0),
     Column(
@@ -334,12 +350,12 @@ wallets = _table(
 balance_history = _table(
     "balance_history",
     _id(),
-    Column("exchange", Text, nullable=False),
-    Column("asset", Text, nullable=False),
+    Column("exchange", Str, nullable=False),
+    Column("asset", Str, nullable=False),
     _money("balance", nullable=False),
     _money("usd_value"),
     Column("timestamp", Int64, nullable=False),
-    Column("balance_type", Text, server_default="total"),
+    Column("balance_type", Str, server_default="total"),
     _created_at(),
     _one_of("balance_type", BALANCE_TYPES),
 )
@@ -354,16 +370,16 @@ MOVEMENT_KINDS = ("opening", "deposit", "withdrawal", "lock", "unlock", "trade",
 wallet_movements = _table(
     "wallet_movements",
     _id(),
-    Column("exchange", Text, nullable=False),
-    Column("asset", Text, nullable=False),
-    Column("kind", Text, nullable=False),
+    Column("exchange", Str, nullable=False),
+    Column("asset", Str, nullable=False),
+    Column("kind", Str, nullable=False),
     _money("available_change", nullable=False, default=0),
     _money("locked_change", nullable=False, default=0),
     Column("trade_id", Int64, ForeignKey("trades.id")),
-    Column("order_id", Text),
+    Column("order_id", Str),
     # The caller's id of a deposit or withdrawal (e.g. a transaction hash): re-recording
     # the same one changes nothing.
-    Column("reference", Text),
+    Column("reference", Str),
     Column("timestamp", Int64, nullable=False),
     _created_at(),
     _one_of("kind", MOVEMENT_KINDS),
@@ -380,9 +396,9 @@ candle_blocks = Table(
     "candle_blocks",
     metadata,
     Column("id", Int64, primary_key=True),
-    Column("symbol", Text, nullable=False),
-    Column("timeframe", Text, nullable=False),
-    Column("exchange", Text, nullable=False),
+    Column("symbol", Str, nullable=False),
+    Column("timeframe", Str, nullable=False),
+    Column("exchange", Str, nullable=False),
     Column("first_ts", Int64, nullable=False),
     Column("end_ts", Int64, nullable=False),
     Column("candles", Int64),
@@ -482,3 +498,28 @@ EXTRA_TABLES = (wallet_movements,)
 ALL_TABLES = SPEC_TABLES + EXTRA_TABLES
 # Derived data only, rebuilt on demand: no readable view, no repository, cleared on upgrade.
 CACHE_TABLES = (candle_blocks,)
+
+# --- the progress record of `tradedb migrate-db` (not part of the schema) -----------------
+
+# While `tradedb migrate-db` copies a database into this one, one row per copied table says
+# what it copies from and how far it got; each page of rows and its progress commit in one
+# transaction. The copy creates the table and drops it once it has verified the result. It
+# has a MetaData of its own, so no create or upgrade makes it and no revision knows it.
+migration_metadata = MetaData()
+migration_progress = Table(
+    "tradedb_migration",
+    migration_metadata,
+    Column("table_name", Text, primary_key=True),
+    # The source's location without any password (tradedb.store.engines.location_key).
+    Column("source", Text, nullable=False),
+    # The source table's row count, largest id and amount sums when the copy began (JSON):
+    # a resumed copy refuses a source that has changed since.
+    Column("source_figures", Text, nullable=False),
+    # The same figures of this table before the copy: zero, except for a copy made with
+    # --into-non-empty, whose result is checked as these plus the source's.
+    Column("before_figures", Text, nullable=False),
+    # The largest source id copied so far (rows are copied in id order) and the rows copied.
+    Column("copied_through", Int64, nullable=False),
+    Column("rows_copied", Int64, nullable=False),
+    Column("started_at", Int64, nullable=False),  # epoch ms
+)

@@ -36,10 +36,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Protocol
 
+import tradedb
+from tradedb.api import Analytics, TradeDB
 from tradedb.errors import TradeDBError, ValidationError
 from tradedb.models.values import TIMEFRAME_MS, format_plain, market_assets, ms_to_datetime
-from tradedb.services.analytics.metrics import Scope, compute_metrics
-from tradedb.services.analytics.snapshots import snapshot_days
+from tradedb.services.analytics.metrics import Scope
 from tradedb.services.analytics.valuation import Valuer
 from tradedb.services.location import (
     DatabaseLocation,
@@ -48,12 +49,10 @@ from tradedb.services.location import (
 )
 from tradedb.services.location import ensure_default_folder as _ensure_default_folder
 from tradedb.services.marketdata import files
-from tradedb.services.marketdata.importing import ImportResult, import_path
-from tradedb.services.paper import SessionResult, plan_session, run_session
+from tradedb.services.marketdata.importing import ImportResult
+from tradedb.services.paper import SessionResult
 from tradedb.services.paper.funding import reference_price_key
-from tradedb.services.reports import Report, ReportFilters, compare
-from tradedb.services.reports import html as html_report
-from tradedb.store import Store
+from tradedb.services.reports import Report
 
 SAMPLE_DATA = Path(str(resources.files("tradedb") / "sample_data"))
 STRATEGIES = ("sma_cross", "rsi_revert")
@@ -276,7 +275,7 @@ def choose_database(db: str | os.PathLike[str] | None, now: datetime) -> Target:
         path = default_demo_path(now)
         _ensure_default_folder(DatabaseLocation(path, "default"))
         return Target(path, replaced=False)
-    path = parse_database_url(os.fspath(db))
+    path = _demo_file(db)
     if path.is_dir():
         raise ValidationError("db", str(path), "is a folder; give a file for the demo database")
     if not path.exists():
@@ -300,8 +299,8 @@ def choose_database(db: str | os.PathLike[str] | None, now: datetime) -> Target:
 def is_demo_database(path: Path) -> bool:
     """Whether `path` is a tradedb database marked as the demo's (read-only look)."""
     try:
-        with Store.open(path, readonly=True) as store:
-            return store.config.count({"config_key": DEMO_KEY}) > 0
+        with tradedb.open(path, readonly=True) as db:
+            return db.tables.bot_config.count({"config_key": DEMO_KEY}) > 0
     except (TradeDBError, sqlite3.Error, OSError):
         # Not a tradedb database, another schema version, unreadable: not the demo's.
         return False
@@ -328,26 +327,26 @@ def run_demo(
     with ExitStack() as cleanup:
         with steps.step("database", "Create the database") as step:
             target = choose_database(db, now)
-            store = cleanup.enter_context(Store.open(target.path))
-            _mark_as_demo(store, now)
+            database = cleanup.enter_context(tradedb.open(target.path))
+            _mark_as_demo(database, now)
             done = "replaced the earlier demo database" if target.replaced else "created"
             step.summary = f"{done} {target.path}"
         report_path = default_report_path(target.path) if html_path is None else html_path
-        markets, notes = _import(store, steps)
+        markets, notes = _import(database, steps)
         periods = {venue.exchange: _period(venue, markets) for venue in VENUES}
         with steps.step("references", "Configure reference prices") as step:
             for venue in VENUES:
-                _configure_reference(store, venue.reference, periods[venue.exchange])
+                _configure_reference(database, venue.reference, periods[venue.exchange])
             prices = (f"{v.reference.asset} = {format_plain(v.reference.usd)} USD" for v in VENUES)
             step.summary = f"{', '.join(prices)} (configured in bot_config, not market data)"
         sessions = tuple(
-            _paper(store, steps, venue, periods[venue.exchange], markets) for venue in VENUES
+            _paper(database, steps, venue, periods[venue.exchange], markets) for venue in VENUES
         )
-        days, rows, snapshots_unpriced = _snapshots(store, steps, periods)
-        metrics_rows, metrics_unpriced = _metrics(store, steps, periods)
+        days, rows, snapshots_unpriced = _snapshots(database, steps, periods)
+        metrics_rows, metrics_unpriced = _metrics(database, steps, periods)
         with steps.step("report", "Compare the strategies, write the HTML report") as step:
-            comparison = compare(store, ReportFilters())
-            size = html_report.write(comparison, report_path)
+            comparison = database.analytics.report()
+            size = Analytics.write_report_html(comparison, report_path)
             step.summary = f"{len(comparison.rows)} rows; {report_path} ({size / 1e6:.1f} MB)"
     return DemoResult(
         database=target.path,
@@ -373,31 +372,36 @@ def run_demo(
     )
 
 
+def _demo_file(db: str | os.PathLike[str]) -> Path:
+    target = parse_database_url(os.fspath(db))
+    if not isinstance(target, Path):
+        raise ValidationError("db", str(target), "the demo makes a SQLite file; give a path")
+    return target
+
+
 def _check_report_path(path: Path, db: str | os.PathLike[str] | None) -> None:
     """Refused before anything runs, rather than after the whole demo."""
     if path.is_dir():
         raise ValidationError("html", str(path), "is a folder; give a file for the report")
     if not path.parent.is_dir():
         raise ValidationError("html", str(path), "its folder does not exist")
-    if db is not None and path.resolve() == parse_database_url(os.fspath(db)).resolve():
+    if db is not None and path.resolve() == _demo_file(db).resolve():
         raise ValidationError("html", str(path), "is the database itself; give another file")
 
 
-def _mark_as_demo(store: Store, now: datetime) -> None:
-    store.config.upsert(
-        {
-            "config_key": DEMO_KEY,
-            "config_value": "true",
-            "config_type": "boolean",
-            "description": (
-                f"made by tradedb demo at {now.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC; "
-                "running the demo on this file again replaces it"
-            ),
-        }
+def _mark_as_demo(db: TradeDB, now: datetime) -> None:
+    db.config.set(
+        DEMO_KEY,
+        True,
+        config_type="boolean",
+        description=(
+            f"made by tradedb demo at {now.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC; "
+            "running the demo on this file again replaces it"
+        ),
     )
 
 
-def _import(store: Store, steps: _Steps) -> tuple[tuple[MarketImported, ...], list[str]]:
+def _import(db: TradeDB, steps: _Steps) -> tuple[tuple[MarketImported, ...], list[str]]:
     markets: list[MarketImported] = []
     notes: list[str] = []
     for venue in VENUES:
@@ -416,26 +420,25 @@ def _import(store: Store, steps: _Steps) -> tuple[tuple[MarketImported, ...], li
                 done += 1
                 step.advance(done, total)
 
-            results = import_path(
-                store,
+            results = db.market.import_path(
                 folder,
                 exchange=venue.exchange,
                 timeframe=venue.timeframe,
                 round_floats=venue.round_floats,
                 progress=advance,
             )
-            imported = _markets_of(store, venue, results)
+            imported = _markets_of(db, venue, results)
             markets += imported
             step.summary = _import_summary(venue, imported)
         notes.append(_import_note(venue, imported))
     return tuple(markets), notes
 
 
-def _markets_of(
-    store: Store, venue: Venue, results: Sequence[ImportResult]
-) -> list[MarketImported]:
+def _markets_of(db: TradeDB, venue: Venue, results: Sequence[ImportResult]) -> list[MarketImported]:
     stored = {
-        c.symbol: c for c in store.market.coverage(venue.exchange) if c.timeframe == venue.timeframe
+        s.coverage.symbol: s.coverage
+        for s in db.market.list_data(exchange=venue.exchange)
+        if s.coverage.timeframe == venue.timeframe
     }
     by_symbol: dict[str, list[ImportResult]] = {}
     for result in results:
@@ -494,23 +497,21 @@ def _period(venue: Venue, markets: Sequence[MarketImported]) -> Period:
     return Period(venue.exchange, ms_to_datetime(first).date(), ms_to_datetime(last).date())
 
 
-def _configure_reference(store: Store, reference: ReferencePrice, period: Period) -> None:
-    store.config.upsert(
-        {
-            "config_key": reference_price_key(reference.asset),
-            "config_value": format_plain(reference.usd),
-            "config_type": "number",
-            "description": (
-                f"tradedb demo: approximate USD price of {reference.asset} over "
-                f"{period.start} to {period.last_day.isoformat()}, configured, not market "
-                f"data: {reference.source}"
-            ),
-        }
+def _configure_reference(db: TradeDB, reference: ReferencePrice, period: Period) -> None:
+    db.config.set(
+        reference_price_key(reference.asset),
+        reference.usd,
+        config_type="number",
+        description=(
+            f"tradedb demo: approximate USD price of {reference.asset} over "
+            f"{period.start} to {period.last_day.isoformat()}, configured, not market "
+            f"data: {reference.source}"
+        ),
     )
 
 
 def _paper(
-    store: Store,
+    db: TradeDB,
     steps: _Steps,
     venue: Venue,
     period: Period,
@@ -520,7 +521,7 @@ def _paper(
     quote = market_assets(symbols[0])[1]
     title = f"Paper-trade on {venue.exchange.title()}"
     with steps.step(f"paper-{venue.exchange}", title) as step:
-        plan = plan_session(
+        plan = Analytics.plan_paper_session(
             strategies=STRATEGIES,
             exchange=venue.exchange,
             symbols=symbols,
@@ -530,7 +531,7 @@ def _paper(
             capital=venue.capital,
             allocation=ALLOCATION,
         )
-        result = run_session(store, plan, progress=step.advance)
+        result = db.analytics.run_paper_session(plan, progress=step.advance)
         fills = ", ".join(f"{s.strategy} {s.fills:,}" for s in result.strategies)
         step.summary = (
             f"{' and '.join(STRATEGIES)}, 50/50 of {format_plain(venue.capital)} {quote}, "
@@ -540,15 +541,15 @@ def _paper(
     return result
 
 
-def _valuer(store: Store, venue: Venue) -> Valuer:
+def _valuer(db: TradeDB, venue: Venue) -> Valuer:
     """A valuer for one exchange's period: its own reference price and no other, so that a
     price that holds for one period never values another."""
     reference = venue.reference
-    return Valuer(store, {reference.asset: reference.usd}, configured_references=False)
+    return db.analytics.valuer({reference.asset: reference.usd}, configured_references=False)
 
 
 def _snapshots(
-    store: Store, steps: _Steps, periods: dict[str, Period]
+    db: TradeDB, steps: _Steps, periods: dict[str, Period]
 ) -> tuple[int, int, Unpriced | None]:
     with steps.step("snapshots", "Daily portfolio snapshots") as step:
         # 00:00 of each day from the first day to the midnight after the last.
@@ -563,11 +564,10 @@ def _snapshots(
         snapshots = []
         for venue in VENUES:
             period = periods[venue.exchange]
-            snapshots += snapshot_days(
-                store,
+            snapshots += db.analytics.snapshot_days(
                 period.start,
                 period.end,
-                _valuer(store, venue),
+                _valuer(db, venue),
                 progress=advance,
             )
         rows = sum(len(s.rows) for s in snapshots)
@@ -589,9 +589,7 @@ def _snapshots(
     return len(snapshots), rows, unpriced
 
 
-def _metrics(
-    store: Store, steps: _Steps, periods: dict[str, Period]
-) -> tuple[int, Unpriced | None]:
+def _metrics(db: TradeDB, steps: _Steps, periods: dict[str, Period]) -> tuple[int, Unpriced | None]:
     with steps.step("metrics", "Daily performance metrics") as step:
         total = sum((p.last_day - p.first_day).days + 1 for p in periods.values())
         done = 0
@@ -607,11 +605,10 @@ def _metrics(
         reason = ""
         for venue in VENUES:
             period = periods[venue.exchange]
-            result = compute_metrics(
-                store,
+            result = db.analytics.compute_metrics(
                 period.start,
                 period.last_day.isoformat(),
-                _valuer(store, venue),
+                _valuer(db, venue),
                 progress=advance,
             )
             rows += len(result.rows)

@@ -16,6 +16,7 @@ from typing import Literal
 import platformdirs
 
 from tradedb.errors import DatabaseLocationError
+from tradedb.store.engines import PostgresTarget, parse_target
 
 APP = "tradedb"
 DB_ENV = "TRADEDB_DB"
@@ -31,8 +32,27 @@ BackupSource = Literal["--backup-dir", "TRADEDB_BACKUP_DIR", "config file", "def
 
 @dataclass(frozen=True)
 class DatabaseLocation:
-    path: Path
+    """Where the database is: a SQLite file, or a PostgreSQL database (whose `str`, like
+    the location's, masks the password)."""
+
+    target: Path | PostgresTarget
     source: Source
+
+    @property
+    def is_file(self) -> bool:
+        return isinstance(self.target, Path)
+
+    @property
+    def path(self) -> Path:
+        """The SQLite file; a PostgreSQL location has none, which is said in one line."""
+        if not isinstance(self.target, Path):
+            raise DatabaseLocationError(
+                f"{self.target} is a PostgreSQL database; this needs a SQLite database file"
+            )
+        return self.target
+
+    def __str__(self) -> str:
+        return str(self.target)
 
 
 @dataclass(frozen=True)
@@ -113,26 +133,13 @@ def resolve_backup_dir(
 
 def ensure_default_folder(location: DatabaseLocation) -> None:
     """Create the default folder (owner-only); a folder the user named must already exist."""
-    if location.source == "default":
-        location.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if location.source == "default" and isinstance(location.target, Path):
+        location.target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
 
 
-def parse_database_url(value: str) -> Path:
-    """A plain path, or a SQLAlchemy URL (sqlite:///relative, sqlite:////absolute)."""
-    if "://" not in value:
-        return Path(value).expanduser()
-    scheme, _, rest = value.partition("://")
-    if scheme in ("sqlite", "sqlite+pysqlite"):
-        if not rest.startswith("/") or rest in ("/", "/:memory:"):
-            raise DatabaseLocationError(
-                f"{value}: give a file, e.g. sqlite:///bot.sqlite or sqlite:////abs/bot.sqlite"
-            )
-        return Path(rest[1:].split("?", 1)[0]).expanduser()
-    if scheme.startswith(("postgresql", "postgres")):
-        raise DatabaseLocationError(
-            f"{scheme}: PostgreSQL is not supported by this tradedb version yet; use a SQLite path"
-        )
-    raise DatabaseLocationError(f"{scheme}: unsupported database URL; use a path or sqlite:///")
+def parse_database_url(value: str | os.PathLike[str] | PostgresTarget) -> Path | PostgresTarget:
+    """A plain path, a sqlite:/// URL, or a postgresql:// URL (a parsed one as it is)."""
+    return parse_target(value)
 
 
 def config_section(name: str, env: Mapping[str, str] | None = None) -> dict[str, object]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from tradedb.models import (
@@ -21,7 +22,6 @@ from tradedb.models import (
     PortfolioSnapshotCreate,
 )
 from tradedb.models.values import AMOUNT, TIMEFRAME_MS
-from tradedb.schema.money import from_units
 from tradedb.store.database import Database
 from tradedb.store.repository import Repository
 from tradedb.store.store import Store
@@ -84,6 +84,7 @@ class AnalyticsRecords:
         performance: Repository[PerformanceCreate, Performance],
     ) -> None:
         self.db = db
+        self._out = partial(db.dialect.amount_out, scale=SCALE)
         self.snapshots = snapshots
         self.performance = performance
 
@@ -144,7 +145,7 @@ class AnalyticsRecords:
             "SELECT last_price FROM tickers WHERE symbol = ? AND exchange = ? AND timestamp = ?",
             (symbol, venue, timestamp),
         ).fetchone()[0]
-        return StoredQuote(symbol, venue, from_units(units, SCALE), timestamp, "ticker")
+        return StoredQuote(symbol, venue, self._out(units), timestamp, "ticker")
 
     def latest_candle(
         self, symbol: str, at_ms: int, not_before_ms: int, exchange: str | None = None
@@ -171,9 +172,7 @@ class AnalyticsRecords:
             venue, start, units = row
             closed = int(start) + length
             if best is None or closed > best.timestamp:
-                best = StoredQuote(
-                    symbol, venue, from_units(units, SCALE), closed, f"candle {timeframe}"
-                )
+                best = StoredQuote(symbol, venue, self._out(units), closed, f"candle {timeframe}")
         return best
 
     # --- balances and flows from the journal ---------------------------------------------
@@ -182,12 +181,12 @@ class AnalyticsRecords:
         """Per (exchange, asset): the sum of its journal lines up to and including at_ms
         (available plus locked), for the wallets not at zero then."""
         rows = self.db.connection.execute(
-            "SELECT exchange, asset, sum(available_change + locked_change) AS total "
+            "SELECT exchange, asset, sum(available_change + locked_change) "
             "FROM wallet_movements WHERE timestamp <= ? GROUP BY exchange, asset "
-            "HAVING total != 0 ORDER BY exchange, asset",
+            "HAVING sum(available_change + locked_change) != 0 ORDER BY exchange, asset",
             (at_ms,),
         ).fetchall()
-        return {(e, a): from_units(total, SCALE) for e, a, total in rows}
+        return {(e, a): self._out(total) for e, a, total in rows}
 
     def daily_balance_changes(self, before_ms: int) -> list[tuple[int, str, str, Decimal]]:
         """Per UTC day (days since the epoch), exchange and asset: the net change of the
@@ -198,7 +197,7 @@ class AnalyticsRecords:
             "WHERE timestamp < ? GROUP BY day, exchange, asset ORDER BY day, exchange, asset",
             (before_ms,),
         ).fetchall()
-        return [(int(day), e, a, from_units(total, SCALE)) for day, e, a, total in rows]
+        return [(int(day), e, a, self._out(total)) for day, e, a, total in rows]
 
     def flows(self, before_ms: int, kinds: Sequence[str] = FLOW_KINDS) -> list[Flow]:
         """Deposits, withdrawals and opening balances before before_ms, in time order."""
@@ -209,7 +208,7 @@ class AnalyticsRecords:
             "ORDER BY timestamp, id",
             (*kinds, before_ms),
         ).fetchall()
-        return [Flow(int(t), e, a, k, from_units(c, SCALE)) for t, e, a, k, c in rows]
+        return [Flow(int(t), e, a, k, self._out(c)) for t, e, a, k, c in rows]
 
     def fills(self, before_ms: int) -> list[Fill]:
         """Every trade before before_ms, in time order (then recording order)."""
@@ -227,11 +226,11 @@ class AnalyticsRecords:
                 s,
                 sym,
                 side,
-                from_units(a, SCALE),
-                from_units(p, SCALE),
-                from_units(f, SCALE),
+                self._out(a),
+                self._out(p),
+                self._out(f),
                 fc,
-                None if pnl is None else from_units(pnl, SCALE),
+                None if pnl is None else self._out(pnl),
             )
             for i, t, e, s, sym, side, a, p, f, fc, pnl in rows
         ]
@@ -241,7 +240,7 @@ class AnalyticsRecords:
         row = self.db.connection.execute(
             "SELECT min(first), max(last) FROM ("
             "SELECT min(timestamp) AS first, max(timestamp) AS last FROM trades UNION ALL "
-            "SELECT min(timestamp), max(timestamp) FROM wallet_movements)"
+            "SELECT min(timestamp), max(timestamp) FROM wallet_movements) AS spans"
         ).fetchone()
         return None if row[0] is None else (int(row[0]), int(row[1]))
 
@@ -249,9 +248,9 @@ class AnalyticsRecords:
         """Active bot_config values whose key starts with `prefix`, by key."""
         rows = self.db.connection.execute(
             "SELECT config_key, config_value FROM bot_config "
-            "WHERE substr(config_key, 1, length(?1)) = ?1 AND coalesce(is_active, 1) "
+            "WHERE substr(config_key, 1, ?) = ? AND coalesce(is_active, true) "
             "ORDER BY config_key",
-            (prefix,),
+            (len(prefix), prefix),
         ).fetchall()
         return {key: value for key, value in rows}
 

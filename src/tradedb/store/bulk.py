@@ -9,11 +9,9 @@ transaction: a bad row anywhere leaves the table as it was.
 from __future__ import annotations
 
 import itertools
-import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
-from typing import Any, Literal
+from typing import Any
 
 from tradedb.errors import ValidationError
 from tradedb.models.fields import Timeframe
@@ -33,9 +31,10 @@ from tradedb.models.values import (
 )
 from tradedb.schema.money import to_units
 from tradedb.store import columns as columnwise
+from tradedb.store.batch import Batch, OnConflict
 from tradedb.store.database import Database
 
-OnConflict = Literal["replace", "keep"]
+__all__ = ["Batch", "BulkResult", "OnConflict", "candle_batch", "rows_batch", "write_batch"]
 
 CANDLE_PRICES = ("open_price", "high_price", "low_price", "close_price")
 # The candle columns that differ from row to row; symbol, timeframe and exchange are the
@@ -188,61 +187,10 @@ def _ticker_row(row: Mapping[str, object], exchange: str) -> tuple[Any, ...]:
     return tuple(values)
 
 
-@dataclass(frozen=True)
-class Batch:
-    """Checked rows ready for SQL: per-row values, flat, and values shared by every row."""
-
-    table: str
-    key: tuple[str, ...]
-    columns: tuple[str, ...]
-    values: list[Any]  # len(columns) per row
-    constants: tuple[tuple[str, object], ...] = ()
-    # The same values as NumPy int64 columns, when they were checked column-wise.
-    arrays: Any = None
-
-    def __len__(self) -> int:
-        return len(self.values) // len(self.columns)
-
-
 def rows_batch(
     table: str, key: tuple[str, ...], columns: tuple[str, ...], rows: Iterable[Sequence[Any]]
 ) -> Batch:
     return Batch(table, key, columns, list(itertools.chain.from_iterable(rows)))
-
-
-# One statement inserts this many rows. SQLite inserts several rows per statement about
-# 1.8 times as fast as one (benchmarks/RESULTS.md): the per-statement work (cursors on the
-# table and its two indexes, seeking from the root) is paid once per chunk, not per row.
-ROWS_PER_STATEMENT = 500
-
-
-@cache
-def _upsert_sql(
-    table: str,
-    columns: tuple[str, ...],
-    constants: tuple[str, ...],
-    key: tuple[str, ...],
-    *,
-    on_conflict: OnConflict,
-    rows: int,
-) -> str:
-    # Constants are ?1..?n; each plain ? after them takes the next number.
-    selected = [f"column{index}" for index in range(1, len(columns) + 1)]
-    selected += [f"?{index}" for index in range(1, len(constants) + 1)]
-    placeholders = "(" + ", ".join("?" for _ in columns) + ")"
-    insert = (
-        f"INSERT INTO {table} ({', '.join((*columns, *constants))}) "
-        f"SELECT {', '.join(selected)} FROM (VALUES {', '.join([placeholders] * rows)}) "
-        # WHERE true: without it SQLite would read ON CONFLICT as part of a join.
-        f"WHERE true ON CONFLICT ({', '.join(key)}) "
-    )
-    if on_conflict == "keep":
-        return insert + "DO NOTHING"
-    values = [name for name in (*columns, *constants) if name not in key]
-    assignments = ", ".join(f"{name} = excluded.{name}" for name in values)
-    # Rewriting a row with identical values would cost a write and count as a change.
-    differs = " OR ".join(f"{name} IS NOT excluded.{name}" for name in values)
-    return insert + f"DO UPDATE SET {assignments} WHERE {differs}"
 
 
 def write_batch(
@@ -250,39 +198,15 @@ def write_batch(
     batch: Batch,
     *,
     on_conflict: OnConflict,
-    then: Callable[[sqlite3.Connection], object] | None = None,
+    then: Callable[[Any], object] | None = None,
 ) -> BulkResult:
     """Upsert checked rows in one transaction; re-delivered rows never double-count.
-    `then` runs in the same transaction after the rows are written."""
+    `then` runs in the same transaction after the rows are written. How the rows go in
+    is the engine's: many-row INSERTs on SQLite, COPY on PostgreSQL."""
     if on_conflict not in ("replace", "keep"):
         raise ValidationError("on_conflict", on_conflict, "must be 'replace' or 'keep'")
-    table, width = batch.table, len(batch.columns)
-    shared = [value for _, value in batch.constants]
-    names = tuple(name for name, _ in batch.constants)
-    chunk = ROWS_PER_STATEMENT * width
-
-    def statement(rows: int) -> str:
-        return _upsert_sql(
-            table, batch.columns, names, batch.key, on_conflict=on_conflict, rows=rows
-        )
-
-    whole = len(batch.values) - len(batch.values) % chunk
     with db.transaction(durable=False) as conn:
-        # AUTOINCREMENT ids only grow, so rows above the old maximum are the new ones.
-        highest_before = conn.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()[0]
-        # A cursor's rowcount counts the statement's own rows, not those its triggers change.
-        changed = 0
-        if whole:
-            changed += conn.executemany(
-                statement(ROWS_PER_STATEMENT),
-                (shared + batch.values[at : at + chunk] for at in range(0, whole, chunk)),
-            ).rowcount
-        if whole < len(batch.values):
-            rest = batch.values[whole:]
-            changed += conn.execute(statement(len(rest) // width), shared + rest).rowcount
-        inserted = conn.execute(
-            f"SELECT count(*) FROM {table} WHERE id > ?", (highest_before,)
-        ).fetchone()[0]
+        inserted, changed = db.upsert_batch(conn, batch, on_conflict=on_conflict)
         if then is not None:
             then(conn)
     return BulkResult(received=len(batch), inserted=inserted, updated=changed - inserted)

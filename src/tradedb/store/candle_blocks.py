@@ -26,13 +26,13 @@ Why it stays true to market_data:
 from __future__ import annotations
 
 import secrets
-import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from tradedb.store.database import Database
 
 CANDLES_PER_BLOCK = 8192
+
 # A market whose newest candle is older than this is settled: its last span is cached too.
 SETTLED_MS = 86_400_000
 COLUMNS = 6
@@ -72,13 +72,13 @@ _BUILT = (
 )
 
 
-def built(conn: sqlite3.Connection, market: Market, starts: Sequence[int]) -> set[int]:
+def built(conn: Any, market: Market, starts: Sequence[int]) -> set[int]:
     """The starts among `starts` whose block is built."""
     rows = conn.execute(f"SELECT first_ts {_BUILT}", (*market, starts[0], starts[-1]))
     return {first for (first,) in rows}
 
 
-def stored(conn: sqlite3.Connection, market: Market, starts: Sequence[int]) -> dict[int, Any]:
+def stored(conn: Any, market: Market, starts: Sequence[int]) -> dict[int, Any]:
     """The built blocks among `starts`, decoded to int64 arrays of shape (6, candles)."""
     rows = conn.execute(
         f"SELECT first_ts, candles, data {_BUILT}", (*market, starts[0], starts[-1])
@@ -94,7 +94,7 @@ def claim(db: Database, market: Market, starts: Sequence[int], span: int) -> int
             "INSERT INTO candle_blocks (symbol, timeframe, exchange, first_ts, end_ts, "
             "builder) VALUES (?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (symbol, timeframe, exchange, first_ts) "
-            "DO UPDATE SET builder = excluded.builder WHERE data IS NULL",
+            "DO UPDATE SET builder = excluded.builder WHERE candle_blocks.data IS NULL",
             [(*market, start, start + span, token) for start in starts],
         )
     return token
@@ -110,11 +110,11 @@ def keep(db: Database, market: Market, start: int, columns: Any, token: int) -> 
             "AND builder = ? AND data IS NULL",
             (data, columns.shape[1], *market, start, token),
         )
-        return cursor.rowcount == 1
+        return int(cursor.rowcount) == 1
 
 
 def seal_written(
-    conn: sqlite3.Connection,
+    conn: Any,
     market: Market,
     columns: Any,
     span: int,

@@ -21,7 +21,7 @@ class ConfigRecords:
     ) -> list[Config]:
         """Rows by key: those whose key starts with `prefix`, of one strategy, active ones
         unless `include_inactive`."""
-        clauses = ["1"]
+        clauses = ["1 = 1"]
         params: list[object] = []
         if prefix:
             clauses.append("substr(config_key, 1, length(?)) = ?")
@@ -30,11 +30,11 @@ class ConfigRecords:
             clauses.append("strategy = ?")
             params.append(strategy)
         if not include_inactive:
-            clauses.append("coalesce(is_active, 1)")
+            clauses.append("coalesce(is_active, true)")
         rows = self.repo.select_all(" AND ".join(clauses), params)
         return sorted(rows, key=lambda row: row.config_key)
 
     def delete(self, key: str) -> bool:
         with self.db.transaction() as conn:
             deleted = conn.execute("DELETE FROM bot_config WHERE config_key = ?", (key,))
-        return deleted.rowcount > 0
+        return int(deleted.rowcount) > 0

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cached_property, partial
+from typing import Any
 
 from tradedb.models import (
     Order,
@@ -24,9 +26,7 @@ from tradedb.models import (
     WalletMovementCreate,
 )
 from tradedb.models.values import AMOUNT
-from tradedb.schema.money import encode, from_units
-from tradedb.schema.tables import EPOCH_SECONDS_NOW
-from tradedb.store.database import Database
+from tradedb.store.database import Database, Dialect
 from tradedb.store.repository import Repository
 
 SCALE = AMOUNT.scale
@@ -54,10 +54,6 @@ class Balance:
         return self.available + self.locked
 
 
-def _units(value: Decimal, column: str) -> int:
-    return encode(value, SCALE, column)
-
-
 class LedgerRecords:
     """Reads and writes of the ledger tables in the caller's open transaction."""
 
@@ -72,6 +68,8 @@ class LedgerRecords:
         movements: Repository[WalletMovementCreate, WalletMovement],
     ) -> None:
         self.db = db
+        self._in = partial(_amount_in, db.dialect)
+        self._out = partial(_amount_out, db.dialect)
         self.trades = trades
         self.orders = orders
         self.positions = positions
@@ -116,9 +114,7 @@ class LedgerRecords:
             "WHERE exchange = ? AND asset = ?",
             (exchange, asset),
         ).fetchone()
-        return (
-            None if row is None else Balance(from_units(row[0], SCALE), from_units(row[1], SCALE))
-        )
+        return None if row is None else Balance(self._out(row[0]), self._out(row[1]))
 
     def balances(self, exchange: str) -> dict[str, Balance]:
         rows = self.db.connection.execute(
@@ -126,7 +122,7 @@ class LedgerRecords:
             (exchange,),
         ).fetchall()
         return {
-            asset: Balance(from_units(available, SCALE), from_units(locked, SCALE))
+            asset: Balance(self._out(available), self._out(locked))
             for asset, available, locked in rows
         }
 
@@ -146,12 +142,13 @@ class LedgerRecords:
         Returns each touched asset's balances before and after. The caller checks them
         and raises (rolling the whole transaction back) when a rule is broken.
         """
+        self.db.require_write("change_wallets")
         conn = self.db.connection
-        net: dict[str, list[int]] = {}
+        net: dict[str, list[Any]] = {}
         journal = []
         for change in changes:
-            available = _units(change.available, "available_change")
-            locked = _units(change.locked, "locked_change")
+            available = self._in(change.available, "available_change")
+            locked = self._in(change.locked, "locked_change")
             totals = net.setdefault(change.asset, [0, 0])
             totals[0] += available
             totals[1] += locked
@@ -173,12 +170,12 @@ class LedgerRecords:
         history = []
         for asset, (available, locked) in net.items():
             new_available, new_locked = conn.execute(
-                _CHANGE_WALLET, (exchange, asset, available, locked, timestamp)
+                self._change_wallet_sql, (exchange, asset, available, locked, timestamp)
             ).fetchone()
-            after = Balance(from_units(new_available, SCALE), from_units(new_locked, SCALE))
+            after = Balance(self._out(new_available), self._out(new_locked))
             before = Balance(
-                from_units(new_available - available, SCALE),
-                from_units(new_locked - locked, SCALE),
+                self._out(new_available - available),
+                self._out(new_locked - locked),
             )
             result[asset] = (before, after)
             for kind, changed, value in (
@@ -209,7 +206,7 @@ class LedgerRecords:
     def _balances_by_wallet(self, sql: str) -> dict[tuple[str, str], Balance]:
         """Rows of (exchange, asset, available units, locked units) as Balances."""
         return {
-            (exchange, asset): Balance(from_units(available, SCALE), from_units(locked, SCALE))
+            (exchange, asset): Balance(self._out(available), self._out(locked))
             for exchange, asset, available, locked in self.db.connection.execute(sql)
         }
 
@@ -222,7 +219,7 @@ class LedgerRecords:
             f"FROM wallet_movements WHERE kind IN ({marks}) GROUP BY exchange, asset",
             kinds,
         ).fetchall()
-        return {(e, a): from_units(total, SCALE) for e, a, total in rows}
+        return {(e, a): self._out(total) for e, a, total in rows}
 
     def wallets_with_movements(self, kinds: Iterable[str]) -> set[tuple[str, str]]:
         kinds = tuple(kinds)
@@ -240,7 +237,7 @@ class LedgerRecords:
             "sum(coalesce(fee, 0)) FROM trades GROUP BY exchange, symbol, side, fee_currency"
         ).fetchall()
         return [
-            (e, s, side, fc, from_units(a, SCALE), from_units(v, SCALE), from_units(f, SCALE))
+            (e, s, side, fc, self._out(a), self._out(v), self._out(f))
             for e, s, side, fc, a, v, f in rows
         ]
 
@@ -253,9 +250,7 @@ class LedgerRecords:
             "sum(amount) AS total FROM trades WHERE order_id IS NOT NULL "
             "GROUP BY exchange, order_id) t ON t.exchange = o.exchange AND t.order_id = o.order_id"
         ).fetchall()
-        return [
-            (e, oid, *(from_units(value, SCALE) for value in values)) for e, oid, *values in rows
-        ]
+        return [(e, oid, *(self._out(value) for value in values)) for e, oid, *values in rows]
 
     def reserved_by_live_orders(self) -> dict[tuple[str, str], Decimal]:
         rows = self.db.connection.execute(
@@ -263,14 +258,14 @@ class LedgerRecords:
             "WHERE status IN ('pending', 'open') AND locked_asset IS NOT NULL "
             "GROUP BY exchange, locked_asset"
         ).fetchall()
-        return {(e, a): from_units(total, SCALE) for e, a, total in rows}
+        return {(e, a): self._out(total) for e, a, total in rows}
 
     def final_orders_holding_funds(self) -> list[tuple[str, str, Decimal]]:
         rows = self.db.connection.execute(
             "SELECT exchange, order_id, locked_amount FROM crypto_orders "
             "WHERE status NOT IN ('pending', 'open') AND locked_amount != 0"
         ).fetchall()
-        return [(e, oid, from_units(amount, SCALE)) for e, oid, amount in rows]
+        return [(e, oid, self._out(amount)) for e, oid, amount in rows]
 
     def position_pnl_sums(self) -> list[tuple[int, str, Decimal, Decimal]]:
         """Per position: status, realized_pnl and the sum of its trades' profit_loss."""
@@ -280,40 +275,40 @@ class LedgerRecords:
             "FROM trades WHERE position_id IS NOT NULL GROUP BY position_id) t "
             "ON t.position_id = p.id"
         ).fetchall()
-        return [
-            (pid, status, from_units(r, SCALE), from_units(s, SCALE)) for pid, status, r, s in rows
-        ]
+        return [(pid, status, self._out(r), self._out(s)) for pid, status, r, s in rows]
 
     def integrity_problems(self) -> list[str]:
-        conn = self.db.connection
-        problems = [
-            f"integrity_check: {row[0]}"
-            for row in conn.execute("PRAGMA integrity_check").fetchall()
-            if row[0] != "ok"
-        ]
-        problems += [
-            f"foreign key: {table} row {rowid} points at a missing {parent} row"
-            for table, rowid, parent, _ in conn.execute("PRAGMA foreign_key_check").fetchall()
-        ]
-        return problems
+        return self.db.integrity_problems()
+
+    @cached_property
+    def _change_wallet_sql(self) -> str:
+        # A wallet is created by its first change; last_updated keeps the latest event time
+        # even when events are recorded out of order.
+        dialect = self.db.dialect
+        return (
+            "INSERT INTO wallets (exchange, asset, available_balance, locked_balance, "
+            "last_updated) VALUES (?, ?, ?, ?, ?) ON CONFLICT (exchange, asset) DO UPDATE SET "
+            "available_balance = wallets.available_balance + excluded.available_balance, "
+            "locked_balance = wallets.locked_balance + excluded.locked_balance, "
+            f"last_updated = {dialect.greatest}(wallets.last_updated, excluded.last_updated), "
+            f"updated_at = {dialect.epoch_seconds_now} "
+            "RETURNING available_balance, locked_balance"
+        )
 
 
 _INSERT_MOVEMENT = (
     "INSERT INTO wallet_movements (exchange, asset, kind, available_change, locked_change, "
     "trade_id, order_id, reference, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-# A wallet is created by its first change; last_updated keeps the latest event time even
-# when events are recorded out of order.
-_CHANGE_WALLET = (
-    "INSERT INTO wallets (exchange, asset, available_balance, locked_balance, last_updated) "
-    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (exchange, asset) DO UPDATE SET "
-    "available_balance = available_balance + excluded.available_balance, "
-    "locked_balance = locked_balance + excluded.locked_balance, "
-    "last_updated = max(last_updated, excluded.last_updated), "
-    f"updated_at = {EPOCH_SECONDS_NOW} "
-    "RETURNING available_balance, locked_balance"
-)
 _INSERT_HISTORY = (
     "INSERT INTO balance_history (exchange, asset, balance, timestamp, balance_type) "
     "VALUES (?, ?, ?, ?, ?)"
 )
+
+
+def _amount_in(dialect: Dialect, value: Decimal, column: str) -> Any:
+    return dialect.amount_in(value, SCALE, column)
+
+
+def _amount_out(dialect: Dialect, value: Any) -> Decimal:
+    return dialect.amount_out(value, SCALE)

@@ -14,16 +14,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from tradedb.models import Log
-from tradedb.store.database import Database
+from tradedb.store.database import Database, Dialect
 from tradedb.store.repository import Repository
 from tradedb.store.store import LOGS
 
 # timestamp, level, message, module, strategy, exchange, symbol, metadata
 LogRow = tuple[int, str, str, str | None, str | None, str | None, str | None, str | None]
 
-_INSERT = (
-    "INSERT INTO bot_logs (timestamp, level, message, module, strategy, exchange, symbol, "
-    "metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+LOG_COLUMNS = (
+    "timestamp",
+    "level",
+    "message",
+    "module",
+    "strategy",
+    "exchange",
+    "symbol",
+    "metadata",
 )
 
 
@@ -41,7 +47,7 @@ class LogFilter:
     # Matched anywhere in the message, ignoring the case of ASCII letters.
     text: str | None = None
 
-    def where(self) -> tuple[list[str], list[Any]]:
+    def where(self, dialect: Dialect) -> tuple[list[str], list[Any]]:
         clauses: list[str] = []
         params: list[Any] = []
         if self.levels is not None:
@@ -59,9 +65,9 @@ class LogFilter:
             clauses.append("timestamp < ?")
             params.append(self.until_ms)
         if self.text:
-            # instr() on lowered text: a bound parameter, so no LIKE wildcard in the
-            # user's text ('%', '_') can widen the match.
-            clauses.append("instr(lower(message), lower(?)) > 0")
+            # A substring search on lowered text with a bound parameter, so no LIKE
+            # wildcard in the user's text ('%', '_') can widen the match.
+            clauses.append(f"{dialect.find_text}(lower(message), lower(?)) > 0")
             params.append(self.text)
         return clauses, params
 
@@ -77,7 +83,7 @@ class LogRecords:
         """Insert prepared rows in one transaction (synchronous=NORMAL: logs may lose their
         last moments to a power cut, never the database)."""
         with self.db.transaction(durable=False) as conn:
-            conn.executemany(_INSERT, rows)
+            self.db.append_rows(conn, "bot_logs", LOG_COLUMNS, rows)
         return len(rows)
 
     def newest(
@@ -85,11 +91,11 @@ class LogRecords:
     ) -> list[Log]:
         """Up to `limit` matching rows, newest first; `before` = (timestamp, id) continues
         after the last row of a previous page."""
-        clauses, params = selection.where()
+        clauses, params = selection.where(self.db.dialect)
         if before is not None:
             clauses.append("(timestamp, id) < (?, ?)")
             params += before
-        where = " AND ".join(clauses) or "1"
+        where = " AND ".join(clauses) or "1 = 1"
         rows = self._repo.select_all(
             "id IN (SELECT id FROM bot_logs WHERE "
             f"{where} ORDER BY timestamp DESC, id DESC LIMIT ?)",
@@ -104,7 +110,7 @@ class LogRecords:
 
     def after_id(self, last_id: int, selection: LogFilter, limit: int) -> list[Log]:
         """Matching rows written after the row `last_id`, in the order they were written."""
-        clauses, params = selection.where()
+        clauses, params = selection.where(self.db.dialect)
         clauses.append("id > ?")
         params.append(last_id)
         return self._repo.select_all(

@@ -7,13 +7,12 @@ arithmetic on them (a resampled volume is an integer sum) without a Decimal per 
 from __future__ import annotations
 
 import itertools
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from tradedb.models.values import TIMEFRAME_MS, now_epoch_ms
+from tradedb.models.values import AMOUNT, TIMEFRAME_MS, now_epoch_ms
 from tradedb.store import candle_blocks as blocks
 from tradedb.store.bulk import (
     CANDLE_KEY,
@@ -24,7 +23,7 @@ from tradedb.store.bulk import (
     OnConflict,
     write_batch,
 )
-from tradedb.store.database import Database
+from tradedb.store.database import Database, Dialect
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,9 @@ class MarketRecords:
         until: int | None = None,
     ) -> list[CandleUnits]:
         """Candles of one market in time order, `since` inclusive, `until` exclusive."""
-        sql, params = _candle_query(exchange, symbol, timeframe, since, until)
+        sql, params = _candle_query(
+            self.db.dialect, exchange, symbol, timeframe, since=since, until=until
+        )
         rows: list[CandleUnits] = self.db.connection.execute(sql, params).fetchall()
         return rows
 
@@ -92,7 +93,7 @@ class MarketRecords:
         symbol: str,
         timeframe: str,
         columns: Any,
-        conn: sqlite3.Connection,
+        conn: Any,
     ) -> int:
         """Build the read-cache blocks made of exactly the candles `columns` just written
         in `conn`'s transaction (see candle_blocks.seal_written)."""
@@ -105,7 +106,7 @@ class MarketRecords:
             columns,
             span,
             live_since=live_since,
-            read=partial(_column_rows, conn, market),
+            read=partial(_column_rows, self.db, conn, market),
         )
 
     def coverage(self, exchange: str | None = None) -> list[Coverage]:
@@ -134,7 +135,9 @@ class MarketRecords:
     ) -> list[tuple[int, int]]:
         """Pairs of consecutive stored timestamps more than `step` apart."""
         sql, params = _holes_query(exchange, symbol, timeframe, step, since=since, until=until)
-        rows = self.db.connection.execute(f"SELECT previous, timestamp {sql}", params)
+        rows = self.db.connection.execute(
+            f"SELECT previous, timestamp {sql} ORDER BY timestamp", params
+        )
         return [(int(a), int(b)) for a, b in rows]
 
     def hole_count(self, exchange: str, symbol: str, timeframe: str, step: int) -> int:
@@ -172,11 +175,11 @@ class MarketRecords:
                 (*market, *market),
             ).fetchone()
             if newest is None:
-                return _arrow_table(_column_rows(conn, market, since, until))
+                return _arrow_table(_column_rows(self.db, conn, market, since, until))
             live = newest >= now_epoch_ms() - blocks.SETTLED_MS
             overlapped, whole = blocks.block_starts(since, until, oldest, newest, span, live=live)
             if not overlapped:
-                return _arrow_table(_column_rows(conn, market, since, until))
+                return _arrow_table(_column_rows(self.db, conn, market, since, until))
             ready = blocks.built(conn, market, overlapped)
             missing = [start for start in whole if start not in ready]
         token = None
@@ -193,11 +196,11 @@ class MarketRecords:
                 else:
                     first = start if since is None else max(start, since)
                     end = start + span if until is None else min(start + span, until)
-                    piece = _column_rows(conn, market, first, end)
+                    piece = _column_rows(self.db, conn, market, first, end)
                     if start in missing:
                         built[start] = piece
                     pieces.append(piece)
-            pieces.append(_column_rows(conn, market, overlapped[-1] + span, until))
+            pieces.append(_column_rows(self.db, conn, market, overlapped[-1] + span, until))
         if token is not None:
             for start, columns in built.items():
                 blocks.keep(self.db, market, start, columns, token)
@@ -206,7 +209,13 @@ class MarketRecords:
 
 _MARKET = "FROM market_data WHERE symbol = ? AND timeframe = ? AND exchange = ?"
 CANDLE_FIELDS = ("timestamp", "open", "high", "low", "close", "volume")
-_CANDLE_COLUMNS = "timestamp, open_price, high_price, low_price, close_price, volume"
+_AMOUNT_COLUMNS = ("open_price", "high_price", "low_price", "close_price", "volume")
+
+
+def candle_columns_sql(dialect: Dialect) -> str:
+    """The candle columns as int64: the timestamp, then the amounts in units of 1e-8."""
+    units = (dialect.units_of(column, AMOUNT.scale) for column in _AMOUNT_COLUMNS)
+    return ", ".join(("timestamp", *units))
 
 
 def _series(
@@ -226,10 +235,17 @@ def _series(
 
 
 def _candle_query(
-    exchange: str, symbol: str, timeframe: str, since: int | None, until: int | None
+    dialect: Dialect,
+    exchange: str,
+    symbol: str,
+    timeframe: str,
+    *,
+    since: int | None,
+    until: int | None,
 ) -> tuple[str, list[object]]:
     where, params = _series(exchange, symbol, timeframe, since, until)
-    return f"SELECT {_CANDLE_COLUMNS} FROM market_data WHERE {where} ORDER BY timestamp", params
+    columns = candle_columns_sql(dialect)
+    return f"SELECT {columns} FROM market_data WHERE {where} ORDER BY timestamp", params
 
 
 def _within(columns: Any, since: int | None, until: int | None) -> Any:
@@ -243,15 +259,14 @@ def _within(columns: Any, since: int | None, until: int | None) -> Any:
 
 
 def _column_rows(
-    conn: sqlite3.Connection, market: blocks.Market, since: int | None, until: int | None
+    db: Database, conn: Any, market: blocks.Market, since: int | None, until: int | None
 ) -> Any:
-    """Candles read row by row into int64 columns of shape (6, candles); the rows stream
-    into one NumPy array with no list of row tuples in between."""
-    import numpy as np
-
-    sql, params = _candle_query(market.exchange, market.symbol, market.timeframe, since, until)
-    flat = np.fromiter(itertools.chain.from_iterable(conn.execute(sql, params)), dtype=np.int64)
-    return np.ascontiguousarray(flat.reshape(-1, len(CANDLE_FIELDS)).T)
+    """Candles read into int64 columns of shape (6, candles), by the engine's fastest way
+    (Database.int64_columns)."""
+    sql, params = _candle_query(
+        db.dialect, market.exchange, market.symbol, market.timeframe, since=since, until=until
+    )
+    return db.int64_columns(conn, sql, params, len(CANDLE_FIELDS))
 
 
 def _arrow_table(columns: Any) -> Any:
@@ -270,10 +285,10 @@ def _holes_query(
     until: int | None = None,
 ) -> tuple[str, list[object]]:
     """FROM and WHERE of the consecutive stored timestamps (previous, timestamp) more than
-    `step` apart, in time order; the window runs over the symbol/timeframe index."""
+    `step` apart; the window runs over the symbol/timeframe index."""
     where, params = _series(exchange, symbol, timeframe, since, until)
     sql = (
         "FROM (SELECT timestamp, lag(timestamp) OVER (ORDER BY timestamp) AS previous "
-        f"FROM market_data WHERE {where}) WHERE timestamp - previous > ? ORDER BY timestamp"
+        f"FROM market_data WHERE {where}) AS steps WHERE timestamp - previous > ?"
     )
     return sql, [*params, step]

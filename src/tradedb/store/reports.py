@@ -1,8 +1,8 @@
 """The reports' SQL: which strategies a period holds, trade totals per strategy, and which
 candles a traded market has.
 
-Sums stay in integer units of 1e-8 until they leave here, so a total of fees or P&L is
-exact however many trades it adds up.
+Sums are taken by the database over exact amounts (integer units on SQLite, NUMERIC on
+PostgreSQL), so a total of fees or P&L is exact however many trades it adds up.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from tradedb.models.values import AMOUNT, TIMEFRAME_MS
-from tradedb.schema.money import from_units
 from tradedb.store.database import Database
 
 # A report row's identity: (strategy, exchange); None means "all of them" in
@@ -46,15 +45,11 @@ class Marker:
     strategy: str | None
 
 
-def _amount(units: int | None) -> Decimal:
-    return from_units(units or 0, AMOUNT.scale)
-
-
 def _in(column: str, values: Sequence[object] | None) -> tuple[str, list[object]]:
     if values is None:
-        return "1", []
+        return "1 = 1", []
     if not values:
-        return "0", []
+        return "1 = 0", []
     return f"{column} IN ({', '.join('?' for _ in values)})", list(values)
 
 
@@ -89,6 +84,9 @@ class ReportRecords:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+
+    def _amount(self, stored: object) -> Decimal:
+        return self.db.dialect.amount_out(stored or 0, AMOUNT.scale)
 
     def performance_keys(
         self,
@@ -137,8 +135,8 @@ class ReportRecords:
                 trades=int(row[4]),
                 winning=int(row[5]),
                 losing=int(row[6]),
-                realized_pnl=None if row[7] is None else _amount(row[7]),
-                fees=_amount(row[8]),
+                realized_pnl=None if row[7] is None else self._amount(row[7]),
+                fees=self._amount(row[8]),
             )
             for row in self.db.connection.execute(sql, params)
         ]
@@ -166,7 +164,7 @@ class ReportRecords:
             f"WHERE {where} ORDER BY timestamp, id"
         )
         return [
-            Marker(int(row[0]), row[1], _amount(row[2]), _amount(row[3]), row[4])
+            Marker(int(row[0]), row[1], self._amount(row[2]), self._amount(row[3]), row[4])
             for row in self.db.connection.execute(sql, params)
         ]
 

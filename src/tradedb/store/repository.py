@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import builtins
 import functools
-import re
-import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -25,9 +23,8 @@ from sqlalchemy.sql.visitors import iterate
 from tradedb.errors import AmountOutOfRange, DuplicateRecord, UnknownName, ValidationError
 from tradedb.models.base import CreatedRecord, Record, as_tradedb_error, validate_record
 from tradedb.models.values import to_epoch_ms
-from tradedb.schema.money import ScaledDecimal, cap, encode, from_units
-from tradedb.schema.tables import EPOCH_SECONDS_NOW
-from tradedb.store.database import Database
+from tradedb.schema.money import ScaledDecimal
+from tradedb.store.database import Database, Dialect
 
 CreateT = TypeVar("CreateT", bound=Record)
 ReadT = TypeVar("ReadT", bound=CreatedRecord)
@@ -65,27 +62,24 @@ class Page(Generic[ReadT]):
 class _Column:
     name: str
     scale: int | None  # decimal scale of an amount column, None otherwise
+    dialect: Dialect
     is_bool: bool = False
 
     def encode(self, value: Any) -> Any:
         if value is None:
             return None
         if self.scale is not None:
-            return encode(value, self.scale, self.name)
+            return self.dialect.amount_in(value, self.scale, self.name)
         return value
 
     def decode(self, value: Any) -> Any:
         if value is None:
             return None
         if self.scale is not None:
-            return from_units(value, self.scale)
+            return self.dialect.amount_out(value, self.scale)
         if self.is_bool:
             return bool(value)
         return value
-
-
-def _from_units_at(scale: int, units: int) -> Decimal:
-    return from_units(units, scale)
 
 
 class _Values:
@@ -122,6 +116,7 @@ class Repository(Generic[CreateT, ReadT]):
             column.name: _Column(
                 column.name,
                 column.type.spec.scale if isinstance(column.type, ScaledDecimal) else None,
+                self.db.dialect,
                 is_bool=isinstance(column.type, Boolean),
             )
             for column in table.columns
@@ -146,7 +141,7 @@ class Repository(Generic[CreateT, ReadT]):
         (the trigger that also maintains it runs after RETURNING is computed)."""
         if "updated_at" not in self._sql.columns:
             return []
-        return [f"updated_at = {EPOCH_SECONDS_NOW}"]
+        return [f"updated_at = {self.db.dialect.epoch_seconds_now}"]
 
     def _row_values(self, record: CreateT) -> tuple[Any, ...]:
         return tuple(
@@ -179,7 +174,7 @@ class Repository(Generic[CreateT, ReadT]):
         for column in self._sql.read_columns:
             decode: Callable[[Any], Any] | None = None
             if column.scale is not None:
-                decode = functools.partial(_from_units_at, column.scale)
+                decode = functools.partial(_amount_out, self.db.dialect, column.scale)
             elif column.is_bool:
                 decode = bool
             decoders.append((column.name, decode))
@@ -205,7 +200,7 @@ class Repository(Generic[CreateT, ReadT]):
         with self.db.transaction(durable=self.spec.durable) as conn:
             try:
                 conn.executemany(self._sql.insert, rows)
-            except sqlite3.IntegrityError as exc:
+            except self.db.IntegrityError as exc:
                 raise self._integrity_error(exc, None) from None
         return len(rows)
 
@@ -245,6 +240,7 @@ class Repository(Generic[CreateT, ReadT]):
         Only what the database fills in (id, defaults) is read back; the record is the
         given values plus those.
         """
+        self.db.require_write(f"{self.name}.insert_checked")
         names = tuple(values)
         statement, filled = self._checked_insert_sql(names)
         row = self._execute_checked(statement, self._encode(values), values)
@@ -252,6 +248,7 @@ class Repository(Generic[CreateT, ReadT]):
 
     def update_checked(self, current: ReadT, changes: Mapping[str, Any]) -> ReadT:
         """Update one row, read in the caller's transaction, from checked values."""
+        self.db.require_write(f"{self.name}.update_checked")
         statement = self._checked_update_sql(tuple(changes))
         row = self._execute_checked(statement, (*self._encode(changes), current.id), changes)
         if row is None:
@@ -304,7 +301,7 @@ class Repository(Generic[CreateT, ReadT]):
     ) -> Any:
         try:
             return self.db.connection.execute(statement, params).fetchone()
-        except sqlite3.IntegrityError as exc:
+        except self.db.IntegrityError as exc:
             raise self._integrity_error(exc, _Values(values)) from None
 
     def update(self, record_id: int, changes: Mapping[str, Any]) -> ReadT:
@@ -328,24 +325,19 @@ class Repository(Generic[CreateT, ReadT]):
             row = self._execute(conn, statement, (*values, record_id), record).fetchone()
         return self._to_record(row)
 
-    def _execute(
-        self, conn: sqlite3.Connection, statement: str, values: Sequence[Any], record: Record
-    ) -> sqlite3.Cursor:
+    def _execute(self, conn: Any, statement: str, values: Sequence[Any], record: Record) -> Any:
         try:
             return conn.execute(statement, values)
-        except sqlite3.IntegrityError as exc:
+        except self.db.IntegrityError as exc:
             raise self._integrity_error(exc, record) from None
 
-    def _integrity_error(self, exc: sqlite3.IntegrityError, record: object | None) -> Exception:
-        message = str(exc)
-        unique = re.match(r"UNIQUE constraint failed: (.+)", message)
-        if unique:
-            detail = unique.group(1)
-            named_index = re.match(r"index '(.+)'", detail)
+    def _integrity_error(self, exc: Exception, record: object | None) -> Exception:
+        violation = self.db.violation(exc)
+        if violation.kind == "unique":
             names = (
-                self._index_columns(named_index.group(1))
-                if named_index
-                else [part.split(".")[-1] for part in detail.split(", ")]
+                self._constraint_columns(violation.name)
+                if violation.name
+                else builtins.list(violation.columns)
             )
             key = tuple(getattr(record, name, None) for name in names)
             return DuplicateRecord(
@@ -353,46 +345,57 @@ class Repository(Generic[CreateT, ReadT]):
                 key[0] if len(key) == 1 else key,
                 f"UNIQUE: {self.name} already holds a row with this key",
             )
-        check = re.match(r"CHECK constraint failed: (.+)", message)
-        if check and record is not None:
-            overflow = self._generated_overflow(check.group(1), record)
+        if violation.kind in ("check", "range") and record is not None:
+            overflow = self._generated_overflow(violation.name, record)
             if overflow is not None:
                 return overflow
-        rule = f"CHECK {check.group(1)}" if check else message
+        rule = f"CHECK {violation.name}" if violation.kind == "check" else violation.message
         return ValidationError(self.name, None, f"refused by the database: {rule}")
 
-    def _generated_overflow(self, constraint: str, record: object) -> Exception | None:
-        """A generated sum (wallets.total_balance) beyond the cap fails its storage guard:
-        SQLite turns an overflowing integer sum into a float. Say so in the column's terms."""
+    def _generated_overflow(self, constraint: str | None, record: object) -> Exception | None:
+        """A generated sum (wallets.total_balance) beyond what the column holds: SQLite turns
+        an overflowing integer sum into a float, which fails the column's storage guard;
+        PostgreSQL reports a numeric overflow. Say so in the column's terms."""
         for column in self.spec.table.columns:
             computed = column.computed
             if computed is None or not isinstance(column.type, ScaledDecimal):
                 continue
-            if not constraint.startswith(f"ck_{self.name}_{column.name}_"):
+            if constraint is not None and not constraint.startswith(
+                f"ck_{self.name}_{column.name}_"
+            ):
                 continue
             parts = [part.strip() for part in str(computed.sqltext).split("+")]
             total = sum((getattr(record, part) for part in parts), Decimal(0))
+            limit = self.db.dialect.amount_limit(column.type.spec)
+            if constraint is None and abs(total) <= limit:
+                continue
             return AmountOutOfRange(
                 column.name,
                 total,
-                f"{computed.sqltext} exceeds ±{cap(column.type.spec.scale)}, the most SQLite "
-                "can store exactly",
+                f"{computed.sqltext} exceeds ±{limit}, the most {self.db.engine} stores in "
+                "this column",
             )
         return None
 
-    def _index_columns(self, index_name: str) -> builtins.list[str]:
-        """Table columns an index covers, in table order (expression indexes included)."""
-        for index in self.spec.table.indexes:
-            if index.name == index_name:
-                used = {
-                    node.name
-                    for expr in index.expressions
-                    if not isinstance(expr, str)
-                    for node in iterate(expr)
-                    if isinstance(node, Column)
-                }
-                return [column.name for column in self.spec.table.columns if column.name in used]
-        return [index_name]
+    def _constraint_columns(self, name: str) -> builtins.list[str]:
+        """Table columns a UNIQUE constraint or index covers, in table order (expression
+        indexes included)."""
+        table = self.spec.table
+        expressions: builtins.list[Any] = []
+        for index in table.indexes:
+            if index.name == name:
+                expressions = builtins.list(index.expressions)
+        for constraint in table.constraints:
+            if constraint.name == name:
+                expressions = builtins.list(getattr(constraint, "columns", ()))
+        used = {
+            node.name
+            for expr in expressions
+            if not isinstance(expr, str)
+            for node in iterate(expr)
+            if isinstance(node, Column)
+        }
+        return [column.name for column in table.columns if column.name in used] or [name]
 
     # --- reads ---------------------------------------------------------------------------
 
@@ -466,7 +469,7 @@ class Repository(Generic[CreateT, ReadT]):
             elif isinstance(value, (list, tuple, set, frozenset)):
                 encoded = [self._filter_value(name, item) for item in value]
                 if not encoded:
-                    clauses.append("0")
+                    clauses.append("1 = 0")
                     continue
                 clauses.append(f"{name} IN ({', '.join('?' for _ in encoded)})")
                 params += encoded
@@ -521,3 +524,7 @@ class Repository(Generic[CreateT, ReadT]):
     def _text_ordered(self) -> bool:
         column = self.spec.time_column
         return column is not None and isinstance(self.spec.table.c[column].type, Text)
+
+
+def _amount_out(dialect: Dialect, scale: int, value: Any) -> Decimal:
+    return dialect.amount_out(value, scale)

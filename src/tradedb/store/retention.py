@@ -8,19 +8,18 @@ written, can reach them through this module.
 
 from __future__ import annotations
 
-import itertools
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
 from tradedb.errors import ValidationError
 from tradedb.store.database import Database
+from tradedb.store.market import candle_columns_sql
 
 # table -> the WHERE condition (besides the horizon) that retention may delete under.
 RETAINABLE: dict[str, str] = {
-    "tickers": "1",
+    "tickers": "1 = 1",
     "bot_logs": "level = 'DEBUG'",
-    "balance_history": "1",
+    "balance_history": "1 = 1",
 }
 PERMANENT = frozenset(
     {
@@ -35,11 +34,6 @@ PERMANENT = frozenset(
     }
 )
 CANDLE_COLUMNS = ("timestamp", "open_price", "high_price", "low_price", "close_price", "volume")
-_SELECT_CANDLES = (
-    f"SELECT {', '.join(CANDLE_COLUMNS)} FROM market_data "
-    "WHERE symbol = ? AND timeframe = ? AND exchange = ? AND timestamp >= ? AND timestamp < ? "
-    "ORDER BY timestamp"
-)
 
 
 class PermanentTable(ValidationError):
@@ -55,7 +49,7 @@ def check_retainable(table: str) -> str:
     if table not in RETAINABLE and table != "market_data":
         known = ", ".join(sorted((*RETAINABLE, "market_data")))
         raise ValidationError("table", table, f"has no retention policy (policies: {known})")
-    return RETAINABLE.get(table, "1")
+    return RETAINABLE.get(table, "1 = 1")
 
 
 @dataclass(frozen=True)
@@ -125,7 +119,7 @@ class RetentionRecords:
         """The span's candles as int64 columns (6, rows): timestamp, then the amounts in
         units of 1e-8."""
         with self.db.snapshot() as conn:
-            return _columns(conn, span)
+            return self._columns(conn, span)
 
     def delete_candles_if_unchanged(self, span: CandleSpan, archived: Any) -> int | None:
         """Delete the span's candles if they are still exactly `archived` (a writer may
@@ -136,7 +130,7 @@ class RetentionRecords:
         import numpy as np
 
         with self.db.transaction(durable=False) as conn:
-            current = _columns(conn, span)
+            current = self._columns(conn, span)
             if current.shape != archived.shape or not np.array_equal(current, archived):
                 return None
             cursor = conn.execute(
@@ -146,48 +140,20 @@ class RetentionRecords:
             )
             return int(cursor.rowcount)
 
+    def _columns(self, conn: Any, span: CandleSpan) -> Any:
+        sql = (
+            f"SELECT {candle_columns_sql(self.db.dialect)} FROM market_data "
+            "WHERE symbol = ? AND timeframe = ? AND exchange = ? AND timestamp >= ? "
+            "AND timestamp < ? ORDER BY timestamp"
+        )
+        params = (span.symbol, span.timeframe, span.exchange, span.start, span.end)
+        return self.db.int64_columns(conn, sql, params, len(CANDLE_COLUMNS))
+
     def bytes_per_row(self, table: str) -> float | None:
-        """Average bytes a row of `table` and its indexes take on disk (SQLite's dbstat),
-        or None where dbstat is not compiled in or the table is empty."""
-        try:
-            with self.db.snapshot() as conn:
-                used = conn.execute(
-                    "SELECT sum(pgsize) FROM dbstat WHERE name = ? OR name IN "
-                    "(SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?)",
-                    (table, table),
-                ).fetchone()[0]
-                rows = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-        except sqlite3.OperationalError:
-            return None
-        return None if not rows or not used else float(used) / rows
+        """Average bytes a row of `table` and its indexes take on disk, or None where the
+        engine cannot tell or the table is empty."""
+        return self.db.bytes_per_row(table)
 
-    def auto_vacuum(self) -> str:
-        mode = int(self.db.connection.execute("PRAGMA auto_vacuum").fetchone()[0])
-        return {0: "none", 1: "full", 2: "incremental"}.get(mode, "none")
-
-    def reclaim(self, how: str) -> None:
-        """Give freed pages back to the file system: `incremental` (needs
-        auto_vacuum=INCREMENTAL) or `full` (VACUUM: rewrites the file, needs about its
-        size free, and holds the write lock throughout)."""
-        conn = self.db.connection
-        if how == "incremental":
-            conn.execute("PRAGMA incremental_vacuum").fetchall()
-        elif how == "full":
-            conn.execute("VACUUM")
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-
-    def free_pages(self) -> tuple[int, int]:
-        """(free pages, page size)."""
-        conn = self.db.connection
-        free = int(conn.execute("PRAGMA freelist_count").fetchone()[0])
-        size = int(conn.execute("PRAGMA page_size").fetchone()[0])
-        return free, size
-
-
-def _columns(conn: sqlite3.Connection, span: CandleSpan) -> Any:
-    import numpy as np
-
-    params = (span.symbol, span.timeframe, span.exchange, span.start, span.end)
-    rows = conn.execute(_SELECT_CANDLES, params)
-    flat = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64)
-    return np.ascontiguousarray(flat.reshape(-1, len(CANDLE_COLUMNS)).T)
+    def reclaim(self, how: str) -> str:
+        """Give the space of deleted rows back (see Database.reclaim_space); what was done."""
+        return self.db.reclaim_space(how)

@@ -37,7 +37,7 @@ from tradedb.models import (
 from tradedb.models.fields import Timeframe
 from tradedb.models.values import to_iso_date
 from tradedb.schema import tables as t
-from tradedb.schema.migrate import SchemaStatus, status
+from tradedb.schema.migrate import SchemaStatus
 from tradedb.store.bulk import (
     TICKER_COLUMNS,
     TICKER_KEY,
@@ -49,6 +49,7 @@ from tradedb.store.bulk import (
     write_batch,
 )
 from tradedb.store.database import Database
+from tradedb.store.engines import PostgresTarget
 from tradedb.store.ledger import LedgerRecords
 from tradedb.store.market import MarketRecords
 from tradedb.store.repository import Repository, TableSpec
@@ -130,8 +131,11 @@ class Store:
         }
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, readonly: bool = False) -> Store:
-        return cls(Database.open(path, readonly=readonly))
+    def open(
+        cls, target: str | os.PathLike[str] | PostgresTarget, *, readonly: bool = False
+    ) -> Store:
+        """The store of a SQLite path or a database URL (see tradedb.store.engines)."""
+        return cls(Database.open(target, readonly=readonly))
 
     def repo(self, table: str) -> Repository[Any, Any]:
         """The repository of a table, by its spec name."""
@@ -171,12 +175,15 @@ class Store:
         )
         return write_batch(self.db, batch, on_conflict=on_conflict)
 
+    def table_names(self) -> list[str]:
+        return list(self._by_table)
+
     def row_counts(self) -> dict[str, int]:
         with self.db.snapshot():
             return {name: repo.count() for name, repo in self._by_table.items()}
 
     def schema_status(self) -> SchemaStatus:
-        return status(self.db.connection)
+        return self.db.schema_status()
 
     def close(self) -> None:
         self.db.close()

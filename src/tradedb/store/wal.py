@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from tradedb.store.database import BUSY_TIMEOUT_MS, writer_turn
+from tradedb.store.engines.sqlite import BUSY_TIMEOUT_MS, writer_turn
 
 
 def reset_wal(path: Path) -> bool:

@@ -8,10 +8,11 @@ back: nothing of the operation is written.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any
+from decimal import Decimal, localcontext
+from functools import wraps
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from tradedb.errors import (
     DuplicateRecord,
@@ -24,6 +25,7 @@ from tradedb.models import Order, OrderCreate, Position, Trade, Wallet, WalletMo
 from tradedb.models.base import validate_record
 from tradedb.models.fields import OrderStatus
 from tradedb.models.values import (
+    EXACT,
     check_asset,
     check_exchange,
     check_name,
@@ -34,14 +36,19 @@ from tradedb.models.values import (
     to_decimal,
     to_epoch_ms,
 )
+from tradedb.services.ledger import listing
 from tradedb.services.ledger import orders as order_rules
-from tradedb.services.ledger.arithmetic import exact, quantize, share
+from tradedb.services.ledger.arithmetic import quantize, share
+from tradedb.services.ledger.audit import audit
 from tradedb.services.ledger.ccxt import ccxt_fee, parse_balance
+from tradedb.services.ledger.listing import Filters
 from tradedb.services.ledger.positions import Holding, PositionChange, apply_fill, unrealized_pnl
-from tradedb.store import Store
+from tradedb.store import Page, Store
 from tradedb.store.ledger import Balance, LedgerRecords, WalletChange
 
 ZERO = Decimal(0)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -148,17 +155,33 @@ class Transfer:
         return self.amount if self.kind == "deposit" else -self.amount
 
 
+def _operation(
+    method: Callable[Concatenate[Ledger, P], R],
+) -> Callable[Concatenate[Ledger, P], R]:
+    """A ledger operation: its money arithmetic in the exact decimal context, and the whole
+    of it run again from the start if the database reports a conflict with another writer
+    or lost the connection before committing (see Database.retrying); inside a caller's
+    transaction it runs once, as part of it."""
+
+    @wraps(method)
+    def run(self: Ledger, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with localcontext(EXACT):
+            return self._store.db.retrying(lambda: method(self, *args, **kwargs))
+
+    return run
+
+
 class Ledger:
     """Bookkeeping for one database. Safe to share between threads; every process may
     open its own Ledger on the same file."""
 
     def __init__(self, store: Store) -> None:
-        self.store = store
-        self.records: LedgerRecords = store.ledger
+        self._store = store
+        self._records: LedgerRecords = store.ledger
 
     # --- orders --------------------------------------------------------------------------
 
-    @exact
+    @_operation
     def place_order(
         self,
         *,
@@ -214,8 +237,8 @@ class Ledger:
             locked_amount=reserve,
             locked_asset=locked_asset,
         )
-        with self.store.db.transaction():
-            taken = self.records.order_anywhere(record.order_id)
+        with self._store.db.transaction():
+            taken = self._records.order_anywhere(record.order_id)
             if taken is not None:
                 raise DuplicateRecord(
                     "order_id",
@@ -223,7 +246,7 @@ class Ledger:
                     f"is already the id of a {taken.status} order on {taken.exchange}; order "
                     "ids are unique across exchanges in this schema",
                 )
-            order = self.store.orders.insert_checked(values)
+            order = self._store.orders.insert_checked(values)
             if reserve:
                 self._change(
                     record.exchange,
@@ -234,14 +257,14 @@ class Ledger:
                 )
         return order
 
-    @exact
+    @_operation
     def open_order(self, exchange: str, order_id: str, *, timestamp: object = None) -> Order:
         """The exchange acknowledged a pending order: pending -> open."""
         del timestamp  # the spec keeps no acknowledgement time; accepted for symmetry
-        with self.store.db.transaction():
+        with self._store.db.transaction():
             order = self._order(exchange, order_id)
             order_rules.check_transition(order.order_id, order.status, "open")
-            return self.store.orders.update_checked(order, {"status": "open"})
+            return self._store.orders.update_checked(order, {"status": "open"})
 
     def cancel_order(self, exchange: str, order_id: str, *, timestamp: object = None) -> Order:
         """Cancel a live order and unlock what it still reserves."""
@@ -251,17 +274,17 @@ class Ledger:
         """An order ran out its time in force: unlock what it still reserves."""
         return self._end_order(exchange, order_id, "expired", timestamp)
 
-    @exact
+    @_operation
     def _end_order(
         self, exchange: str, order_id: str, status: OrderStatus, timestamp: object
     ) -> Order:
         when = _time(timestamp)
-        with self.store.db.transaction():
+        with self._store.db.transaction():
             order = self._order(exchange, order_id)
             order_rules.check_transition(order.order_id, order.status, status)
             release = self._releasable(order, order.locked_amount)
             # canceled_at is the time the order stopped being live, by cancel or expiry.
-            ended = self.store.orders.update_checked(
+            ended = self._store.orders.update_checked(
                 order, {"status": status, "canceled_at": when, "locked_amount": ZERO}
             )
             if release:
@@ -277,7 +300,7 @@ class Ledger:
 
     # --- fills ---------------------------------------------------------------------------
 
-    @exact
+    @_operation
     def record_fill(
         self,
         *,
@@ -306,8 +329,8 @@ class Ledger:
         if fee_currency is not None:
             check_asset(fee_currency, "fee_currency")
         when = _time(timestamp)
-        records = self.records
-        with self.store.db.transaction():
+        records = self._records
+        with self._store.db.transaction():
             recorded = records.fill(exchange, exchange_trade_id)
             if recorded is not None:
                 return self._redelivered(
@@ -340,7 +363,7 @@ class Ledger:
             owner = closed or position
             position_id = owner.id if owner is not None else None
             left = remaining - quantity
-            trade = self.store.trades.insert_checked(
+            trade = self._store.trades.insert_checked(
                 {
                     "symbol": order.symbol,
                     "side": order.side,
@@ -371,7 +394,7 @@ class Ledger:
             }
             if not left:
                 order_changes["filled_at"] = when
-            order = self.store.orders.update_checked(order, order_changes)
+            order = self._store.orders.update_checked(order, order_changes)
 
             paid, received = (quote, base) if order.side == "buy" else (base, quote)
             spent, got = (value, quantity) if order.side == "buy" else (quantity, value)
@@ -437,7 +460,7 @@ class Ledger:
         order = self._order(trade.exchange, order_id)
         position = None
         if trade.position_id is not None:
-            position = self.store.positions.get(trade.position_id)
+            position = self._store.positions.get(trade.position_id)
         return FillResult(trade, order, position, duplicate=True)
 
     def _move_position(
@@ -445,11 +468,11 @@ class Ledger:
     ) -> tuple[PositionChange, Position | None, Position | None]:
         """Apply a fill to its position; return the change, the open position after it
         and the position it closed (if any)."""
-        current = self.records.open_position(order.exchange, order.symbol, order.strategy)
+        current = self._records.open_position(order.exchange, order.symbol, order.strategy)
         holding = None if current is None else _holding(current)
         direction = 1 if order.side == "buy" else -1
         change = apply_fill(holding, direction, moved, price, fee_value)
-        positions = self.store.positions
+        positions = self._store.positions
         position: Position | None = None
         closed: Position | None = None
         if current is not None and change.existing is not None:
@@ -491,7 +514,7 @@ class Ledger:
 
     # --- positions -----------------------------------------------------------------------
 
-    @exact
+    @_operation
     def mark_to_market(
         self, prices: Mapping[str | tuple[str, str], object], *, timestamp: object = None
     ) -> MarkResult:
@@ -510,15 +533,15 @@ class Ledger:
             marks[key] = _positive(price, f"prices[{key!r}]")
         updated: list[Position] = []
         unpriced: list[Position] = []
-        with self.store.db.transaction():
-            for position in self.records.open_positions():
+        with self._store.db.transaction():
+            for position in self._records.open_positions():
                 mark = marks.get((position.exchange, position.symbol), marks.get(position.symbol))
                 if mark is None:
                     unpriced.append(position)
                     continue
                 pnl = unrealized_pnl(_holding(position), mark)
                 updated.append(
-                    self.store.positions.update_checked(
+                    self._store.positions.update_checked(
                         position, {"current_price": mark, "unrealized_pnl": pnl}
                     )
                 )
@@ -555,7 +578,7 @@ class Ledger:
             Transfer.parse("withdrawal", exchange, asset, amount, timestamp, reference)
         )
 
-    @exact
+    @_operation
     def transfer(self, request: Transfer) -> TransferResult:
         """Record a checked deposit or withdrawal (see `Transfer.parse`)."""
         exchange, asset, kind, reference = (
@@ -564,9 +587,9 @@ class Ledger:
             request.kind,
             request.reference,
         )
-        with self.store.db.transaction():
+        with self._store.db.transaction():
             if reference is not None:
-                earlier = self.records.movement(exchange, kind, reference)
+                earlier = self._records.movement(exchange, kind, reference)
                 if earlier is not None:
                     if (earlier.asset, earlier.available_change) != (asset, request.change):
                         raise DuplicateRecord(
@@ -585,11 +608,11 @@ class Ledger:
                 ("amount", request.amount),
             )
             # This transaction holds the write lock, so the newest movement is ours.
-            movement = self.records.newest_movement()
+            movement = self._records.newest_movement()
             assert movement is not None
             return TransferResult(movement, self._wallet(exchange, asset))
 
-    @exact
+    @_operation
     def sync_balances(
         self, exchange: str, ccxt_balance: Mapping[str, Any], *, timestamp: object = None
     ) -> Reconciliation:
@@ -603,8 +626,8 @@ class Ledger:
         when = _time(timestamp if timestamp is not None else ccxt_balance.get("timestamp"))
         differences: list[BalanceDifference] = []
         matched: list[str] = []
-        with self.store.db.transaction():
-            ledger = self.records.balances(exchange)
+        with self._store.db.transaction():
+            ledger = self._records.balances(exchange)
             for asset in sorted(set(ledger) | set(reported)):
                 ours = ledger.get(asset, Balance(ZERO, ZERO))
                 theirs = reported.get(asset, Balance(ZERO, ZERO))
@@ -617,10 +640,43 @@ class Ledger:
                 self._change(exchange, changes, when, "syncing balances", ("ccxt_balance", None))
         return Reconciliation(exchange, when, differences, matched)
 
+    # --- reading -------------------------------------------------------------------------
+
+    def orders(self, filters: Filters | None = None, **fields: Any) -> Page[Order]:
+        """Orders, newest first: `filters` or its fields (exchange, symbol, strategy,
+        status, since, until, limit, after) given as keywords."""
+        return listing.orders(self._store, _filters(filters, fields))
+
+    def trades(self, filters: Filters | None = None, **fields: Any) -> Page[Trade]:
+        """Fills (the trades table), newest first; filters as for `orders`."""
+        return listing.trades(self._store, _filters(filters, fields))
+
+    def positions(self, filters: Filters | None = None, **fields: Any) -> Page[Position]:
+        """Positions, newest first; filters as for `orders`."""
+        return listing.positions(self._store, _filters(filters, fields))
+
+    def order(self, exchange: str, order_id: str) -> Order | None:
+        """The order with this id on `exchange`, or None."""
+        return self._records.order(check_exchange(exchange), check_name(order_id, "order_id"))
+
+    def wallets(self, *, exchange: str | None = None, asset: str | None = None) -> list[Wallet]:
+        """Every wallet (of one exchange or asset), in exchange then asset order."""
+        return listing.balances(self._store, exchange=exchange, asset=asset)
+
+    def balance(self, exchange: str, asset: str) -> Balance:
+        """One wallet's available and locked funds (zero for a wallet never used)."""
+        found = self._records.balance(check_exchange(exchange), check_asset(asset))
+        return found if found is not None else Balance(ZERO, ZERO)
+
+    def audit(self) -> list[str]:
+        """Every broken invariant of the ledger (and the engine's own checks); empty when
+        all hold: wallets equal their journal, orders their fills, positions their P&L."""
+        return audit(self._store)
+
     # --- helpers -------------------------------------------------------------------------
 
     def _order(self, exchange: str, order_id: str) -> Order:
-        order = self.records.order(exchange, order_id)
+        order = self._records.order(exchange, order_id)
         if order is None:
             raise UnknownRecord(
                 "order_id", order_id, f"no order with this id on {exchange}; record it first"
@@ -628,7 +684,7 @@ class Ledger:
         return order
 
     def _wallet(self, exchange: str, asset: str) -> Wallet:
-        wallet = self.store.wallets.select_one("exchange = ? AND asset = ?", (exchange, asset))
+        wallet = self._store.wallets.select_one("exchange = ? AND asset = ?", (exchange, asset))
         assert wallet is not None
         return wallet
 
@@ -638,7 +694,7 @@ class Ledger:
         exchange's figure)."""
         if not wanted:
             return ZERO
-        held = self.records.balance(order.exchange, _locked_asset(order))
+        held = self._records.balance(order.exchange, _locked_asset(order))
         return min(wanted, held.locked) if held is not None else ZERO
 
     def _change(
@@ -655,7 +711,7 @@ class Ledger:
 
         `cause` is the input field and value the error names if funds fall short.
         """
-        results = self.records.change_wallets(exchange, changes, when, trade_id=trade_id)
+        results = self._records.change_wallets(exchange, changes, when, trade_id=trade_id)
         for asset, (before, after) in results.items():
             if after.available < 0:
                 raise InsufficientFunds(
@@ -663,6 +719,12 @@ class Ledger:
                     f"{action} needs {plain(before.available - after.available)} {asset} on "
                     f"{exchange} but {plain(before.available)} is available",
                 )
+
+
+def _filters(filters: Filters | None, fields: Mapping[str, Any]) -> Filters:
+    if filters is not None and fields:
+        raise ValidationError("filters", fields, "give a Filters object or keywords, not both")
+    return filters if filters is not None else Filters(**fields)
 
 
 def plain(value: object) -> str:

@@ -59,7 +59,7 @@ def _with_archived(
 ) -> Any:
     """The database's candles plus those retention moved to Parquet archives. The
     database is read first: rows retention deletes after that were archived before."""
-    archived = archive.archived_columns(store.db.path, *market, since=since, until=until)
+    archived = archive.archived_columns(store.db.companion_base, *market, since=since, until=until)
     if archived is None:
         return units
     import numpy as np
@@ -112,7 +112,7 @@ def exact_rows(
     since, until = check_series(exchange, symbol, timeframe, start, end)
     rows = store.market.candle_units(exchange, symbol, timeframe, since, until)
     archived = archive.archived_columns(
-        store.db.path, exchange, symbol, timeframe, since=since, until=until
+        store.db.companion_base, exchange, symbol, timeframe, since=since, until=until
     )
     if archived is not None:
         import numpy as np

@@ -62,7 +62,7 @@ def candle_page(
     candles: list[Candle | CandleCreate] = list(page.items)
     more = page.next_after is not None
     archived = archive.archived_columns(
-        store.db.path, exchange, symbol, timeframe, since=start, until=end
+        store.db.companion_base, exchange, symbol, timeframe, since=start, until=end
     )
     if archived is not None:
         # The database's candle wins where both hold a time. One the database holds beyond

@@ -1,30 +1,43 @@
-"""The backups in a folder, whatever their kind: list, verify, restore.
+"""The backups in a folder, whatever their kind and engine: list, verify, restore.
 
 Everything works from the manifests. Verifying a backup checks the stored file's SHA-256
-and size, then decompresses the database inside to a temp file in the folder and runs
-`integrity_check` on it; restoring does the same checks before it writes anything.
+and size, then reads the database inside back into a scratch copy (a temp file in the
+folder for SQLite, a scratch database on the server for PostgreSQL), checks it against
+the manifest and with the engine's own checks, opens it with tradedb and runs the ledger
+audit; the scratch copy is removed afterwards. Restoring does the same checks (all but
+the audit) on a copy beside the destination before it puts anything in place.
 """
 
 from __future__ import annotations
 
 import tarfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
-from tradedb.services.ops.backup_full import FullRestore, open_database_member, restore_full
+from tradedb.errors import TradeDBError
+from tradedb.services.ledger.audit import audit
+from tradedb.services.ops.backup_full import (
+    FullRestore,
+    database_destination,
+    database_member,
+    restore_full,
+)
 from tradedb.services.ops.backup_manifest import (
-    TEMP_PREFIX,
     BackupError,
     Manifest,
-    file_sha256,
     find_manifest,
     read_manifests,
 )
-from tradedb.services.ops.backup_snapshot import decompress, restore_database_file
-from tradedb.store import backup as sqlite_backup
+from tradedb.services.ops.backup_snapshot import install_copy
+from tradedb.store import Store
+from tradedb.store.engines import (
+    PostgresTarget,
+    Target,
+    initialize,
+    parse_target,
+    read_schema_status,
+)
+from tradedb.store.engines.backups import StoredCopy, file_sha256, restore_method
 
 
 @dataclass(frozen=True)
@@ -42,28 +55,47 @@ def list_backups(folder: Path) -> list[Manifest]:
     return read_manifests(folder)
 
 
-def verify(folder: Path, backup_id: str | None = None) -> list[Verdict]:
-    """Check one backup (or every backup, when `backup_id` is None)."""
+def verify(
+    folder: Path, backup_id: str | None = None, *, server: Target | None = None
+) -> list[Verdict]:
+    """Check one backup (or every backup, when `backup_id` is None). A PostgreSQL backup
+    is restored into a scratch database on `server` (a PostgreSQL target); a server that
+    cannot be used is refused before any backup is read."""
     manifests = [find_manifest(folder, backup_id)] if backup_id else read_manifests(folder)
-    return [Verdict(manifest, verify_one(folder, manifest)) for manifest in manifests]
+    for engine in sorted({manifest.engine for manifest in manifests}):
+        restore_method(engine).check_scratch_server(server)
+    return [Verdict(manifest, verify_one(folder, manifest, server)) for manifest in manifests]
 
 
-def verify_one(folder: Path, manifest: Manifest) -> list[str]:
+def verify_one(folder: Path, manifest: Manifest, server: Target | None = None) -> list[str]:
     stored = checksum_problems(folder, manifest)
     if stored:
         return stored
-    temp = folder / f"{TEMP_PREFIX}{manifest.id}.verify.sqlite"
-    temp.unlink(missing_ok=True)
     try:
-        with _open_database(folder, manifest) as reader:
-            sha256, size = decompress(reader, temp)
-        if (sha256, size) != (manifest.database_sha256, manifest.database_bytes):
-            return ["the database inside does not match its manifest"]
-        return [f"integrity_check: {p}" for p in sqlite_backup.integrity_problems(temp)]
+        method = restore_method(manifest.engine)
+        with method.scratch(stored_copy(folder, manifest), server=server) as copy:
+            return copy.problems() or opened_problems(copy.target, manifest)
     except (BackupError, tarfile.TarError) as exc:
         return [str(exc)]
-    finally:
-        temp.unlink(missing_ok=True)
+
+
+def opened_problems(copy: Target, manifest: Manifest) -> list[str]:
+    """What tradedb finds wrong with a scratch copy: a schema revision other than the
+    manifest's, or a broken ledger invariant. A copy at an older schema is upgraded
+    first (it is thrown away afterwards), as `tradedb init` would upgrade a restore."""
+    try:
+        status = read_schema_status(copy)
+        if status.current != manifest.schema:
+            return [
+                f"the database inside is at schema {status.current}, its manifest says "
+                f"{manifest.schema}"
+            ]
+        if not status.up_to_date:
+            initialize(copy)
+        with Store.open(copy, readonly=True) as store:
+            return [f"audit: {problem}" for problem in audit(store)]
+    except TradeDBError as exc:
+        return [f"tradedb cannot open the database inside: {exc}"]
 
 
 def checksum_problems(folder: Path, manifest: Manifest) -> list[str]:
@@ -79,30 +111,94 @@ def checksum_problems(folder: Path, manifest: Manifest) -> list[str]:
 
 
 def restore(
-    folder: Path, backup_id: str | None, to: Path, *, force: bool = False
-) -> tuple[Manifest, Path | FullRestore]:
-    """Restore a snapshot to the database file `to`, or a full backup into the folder `to`.
-    Nothing is written unless the backup's checksum, the database inside and its
-    integrity_check all agree with the manifest."""
+    folder: Path,
+    backup_id: str | None,
+    to: str | Path | PostgresTarget,
+    *,
+    to_db: str | Target | None = None,
+    force: bool = False,
+) -> tuple[Manifest, Target | FullRestore]:
+    """Restore a snapshot to `to` (a SQLite file, or a new PostgreSQL database), or a full
+    backup into the folder `to` (its database to `to_db`, or a file in that folder).
+    Nothing is written unless the destination is free (or `force`), and the backup's
+    checksum, the database inside and the engine's checks all agree with the manifest."""
     manifest = find_manifest(folder, backup_id)
+    method = restore_method(manifest.engine)
+    if manifest.kind == "full":
+        return manifest, _restore_full(folder, manifest, to, to_db, force=force)
+    if to_db is not None:
+        raise BackupError(
+            f"backup {manifest.id} is a snapshot: --to-db is for full backups; give the "
+            "database with --to"
+        )
+    destination = parse_target(to)
+    method.check_destination(manifest.id, destination, force=force)
+    _refuse_damaged(folder, manifest)
+    install_copy(method, stored_copy(folder, manifest), destination, force=force)
+    return manifest, destination
+
+
+def restore_checks(manifest: Manifest) -> str:
+    """What a restore of this backup checked before it wrote anything, for people."""
+    return restore_method(manifest.engine).checks
+
+
+def _restore_full(
+    folder: Path,
+    manifest: Manifest,
+    to: str | Path | PostgresTarget,
+    to_db: str | Target | None,
+    *,
+    force: bool,
+) -> FullRestore:
+    place = parse_target(to)
+    if not isinstance(place, Path) or (place.exists() and not place.is_dir()):
+        raise BackupError(
+            f"--to {place}: a full backup restores into a folder, and this is not one"
+        )
+    method = restore_method(manifest.engine)
+    database = database_destination(manifest, method, place, to_db)
+    inside = isinstance(database, Path) and database.parent == place
+    if not inside:
+        method.check_destination(manifest.id, database, force=force)
+    if not place.parent.is_dir():
+        raise BackupError(f"folder {place.parent} does not exist; create it or choose another --to")
+    _refuse_damaged(folder, manifest)
+    place.mkdir(mode=0o700, exist_ok=True)
+    if inside:
+        method.check_destination(manifest.id, database, force=force)
+    return restore_full(folder / manifest.file, manifest, method, place, database, force=force)
+
+
+def _refuse_damaged(folder: Path, manifest: Manifest) -> None:
     problems = checksum_problems(folder, manifest)
     if problems:
         raise BackupError(f"backup {manifest.id}: {problems[0]}; nothing was restored")
-    path = folder / manifest.file
-    if manifest.kind == "full":
-        return manifest, restore_full(path, manifest, to, force=force)
-    restore_database_file(lambda: path.open("rb"), manifest, to, force=force)
-    return manifest, to
 
 
-@contextmanager
-def _open_database(folder: Path, manifest: Manifest) -> Iterator[IO[bytes]]:
-    """The compressed database stream of a backup: the file itself for a snapshot, the
-    member inside the tar for a full backup."""
+def stored_copy(folder: Path, manifest: Manifest) -> StoredCopy:
+    """The database data of a backup: the file itself for a snapshot, the member inside
+    the tar for a full backup."""
     path = folder / manifest.file
+    member = restore_method(manifest.engine).full_member
+    as_is = (manifest.sha256, manifest.size_bytes) == (
+        manifest.database_sha256,
+        manifest.database_bytes,
+    )
     if manifest.kind == "snapshot":
-        with path.open("rb") as handle:
-            yield handle
-        return
-    with tarfile.open(path, mode="r") as tar, open_database_member(tar) as member:
-        yield member
+        return StoredCopy(
+            open=lambda: path.open("rb"),
+            sha256=manifest.database_sha256,
+            size_bytes=manifest.database_bytes,
+            backup_id=manifest.id,
+            workspace=folder,
+            # The stored file is the database data itself (a pg_dump archive).
+            path=path if as_is else None,
+        )
+    return StoredCopy(
+        open=lambda: database_member(path, member),
+        sha256=manifest.database_sha256,
+        size_bytes=manifest.database_bytes,
+        backup_id=manifest.id,
+        workspace=folder,
+    )

@@ -14,7 +14,8 @@ import os
 import struct
 from typing import IO
 
-from tradedb.services.ops.backup_manifest import CHUNK, BackupError, missing_extra
+from tradedb.services.ops.backup_manifest import BackupError, missing_extra
+from tradedb.store.engines.backups import CHUNK
 
 try:
     from cryptography.exceptions import InvalidTag

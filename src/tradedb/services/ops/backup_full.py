@@ -1,13 +1,15 @@
 """The full backup (the spec's monthly full system backup): one tar file holding
 
-    database.sqlite.zst     a snapshot taken as `take_snapshot` takes one
+    database.sqlite.zst     a snapshot taken as `take_snapshot` takes one (on PostgreSQL,
+     or database.pgdump     pg_dump's custom format, as a PostgreSQL snapshot holds it)
     archives/...            the Parquet archives of retention (`[retention] archive_dir`)
     config/config.toml      the config file, when there is one
     manifests/...           the manifests of every backup in the folder at that moment
 
 with its manifest beside it, like a snapshot's. Parquet is already zstd-compressed and the
 database is compressed on its own, so the tar itself is not compressed again.
-`restore_full` puts it all back into one folder with a single call.
+`restore_full` puts it all back into one folder with a single call; a PostgreSQL dump
+goes into a new database on a server instead (`--to-db`).
 """
 
 from __future__ import annotations
@@ -15,54 +17,58 @@ from __future__ import annotations
 import os
 import shutil
 import tarfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from tradedb.services.location import config_file, config_section
+from tradedb.services.location import BackupLocation, config_file, config_section
 from tradedb.services.ops.backup_manifest import (
     MANIFEST_SUFFIX,
     TEMP_PREFIX,
     BackupError,
     Manifest,
-    file_sha256,
     fsync_folder,
     new_backup_id,
     owner_only_file,
 )
 from tradedb.services.ops.backup_snapshot import (
+    Database,
     Progress,
+    SnapshotData,
     finish,
-    restore_database_file,
+    install_copy,
+    ready_folder,
     storage_error,
     write_snapshot_data,
 )
+from tradedb.store.engines import Target, companion_base, parse_target
+from tradedb.store.engines.backups import RestoreMethod, StoredCopy, backup_source, file_sha256
 
-DATABASE_MEMBER = "database.sqlite.zst"
 ARCHIVES = "archives"
 CONFIG_MEMBER = "config/config.toml"
 MANIFESTS = "manifests"
-RESTORED_DATABASE = "tradedb.sqlite"
 RESTORED_CONFIG = "config.toml"
 
 
 @dataclass(frozen=True)
 class FullRestore:
-    database: Path
+    database: Target
     archives: Path | None
     config: Path | None
     manifests: Path | None
 
 
 def archive_dir(
-    option: str | None, database: Path, env: Mapping[str, str] | None = None
+    option: str | None, database: Database, env: Mapping[str, str] | None = None
 ) -> Path | None:
     """Where retention keeps its Parquet archives: the option, else `[retention]
-    archive_dir` in the config file, else `<database stem>-archives/` beside the database
-    (retention's own rule, services/ops/archive.py). None when that default folder does
-    not exist, as before retention's first run."""
+    archive_dir` in the config file, else `<stem>-archives/` beside the database's
+    companion base (the SQLite file, or a name in the user data folder for a PostgreSQL
+    database: retention's own rule, services/ops/archive.py). None when that default
+    folder does not exist, as before retention's first run."""
     if option:
         return Path(option).expanduser()
     configured = config_section("retention", env).get("archive_dir")
@@ -72,13 +78,14 @@ def archive_dir(
                 f"config file {config_file(env)}: [retention] archive_dir must be a path"
             )
         return Path(configured).expanduser()
-    default = database.parent / f"{database.stem}-archives"
+    base = companion_base(parse_target(database))
+    default = base.parent / f"{base.stem}-archives"
     return default if default.is_dir() else None
 
 
 def take_full(
-    database: Path,
-    folder: Path,
+    database: Database,
+    folder: Path | BackupLocation,
     *,
     archives: Path | None,
     config: Path | None,
@@ -86,18 +93,21 @@ def take_full(
     progress: Progress | None = None,
 ) -> Manifest:
     now = now or datetime.now(UTC)
-    backup_id = new_backup_id(folder, "full", now)
     if archives is not None and not archives.is_dir():
         raise BackupError(f"archive folder {archives} does not exist")
+    source = backup_source(database)
+    source.check()
+    folder = ready_folder(folder)
+    backup_id = new_backup_id(folder, "full", now)
     manifests = sorted(folder.glob(f"*{MANIFEST_SUFFIX}"))
-    snapshot = write_snapshot_data(database, folder, backup_id, progress=progress)
+    snapshot = write_snapshot_data(source, folder, backup_id, progress=progress)
     temp = folder / f"{TEMP_PREFIX}{backup_id}.tar"
     target = folder / f"{backup_id}.tar"
     try:
         if progress:
             progress("writing the full backup (tar)")
         with owner_only_file(temp) as handle, tarfile.open(fileobj=handle, mode="w") as tar:
-            tar.add(snapshot.path, arcname=DATABASE_MEMBER)
+            tar.add(snapshot.path, arcname=source.full_member)
             if archives is not None:
                 tar.add(archives, arcname=ARCHIVES)
             if config is not None and config.is_file():
@@ -113,28 +123,56 @@ def take_full(
         raise storage_error(folder, exc) from None
     finally:
         snapshot.path.unlink(missing_ok=True)
-    whole = replace(snapshot, path=target, size_bytes=size, sha256=sha256)
-    return finish(folder, backup_id, "full", now, whole, source=database)
+    whole = replace(snapshot.copy, size_bytes=size, sha256=sha256)
+    return finish(folder, backup_id, "full", now, SnapshotData(target, whole), source=source)
 
 
-def open_database_member(tar: tarfile.TarFile) -> IO[bytes]:
+def open_database_member(tar: tarfile.TarFile, name: str) -> IO[bytes]:
     try:
-        member = tar.extractfile(DATABASE_MEMBER)
+        member = tar.extractfile(name)
     except KeyError:
         member = None
     if member is None:
-        raise BackupError(f"the full backup holds no {DATABASE_MEMBER}")
+        raise BackupError(f"the full backup holds no {name}")
     return member
 
 
-def restore_full(path: Path, manifest: Manifest, to: Path, *, force: bool) -> FullRestore:
+@contextmanager
+def database_member(path: Path, name: str) -> Iterator[IO[bytes]]:
+    """The database's stream inside a full backup's tar."""
+    with tarfile.open(path, mode="r") as tar, open_database_member(tar, name) as member:
+        yield member
+
+
+def database_destination(
+    manifest: Manifest, method: RestoreMethod, to: Path, to_db: str | Target | None
+) -> Target:
+    """Where a full backup restored into the folder `to` puts its database: `to_db`, else
+    the engine's place in the folder (a SQLite file; a PostgreSQL dump has none)."""
+    if to_db is not None:
+        return parse_target(to_db)
+    default = method.default_destination(to)
+    if default is None:
+        raise BackupError(
+            f"backup {manifest.id} holds a PostgreSQL dump: name the new database to restore "
+            "it into with --to-db postgresql://user@host/newname"
+        )
+    return default
+
+
+def restore_full(
+    path: Path,
+    manifest: Manifest,
+    method: RestoreMethod,
+    to: Path,
+    database: Target,
+    *,
+    force: bool,
+) -> FullRestore:
     """Restore a full backup (already checked against its manifest) into the folder `to`:
-    tradedb.sqlite, archives/, config.toml and manifests/. Anything already there is
-    replaced only with `force`."""
-    if to.exists() and not to.is_dir():
-        raise BackupError(f"--to {to}: a full backup restores into a folder, and this is a file")
-    to.mkdir(mode=0o700, exist_ok=True)
-    database = to / RESTORED_DATABASE
+    archives/, config.toml and manifests/, and its database to `database` (accepted by
+    `method.check_destination`): tradedb.sqlite in the folder by default. Anything
+    already there is replaced only with `force`."""
     with tarfile.open(path, mode="r") as tar:
         names = tar.getnames()
         has_archives = any(n == ARCHIVES or n.startswith(f"{ARCHIVES}/") for n in names)
@@ -151,7 +189,14 @@ def restore_full(path: Path, manifest: Manifest, to: Path, *, force: bool) -> Fu
         ]
         if others and not force:
             raise BackupError(f"{others[0]} exists; add --force to replace it")
-        restore_database_file(lambda: open_database_member(tar), manifest, database, force=force)
+        data = StoredCopy(
+            open=lambda: database_member(path, method.full_member),
+            sha256=manifest.database_sha256,
+            size_bytes=manifest.database_bytes,
+            backup_id=manifest.id,
+            workspace=path.parent,
+        )
+        install_copy(method, data, database, force=force)
         for target in others:
             if target.is_dir():
                 shutil.rmtree(target)

@@ -8,38 +8,54 @@ or kept by rotation.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
-from tradedb.errors import TradeDBError
+from tradedb.errors import BackupError
+from tradedb.store.engines.backups import TEMP_PREFIX, fsync_folder, owner_only_file
+
+# BackupError and the file helpers are shared with the engines' side of backups
+# (store/engines/backups.py) and re-exported for the backup services.
+__all__ = [
+    "FORMAT",
+    "ID_PATTERN",
+    "MANIFEST_SUFFIX",
+    "TEMP_PREFIX",
+    "BackupError",
+    "Kind",
+    "Manifest",
+    "find_manifest",
+    "fsync_folder",
+    "manifest_path",
+    "missing_extra",
+    "new_backup_id",
+    "owner_only_file",
+    "read_manifests",
+    "write_manifest",
+]
 
 FORMAT = "tradedb-backup/1"
 MANIFEST_SUFFIX = ".manifest.json"
-TEMP_PREFIX = ".tmp-"
-OWNER_ONLY = 0o600
-CHUNK = 1 << 20
 ID_PATTERN = re.compile(r"^(snapshot|full)-\d{8}T\d{6}Z(-\d+)?$")
 
 Kind = Literal["snapshot", "full"]
 
 
-class BackupError(TradeDBError):
-    """A backup cannot be taken, found, verified or restored; the message says why."""
-
-
 @dataclass(frozen=True)
 class Manifest:
     """What a backup holds and how to check it. `sha256` and `size_bytes` are those of
-    `file` as stored; `database_sha256` and `database_bytes` those of the SQLite file
-    inside it, after decompression."""
+    `file` as stored; `database_sha256` and `database_bytes` those of the database data
+    inside it: the SQLite file after decompression, or pg_dump's file as it is.
+
+    `engine` is the engine the database ran on ('sqlite' for manifests written before
+    PostgreSQL was supported), `engine_version` its version (the SQLite library's, the
+    server's), `tool` what made the copy ('VACUUM INTO', 'pg_dump 15.5'). `source` names
+    the database, a PostgreSQL URL with its password masked."""
 
     id: str
     kind: Kind
@@ -53,6 +69,9 @@ class Manifest:
     schema: str | None
     source: str
     format: str = FORMAT
+    engine: str = "sqlite"
+    engine_version: str | None = None
+    tool: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -136,49 +155,3 @@ def write_manifest(folder: Path, manifest: Manifest) -> Path:
         temp.unlink(missing_ok=True)
         raise
     return target
-
-
-@contextmanager
-def owner_only_file(path: Path) -> Iterator[IO[bytes]]:
-    """A new file readable by its owner only, fsynced before it is closed."""
-    descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, OWNER_ONLY)
-    with os.fdopen(descriptor, "wb") as handle:
-        yield handle
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def create_empty_owner_only(path: Path) -> None:
-    os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, OWNER_ONLY))
-
-
-def fsync_file(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def fsync_folder(folder: Path) -> None:
-    """Make a rename in the folder durable (a no-op where folders cannot be opened)."""
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        with suppress(OSError):
-            os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def file_sha256(path: Path) -> tuple[str, int]:
-    """SHA-256 (hex) and size of a file, read in chunks."""
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size

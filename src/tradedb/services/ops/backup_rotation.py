@@ -1,11 +1,14 @@
 """Rotation: which backups `tradedb backup prune` keeps, and deleting the rest.
 
-Grandfather-father-son, per kind (snapshots and full backups rotate separately): keep the
-newest backup of each of the `daily` most recent days that have one, of each of the
-`weekly` most recent ISO weeks, and of each of the `monthly` most recent months (UTC).
-The newest backup of each kind is always kept, whatever the policy says, so that prune can
-never leave a folder without a backup. Leftovers of interrupted backups (temp files older
-than a day, never a backup since they have no manifest) are deleted too.
+Grandfather-father-son, per database and kind (snapshots and full backups rotate
+separately, and so do the backups of two databases sharing a folder, say a SQLite file
+and the PostgreSQL database it moved to, as the manifests' engine and source tell them
+apart): keep the newest backup of each of the `daily` most recent days that have one, of
+each of the `weekly` most recent ISO weeks, and of each of the `monthly` most recent
+months (UTC). The newest backup of each kind and database is always kept, whatever the
+policy says, so that prune can never leave a database without a backup. Leftovers of
+interrupted backups (temp files older than a day, never a backup since they have no
+manifest) are deleted too.
 """
 
 from __future__ import annotations
@@ -75,9 +78,9 @@ def plan_prune(folder: Path, policy: Policy, *, now_s: float | None = None) -> P
 def keep_reasons(manifests: Iterable[Manifest], policy: Policy) -> dict[str, list[str]]:
     """backup id -> why it is kept ("newest", "daily", "weekly", "monthly")."""
     reasons: dict[str, list[str]] = {}
-    by_kind: dict[str, list[Manifest]] = {}
+    by_kind: dict[tuple[str, str, str], list[Manifest]] = {}
     for manifest in manifests:
-        by_kind.setdefault(manifest.kind, []).append(manifest)
+        by_kind.setdefault((manifest.kind, manifest.engine, manifest.source), []).append(manifest)
     rules: list[tuple[str, int, Callable[[datetime], object]]] = [
         ("daily", policy.daily, lambda t: t.date()),
         ("weekly", policy.weekly, lambda t: t.isocalendar()[:2]),

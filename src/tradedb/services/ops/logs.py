@@ -51,6 +51,7 @@ from tradedb.errors import ValidationError
 from tradedb.models import Log
 from tradedb.models.values import format_decimal, now_epoch_ms, parse_time_bound
 from tradedb.store import Store
+from tradedb.store.database import DatabaseUnavailable
 from tradedb.store.logs import LogFilter, LogRecords, LogRow
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -182,6 +183,7 @@ class BotLogHandler(logging.Handler):
         self._last_drop_ms: int | None = None
         self._errors_seen: set[str] = set()
         self._stopping = False
+        self._closing = False
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="tradedb-bot-logs", daemon=True)
         self._thread.start()
@@ -232,6 +234,7 @@ class BotLogHandler(logging.Handler):
     def close(self) -> None:
         if self._closed:
             return
+        self._closing = True
         self.flush()
         self._stopping = True
         self._wake.set()
@@ -268,6 +271,12 @@ class BotLogHandler(logging.Handler):
             self._records.insert_rows(rows)
         except Exception as exc:
             with self._lock:
+                if isinstance(exc, DatabaseUnavailable) and self._closing:
+                    # Closing, and the database cannot be reached: each further batch
+                    # would wait as long for a connection, so what waits is given up
+                    # now and counted, rather than holding the program's exit.
+                    count += len(self._queue)
+                    self._queue.clear()
                 self.failed += count
             self._report(exc)
         else:
@@ -332,7 +341,7 @@ class LogQuery:
         cls,
         *,
         level: str | None = None,
-        since: str | None = None,
+        since: str | int | None = None,
         strategy: str | None = None,
         limit: int = 100,
         now_ms: int | None = None,

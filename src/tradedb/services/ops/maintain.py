@@ -6,10 +6,11 @@ run from cron every hour, the daily snapshot runs once a day, at the first run a
 midnight UTC, and a missed night is made up at the next run. A job that fails is reported
 and stays due, so the next run retries it; the jobs after it still run.
 
-The times are kept in a small JSON file beside the database (`<database>-maintain.json`),
-written atomically, rather than in bot_config: restoring a snapshot of the database must
-not roll the schedule back with it (the restored database would then seem freshly backed
-up), and the file can be read when the database cannot.
+The times are kept in a small JSON file beside the database (`<database>-maintain.json`;
+for a PostgreSQL database beside its companion base in the user data folder, see
+`companion_base`), written atomically, rather than in bot_config: restoring a snapshot of
+the database must not roll the schedule back with it (the restored database would then
+seem freshly backed up), and the file can be read when the database cannot.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any, Literal
 from tradedb.errors import TradeDBError
 from tradedb.services.location import config_file, config_section
 from tradedb.services.ops import replication
+from tradedb.store.engines import Target, companion_base, without_password
 
 fcntl: ModuleType | None
 try:
@@ -56,7 +58,7 @@ class JobNotConfigured(TradeDBError):
 
 @dataclass(frozen=True)
 class JobContext:
-    database: Path
+    database: Target
     env: Mapping[str, str]
     now: datetime
 
@@ -122,8 +124,8 @@ class Schedule:
             raise
 
 
-def schedule_path(database: Path) -> Path:
-    return Path(f"{database}-maintain.json")
+def schedule_path(database: Target) -> Path:
+    return Path(f"{companion_base(database)}-maintain.json")
 
 
 def period_of(period: Period, moment: datetime) -> str:
@@ -154,7 +156,7 @@ def is_due(job: Job, state: JobState, now: datetime) -> bool:
 
 
 def run_due(
-    database: Path,
+    database: Target,
     jobs: Sequence[Job] | None = None,
     *,
     now: datetime | None = None,
@@ -190,7 +192,7 @@ def run_due(
 
 
 def next_due(
-    database: Path, jobs: Sequence[Job] | None = None, *, now: datetime | None = None
+    database: Target, jobs: Sequence[Job] | None = None, *, now: datetime | None = None
 ) -> datetime:
     """When the next job falls due (now, if one is due or last failed)."""
     jobs = default_jobs() if jobs is None else jobs
@@ -206,7 +208,7 @@ def next_due(
 
 
 def run_forever(
-    database: Path,
+    database: Target,
     *,
     check_every_s: float = 3600.0,
     report: Callable[[list[JobOutcome]], None],
@@ -243,13 +245,17 @@ def _run_one(job: Job, state: JobState, context: JobContext) -> JobOutcome:
 
 
 @contextmanager
-def _exclusive(database: Path) -> Iterator[None]:
+def _exclusive(database: Target) -> Iterator[None]:
     """One `tradedb maintain` at a time per database: cron may start one while the last
     is still taking the monthly backup."""
+    base = companion_base(database)
+    # A server database's companion folder is tradedb's own, made on first use.
+    if base != database:
+        base.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     if fcntl is None:
         yield
         return
-    lock = Path(f"{database}-maintain.lock")
+    lock = Path(f"{base}-maintain.lock")
     descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, OWNER_ONLY)
     try:
         try:
@@ -344,21 +350,32 @@ def _public(module: str, what: str) -> Any:
 # --- printing the schedule ---------------------------------------------------------------
 
 
-def cron_line(database: Path, command: str = "tradedb") -> str:
+def cron_line(database: Target, command: str = "tradedb") -> str:
     """Hourly: each job runs at the first hour after its period starts, and a failed job
-    is retried an hour later."""
-    return f"17 * * * * {command} maintain --once --db {_quoted(database)} >/dev/null 2>&1"
+    is retried an hour later. A PostgreSQL URL goes in without its password (see
+    `password_note`)."""
+    where = _quoted(without_password(database))
+    return f"17 * * * * {command} maintain --once --db {where} >/dev/null 2>&1"
 
 
-def windows_task(database: Path, command: str = "tradedb") -> str:
+def windows_task(database: Target, command: str = "tradedb") -> str:
     return (
         'schtasks /Create /TN "tradedb maintain" /SC HOURLY /MO 1 /ST 00:17 '
-        f'/TR "\\"{command}\\" maintain --once --db \\"{database}\\""'
+        f'/TR "\\"{command}\\" maintain --once --db \\"{without_password(database)}\\""'
     )
 
 
-def _quoted(path: Path) -> str:
-    text = str(path)
+def password_note(database: Target) -> str | None:
+    """What to do with the password the schedule's lines leave out, if there is one."""
+    if without_password(database) == str(database):
+        return None
+    return (
+        "the password is not in these lines: put it in ~/.pgpass "
+        "(host:port:database:user:password, mode 0600), where libpq finds it"
+    )
+
+
+def _quoted(text: str) -> str:
     return (
         text
         if text.replace("/", "").replace("-", "").replace("_", "").replace(".", "").isalnum()

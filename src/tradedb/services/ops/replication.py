@@ -45,7 +45,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tradedb.errors import TradeDBError, ValidationError
-from tradedb.services.location import config_section, resolve_backup_dir
+from tradedb.services.location import DatabaseLocation, config_section, resolve_backup_dir
 from tradedb.services.ops.replica_generations import (
     Generation,
     Replica,
@@ -57,7 +57,7 @@ from tradedb.services.ops.replica_generations import (
     parse_replica,
     prune_generations,
 )
-from tradedb.store.database import writer_crashes
+from tradedb.store.engines.sqlite import writer_crashes
 from tradedb.store.wal import reset_wal
 
 __all__ = [
@@ -112,6 +112,19 @@ class ReplicationSettings:
             ]
         }
         return json.dumps(config, indent=2) + "\n"
+
+
+def replicated_file(location: DatabaseLocation) -> Path:
+    """The SQLite file Litestream replicates. A PostgreSQL database is replicated by
+    PostgreSQL itself, which is said in one line."""
+    if not location.is_file:
+        raise ReplicationError(
+            f"{location}: tradedb replicate streams a SQLite file with Litestream; a "
+            "PostgreSQL database is replicated by PostgreSQL itself, with streaming "
+            "replication to a standby or WAL archiving (docs/operations.md, Replicating "
+            "PostgreSQL)"
+        )
+    return location.path
 
 
 def replication_settings(

@@ -17,7 +17,6 @@ holds each timestamp once), then deletes them. So nothing is lost and nothing do
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,7 +28,8 @@ from tradedb.models.values import now_epoch_ms
 from tradedb.services.location import config_section
 from tradedb.services.ops import archive
 from tradedb.store import Store
-from tradedb.store.retention import PERMANENT, CandleSpan, PermanentTable, RetentionRecords
+from tradedb.store.retention import PERMANENT, PermanentTable, RetentionRecords
+from tradedb.store.retention import CandleSpan as CandleSpan  # noqa: PLC0414 - Events carry it
 
 DAY_MS = 86_400_000
 DEFAULT_KEEP_DAYS = {
@@ -296,7 +296,7 @@ def _report(store: Store, policy: Policy, now: int, *, dry_run: bool) -> Retenti
     return RetentionReport(
         dry_run=dry_run,
         now=now,
-        archive_dir=str(archive.archive_folder(store.db.path)),
+        archive_dir=str(archive.archive_folder(store.db.companion_base)),
         cutoffs=cutoffs,
     )
 
@@ -315,23 +315,10 @@ def _estimate(records: RetentionRecords, report: RetentionReport) -> None:
 def _reclaim(
     store: Store, records: RetentionRecords, policy: Policy, report: RetentionReport
 ) -> str:
-    """Return freed pages to the file system. `auto` runs incremental_vacuum where the
-    database has auto_vacuum=INCREMENTAL, else VACUUM when at least a tenth of the file
-    is free pages and the disk has room for a copy of the database; VACUUM takes the
-    write lock for as long as it runs."""
-    free, page = records.free_pages()
-    how: str = policy.vacuum
-    if how == "auto":
-        if records.auto_vacuum() == "incremental":
-            how = "incremental"
-        else:
-            size = store.db.size_bytes()
-            room = shutil.disk_usage(store.db.path.parent).free
-            worth = free * page * 10 >= size and free > 0
-            how = "full" if worth and room > 2 * size else "none"
-    if how == "none" or (how != "full" and free == 0):
-        return "none"
+    """Give the space of the deleted rows back to the file system (see
+    Database.reclaim_space for what `auto` does on each engine)."""
     started = time.perf_counter()
-    records.reclaim(how)
-    report.vacuum_seconds = round(time.perf_counter() - started, 3)
+    how = records.reclaim(policy.vacuum)
+    if how != "none":
+        report.vacuum_seconds = round(time.perf_counter() - started, 3)
     return how

@@ -23,6 +23,7 @@ from tradedb.errors import DuplicateRecord
 from tradedb.models import Order
 from tradedb.services.ledger import Ledger
 from tradedb.services.paper.orders import Fill, PaperOrder
+from tradedb.store import Store
 
 
 class Recorder(Protocol):
@@ -60,7 +61,8 @@ class DryRun:
 
 
 class LedgerRecorder:
-    def __init__(self, ledger: Ledger, exchange: str) -> None:
+    def __init__(self, store: Store, ledger: Ledger, exchange: str) -> None:
+        self.store = store
         self.ledger = ledger
         self.exchange = exchange
         self._instant: ExitStack | None = None
@@ -70,7 +72,7 @@ class LedgerRecorder:
         happened costs nothing."""
         if self._instant is None:
             instant = ExitStack()
-            instant.enter_context(self.ledger.store.db.transaction())
+            instant.enter_context(self.store.db.transaction())
             self._instant = instant
 
     def commit(self) -> None:
@@ -85,7 +87,7 @@ class LedgerRecorder:
 
     def placed(self, order: PaperOrder, at: int, fee_reserve_rate: Decimal) -> None:
         self._write()
-        recorded = self.ledger.records.order(self.exchange, order.order_id)
+        recorded = self.ledger.order(self.exchange, order.order_id)
         if recorded is not None:
             _check_same(recorded, order, at)
             return
@@ -116,7 +118,7 @@ class LedgerRecorder:
 
     def canceled(self, order: PaperOrder, at: int) -> None:
         self._write()
-        recorded = self.ledger.records.order(self.exchange, order.order_id)
+        recorded = self.ledger.order(self.exchange, order.order_id)
         if recorded is not None and recorded.status == "canceled":
             return
         self.ledger.cancel_order(self.exchange, order.order_id, timestamp=at)

@@ -312,7 +312,7 @@ def _run(store: Store, plan: SessionPlan, progress: Progress | None) -> SessionR
         plan,
         series,
         accounts,
-        LedgerRecorder(ledger, plan.exchange),
+        LedgerRecorder(store, ledger, plan.exchange),
         session_id=session_id,
         progress=progress,
     )
