@@ -31,6 +31,7 @@ from typing import Any
 
 import pytest
 
+import tradedb
 from tradedb.services.ledger import Ledger
 from tradedb.services.ledger.audit import audit
 from tradedb.store import Store
@@ -494,3 +495,63 @@ def test_a_fill_delivered_by_several_processes_at_once_is_booked_once(db_target:
         # 60 fills of 0.01 at 300 with a 0.003 fee each; 0.4 still reserved at 300 plus fees.
         assert usdt.available + usdt.locked == Decimal(100_000) - Decimal(60) * Decimal("3.003")
         assert audit(store) == []
+
+
+CANDLE_WRITERS = 2
+CANDLE_ROUNDS = 40
+CANDLES_PER_BATCH = 200
+CANDLE_START = 1_699_999_980_000  # a minute boundary
+
+
+def _candle_round(round_number: int) -> list[list[object]]:
+    rows: list[list[object]] = []
+    for index in range(CANDLES_PER_BATCH):
+        price = str(100 + round_number + index)
+        rows.append([CANDLE_START + index * 60_000, price, price, price, price, "1"])
+    return rows
+
+
+def write_overlapping_candles(
+    target: str, backwards: bool, start: Any, results: multiprocessing.Queue[Any]
+) -> None:
+    errors: list[str] = []
+    try:
+        with tradedb.open(target) as db:
+            start.wait(timeout=120)
+            for round_number in range(CANDLE_ROUNDS):
+                rows = _candle_round(round_number)
+                if backwards:
+                    rows.reverse()
+                db.market.write_candles(rows, exchange=EXCHANGE, symbol="BTC/USDT", timeframe="1m")
+    except Exception:
+        errors.append(traceback.format_exc())
+    results.put(errors)
+
+
+def test_candle_writers_of_the_same_rows_in_opposite_orders_never_see_an_error(
+    db_target: str,
+) -> None:
+    # On PostgreSQL two such upserts deadlock (each holds a key the other waits for); the
+    # caller must not see it: the loser is run again.
+    context = multiprocessing.get_context("spawn")
+    start = context.Barrier(CANDLE_WRITERS)
+    results = context.Queue()
+    workers = [
+        context.Process(
+            target=write_overlapping_candles, args=(db_target, index % 2 == 1, start, results)
+        )
+        for index in range(CANDLE_WRITERS)
+    ]
+    for worker in workers:
+        worker.start()
+    outcomes = [results.get(timeout=RESULT_TIMEOUT_S) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=30)
+    assert outcomes == [[]] * CANDLE_WRITERS
+    with tradedb.open(db_target) as db:
+        stored = db.tables.market_data.list({"symbol": "BTC/USDT"}, limit=CANDLES_PER_BATCH + 1)
+    # Both writers wrote the same last round: whichever committed last, it is that round.
+    expected = _candle_round(CANDLE_ROUNDS - 1)
+    assert [(row.timestamp, row.close_price) for row in stored.items] == [
+        (row[0], Decimal(str(row[4]))) for row in expected
+    ]

@@ -205,8 +205,15 @@ def write_batch(
     is the engine's: many-row INSERTs on SQLite, COPY on PostgreSQL."""
     if on_conflict not in ("replace", "keep"):
         raise ValidationError("on_conflict", on_conflict, "must be 'replace' or 'keep'")
-    with db.transaction(durable=False) as conn:
-        inserted, changed = db.upsert_batch(conn, batch, on_conflict=on_conflict)
-        if then is not None:
-            then(conn)
+
+    def write() -> tuple[int, int]:
+        with db.transaction(durable=False) as conn:
+            counts = db.upsert_batch(conn, batch, on_conflict=on_conflict)
+            if then is not None:
+                then(conn)
+        return counts
+
+    # Two writers of overlapping rows in different orders can deadlock on PostgreSQL
+    # (each holds a key the other waits for); the loser is run again, never reported.
+    inserted, changed = db.retrying(write)
     return BulkResult(received=len(batch), inserted=inserted, updated=changed - inserted)

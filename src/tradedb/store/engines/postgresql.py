@@ -1,17 +1,18 @@
-"""The PostgreSQL engine: psycopg 3 connections from a pool, serializable ledger writes.
+"""The PostgreSQL engine: psycopg 3 connections from a pool, ledger writers in turns.
 
 - Amounts are NUMERIC(20,8) and NUMERIC(10,4) under the spec's names: exact in, exact out,
   over the whole DECIMAL range.
 - A thread takes a connection from the pool for one transaction and gives it back at
   its end, so threads never share one and none is kept while idle. Statements outside a
   transaction take one for the statement.
-- Ledger writes (durable=True) run SERIALIZABLE: the ledger reads balances and orders
-  and writes what follows from them, and under SERIALIZABLE PostgreSQL aborts any
-  transaction whose reads another writer changed, so no update is lost whatever number
-  of processes on whatever number of hosts write at once. `retrying` runs an aborted
-  operation again from the start; callers never see a serialization failure or a
-  deadlock. Bulk writes (durable=False) are upserts keyed by their UNIQUE keys and run at
-  READ COMMITTED with synchronous_commit off: like SQLite's NORMAL, a power loss may drop
+- Ledger writes (durable=True) take turns on one transaction-scoped advisory lock
+  (LEDGER_LOCK) at READ COMMITTED: the ledger reads balances and orders and writes what
+  follows from them, and no other ledger writer, in whatever process on whatever host,
+  can change what it read before it commits, so no update is lost. `retrying` still runs
+  an operation again after a serialization failure or a deadlock (a caller's composed
+  transaction could meet one); callers never see either.
+- Bulk writes (durable=False) are upserts keyed by their UNIQUE keys and run at READ
+  COMMITTED with synchronous_commit off: like SQLite's NORMAL, a power loss may drop
   their last moments, never corrupt.
 - Read snapshots are REPEATABLE READ READ ONLY transactions: one consistent view, and the
   server itself refuses a write inside one. A database opened read-only sets
