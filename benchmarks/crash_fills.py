@@ -1,30 +1,42 @@
 """Crash safety of the ledger: kill a process recording fills, again and again, and check.
 
-Run:  .venv/bin/python benchmarks/crash_fills.py [--kills N] [--seed S] [--db PATH] [--write MD]
+Run:  .venv/bin/python benchmarks/crash_fills.py [--kills N] [--seed S]
+          [--db PATH_OR_URL | --engine sqlite|postgresql] [--write MD]
 
-A child process (this script with --child) opens the database and records fills as fast as
-it can: buys and sells of a few strategies on shared wallets, partial fills, new orders when
-one fills, market orders, fees in the quote, base or a third currency, cancels, deposits,
-withdrawals and re-delivered fills. It prints `F <exchange_trade_id>` only after
-`record_fill` returned, so every such id is a fill the ledger acknowledged; before each call
-it prints `P <exchange_trade_id>`, so the fill in flight at a kill is known too.
+A child process (this script with --child) opens the database with `tradedb.open` and
+records fills through `db.ledger` as fast as it can: buys and sells of a few strategies on
+shared wallets, partial fills, new orders when one fills, market orders, fees in the quote,
+base or a third currency, cancels, deposits, withdrawals and re-delivered fills. It prints
+`F <exchange_trade_id>` only after `record_fill` returned, so every such id is a fill the
+ledger acknowledged; before each call it prints `P <exchange_trade_id>`, so the fill in
+flight at a kill is known too.
 
 The parent starts the child, waits for its READY line, kills it with SIGKILL 20-300 ms
 later (most kills land inside a transaction or its commit), reopens the database and checks:
 
-- `audit(store) == []` (wallets = journal, totals = transfers + trades - fees, orders =
-  their fills, locks = live orders, positions = their trades, integrity, foreign keys);
+- `db.ledger.audit() == []` (wallets = journal, totals = transfers + trades - fees,
+  orders = their fills, locks = live orders, positions = their trades, integrity, foreign
+  keys);
 - every acknowledged fill is in `trades`;
 - no other trade is there, except the one fill in flight at a kill, which may have committed
   just before the kill (then its ack was never printed) or not at all.
 
 Then it starts a new child on the same database, which resumes with the orders still live.
-The exit status is non-zero on any failure. With --write, the summary replaces this script's
-section of that markdown file and leaves the others alone (benchmarks/results_file.py).
+The exit status is non-zero on any failure. With --write, the summary replaces this
+script's section for the engine in that markdown file and leaves the others alone
+(benchmarks/results_file.py).
+
+`--db` is a SQLite file or a `postgresql://` URL. Without it, `--engine sqlite` (the
+default) uses a file in a temporary folder, and `--engine postgresql` starts a throwaway
+server for the run (tests/pg_server.py, fsync on) and removes it at the end.
 
 SIGKILL ends the process, not the machine: what the kernel was given survives it, so this
-checks atomicity and recovery of interrupted transactions, not synchronous=FULL against a
-power loss.
+checks atomicity and recovery of interrupted transactions, not synchronous=FULL (or the
+server's fsync) against a power loss. On PostgreSQL the kill ends the client, not the
+server: the server rolls back the killed session's open transaction when it sees the
+socket close, but a COMMIT already sent is still carried out. So before each check the
+parent waits until the killed child's sessions have left the server
+(pg_stat_activity), and only then reads whether the fill in flight committed.
 """
 
 from __future__ import annotations
@@ -33,22 +45,23 @@ import argparse
 import os
 import random
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from tradedb.errors import InsufficientFunds
-from tradedb.models import Order
-from tradedb.services.ledger import Ledger
-from tradedb.services.ledger.audit import audit
-from tradedb.store import Store
+from sqlalchemy.engine import make_url
+
+import tradedb
 
 EXCHANGE = "binance"
 # (strategy, symbol): two strategies share BTC/USDT, and all share the USDT wallet.
@@ -64,6 +77,13 @@ READY = "READY"
 READY_TIMEOUT_S = 120.0
 KILL_DELAY_S = (0.020, 0.300)
 ID_CHUNK = 500
+ENGINES = ("sqlite", "postgresql")
+# The child finds its database here rather than in its argv, where `ps` would show a
+# URL's password to every user of the machine.
+TARGET_VARIABLE = "TRADEDB_CRASH_TARGET"
+# A killed client's server sessions end as soon as the server reads the closed socket;
+# one still there after this long is reported, not waited for.
+SESSION_END_TIMEOUT_S = 30.0
 
 
 # --- the child: records fills until it is killed -----------------------------------------
@@ -81,13 +101,13 @@ def _now_ms() -> int:
 class Child:
     """One life of the trading process: resumes the ledger it finds, then trades."""
 
-    def __init__(self, db_path: Path, seed: int, tag: str) -> None:
-        self.store = Store.open(db_path)
-        self.ledger = Ledger(self.store)
+    def __init__(self, target: str, seed: int, tag: str) -> None:
+        self.db = tradedb.open(target)
+        self.ledger = self.db.ledger
         self.rng = random.Random(seed)
         self.tag = tag
         self.serial = 0
-        self.live: dict[str, list[Order]] = {}
+        self.live: dict[str, list[tradedb.Order]] = {}
         self.acked: list[dict[str, Any]] = []  # recent acknowledged fills, for re-delivery
 
     def next_id(self, kind: str) -> str:
@@ -106,12 +126,12 @@ class Child:
                 reference=f"opening-{asset}",
             )
         for strategy, _symbol in STRATEGIES:
-            page = self.store.orders.list(
+            page = self.db.tables.crypto_orders.list(
                 {"exchange": EXCHANGE, "strategy": strategy, "status": LIVE}, limit=1000
             )
             self.live[strategy] = list(page.items)
         # The newest fills of earlier lives: the exchange may well send them again.
-        newest = self.store.trades.list({"exchange": EXCHANGE}, newest_first=True, limit=20)
+        newest = self.db.tables.trades.list({"exchange": EXCHANGE}, newest_first=True, limit=20)
         for trade in newest.items:
             assert trade.order_id is not None
             assert trade.exchange_trade_id is not None
@@ -169,7 +189,7 @@ class Child:
         }
         try:
             order = self.ledger.place_order(**kwargs, timestamp=_now_ms())
-        except InsufficientFunds:
+        except tradedb.InsufficientFunds:
             # The random walk ran a wallet low: top it up (a deposit), then place again.
             base, quote = symbol.split("/")
             self.deposit(base if side == "sell" else quote, Decimal(1_000_000))
@@ -277,8 +297,8 @@ def _units(value: Decimal) -> Decimal:
     return value.quantize(UNIT, ROUND_DOWN)
 
 
-def child_main(db_path: Path, seed: int, tag: str) -> None:
-    Child(db_path, seed, tag).run()
+def child_main(seed: int, tag: str) -> None:
+    Child(os.environ[TARGET_VARIABLE], seed, tag).run()
 
 
 # --- the parent: kills, checks, counts ---------------------------------------------------
@@ -299,6 +319,11 @@ class Summary:
     in_flight_not_committed: int = 0
     trades_in_db: int = 0
     elapsed_s: float = 0.0
+    # PostgreSQL only: how long each killed child's sessions stayed on the server after
+    # it died, and how many outlived SESSION_END_TIMEOUT_S (the next child's ledger
+    # writes would wait for them, as they hold the ledger's advisory lock).
+    session_end_waits_s: list[float] = field(default_factory=list)
+    lingering_sessions: int = 0
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -308,12 +333,13 @@ class Summary:
             and self.audit_failures == 0
             and self.unexplained_trades == 0
             and self.child_errors == 0
+            and self.lingering_sessions == 0
             and self.fills_acknowledged > 0
             and self.fills_found == self.fills_acknowledged
         )
 
     def lines(self) -> list[str]:
-        return [
+        lines = [
             f"kills:                        {self.kills}",
             f"fills acknowledged:           {self.fills_acknowledged}",
             f"acknowledged fills found:     {self.fills_found}",
@@ -323,6 +349,17 @@ class Summary:
             f"child errors:                 {self.child_errors}",
             f"fill in flight at kill, committed (ack lost): {self.in_flight_committed}",
             f"fill in flight at kill, not committed:        {self.in_flight_not_committed}",
+        ]
+        if self.session_end_waits_s:
+            waits_ms = sorted(wait * 1000 for wait in self.session_end_waits_s)
+            lines += [
+                "killed child's sessions gone from the server after its exit: "
+                f"median {statistics.median(waits_ms):.1f} ms, max {waits_ms[-1]:.1f} ms",
+                f"killed child's sessions still there after {SESSION_END_TIMEOUT_S:.0f} s: "
+                f"{self.lingering_sessions}",
+            ]
+        return [
+            *lines,
             f"trades in the database:       {self.trades_in_db}",
             f"elapsed:                      {self.elapsed_s:.1f} s",
             f"result:                       {'OK' if self.ok else 'FAILED'}",
@@ -339,23 +376,81 @@ class Life:
     stderr: str
 
 
-def _spawn(db_path: Path, seed: int, tag: str, errors: Path, delay: float) -> Life:
+def engine_of(target: str) -> str:
+    """'postgresql' for a postgresql:// (or postgres://, postgresql+driver://) URL, else
+    'sqlite': a path or a sqlite:/// URL."""
+    if "://" not in target:
+        return "sqlite"
+    scheme = urlsplit(target).scheme.split("+")[0]
+    return "postgresql" if scheme in ("postgresql", "postgres") else "sqlite"
+
+
+def _libpq_url(target: str, application_name: str) -> str:
+    """The URL with this session name, in the form libpq reads (no +driver)."""
+    url = make_url(target).set(drivername="postgresql")
+    url = url.update_query_dict({"application_name": application_name})
+    return url.render_as_string(hide_password=False)
+
+
+def _without_password(argument: str) -> str:
+    """A command-line argument fit for the results file: a URL's password masked."""
+    option, equals, value = "", "", argument
+    if argument.startswith("--"):
+        option, equals, value = argument.partition("=")  # --db=URL; the URL may hold "="
+    if "://" not in value:
+        return argument
+    return option + equals + make_url(value).render_as_string(hide_password=True)
+
+
+class ServerSessions:
+    """PostgreSQL: whether a killed child's sessions are still on the server. A COMMIT the
+    child sent just before it died is carried out after its death, so whether the fill in
+    flight committed can only be read once its sessions are gone. Watched from a connection
+    of the parent's own: the public API has no view of other sessions."""
+
+    def __init__(self, target: str) -> None:
+        import psycopg  # only PostgreSQL runs need the driver
+
+        self._conn = psycopg.connect(_libpq_url(target, "crash-fills-parent"), autocommit=True)
+
+    def wait_until_gone(self, application_name: str) -> float | None:
+        """Seconds until no session of that name is left, or None if one outlived
+        SESSION_END_TIMEOUT_S."""
+        started = time.perf_counter()
+        pause = 0.001
+        while True:
+            row = self._conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                (application_name,),
+            ).fetchone()
+            waited = time.perf_counter() - started
+            if row is not None and row[0] == 0:
+                return waited
+            if waited > SESSION_END_TIMEOUT_S:
+                return None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def _spawn(target: str, seed: int, tag: str, errors: Path, delay: float) -> Life:
     command = [
         sys.executable,
         str(Path(__file__).resolve()),
         "--child",
-        "--db",
-        str(db_path),
         "--seed",
         str(seed),
         "--tag",
         tag,
     ]
+    environment = {**os.environ, TARGET_VARIABLE: target}
     lines: list[str] = []
     ready = threading.Event()
     with errors.open("w+", encoding="utf-8") as stderr:
         # Buffered reads: a line cut short by the kill still comes back without its "\n".
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr)
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, env=environment)
 
         def read() -> None:
             assert proc.stdout is not None
@@ -401,110 +496,209 @@ def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
         yield items[start : start + size]
 
 
-def _found(store: Store, trade_ids: list[str]) -> set[str]:
-    """Which of these fills the trades table holds (through the trades repository)."""
+def _found(db: tradedb.TradeDB, trade_ids: list[str]) -> set[str]:
+    """Which of these fills the trades table holds."""
     found: set[str] = set()
     for chunk in _chunks(trade_ids, ID_CHUNK):
-        page = store.trades.list(
+        page = db.tables.trades.list(
             {"exchange": EXCHANGE, "exchange_trade_id": chunk}, limit=len(chunk) + 1
         )
         found.update(trade.exchange_trade_id for trade in page.items if trade.exchange_trade_id)
     return found
 
 
-def _check(store: Store, kill: int, life: Life, fresh: list[str], summary: Summary) -> int:
+def _check(db: tradedb.TradeDB, kill: int, life: Life, fresh: list[str], summary: Summary) -> int:
     """Audit the database after a kill and look for the fills this life acknowledged.
     Returns 1 if the fill in flight at the kill was committed, else 0."""
-    problems = audit(store)
+    problems = db.ledger.audit()
     if problems:
         summary.audit_failures += 1
         summary.problems += [f"kill {kill}: audit: {p}" for p in problems[:10]]
-    missing = sorted(set(fresh) - _found(store, fresh))
+    missing = sorted(set(fresh) - _found(db, fresh))
     if missing:
         summary.missing_fills += len(missing)
         summary.problems.append(f"kill {kill}: acknowledged fills missing: {missing}")
     if life.in_flight is None:
         return 0
-    if _found(store, [life.in_flight]):
+    if _found(db, [life.in_flight]):
         summary.in_flight_committed += 1
         return 1
     summary.in_flight_not_committed += 1
     return 0
 
 
+def _count_life(kill: int, life: Life, summary: Summary) -> None:
+    """A kill, or a child error if the child died before the kill or raised."""
+    if life.exited_by_itself:
+        summary.child_errors += 1
+        tail = life.stderr.strip().splitlines()[-5:]
+        summary.problems.append(f"kill {kill}: child exited by itself: {tail}")
+        return
+    summary.kills += 1
+    if "Traceback" in life.stderr:
+        # It raised, and the kill came while it was still on its way out.
+        summary.child_errors += 1
+        tail = life.stderr.strip().splitlines()[-5:]
+        summary.problems.append(f"kill {kill}: child raised: {tail}")
+
+
+def _wait_for_sessions(
+    sessions: ServerSessions, application_name: str, kill: int, summary: Summary
+) -> None:
+    waited = sessions.wait_until_gone(application_name)
+    if waited is None:
+        summary.lingering_sessions += 1
+        summary.problems.append(
+            f"kill {kill}: the child's sessions were still on the server "
+            f"{SESSION_END_TIMEOUT_S:.0f} s after it died"
+        )
+    else:
+        summary.session_end_waits_s.append(waited)
+
+
 def run(
-    db_path: str | os.PathLike[str],
+    target: str | os.PathLike[str],
     kills: int = 200,
     seed: int = 0,
     *,
     progress: Callable[[str], None] | None = None,
 ) -> Summary:
-    """Kill a fill-recording child `kills` times on `db_path`, checking after each kill."""
-    path = Path(db_path)
+    """Kill a fill-recording child `kills` times on `target` (a SQLite path or a
+    PostgreSQL URL), checking after each kill."""
+    target = os.fspath(target)
     started = time.perf_counter()
     delays = random.Random(seed)
     session = f"{_now_ms():x}"
     summary = Summary()
-    with Store.open(path) as store:
-        baseline = store.trades.count()
+    with tradedb.open(target) as db:
+        baseline = db.tables.trades.count()
     acknowledged: set[str] = set()
     committed_in_flight = 0
-    errors = path.with_name(path.name + ".child-stderr.txt")
+    sessions = ServerSessions(target) if engine_of(target) == "postgresql" else None
     try:
-        for kill in range(kills):
-            delay = delays.uniform(*KILL_DELAY_S)
-            life = _spawn(path, seed * 1_000_003 + kill, f"{session}k{kill}", errors, delay)
-            if life.exited_by_itself:
-                summary.child_errors += 1
-                tail = life.stderr.strip().splitlines()[-5:]
-                summary.problems.append(f"kill {kill}: child exited by itself: {tail}")
-            else:
-                summary.kills += 1
-                if "Traceback" in life.stderr:
-                    # It raised, and the kill came while it was still on its way out.
-                    summary.child_errors += 1
-                    tail = life.stderr.strip().splitlines()[-5:]
-                    summary.problems.append(f"kill {kill}: child raised: {tail}")
-            fresh = [trade_id for trade_id in life.acked if trade_id not in acknowledged]
-            acknowledged.update(fresh)
-            with Store.open(path) as store:
-                committed_in_flight += _check(store, kill, life, fresh, summary)
-                count = store.trades.count()
-            expected = baseline + len(acknowledged) + committed_in_flight
-            if count != expected:
-                summary.unexplained_trades += abs(count - expected)
-                summary.problems.append(
-                    f"kill {kill}: {count} trades, expected {expected} (acknowledged "
-                    "plus fills in flight that committed)"
-                )
-                baseline += count - expected  # count each surprise once, not at every kill
-            if progress and (kill + 1) % 20 == 0:
-                progress(
-                    f"  {kill + 1}/{kills} kills, {len(acknowledged)} fills acknowledged, "
-                    f"{len(summary.problems)} problems"
-                )
+        # Beside the database would not do: a URL has no folder.
+        with tempfile.TemporaryDirectory(prefix="tradedb-crash-") as folder:
+            errors = Path(folder) / "child-stderr.txt"
+            for kill in range(kills):
+                delay = delays.uniform(*KILL_DELAY_S)
+                tag = f"{session}k{kill}"
+                # On PostgreSQL the child's sessions carry its tag, for ServerSessions.
+                session_name = f"crash-child-{tag}"
+                child_target = target if sessions is None else _libpq_url(target, session_name)
+                life = _spawn(child_target, seed * 1_000_003 + kill, tag, errors, delay)
+                _count_life(kill, life, summary)
+                if sessions is not None:
+                    _wait_for_sessions(sessions, session_name, kill, summary)
+                fresh = [trade_id for trade_id in life.acked if trade_id not in acknowledged]
+                acknowledged.update(fresh)
+                with tradedb.open(target) as db:
+                    committed_in_flight += _check(db, kill, life, fresh, summary)
+                    count = db.tables.trades.count()
+                expected = baseline + len(acknowledged) + committed_in_flight
+                if count != expected:
+                    summary.unexplained_trades += abs(count - expected)
+                    summary.problems.append(
+                        f"kill {kill}: {count} trades, expected {expected} (acknowledged "
+                        "plus fills in flight that committed)"
+                    )
+                    baseline += count - expected  # count each surprise once, not at every kill
+                if progress and (kill + 1) % 20 == 0:
+                    progress(
+                        f"  {kill + 1}/{kills} kills, {len(acknowledged)} fills acknowledged, "
+                        f"{len(summary.problems)} problems"
+                    )
         # Once more at the end, every acknowledged fill of the whole run.
-        with Store.open(path) as store:
+        with tradedb.open(target) as db:
             every = sorted(acknowledged)
-            summary.fills_found = len(_found(store, every))
-            summary.trades_in_db = store.trades.count()
-            if audit(store):
+            summary.fills_found = len(_found(db, every))
+            summary.trades_in_db = db.tables.trades.count()
+            if db.ledger.audit():
                 summary.audit_failures += 1
                 summary.problems.append("final audit failed")
     finally:
-        errors.unlink(missing_ok=True)
+        if sessions is not None:
+            sessions.close()
     summary.fills_acknowledged = len(acknowledged)
     summary.missing_fills = max(summary.missing_fills, len(acknowledged) - summary.fills_found)
     summary.elapsed_s = time.perf_counter() - started
     return summary
 
 
+# --- where the run happens ---------------------------------------------------------------
+
+LOCAL_DISK = "Database on local disk."
+THROWAWAY_SERVER = "a throwaway cluster on loopback started by tests/pg_server.py"
+
+
+def describe_database(target: str, where: str = "") -> str:
+    """The setup sentence of the results: for PostgreSQL, the server's version and the
+    settings a commit's durability rests on, read from the server itself."""
+    if engine_of(target) == "sqlite":
+        return LOCAL_DISK
+    import psycopg
+
+    with psycopg.connect(_libpq_url(target, "crash-fills-parent"), autocommit=True) as conn:
+        settings = {}
+        for name in ("server_version", "fsync", "synchronous_commit", "full_page_writes"):
+            row = conn.execute(f"SHOW {name}").fetchone()
+            settings[name] = str(row[0]) if row else "?"
+    where = where or f"the server at {make_url(target).host or 'the local socket'}"
+    return (
+        f"PostgreSQL {settings['server_version']}, {where}; fsync={settings['fsync']}, "
+        f"synchronous_commit={settings['synchronous_commit']}, "
+        f"full_page_writes={settings['full_page_writes']}."
+    )
+
+
+@contextmanager
+def database_for_run(db: str | None, engine: str, folder: Path | None) -> Iterator[tuple[str, str]]:
+    """The database to kill children on, and the setup sentence for the results."""
+    if db is not None:
+        yield db, describe_database(db)
+    elif engine == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="tradedb-crash-", dir=folder) as temporary:
+            yield str(Path(temporary) / "crash.sqlite"), LOCAL_DISK
+    else:
+        sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
+        import pg_server
+
+        # fsync on: a commit the server acknowledged is on disk, as in production.
+        server = pg_server.start_server(fsync=True)
+        try:
+            target = server.url(server.create_database())
+            yield target, describe_database(target, THROWAWAY_SERVER)
+        finally:
+            pg_server.remove(server)
+
+
 # --- results file ------------------------------------------------------------------------
 
-SECTION = "## Crash safety (benchmarks/crash_fills.py)"
+SECTIONS = {
+    "sqlite": "## Crash safety (benchmarks/crash_fills.py)",
+    "postgresql": "## Crash safety on PostgreSQL (benchmarks/crash_fills.py --engine postgresql)",
+}
+WORKLOAD = (
+    "A child records fills (3 strategies, 2 symbols, shared wallets; partial fills, market "
+    "orders, fees in quote, base and BNB, cancels, deposits, withdrawals, re-deliveries) "
+)
+METHOD = {
+    "sqlite": (
+        "and is killed with SIGKILL 20-300 ms after it is ready; after each kill the parent "
+        "reopens the database and checks it. SIGKILL tests atomicity and recovery of "
+        "interrupted transactions, not the fsync against a power loss."
+    ),
+    "postgresql": (
+        "and is killed with SIGKILL 20-300 ms after it is ready. The server stays up: it "
+        "rolls back the killed session's open transaction, and carries out a COMMIT the "
+        "child sent before it died. So after each kill the parent waits until the child's "
+        "sessions have left the server (pg_stat_activity), then reopens the database and "
+        "checks it. SIGKILL tests atomicity and recovery of interrupted transactions, not "
+        "the server's fsync against a power loss."
+    ),
+}
 
 
-def results_markdown(command: str, summary: Summary) -> str:
+def results_markdown(command: str, summary: Summary, *, engine: str, setup: str) -> str:
     verdict = (
         "Every kill left a database that passed the audit, and every acknowledged fill was "
         "there, with no trade that was neither acknowledged nor in flight."
@@ -516,12 +710,8 @@ def results_markdown(command: str, summary: Summary) -> str:
 
     lines = [
         # A check of correctness, not of speed: no word on the machine's noise.
-        *preamble(command, setup="Database on local disk.", compared=None),
-        "A child records fills (3 strategies, 2 symbols, shared wallets; partial fills, market "
-        "orders, fees in quote, base and BNB, cancels, deposits, withdrawals, re-deliveries) "
-        "and is killed with SIGKILL 20-300 ms after it is ready; after each kill the parent "
-        "reopens the database and checks it. SIGKILL tests atomicity and recovery of "
-        "interrupted transactions, not the fsync against a power loss.",
+        *preamble(command, setup=setup, compared=None),
+        WORKLOAD + METHOD[engine],
         "",
         "```",
         *summary.lines(),
@@ -538,34 +728,49 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kills", type=int, default=200, help="how many times to kill")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--db", type=Path, default=None, help="database file (default: temp)")
-    parser.add_argument("--dir", type=Path, default=None, help="folder for the temp database")
+    parser.add_argument(
+        "--db",
+        default=None,
+        help="a SQLite file or a postgresql:// URL (default: a new one, see --engine)",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default=None,
+        help="without --db: a temporary SQLite file (default), or a database on a "
+        "throwaway PostgreSQL server started for the run",
+    )
+    parser.add_argument(
+        "--dir", type=Path, default=None, help="folder for the temporary SQLite database"
+    )
     parser.add_argument("--write", type=Path, default=None, help="record the summary here (.md)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--tag", default="x", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.child:
-        child_main(args.db, args.seed, args.tag)
+        child_main(args.seed, args.tag)
         return
+    engine = engine_of(args.db) if args.db is not None else (args.engine or "sqlite")
+    if args.engine is not None and args.engine != engine:
+        parser.error(f"--engine {args.engine} does not match --db, a {engine} database")
 
     def progress(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
-    if args.db is not None:
-        summary = run(args.db, args.kills, args.seed, progress=progress)
-    else:
-        with tempfile.TemporaryDirectory(prefix="tradedb-crash-", dir=args.dir) as folder:
-            summary = run(Path(folder) / "crash.sqlite", args.kills, args.seed, progress=progress)
+    with database_for_run(args.db, engine, args.dir) as (target, setup):
+        summary = run(target, args.kills, args.seed, progress=progress)
     print("\n".join(summary.lines()))
     for problem in summary.problems[:30]:
         print(f"problem: {problem}")
     if args.write:
-        command = " ".join([".venv/bin/python", "benchmarks/crash_fills.py", *sys.argv[1:]])
+        arguments = [_without_password(argument) for argument in sys.argv[1:]]
+        command = " ".join([".venv/bin/python", "benchmarks/crash_fills.py", *arguments])
         # Imported here: tests load this file by path, without benchmarks/ on sys.path.
         from results_file import replace_section
 
-        replace_section(args.write, SECTION, results_markdown(command, summary))
+        body = results_markdown(command, summary, engine=engine, setup=setup)
+        replace_section(args.write, SECTIONS[engine], body)
         print(f"\nwritten to {args.write}", file=sys.stderr)
     sys.exit(0 if summary.ok else 1)
 
