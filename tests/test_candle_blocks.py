@@ -207,7 +207,7 @@ def test_a_claim_taken_over_by_another_reader_is_not_stored_by_the_first(store: 
 
     assert not candle_blocks.keep(store.db, MARKET, T0, columns, first)
     assert candle_blocks.keep(store.db, MARKET, T0, columns, second)
-    assert (candle_blocks.stored(store.db.connection, MARKET, [T0])[T0] == columns).all()
+    assert (candle_blocks.stored(store.db, store.db.connection, MARKET, [T0])[T0] == columns).all()
 
 
 def file_digest(path: Path) -> str:

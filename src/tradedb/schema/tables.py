@@ -26,11 +26,13 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    event,
     func,
     literal_column,
     text,
     true,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
@@ -406,6 +408,18 @@ candle_blocks = Table(
     Column("builder", Int64),
     UniqueConstraint("symbol", "timeframe", "exchange", "first_ts"),
 )
+
+
+# The blocks are compressed already: PostgreSQL's own compression of large values (TOAST)
+# only costs time on them (inserting a year of 1m candles' blocks took 0.43 s with it,
+# 0.07 s without). EXTERNAL keeps them out of line, uncompressed.
+@event.listens_for(candle_blocks, "after_create")
+def _keep_blocks_uncompressed(target: Table, connection: Connection, **_: Any) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(
+            "ALTER TABLE candle_blocks ALTER COLUMN data SET STORAGE EXTERNAL"
+        )
+
 
 # --- the specification's indexes ---------------------------------------------------------
 

@@ -78,10 +78,10 @@ def built(conn: Any, market: Market, starts: Sequence[int]) -> set[int]:
     return {first for (first,) in rows}
 
 
-def stored(conn: Any, market: Market, starts: Sequence[int]) -> dict[int, Any]:
+def stored(db: Database, conn: Any, market: Market, starts: Sequence[int]) -> dict[int, Any]:
     """The built blocks among `starts`, decoded to int64 arrays of shape (6, candles)."""
-    rows = conn.execute(
-        f"SELECT first_ts, candles, data {_BUILT}", (*market, starts[0], starts[-1])
+    rows = db.rows_with_blobs(
+        conn, f"SELECT first_ts, candles, data {_BUILT}", (*market, starts[0], starts[-1])
     )
     return {first: decode(data, candles) for first, candles, data in rows}
 
@@ -138,21 +138,31 @@ def seal_written(
     import numpy as np
 
     stamps = columns[0]
-    # A batch may repeat a time; its last row is the one the upsert kept.
-    _, last_from_end = np.unique(stamps[::-1], return_index=True)
-    written = columns[:, len(stamps) - 1 - last_from_end]
+    if bool(np.all(stamps[1:] > stamps[:-1])):
+        written = columns
+    else:
+        # A batch may repeat a time; its last row is the one the upsert kept.
+        _, last_from_end = np.unique(stamps[::-1], return_index=True)
+        written = columns[:, len(stamps) - 1 - last_from_end]
     starts, firsts, counts = np.unique(
         written[0] - written[0] % span, return_index=True, return_counts=True
     )
     where = "symbol = ? AND timeframe = ? AND exchange = ?"
-    stored = dict(
-        conn.execute(
-            f"SELECT timestamp - timestamp % ?, count(*) FROM market_data WHERE {where} "
-            "AND timestamp >= ? AND timestamp < ? GROUP BY 1",
-            (span, *market, int(starts[0]), int(starts[-1]) + span),
-        ).fetchall()
+    # A span the write filled holds no other candle (times are aligned to the timeframe),
+    # so only the others are counted: counting a year of 1m candles took 0.4 s on
+    # PostgreSQL, its two partly written spans a few ms.
+    stored = {
+        start: conn.execute(
+            f"SELECT count(*) FROM market_data WHERE {where} AND timestamp >= ? "
+            "AND timestamp < ?",
+            (*market, start, start + span),
+        ).fetchone()[0]
+        for start, count in zip(starts.tolist(), counts.tolist(), strict=True)
+        if count < CANDLES_PER_BLOCK
+    }
+    newest = conn.execute(
+        f"SELECT timestamp FROM market_data WHERE {where} ORDER BY timestamp DESC LIMIT 1", market
     )
-    newest = conn.execute(f"SELECT max(timestamp) FROM market_data WHERE {where}", market)
     latest = newest.fetchone()[0]
     live_block = latest - latest % span if latest >= live_since else None
     passed = int(starts[-1])
@@ -160,7 +170,7 @@ def seal_written(
     for start, first, count in zip(starts.tolist(), firsts.tolist(), counts.tolist(), strict=True):
         if start == live_block:
             continue
-        if stored.get(start) == count:
+        if stored.get(start, CANDLES_PER_BLOCK) == count:
             block = written[:, first : first + count]
         elif start < passed:
             block = read(start, start + span)

@@ -184,6 +184,11 @@ class Database(ABC):
         """The rows of a query of `width` integer columns as a NumPy int64 array of shape
         (width, rows), without a Python object per value where the engine allows."""
 
+    def rows_with_blobs(self, conn: Any, sql: str, params: Sequence[Any]) -> Any:
+        """The rows of a query that returns binary columns, as bytes; an engine whose
+        default transfer encodes them as text reads them in its binary format instead."""
+        return conn.execute(sql, params)
+
     @abstractmethod
     def bytes_per_row(self, table: str) -> float | None:
         """Average bytes a row of `table` and its indexes take on disk; None where the

@@ -458,6 +458,20 @@ class PostgresDatabase(Database):
         """A binary COPY of the query's rows, read as fixed-width records by NumPy."""
         return postgresql_bulk.copy_out_int64(conn, sql, params, width)
 
+    def rows_with_blobs(self, conn: Any, sql: str, params: Sequence[Any]) -> Any:
+        # In text format a bytea travels as hex, twice its size, and psycopg decodes it:
+        # a year of 1m candles' cache blocks took 57 ms that way and 16 ms in binary.
+        text, order = translate(sql)
+        values = _arranged(order, params)
+        if isinstance(conn, PgConnection):
+            return conn.raw.cursor(binary=True).execute(text, values)
+
+        def run(raw: psycopg.Connection[Any]) -> _Rows:
+            cursor = raw.cursor(binary=True).execute(text, values)
+            return _Rows(cursor.fetchall(), cursor.rowcount, cursor.description)
+
+        return self._on_connection(run)
+
     def bytes_per_row(self, table: str) -> float | None:
         row = self.connection.execute(
             f"SELECT pg_total_relation_size(?), (SELECT count(*) FROM {table})", (table,)

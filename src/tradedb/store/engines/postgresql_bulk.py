@@ -99,7 +99,8 @@ def _last_of_each_key(batch: Batch, columns: Any) -> Any:
     if len(varying) != 1:
         return columns
     keys = columns[varying[0]]
-    if len(np.unique(keys)) == len(keys):
+    # Candles usually come in time order; then no key repeats, and sorting is not needed.
+    if bool(np.all(keys[1:] > keys[:-1])) or len(np.unique(keys)) == len(keys):
         return columns
     _, last_from_end = np.unique(keys[::-1], return_index=True)
     keep = np.sort(len(keys) - 1 - last_from_end)
