@@ -78,8 +78,9 @@ def encode(value: Decimal, scale: int, column: str) -> int:
     return whole
 
 
-def from_units(units: int, scale: int) -> Decimal:
-    return Decimal(units).scaleb(-scale)
+def from_units(value: int, scale: int) -> Decimal:
+    """Integer units of 10**-scale as the Decimal they stand for."""
+    return Decimal(value).scaleb(-scale)
 
 
 _POWERS_OF_TEN = tuple(10**exponent for exponent in range(19))

@@ -153,8 +153,7 @@ def seal_written(
     # PostgreSQL, its two partly written spans a few ms.
     stored = {
         start: conn.execute(
-            f"SELECT count(*) FROM market_data WHERE {where} AND timestamp >= ? "
-            "AND timestamp < ?",
+            f"SELECT count(*) FROM market_data WHERE {where} AND timestamp >= ? AND timestamp < ?",
             (*market, start, start + span),
         ).fetchone()[0]
         for start, count in zip(starts.tolist(), counts.tolist(), strict=True)

@@ -26,7 +26,7 @@ from tradedb.models import (
     WalletMovementCreate,
 )
 from tradedb.models.values import AMOUNT
-from tradedb.store.database import Database, Dialect
+from tradedb.store.database import Database
 from tradedb.store.repository import Repository
 
 SCALE = AMOUNT.scale
@@ -68,8 +68,9 @@ class LedgerRecords:
         movements: Repository[WalletMovementCreate, WalletMovement],
     ) -> None:
         self.db = db
-        self._in = partial(_amount_in, db.dialect)
-        self._out = partial(_amount_out, db.dialect)
+        # Bound once: these run for every amount of every fill.
+        self._in = partial(db.dialect.amount_in, scale=SCALE)
+        self._out = partial(db.dialect.amount_out, scale=SCALE)
         self.trades = trades
         self.orders = orders
         self.positions = positions
@@ -147,8 +148,8 @@ class LedgerRecords:
         net: dict[str, list[Any]] = {}
         journal = []
         for change in changes:
-            available = self._in(change.available, "available_change")
-            locked = self._in(change.locked, "locked_change")
+            available = self._in(change.available, column="available_change")
+            locked = self._in(change.locked, column="locked_change")
             totals = net.setdefault(change.asset, [0, 0])
             totals[0] += available
             totals[1] += locked
@@ -304,11 +305,3 @@ _INSERT_HISTORY = (
     "INSERT INTO balance_history (exchange, asset, balance, timestamp, balance_type) "
     "VALUES (?, ?, ?, ?, ?)"
 )
-
-
-def _amount_in(dialect: Dialect, value: Decimal, column: str) -> Any:
-    return dialect.amount_in(value, SCALE, column)
-
-
-def _amount_out(dialect: Dialect, value: Any) -> Decimal:
-    return dialect.amount_out(value, SCALE)

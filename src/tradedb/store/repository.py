@@ -174,7 +174,7 @@ class Repository(Generic[CreateT, ReadT]):
         for column in self._sql.read_columns:
             decode: Callable[[Any], Any] | None = None
             if column.scale is not None:
-                decode = functools.partial(_amount_out, self.db.dialect, column.scale)
+                decode = functools.partial(self.db.dialect.amount_out, scale=column.scale)
             elif column.is_bool:
                 decode = bool
             decoders.append((column.name, decode))
@@ -524,7 +524,3 @@ class Repository(Generic[CreateT, ReadT]):
     def _text_ordered(self) -> bool:
         column = self.spec.time_column
         return column is not None and isinstance(self.spec.table.c[column].type, Text)
-
-
-def _amount_out(dialect: Dialect, scale: int, value: Any) -> Decimal:
-    return dialect.amount_out(value, scale)

@@ -76,11 +76,10 @@ class SQLiteDialect(Dialect):
     find_text = "instr"
     table_exists = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?"
 
-    def amount_in(self, value: Decimal, scale: int, column: str) -> int:
-        return encode(value, scale, column)
-
-    def amount_out(self, value: Any, scale: int) -> Decimal:
-        return from_units(value, scale)
+    # The conversions themselves, not methods calling them: a fill converts about forty
+    # amounts, and a call frame more for each was a measurable part of the engine split.
+    amount_in = staticmethod(encode)
+    amount_out = staticmethod(from_units)
 
     def amount_limit(self, spec: DecimalSpec) -> Decimal:
         return min(cap(spec.scale), spec.largest)
