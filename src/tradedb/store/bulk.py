@@ -99,10 +99,7 @@ def candle_batch(
     latest = now_epoch_ms() + CLOCK_SKEW_MS
     rows = rows if isinstance(rows, list) else list(rows)
     checked = columnwise.candle_columns(rows, step, latest)
-    if checked is None:
-        values = _checked_candle_values(rows, step, timeframe, latest)
-    else:
-        values = checked.T.ravel().tolist()
+    values = None if checked is not None else _checked_candle_values(rows, step, timeframe, latest)
     return Batch(
         "market_data",
         CANDLE_KEY,
