@@ -181,7 +181,7 @@ def test_restore_refuses_to_overwrite_without_force(live: Path, folder: Path) ->
         )
     before = file_state(live)
 
-    with pytest.raises(BackupError, match="--force"):
+    with pytest.raises(BackupError, match="`force=True`"):
         backup_catalog.restore(folder, manifest.id, live)
     assert file_state(live) == before
 
@@ -193,12 +193,67 @@ def test_restore_refuses_to_overwrite_without_force(live: Path, folder: Path) ->
 def test_data_file_without_a_manifest_is_not_a_backup(live: Path, folder: Path) -> None:
     manifest = backup_snapshot.take_snapshot(live, folder)
     (folder / f"{manifest.id}.manifest.json").unlink()
-    (folder / "snapshot-20990101T000000Z.manifest.json").write_text("{not json")
 
     assert backup_catalog.list_backups(folder) == []
     assert backup_catalog.verify(folder) == []
     with pytest.raises(BackupError, match="no backup"):
         backup_catalog.restore(folder, manifest.id, folder.parent / "r.sqlite")
+
+
+DAMAGED_MANIFESTS = {
+    "bad JSON": lambda data: "{not json",
+    "a missing field": lambda data: json.dumps({k: v for k, v in data.items() if k != "sha256"}),
+    "a checksum that is no SHA-256": lambda data: json.dumps({**data, "sha256": "abc"}),
+    "a negative size": lambda data: json.dumps({**data, "size_bytes": -1}),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGED_MANIFESTS))
+def test_a_damaged_manifest_is_reported_by_list_and_verify(
+    live: Path, folder: Path, tmp_path: Path, damage: str
+) -> None:
+    kept = backup_snapshot.take_snapshot(live, folder)
+    damaged = backup_snapshot.take_snapshot(live, folder)
+    manifest_file = folder / f"{damaged.id}.manifest.json"
+    manifest_file.write_text(DAMAGED_MANIFESTS[damage](json.loads(manifest_file.read_text())))
+    env = isolated_environ(tmp_path)
+    env["TRADEDB_BACKUP_DIR"] = str(folder)
+
+    listed = tradedb("backup", "list", "--json", env=env)
+    verified = tradedb("backup", "verify", "--json", env=env)
+    restored = tradedb("restore", damaged.id, "--to", str(tmp_path / "r.sqlite"), env=env)
+
+    assert listed.returncode == 1, listed.stderr
+    assert [b["id"] for b in json.loads(listed.stdout)] == [kept.id]
+    assert f"manifest {damaged.id}.manifest.json is damaged" in listed.stderr
+    assert verified.returncode == 1
+    by_id = {v["id"]: v for v in json.loads(verified.stdout)}
+    assert by_id[kept.id]["ok"] is True
+    assert by_id[damaged.id]["ok"] is False
+    assert "is damaged" in by_id[damaged.id]["problems"][0]
+    assert restored.returncode == 2
+    assert "is damaged" in restored.stderr
+    assert restored.stderr.count("\n") == 1
+
+
+def test_a_failed_copy_leaves_no_journal_behind(
+    live: Path, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """VACUUM INTO writes its copy through a rollback journal; a disk that fills while it
+    runs leaves that journal beside the half-written copy."""
+    real = sqlite_backup.vacuum_into
+
+    def vacuum_until_full(source: Path, target: Path) -> None:
+        real(source, target)
+        Path(f"{target}-journal").write_bytes(b"\0" * 512)
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(sqlite_backup, "vacuum_into", vacuum_until_full)
+
+    with pytest.raises(BackupError, match="full"):
+        backup_snapshot.take_snapshot(live, folder)
+
+    assert list(folder.iterdir()) == []
 
 
 def test_full_disk_injected_leaves_database_untouched_and_no_backup(

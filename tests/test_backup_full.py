@@ -46,7 +46,7 @@ def test_full_backup_restores_database_archives_and_config(db_path: Path, tmp_pa
     assert restored.config.read_text() == config.read_text()
     assert json.loads((out / "manifests" / f"{snap.id}.manifest.json").read_text())["id"] == snap.id
 
-    with pytest.raises(BackupError, match="--force"):
+    with pytest.raises(BackupError, match="`force=True`"):
         backup_catalog.restore(folder, full.id, out)
     backup_catalog.restore(folder, full.id, out, force=True)
 

@@ -12,6 +12,7 @@ from tradedb.errors import DatabaseLocationError
 from tradedb.services.location import (
     BackupLocation,
     default_backup_dir,
+    default_database_path,
     ensure_backup_dir,
     resolve_backup_dir,
 )
@@ -85,6 +86,27 @@ def test_windows_without_d_drive_and_other_systems_use_the_user_data_folder(
     assert default_backup_dir(is_windows=True, drive_exists=lambda drive: False) == expected
     assert default_backup_dir(is_windows=False, drive_exists=lambda drive: True) == expected
     assert expected.is_relative_to(tmp_path)
+
+
+def test_the_default_follows_the_database_as_its_archives_do(tmp_path: Path) -> None:
+    from tradedb.services.ops.archive import archive_folder
+    from tradedb.store.engines import parse_target
+
+    database = tmp_path / "data" / "bot.sqlite"
+    server = parse_target("postgresql://bot:secret@db-host:5433/trading")
+
+    assert default_backup_dir(database) == database.parent / "backups"
+    assert archive_folder(database, {"TRADEDB_CONFIG": str(tmp_path / "none.toml")}) == (
+        database.parent / "bot-archives"
+    )
+    assert default_backup_dir(server).parent.name == "postgresql"
+    # The spec's pair on Windows: D:\crypto-bot\tradedb.sqlite backs up to D:\backups\...
+    on_d = lambda drive: drive.startswith("D:")  # noqa: E731
+    spec_database = default_database_path(is_windows=True, drive_exists=on_d)
+    windows = default_backup_dir(spec_database, is_windows=True, drive_exists=on_d)
+    assert PureWindowsPath(str(windows)) == PureWindowsPath(r"D:\backups\crypto-bot")
+    elsewhere = default_backup_dir(database, is_windows=True, drive_exists=on_d)
+    assert elsewhere == database.parent / "backups"
 
 
 def test_default_folder_is_created_owner_only_with_its_parents(tmp_path: Path) -> None:

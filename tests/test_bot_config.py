@@ -7,11 +7,13 @@ Each rule a user relies on is checked through the service, and the command's beh
 from __future__ import annotations
 
 import json
+import random
+import string
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -227,6 +229,233 @@ def test_public_identifiers_and_prose_are_accepted(store: Store, public: str) ->
     assert bot_config.set_value(store, "wallet.address", public).text == public
 
 
+# Issue 14: each of these was accepted. Realistic shapes, made-up values.
+TELEGRAM_TOKEN = "5482159632:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw4"
+DISCORD_WEBHOOK = (
+    "https://discord.com/api/webhooks/1142263893211476048/"
+    "nQ3Xw8vR2kP7sL9mT4yB6cF1hJ5gD0aE3uI8oZ2xC7vN4bM6lK9jH1fG5dS8aQ2wE"
+)
+SLACK_WEBHOOK = "https://hooks.slack.com/services/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"
+AWS_ACCESS_KEY = "AKIAQ3EGRV7XMZ4WJ5NB"
+JWT = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJib3QiLCJpYXQiOjE3MDQ0NjcyMDB9."
+    "4Xb8fM2qL0nV7cR9tK3wY6hJ1pD5sG8aE2uZ0oI4mN7"
+)
+OPENSSH_KEY = (
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n"
+    "-----END OPENSSH PRIVATE KEY-----"
+)
+DATABASE_URL = "postgresql://bot:Hunter2-secret@db.example.com:5432/trading"
+SIGNED_URL = "https://api.example.com/v1/alerts?channel=7&api_key=9f8e7d6c5b4a"
+FREQTRADE_EXCHANGE = {
+    "name": "binance",
+    "key": "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A",
+    "secret": "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j",
+    "pair_whitelist": ["BTC/USDT", "ETH/USDT"],
+}
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["telegram.bot_token", "discord.webhook", "aws.key", "exchange.key", "ssh.private",
+     "bot.passphrase", "api.jwt", "binance.secretKey", "wallet.privkey", "notify.WebhookUrl"],
+)  # fmt: skip
+def test_more_keys_that_name_a_secret_are_refused(store: Store, key: str) -> None:
+    with pytest.raises(ValidationError, match="names an API key, secret") as caught:
+        bot_config.set_value(store, key, "x")
+    assert caught.value.field == "config_key"
+    assert bot_config.entries(store, include_inactive=True) == []
+
+
+@pytest.mark.parametrize(
+    ("secret", "looks_like"),
+    [
+        (TELEGRAM_TOKEN, "a Telegram bot token"),
+        (f"https://api.telegram.org/bot{TELEGRAM_TOKEN}/sendMessage", "a Telegram bot token"),
+        (DISCORD_WEBHOOK, "a webhook URL"),
+        (SLACK_WEBHOOK, "a webhook URL"),
+        (AWS_ACCESS_KEY, "an AWS access key"),
+        (JWT, "a JSON Web Token"),
+        (OPENSSH_KEY, "a PEM private key"),
+        (DATABASE_URL, "a URL with a password"),
+        (SIGNED_URL, "a URL whose 'api_key' parameter holds a secret"),
+        (FREQTRADE_EXCHANGE["secret"], "an API key or secret"),
+    ],
+    ids=["telegram", "telegram-url", "discord", "slack", "aws", "jwt", "pem", "password-url",
+         "api-key-url", "exchange-secret"],
+)  # fmt: skip
+def test_credentials_are_refused_under_any_key_at_any_depth_and_never_shown(
+    store: Store, secret: str, looks_like: str
+) -> None:
+    attempts = [
+        lambda: bot_config.set_value(store, "notify.target", secret),
+        lambda: bot_config.set_value(store, "notify", {"targets": [{"url": secret}]}),
+        lambda: bot_config.set_value(
+            store, "notify", json.dumps([[[{"a": {"b": [secret]}}]]]), config_type="json"
+        ),
+        lambda: bot_config.set_value(store, "k", "v", description=f"ours is {secret}"),
+    ]
+    for attempt in attempts:
+        with pytest.raises(ValidationError, match="environment variables") as caught:
+            attempt()
+        message = str(caught.value)
+        assert looks_like in message
+        # Not the value, nor any piece of it long enough to help guess it.
+        assert secret[:4] not in message
+        assert not any(secret[at : at + 8] in message for at in range(len(secret) - 7))
+        assert "not shown" in message
+    assert bot_config.entries(store, include_inactive=True) == []
+
+
+def test_freqtrades_exchange_block_is_refused_by_its_keys(store: Store) -> None:
+    config = {"exchange": FREQTRADE_EXCHANGE, "stake_currency": "USDT"}
+    with pytest.raises(ValidationError, match=r"holds the key 'exchange\.key'") as caught:
+        bot_config.set_value(store, "freqtrade", config)
+    assert FREQTRADE_EXCHANGE["key"][:8] not in str(caught.value)
+    for harmless_value in ("", "x"):
+        with pytest.raises(ValidationError, match=r"'exchange\.secret'"):
+            bot_config.set_value(
+                store, "freqtrade", {"exchange": {"name": "kraken", "secret": harmless_value}}
+            )
+    assert bot_config.entries(store, include_inactive=True) == []
+
+
+def test_json_nested_beyond_what_python_reads_is_one_clear_refusal(store: Store) -> None:
+    deep = "[" * 5000 + "]" * 5000
+    with pytest.raises(ValidationError, match="nested too deeply"):
+        bot_config.set_value(store, "deep", deep, config_type="json")
+    nested: dict[str, object] = {}
+    inner = nested
+    for _ in range(5000):
+        inner["x"] = {}
+        inner = inner["x"]  # type: ignore[assignment]
+    with pytest.raises(ValidationError, match="nested too deeply"):
+        bot_config.set_value(store, "deep", nested)
+
+
+PUBLIC_VALUES = [
+    "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",  # Ethereum address
+    "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2",  # Bitcoin, legacy
+    "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",  # Bitcoin, segwit
+    "bc1p5d7rjq7g6rdk2yhzks9smlaqtedr4dekq08ge8ztwac72sfr9rusxg3297",  # Bitcoin, taproot
+    "7EcDhSYGxXyscszYEp35KHN8vvw3svAuLKTzXwCFLtV",  # Solana address
+    "5VERv8NMvzbJMEkV8xnrLkEaWRtSz9CosKDYjCJjBRnbJLgp8uirBgmQpjKhoR4tjF3ZpRzrFmBV6UjKdiSZkQUW",
+    "TLa2f6VPqDgRE67v1736s7bJ8Ray5wYjU7",  # Tron
+    "rEb8TK3gBgk5auZkwc6sHnwrGVJH8DuaLh",  # XRP
+    "0x88df016429689c079f3b2f6ad39fa052532c56795b733da78a91ebe6a713944b",  # Ethereum tx
+    "f4184fc596403b9d638783cf57adfe4c75c605f6356fbc91338530e9831e9e16",  # Bitcoin tx
+    "550e8400-e29b-41d4-a716-446655440000",  # an id
+    "OQCLML-BW3P3-BUCMWZ",  # a Kraken order id
+    "https://github.com/freqtrade/freqtrade/blob/develop/freqtrade/strategy/interface.py",
+    "https://api.binance.com/api/v3/klines?symbol=BTCUSDT&interval=1m&limit=1000",
+    "user_data/backtest_results/backtest-result-2024-01-05_14-30-02.json",
+    "VolumePairListFilterWithMinimumVolume2024",
+    "binance_BTCUSDT_1m_2024-01-01_2024-12-31",
+    "Buy when the 20 period average crosses the 50 period one; sell on the reverse.",
+]
+
+
+@pytest.mark.parametrize("public", PUBLIC_VALUES)
+def test_public_values_are_accepted_alone_and_inside_json(store: Store, public: str) -> None:
+    assert bot_config.set_value(store, "wallet.address", public).text == public
+    nested = {"pairlists": [{"method": "VolumePairList", "sort_key": "quoteVolume"}], "x": public}
+    assert bot_config.set_value(store, "bot", nested).value["x"] == public
+
+
+def random_tokens(alphabet: str, lengths: range, count: int, seed: int) -> list[str]:
+    """Tokens drawn as API keys are: uniformly from their alphabet (a fixed seed, so that
+    the test is the same every run)."""
+    rng = random.Random(seed)
+    return ["".join(rng.choice(alphabet) for _ in range(rng.choice(lengths))) for _ in range(count)]
+
+
+BASE62 = string.ascii_letters + string.digits
+
+
+@pytest.mark.parametrize(
+    ("alphabet", "lengths"),
+    [
+        (BASE62, range(56, 89)),  # Binance (64), Bitfinex (43) and longer keys
+        (BASE62 + "+/", range(56, 89)),  # base64: Kraken's keys (56) and secrets (88)
+        (BASE62 + "-_", range(40, 65)),  # base64url: secrets.token_urlsafe(32) is 43
+    ],
+    ids=["base62", "base64", "base64url"],
+)
+def test_long_random_tokens_are_refused(store: Store, alphabet: str, lengths: range) -> None:
+    tokens = random_tokens(alphabet, lengths, 200, seed=14)
+    # A token in base58 (no 0, O, I, l, punctuation) of an address's length is what a
+    # Solana address is, a random 32-byte number: it cannot be refused. Few are.
+    refusable = [token for token in tokens if not could_be_an_address(token)]
+    assert len(refusable) >= 0.97 * len(tokens)
+    for token in refusable:
+        with pytest.raises(ValidationError, match="API key or secret"):
+            bot_config.set_value(store, "note", token)
+
+
+def could_be_an_address(token: str) -> bool:
+    """Base58 of the length of an address or a signature (services.ops.secrets)."""
+    base58 = set(string.ascii_letters + string.digits) - set("0OIl")
+    versioned = 25 <= len(token) <= 35 and token[0] in "13LMD9AXTr"
+    lengths = {43, 44, 58, 59, 86, 87, 88, 95, 104, 105, 106}
+    return set(token) <= base58 and (versioned or len(token) in lengths)
+
+
+WORDS = ["buy", "sell", "stop", "loss", "grid", "trend", "daily", "limit", "order", "pair",
+         "market", "volume", "spread", "binance", "kraken", "average", "signal"]  # fmt: skip
+public_text = st.one_of(
+    st.binary(min_size=16, max_size=32).map(bytes.hex),  # hashes and hex ids
+    st.binary(min_size=20, max_size=20).map(lambda raw: "0x" + raw.hex()),  # addresses
+    st.uuids().map(str),
+    st.lists(
+        st.one_of(st.sampled_from(WORDS), st.integers(10, 99_999).map(str)), min_size=1, max_size=8
+    ).map("_".join),
+    st.integers(0, 10**18).map(str),
+)
+public_json = st.recursive(
+    st.one_of(public_text, st.integers(), st.booleans(), st.none()),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.sampled_from(WORDS), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(value=public_json)
+def test_json_of_public_values_is_accepted(store: Store, value: object) -> None:
+    entry = bot_config.set_value(store, "bot.settings", json.dumps(value), config_type="json")
+    assert json.loads(entry.text) == value
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(value=public_json, where=st.randoms(use_true_random=False), name=st.sampled_from(
+    ["key", "api_key", "secret", "password", "passphrase", "token", "webhook", "private_key"]
+))  # fmt: skip
+def test_a_secret_key_anywhere_in_json_is_refused(
+    store: Store, value: object, where: random.Random, name: str
+) -> None:
+    containers: list[dict[str, object]] = []
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            containers.append(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    if not containers:
+        value = {"wrapped": value}
+        containers.append(value)  # type: ignore[arg-type]
+    where.choice(containers)[name] = "x"
+
+    with pytest.raises(ValidationError, match=f"holds the key '[^']*{name}'"):
+        bot_config.set_value(store, "bot.settings", json.dumps(value), config_type="json")
+
+
 # --- the command -------------------------------------------------------------------------
 
 
@@ -282,3 +511,30 @@ def test_cli_user_errors_are_one_line_and_exit_2(
     assert message in err
     assert err.strip().count("\n") == 0
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "secret"),
+    [
+        (("telegram.bot_token", TELEGRAM_TOKEN), TELEGRAM_TOKEN),
+        (("notify.discord", DISCORD_WEBHOOK), DISCORD_WEBHOOK),
+        (("aws.key", AWS_ACCESS_KEY), AWS_ACCESS_KEY),
+        (("api.session", JWT), JWT),
+        (
+            ("freqtrade", json.dumps({"exchange": FREQTRADE_EXCHANGE}), "--type", "json"),
+            FREQTRADE_EXCHANGE["secret"],
+        ),
+    ],
+    ids=["telegram", "discord", "aws", "jwt", "freqtrade"],
+)
+def test_cli_refuses_a_secret_in_one_line_without_showing_it(
+    db_path: Path, args: tuple[str, ...], secret: str
+) -> None:
+    code, out, err = run(db_path, "set", *args)
+
+    assert code == USER_ERROR
+    assert len(err.splitlines()) == 1, err
+    assert "environment variables" in err
+    assert secret[:4] not in err
+    assert not any(secret[at : at + 8] in out + err for at in range(len(secret) - 7))
+    assert run(db_path, "list", "--json")[1].strip() == "[]"

@@ -23,7 +23,7 @@ from tradedb.models import CandleCreate
 from tradedb.models.base import validate_record
 from tradedb.models.values import AMOUNT, MIN_EPOCH_MS, TIMEFRAME_MS
 from tradedb.schema.money import cap, encode
-from tradedb.store import Store
+from tradedb.store import Store, columns
 
 EXCHANGE = "binance"
 SYMBOL = "XRP/ETH"
@@ -290,6 +290,39 @@ def test_error_names_the_first_bad_row(store: Store) -> None:
 
     assert caught.value.field == "rows[4].low_price"
     assert caught.value.value == "9"
+    assert store.candles.count() == 0
+
+
+@pytest.mark.parametrize("count", [8, 1000], ids=["row-checks", "column-checks"])
+def test_two_rows_at_one_time_are_refused_naming_both_and_the_time(
+    store: Store, count: int
+) -> None:
+    # 1000 rows take the column-wise checks (NumPy), 8 the row checks; both must refuse.
+    write_5m(store, synthetic_rows(3))
+    stored = [candle_values(c) for c in read_all_candles(store, "5m")]
+    rows = synthetic_rows(count)[::-1]  # out of time order, which is allowed
+    rows[count - 2][4] = "1.5"  # the candle of T0 + 1 step, its close corrected ...
+    rows.append(list(rows[count - 2]))
+    rows[-1][4] = "1.75"  # ... and given again with another close
+    column_checked = columns.candle_columns(rows, FIVE_MINUTES, RECENT_MS) is not None
+    assert column_checked == (count >= columns.MIN_ROWS)
+
+    with pytest.raises(ValidationError) as caught:
+        write_5m(store, rows)
+
+    assert caught.value.field == f"rows[{count}].timestamp"
+    assert caught.value.value == T0 + FIVE_MINUTES
+    assert (
+        caught.value.rule
+        == f"is also the time of rows[{count - 2}]; a batch holds one candle per time"
+    )
+    assert [candle_values(c) for c in read_all_candles(store, "5m")] == stored
+
+
+def test_the_same_row_twice_is_refused_too(store: Store) -> None:
+    rows = synthetic_rows(3)
+    with pytest.raises(ValidationError, match=r"is also the time of rows\[1\]"):
+        write_5m(store, [*rows, rows[1]])
     assert store.candles.count() == 0
 
 

@@ -81,24 +81,24 @@ def test_a_postgresql_database_through_every_kind_of_command(url: str, tmp_path:
     assert all("E" not in candle["close"].upper() for candle in candles)
     ok(
         *("resample", "--db", url, "--exchange", "binance", "--symbol", "ETH/BTC"),
-        *("--from", "5m", "--to", "1h"),
+        *("--timeframe", "5m", "--into", "1h"),
     )
     ok("gaps", "--db", url, "--exchange", "binance", "--symbol", "ETH/BTC", "--timeframe", "5m")
 
     # Paper trading, valuation, snapshots, metrics and the report.
     ok(
         *("paper", "--db", url, "--strategy", "sma_cross,rsi_revert", "--exchange", "binance"),
-        *("--symbols", "ETH/BTC,LTC/BTC", "--start", "2018-01-12", "--end", "2018-01-16"),
+        *("--symbol", "ETH/BTC,LTC/BTC", "--since", "2018-01-12", "--until", "2018-01-16"),
         *("--capital", "1", "--quote-usd", "13500"),
     )
     value = ok("value", "ETH", "--db", url, "--at", "2018-01-15", "--reference-price", "BTC=13500")
     assert "ETH/BTC" in value.stdout
     ok(
-        *("snapshot", "--db", url, "--daily", "--from", "2018-01-13", "--to", "2018-01-15"),
+        *("snapshot", "--db", url, "--daily", "--since", "2018-01-13", "--until", "2018-01-16"),
         *("--reference-price", "BTC=13500"),
     )
     ok(
-        *("metrics", "--db", url, "--from", "2018-01-12", "--to", "2018-01-16"),
+        *("metrics", "--db", url, "--since", "2018-01-12", "--until", "2018-01-17"),
         *("--reference-price", "BTC=13500"),
     )
     report = json.loads(ok("report", "--db", url, "--json").stdout)

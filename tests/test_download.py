@@ -220,9 +220,9 @@ def test_cli_download_reports_rows_gaps_and_a_short_history(
     monkeypatch.setattr(downloading, "connect", lambda exchange_id: client)
     db = target_of(store)
     store.close()
-    base = ["download", "--db", db, "--exchange", "kraken", "--symbols", "XRP/ETH"]
+    base = ["download", "--db", db, "--exchange", "kraken", "--symbol", "XRP/ETH"]
 
-    shown = CliRunner().invoke(app, [*base, "--timeframes", "1m", "--since", str(FIRST)])
+    shown = CliRunner().invoke(app, [*base, "--timeframe", "1m", "--since", str(FIRST)])
     assert shown.exit_code == 0, shown.stderr
     assert "720 candles (720 added, 0 updated)" in shown.stdout
     assert "latest 720 candles" in shown.stdout

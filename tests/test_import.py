@@ -160,6 +160,66 @@ def test_kraken_ohlcvt_csv_counts_seconds(store: Store, tmp_path: Path) -> None:
     assert stored(store, "kraken", XRP, "5m") == exact(rows)
 
 
+# --- a candle listed twice in one file ----------------------------------------------------------
+
+
+def test_a_candle_listed_twice_alike_is_stored_once_and_reported(
+    store: Store, tmp_path: Path
+) -> None:
+    rows = ohlcv_rows(read_feather(FIVE))
+    # Binance's monthly file and its daily file pasted together share a day's candles.
+    listed = rows + rows[-288:]
+    path = tmp_path / "XRPETH-5m-2019-10.csv"
+    path.write_text(binance_klines(listed, micro=False))
+
+    [result] = import_path(store, path, exchange="binance", symbol=XRP, timeframe="5m")
+
+    assert result.repeated == 288
+    assert result.written.received == len(rows)
+    assert stored(store, "binance", XRP, "5m") == exact(rows)
+
+
+def test_a_candle_listed_twice_with_other_values_is_refused_naming_both(
+    store: Store, tmp_path: Path
+) -> None:
+    rows = ohlcv_rows(read_feather(FIVE))
+    ts, open_, high, low, close, volume = rows[2]
+    corrected = [ts, open_, high, low, low if close != low else high, volume]
+    path = write_json(tmp_path / "XRP_ETH-5m.json", [*rows[:5], corrected, *rows[5:]])
+
+    with pytest.raises(ValidationError) as caught:
+        import_path(store, path, exchange="binance")
+
+    assert caught.value.field == "XRP_ETH-5m.json: candle 6.time"
+    assert caught.value.value == rows[2][0]
+    assert caught.value.rule.startswith("is also the time of candle 3 of the file, with other")
+    assert store.candles.count() == 0
+
+
+def test_cli_import_says_how_many_candles_were_listed_twice(store: Store, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tradedb.cli.app import app
+
+    rows = ohlcv_rows(read_feather(FIVE))
+    path = write_json(tmp_path / "XRP_ETH-5m.json", [*rows, rows[0], rows[1]])
+    db = target_of(store)
+    store.close()
+
+    shown = CliRunner().invoke(app, ["import", str(path), "--exchange", "binance", "--db", db])
+    as_json = CliRunner().invoke(
+        app, ["import", str(path), "--exchange", "binance", "--db", db, "--json"]
+    )
+
+    assert shown.exit_code == 0, shown.stderr
+    assert shown.stderr.splitlines() == [
+        "XRP_ETH-5m.json: 2 candles listed again with the same time and values; each was "
+        "stored once"
+    ]
+    [report] = json.loads(as_json.stdout)
+    assert (report["repeated"], report["candles"], report["unchanged"]) == (2, 706, 706)
+
+
 # --- floats, conflicts -------------------------------------------------------------------------
 
 
@@ -168,7 +228,9 @@ def test_float_noise_is_refused_unless_rounding_is_asked_for(store: Store, tmp_p
     with pytest.raises(ValidationError) as caught:
         import_path(store, folder)
     assert caught.value.field == "TRX_BTC-5m.feather: row 2.close"
-    assert "--round-floats" in caught.value.rule
+    # The library names its own argument; the command line names its option (below).
+    assert "`round_floats=True`" in caught.value.rule
+    assert "--round-floats" not in caught.value.rule
     assert store.candles.count() == 0
 
     [result] = import_path(store, folder, round_floats=True)
@@ -280,7 +342,8 @@ def test_cli_import_reports_each_file_and_refuses_bad_input(store: Store, tmp_pa
     refused = runner.invoke(app, ["import", str(folder), "--db", db])
     assert refused.exit_code == 2
     assert "TRX_BTC-5m.feather" in refused.stderr
-    assert "--round-floats" in refused.stderr
+    assert "`--round-floats`" in refused.stderr
+    assert "round_floats" not in refused.stderr
 
     done = runner.invoke(app, ["import", str(folder), "--db", db, "--round-floats", "--json"])
     assert done.exit_code == 0, done.stderr

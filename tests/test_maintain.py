@@ -208,3 +208,128 @@ def test_cli_once_prints_a_json_report_and_print_schedule(tmp_path: Path) -> Non
         [*command, "--once", "--json"], env=env, capture_output=True, text=True, check=False
     )
     assert {o["name"]: o["status"] for o in json.loads(again.stdout)}["snapshot"] == "not due"
+
+
+def old_snapshots(database: Path, folder: Path, days: list[int]) -> list[str]:
+    """Snapshots taken on these days of January 2024, as earlier runs would have."""
+    from tradedb.services.ops import backup_snapshot
+
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return [
+        backup_snapshot.take_snapshot(
+            database, folder, now=datetime(2024, 1, day, 3, tzinfo=UTC)
+        ).id
+        for day in days
+    ]
+
+
+def test_each_backup_is_followed_by_rotation_of_the_folder(tmp_path: Path) -> None:
+    database = tmp_path / "bot.sqlite"
+    Store.open(database).close()
+    backups = tmp_path / "backups"
+    old = old_snapshots(database, backups, [20, 21, 22, 23])
+    config = tmp_path / "config.toml"
+    config.write_text("[backup]\nkeep_daily = 2\nkeep_weekly = 0\nkeep_monthly = 0\n")
+    env = {**os.environ, "TRADEDB_BACKUP_DIR": str(backups), "TRADEDB_CONFIG": str(config)}
+    snapshot = [job for job in maintain.default_jobs() if job.name == "snapshot"]
+
+    [outcome] = run_due(database, snapshot, now=MONDAY, env=env)
+
+    assert outcome.status == "done", outcome.detail
+    assert "rotation deleted 3 old backup(s)" in outcome.detail
+    kept = sorted(path.name for path in backups.glob("*.manifest.json"))
+    assert len(kept) == 2
+    assert f"{old[-1]}.manifest.json" in kept
+
+
+def test_the_cloud_copies_rotate_by_their_own_policy(tmp_path: Path) -> None:
+    from tradedb.services.ops import backup_upload
+
+    database = tmp_path / "bot.sqlite"
+    Store.open(database).close()
+    backups, cloud = tmp_path / "backups", tmp_path / "cloud"
+    old = old_snapshots(database, backups, [8, 15, 22, 23])
+    backup_upload.upload(backups, str(cloud), backup_ids=["all"])
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[maintain]\ncloud_to = "{cloud}"\n'
+        "cloud_keep_daily = 1\ncloud_keep_weekly = 2\ncloud_keep_monthly = 0\n"
+    )
+    env = {**os.environ, "TRADEDB_BACKUP_DIR": str(backups), "TRADEDB_CONFIG": str(config)}
+    cloud_job = [job for job in maintain.default_jobs() if job.name == "cloud"]
+
+    [outcome] = run_due(database, cloud_job, now=MONDAY, env=env)
+
+    assert outcome.status == "done", outcome.detail
+    remaining = sorted(path.name.removesuffix(".manifest.json") for path in cloud.glob("*.json"))
+    # The newest (23rd), and the newest of the two most recent ISO weeks (the 23rd, the 15th).
+    assert remaining == sorted([old[1], old[3]])
+    assert sorted(path.name for path in cloud.glob("*.zst")) == [
+        f"{i}.sqlite.zst" for i in remaining
+    ]
+    # The local folder keeps its own policy (7 daily): nothing was deleted there.
+    assert len(list(backups.glob("*.manifest.json"))) == 4
+
+
+def test_backups_go_beside_the_database_by_default(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    database = folder / "bot.sqlite"
+    Store.open(database).close()
+    env = {**isolated_environ(tmp_path)}
+    snapshot = [job for job in maintain.default_jobs() if job.name == "snapshot"]
+
+    [outcome] = run_due(database, snapshot, now=MONDAY, env=env)
+
+    assert outcome.status == "done", outcome.detail
+    assert len(list((folder / "backups").glob("snapshot-*.sqlite.zst"))) == 1
+
+
+def test_print_schedule_names_this_tradedb_and_the_database_by_absolute_paths(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "bot.sqlite"
+    Store.open(database).close()
+    env = isolated_environ(tmp_path)
+    command = [sys.executable, "-m", "tradedb", "maintain", "--print-schedule"]
+
+    shown = subprocess.run(
+        [*command, "--db", "bot.sqlite", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    )
+
+    lines = json.loads(shown.stdout)
+    program = lines["command"]
+    assert Path(program[0]).is_absolute()
+    assert Path(program[0]).is_file()
+    assert program in (
+        [str(Path(sys.executable).parent / "tradedb")],
+        [sys.executable, "-m", "tradedb"],
+    )
+    assert lines["database"] == str(database)
+    assert lines["cron"] == (
+        f"17 * * * * {' '.join(program)} maintain --once --db {database} >/dev/null 2>&1"
+    )
+    assert f'\\"{program[0]}\\"' in lines["windows_task"]
+    assert f'--db \\"{database}\\"' in lines["windows_task"]
+    # The line runs as cron would run it: from another folder, with cron's PATH.
+    cron_env = {**env, "PATH": "/usr/bin:/bin"}
+    cron_command = (
+        lines["cron"]
+        .removeprefix("17 * * * * ")
+        .replace(">/dev/null 2>&1", "")
+        .replace("--once", "--print-schedule")
+    )
+    ran = subprocess.run(
+        ["/bin/sh", "-c", cron_command],
+        env=cron_env,
+        capture_output=True,
+        text=True,
+        cwd="/",
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stderr

@@ -204,12 +204,21 @@ def test_cli_resample_gaps_and_list_data(store: Store) -> None:
 
     made = run(
         *("resample", "--db", db, "--exchange", EXCHANGE, "--symbol", XRP),
-        *("--from", "1m", "--to", "5m,1d", "--json"),
+        *("--timeframe", "1m", "--into", "5m", "--into", "1d", "--json"),
     )
     assert made.exit_code == 0, made.stderr
     assert [(r["timeframe"], r["candles"]) for r in json.loads(made.stdout)] == [
         ("5m", 706),
         ("1d", 3),
+    ]
+    # The same timeframes comma-separated: the same candles, now all unchanged.
+    again = run(
+        *("resample", "--db", db, "--exchange", EXCHANGE, "--symbol", XRP),
+        *("--timeframe", "1m", "--into", "5m,1d", "--json"),
+    )
+    assert [(r["timeframe"], r["candles"], r["unchanged"]) for r in json.loads(again.stdout)] == [
+        ("5m", 706, 706),
+        ("1d", 3, 3),
     ]
     listed = json.loads(run("list-data", "--db", db, "--json").stdout)
     assert {(line["symbol"], line["timeframe"]) for line in listed} == {
@@ -245,7 +254,7 @@ def test_cli_resample_gaps_and_list_data(store: Store) -> None:
     [
         ["gaps", "--exchange", "Binance", "--symbol", XRP, "--timeframe", "5m"],
         ["gaps", "--exchange", EXCHANGE, "--symbol", XRP, "--timeframe", "2m"],
-        ["resample", "--exchange", EXCHANGE, "--symbol", XRP, "--from", "5m", "--to", "1m"],
+        ["resample", "--exchange", EXCHANGE, "--symbol", XRP, "--timeframe", "5m", "--into", "1m"],
         ["list-data", "--exchange", "Kraken!"],
     ],
 )

@@ -251,12 +251,19 @@ async def test_pnl_summary_is_the_reports_comparison(server: TradedbServer, stor
         narrowed = await call(
             client,
             "pnl_summary",
-            {"strategies": ["sma_cross"], "from_date": "2019-10-12", "to_date": "2019-10-12"},
+            {"strategy": ["sma_cross"], "since": "2019-10-12", "until": "2019-10-13"},
+        )
+        by_name = await call(
+            client,
+            "pnl_summary",
+            {"strategy": "sma_cross", "since": "2019-10-12", "until": "2019-10-13"},
         )
         cut = await call(client, "pnl_summary", {"limit": 1})
     assert summary["rows"] == [row_json(row) for row in everything.rows]
     assert narrowed["rows"] == [row_json(row) for row in one_day.rows]
-    assert narrowed["strategies"] == ["sma_cross"]
+    assert by_name == narrowed
+    assert narrowed["strategy"] == ["sma_cross"]
+    assert (narrowed["first_date"], narrowed["last_date"]) == ("2019-10-12", "2019-10-12")
     (row,) = narrowed["rows"]
     assert (row["strategy"], row["days"], row["first_date"]) == ("sma_cross", 1, "2019-10-12")
     assert cut["truncated"] is True
@@ -270,9 +277,7 @@ async def test_performance_gives_the_daily_rows_newest_first(
     async with Client(server.mcp) as client:
         everything = await call(client, "performance", {})
         strategy = await call(client, "performance", {"strategy": "sma_cross"})
-        day = await call(
-            client, "performance", {"from_date": "2019-10-12", "to_date": "2019-10-12"}
-        )
+        day = await call(client, "performance", {"since": "2019-10-12", "until": "2019-10-13"})
     newest_first = sorted(rows, key=lambda row: (row.date, row.id), reverse=True)
     assert everything["items"] == [as_json(row) for row in newest_first]
     assert [r["date"] for r in strategy["items"]] == ["2019-10-13", "2019-10-12", "2019-10-11"]
@@ -302,7 +307,7 @@ async def test_search_logs_by_level_context_and_text(server: TradedbServer) -> N
         timeout = await call(client, "search_logs", {"text": "TIMEOUT"})
         sent = await call(client, "search_logs", {"strategy": "sma_cross", "symbol": data.SYMBOL})
         first = await call(client, "search_logs", {"limit": 1})
-        second = await call(client, "search_logs", {"limit": 1, "before": first["next_before"]})
+        second = await call(client, "search_logs", {"limit": 1, "after": first["next_after"]})
         wildcard = await call(client, "search_logs", {"text": "%"})
     assert [r["level"] for r in warnings["items"]] == ["ERROR", "WARNING"]
     assert [r["message"] for r in timeout["items"]] == ["Timeout talking to kraken"]
@@ -372,7 +377,7 @@ CANDLES = {"exchange": data.EXCHANGE, "symbol": data.SYMBOL, "timeframe": data.T
         ("get_ticker", {"symbol": INJECTION}, "must be a ccxt market symbol"),
         ("list_positions", {"since": "last tuesday"}, "since='last tuesday'"),
         ("get_candles", {**CANDLES, "until": "2019-13-45"}, "is not a calendar date"),
-        ("performance", {"from_date": "12/10/2019"}, "YYYY-MM-DD"),
+        ("performance", {"since": "12/10/2019"}, "since='12/10/2019'"),
         ("search_logs", {"since": "yesterday"}, "span back from now"),
         ("list_trades", {"status": "lost"}, "status='lost'"),
         ("get_candles", {**CANDLES, "timeframe": "7m"}, "timeframe"),
@@ -391,6 +396,58 @@ async def test_bad_arguments_get_a_clear_refusal_and_the_server_keeps_answering(
         assert "Traceback" not in text
         again = await call(client, "list_data", {})
     assert again["items"]
+
+
+async def test_an_argument_of_the_wrong_type_is_one_line_naming_it_its_value_and_the_rule(
+    server: TradedbServer,
+) -> None:
+    async with Client(server.mcp) as client:
+        huge = await refusal(client, "list_trades", {"limit": 10**9})
+        word = await refusal(client, "list_orders", {"limit": "many"})
+        listed = await refusal(client, "get_candles", {**CANDLES, "since": [1]})
+        long = await refusal(client, "get_ticker", {"symbol": ["x" * 100_000]})
+        two = await refusal(client, "performance", {"limit": 0, "strategy": 7})
+        missing = await refusal(client, "get_ticker", {})
+    assert huge == (
+        "Error executing tool list_trades: limit=1000000000: "
+        "Input should be less than or equal to 1000"
+    )
+    assert word == (
+        "Error executing tool list_orders: limit='many': "
+        "Input should be a valid integer, unable to parse string as an integer"
+    )
+    assert listed == (
+        "Error executing tool get_candles: since=[1]: "
+        "Input should be a valid string or a valid integer"
+    )
+    assert long.startswith("Error executing tool get_ticker: symbol=['xxxxx")
+    assert long.endswith("... (100,004 characters): Input should be a valid string")
+    assert len(long) < 200
+    assert two == (
+        "Error executing tool performance: strategy=7: Input should be a valid string; "
+        "limit=0: Input should be greater than or equal to 1"
+    )
+    assert missing == "Error executing tool get_ticker: symbol: is required"
+    for text in (huge, word, listed, long, two, missing):
+        assert "\n" not in text
+
+
+async def test_the_tools_share_one_vocabulary(server: TradedbServer) -> None:
+    """One strategy filter name, one time range (since, until), one way to page (after)."""
+    async with Client(server.mcp) as client:
+        tools = {
+            tool.name: tool.input_schema["properties"] for tool in (await client.list_tools()).tools
+        }
+    for name, arguments in tools.items():
+        assert not {"strategies", "before", "from_date", "to_date", "start", "end"} & set(
+            arguments
+        ), name
+    assert "strategy" in tools["pnl_summary"]
+    assert "strategy" in tools["performance"]
+    for name in ("pnl_summary", "performance", "get_candles", "search_logs", "list_trades"):
+        assert {"since", "until"} <= set(tools[name]), name
+    for name in ("performance", "search_logs", "list_orders", "list_data"):
+        assert "after" in tools[name], name
 
 
 async def test_injection_in_a_free_text_argument_is_only_text(

@@ -43,7 +43,7 @@ READ_CALLS: list[tuple[str, dict[str, Any]]] = [
     ("list_positions", {}),
     ("list_orders", {"limit": 5}),
     ("list_trades", {"strategy": "sma_cross"}),
-    ("pnl_summary", {"from_date": "2019-10-12"}),
+    ("pnl_summary", {"since": "2019-10-12"}),
     ("performance", {}),
     ("balances", {}),
     ("portfolio", {}),

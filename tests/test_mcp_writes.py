@@ -205,7 +205,7 @@ async def test_set_config_stores_typed_settings_through_the_config_service(
             "looks like an API key",
         ),
         ({"key": "risk.max", "value": "0.000000001", "config_type": "number"}, "8 decimal"),
-        ({"key": "unset.key"}, "is not set"),
+        ({"key": "unset.setting"}, "is not set"),
         ({"key": "x", "value": "1", "config_type": "float"}, "config_type"),
     ],
 )

@@ -352,7 +352,7 @@ def test_metrics_command_prints_json_with_fixed_point_values(
     example: Store, db_target: str
 ) -> None:
     result = CliRunner().invoke(
-        app, ["metrics", "--db", db_target, "--json", "--from", "2024-03-04"]
+        app, ["metrics", "--db", db_target, "--json", "--since", "2024-03-04"]
     )
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)

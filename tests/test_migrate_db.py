@@ -65,7 +65,7 @@ def invoke(*args: str) -> Result:
 
 
 def migrate(source: str, target: str, *extra: str) -> dict[str, Any]:
-    result = invoke("migrate-db", "--from", source, "--to", target, "--json", *extra)
+    result = invoke("migrate-db", "--db", source, "--to", target, "--json", *extra)
     assert result.exit_code == 0, (result.stdout, result.stderr)
     report: dict[str, Any] = json.loads(result.stdout)
     return report
@@ -317,7 +317,7 @@ def test_sqlite_to_postgresql_and_back_keeps_every_row(
 def test_postgresql_to_sqlite_keeps_every_row(pg_source: str, tmp_path: Path) -> None:
     expected = records(pg_source)
     target = str(tmp_path / "copy.sqlite")
-    result = invoke("migrate-db", "--from", pg_source, "--to", target)
+    result = invoke("migrate-db", "--db", pg_source, "--to", target)
     assert result.exit_code == 0, (result.stdout, result.stderr)
     # For people: the comparison, the audit and the verdict.
     assert "source and target compared" in result.stdout
@@ -383,7 +383,7 @@ def test_a_failed_audit_of_the_target_exits_1(sqlite_source: str, pg_empty: str)
     with Store.open(sqlite_source) as store, store.db.transaction() as conn:
         # One unit (0.00000001) that no wallet movement explains.
         conn.execute("UPDATE wallets SET available_balance = available_balance + 1 WHERE id = 1")
-    result = invoke("migrate-db", "--from", sqlite_source, "--to", pg_empty, "--json")
+    result = invoke("migrate-db", "--db", sqlite_source, "--to", pg_empty, "--json")
     assert result.exit_code == 1, (result.stdout, result.stderr)
     report = json.loads(result.stdout)
     assert report["equal"] is True  # an exact copy of a ledger that fails its audit
@@ -392,7 +392,7 @@ def test_a_failed_audit_of_the_target_exits_1(sqlite_source: str, pg_empty: str)
     assert any("movements add up to" in problem for problem in report["audit"]["problems"])
     shown = invoke(
         "migrate-db",
-        "--from",
+        "--db",
         sqlite_source,
         "--to",
         str(Path(sqlite_source).with_name("t.sqlite")),
@@ -417,7 +417,7 @@ def test_a_source_written_during_the_copy_exits_1_and_keeps_the_record(
         moving_counters(*args, **kwargs)
 
     monkeypatch.setattr(copying, "advance_id_counters", a_writer_meanwhile)
-    result = invoke("migrate-db", "--from", sqlite_source, "--to", pg_empty, "--json")
+    result = invoke("migrate-db", "--db", sqlite_source, "--to", pg_empty, "--json")
     assert result.exit_code == 1, (result.stdout, result.stderr)
     report = json.loads(result.stdout)
     assert report["equal"] is False
@@ -429,7 +429,7 @@ def test_a_source_written_during_the_copy_exits_1_and_keeps_the_record(
     assert progress_left(pg_empty) is not None
     monkeypatch.undo()
     assert "has changed since the unfinished copy" in refused(
-        "--from", sqlite_source, "--to", pg_empty
+        "--db", sqlite_source, "--to", pg_empty
     )
 
 
@@ -445,7 +445,7 @@ def test_a_non_empty_target_is_refused_and_left_as_it_was(
         Ledger(store).deposit(exchange="binance", asset="ETH", amount="1", reference="mine")
     kept = records(target)
     checksum = sha256(Path(target)) if engine == "sqlite" else None
-    line = refused("--from", sqlite_source, "--to", target)
+    line = refused("--db", sqlite_source, "--to", target)
     assert "is not empty" in line
     assert "--into-non-empty" in line
     assert records(target) == kept
@@ -454,7 +454,7 @@ def test_a_non_empty_target_is_refused_and_left_as_it_was(
         assert sha256(Path(target)) == checksum
     # With the flag, the target's own wallet and movement (ids 1) collide: still refused,
     # found by a trial copy that is rolled back.
-    line = refused("--from", sqlite_source, "--to", target, "--into-non-empty")
+    line = refused("--db", sqlite_source, "--to", target, "--into-non-empty")
     assert "collide" in line
     assert "nothing was written" in line
     assert records(target) == kept
@@ -501,7 +501,7 @@ def test_a_source_at_an_older_schema_is_refused(tmp_path: Path) -> None:
     shutil.copyfile(DATA / "tradedb-0002.sqlite", source)
     checksum = sha256(source)
     target = tmp_path / "new.sqlite"
-    line = refused("--from", str(source), "--to", str(target))
+    line = refused("--db", str(source), "--to", str(target))
     assert f"run `tradedb init --db {source}` first" in line
     assert not target.exists()
     assert sha256(source) == checksum
@@ -512,12 +512,12 @@ def test_the_same_database_is_refused(sqlite_source: str, pg_source: str, tmp_pa
     link = tmp_path / "link.sqlite"
     link.symlink_to(sqlite_source)
     for target in (sqlite_source, str(link), f"sqlite:///{sqlite_source}"):
-        assert "the same database" in refused("--from", sqlite_source, "--to", target)
+        assert "the same database" in refused("--db", sqlite_source, "--to", target)
     assert sha256(Path(sqlite_source)) == checksum
     kept = row_counts(pg_source)
     other_spelling = pg_source.replace("@127.0.0.1:", "@localhost:")
     assert other_spelling != pg_source
-    line = refused("--from", pg_source, "--to", other_spelling)
+    line = refused("--db", pg_source, "--to", other_spelling)
     assert "the same database" in line
     assert "migrator:***@" in line
     assert row_counts(pg_source) == kept
@@ -531,21 +531,21 @@ def test_unreachable_databases_and_wrong_passwords_are_one_line(
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
     nowhere = f"postgresql://{ROLE}:{PASSWORD}@127.0.0.1:{closed_port}/tradedb"
-    line = refused("--from", sqlite_source, "--to", nowhere)
+    line = refused("--db", sqlite_source, "--to", nowhere)
     assert "cannot connect" in line
     assert f"{ROLE}:***@127.0.0.1:{closed_port}" in line
-    line = refused("--from", nowhere, "--to", str(tmp_path / "t.sqlite"))
+    line = refused("--db", nowhere, "--to", str(tmp_path / "t.sqlite"))
     assert "cannot connect" in line
     wrong = pg_empty.replace(PASSWORD, "not-the-password")
-    line = refused("--from", sqlite_source, "--to", wrong)
+    line = refused("--db", sqlite_source, "--to", wrong)
     assert "password authentication failed" in line
     assert "not-the-password" not in line
     assert "***" in line
     missing = tmp_path / "missing.sqlite"
-    assert "does not exist" in refused("--from", str(missing), "--to", pg_empty)
+    assert "does not exist" in refused("--db", str(missing), "--to", pg_empty)
     assert not missing.exists()
     no_folder = tmp_path / "no" / "such" / "t.sqlite"
-    assert "does not exist" in refused("--from", sqlite_source, "--to", str(no_folder))
+    assert "does not exist" in refused("--db", sqlite_source, "--to", str(no_folder))
     assert not (tmp_path / "no").exists()
     assert not (tmp_path / "t.sqlite").exists()
     assert pg_tables(pg_empty) == []
@@ -565,7 +565,7 @@ def test_amounts_beyond_sqlite_are_refused_before_anything_is_written(
     with Store.open(pg_empty) as store:
         Ledger(store).deposit(exchange="kraken", asset="USD", amount="100000000000.5")
     target = tmp_path / "copy.sqlite"
-    line = refused("--from", pg_empty, "--to", str(target))
+    line = refused("--db", pg_empty, "--to", str(target))
     assert "wallets.available_balance of id 1 is 100000000000.50000000" in line
     assert "92233720368.54775807" in line
     assert "sqlite" in line
@@ -603,7 +603,7 @@ main()
 
 def killed_run(source: str, target: str, kill_at: str) -> None:
     child = subprocess.run(
-        [sys.executable, "-c", KILLING_CHILD, "migrate-db", "--from", source, "--to", target,
+        [sys.executable, "-c", KILLING_CHILD, "migrate-db", "--db", source, "--to", target,
          "--page-rows", PAGE],
         env={**os.environ, "KILL_AT": kill_at},
         capture_output=True,
@@ -658,7 +658,7 @@ def test_a_copy_killed_at_any_step_ends_exact_when_run_again(
     assert_same_rows(expected, target)
     assert progress_left(target) is None
     # Finished: a further run sees a non-empty target that is not an unfinished copy.
-    assert "is not empty" in refused("--from", source, "--to", target)
+    assert "is not empty" in refused("--db", source, "--to", target)
 
 
 def test_a_copy_killed_at_a_random_moment_ends_exact(sqlite_source: str, pg_empty: str) -> None:
@@ -666,7 +666,7 @@ def test_a_copy_killed_at_a_random_moment_ends_exact(sqlite_source: str, pg_empt
     expected = records(sqlite_source)
     for at_least, delay in ((200, 0.0), (800, 0.02)):
         child = subprocess.Popen(
-            [sys.executable, "-m", "tradedb", "migrate-db", "--from", sqlite_source,
+            [sys.executable, "-m", "tradedb", "migrate-db", "--db", sqlite_source,
              "--to", pg_empty, "--page-rows", "50"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -722,7 +722,7 @@ def test_a_lost_connection_is_one_line_and_a_rerun_finishes(
         recording(*args, **kwargs)
 
     monkeypatch.setattr(copying, "record_page", record_then_lose_the_connection)
-    line = refused("--from", sqlite_source, "--to", pg_empty, "--page-rows", PAGE)
+    line = refused("--db", sqlite_source, "--to", pg_empty, "--page-rows", PAGE)
     assert "connection broke" in line
     assert "run the same command to continue" in line
     assert "migrator:***@" in line
@@ -742,12 +742,12 @@ def test_a_resumed_copy_refuses_a_changed_source_or_another_source(
     killed_run(sqlite_source, target, "5")
     kept = records(target), progress_left(target)
     # Another source: the record names the one it copies.
-    line = refused("--from", pg_source, "--to", target)
+    line = refused("--db", pg_source, "--to", target)
     assert "holds an unfinished copy of" in line
     assert str(Path(sqlite_source).resolve()) in line
     # The same source, changed since the copy began: it cannot be finished exactly.
     with Store.open(sqlite_source) as store:
         Ledger(store).deposit(exchange="binance", asset="ETH", amount="0.5", reference="late")
-    line = refused("--from", sqlite_source, "--to", target)
+    line = refused("--db", sqlite_source, "--to", target)
     assert "has changed since the unfinished copy" in line
     assert (records(target), progress_left(target)) == kept

@@ -100,8 +100,8 @@ def session(
         strategies=strategies,
         exchange=exchange,
         symbols=symbols,
-        start=T0,
-        end=T0 + hours * HOUR,
+        since=T0,
+        until=T0 + hours * HOUR,
         timeframe="1h",
         capital=options.pop("capital", "1000"),
         **options,
@@ -434,8 +434,8 @@ def real_session(store: Store, **options: Any) -> SessionResult:
         strategies=options.pop("strategies", ["sma_cross", "rsi_revert"]),
         exchange="binance",
         symbols=REAL,
-        start=options.pop("start", "2018-01-11"),
-        end=options.pop("end", "2018-01-17"),
+        since=options.pop("since", "2018-01-11"),
+        until=options.pop("until", "2018-01-17"),
         capital="1",
         quote_usd=options.pop("quote_usd", "13500"),
         **options,
@@ -583,7 +583,7 @@ def test_another_session_of_the_same_strategies_must_start_flat(real_store: Stor
     counts = real_store.row_counts()
 
     with pytest.raises(ValidationError, match="starts flat") as refused:
-        real_session(real_store, start="2018-01-12")
+        real_session(real_store, since="2018-01-12")
 
     assert refused.value.field == "strategy"
     assert real_store.row_counts() == counts
@@ -602,7 +602,7 @@ def test_capital_is_recorded_in_usd_per_strategy_and_exchange(real_store: Store)
 def test_the_quote_price_comes_from_bot_config_or_is_warned_about(real_store: Store) -> None:
     no_price = real_session(real_store, quote_usd=None, strategies=["rsi_revert"])
     assert real_store.config.count() == 0
-    assert "no USD price for BTC" in no_price.warnings[0]
+    assert "no USD price for BTC (give `quote_usd=PRICE` or set bot_config" in no_price.warnings[0]
 
     real_store.config.insert(
         {"config_key": "reference_price.BTC", "config_value": "14000", "config_type": "number"}
@@ -641,8 +641,8 @@ def test_inverse_volatility_weights_follow_each_strategys_own_swings(real_store:
         real_store,
         strategies=[HoldEth, HoldLtc],
         allocation="inverse-vol:2d",
-        start="2018-01-13",
-        end="2018-01-14",
+        since="2018-01-13",
+        until="2018-01-14",
     )
 
     # Independently: a holder's equity is (almost exactly) its coins at the latest close,
@@ -691,7 +691,7 @@ def read_closes(symbol: str, since: int, until: int) -> dict[int, float]:
 def test_inverse_volatility_needs_candles_before_the_start(real_store: Store) -> None:
     counts = real_store.row_counts()
     with pytest.raises(ValidationError, match="to measure volatility"):
-        real_session(real_store, allocation="inverse-vol", start="2018-01-10")
+        real_session(real_store, allocation="inverse-vol", since="2018-01-10")
     assert real_store.row_counts() == counts
 
 
@@ -705,11 +705,11 @@ def paper(db: Path | str, *args: str) -> Any:
 BASE = (
     "--exchange",
     "binance",
-    "--symbols",
+    "--symbol",
     "ETH/BTC,LTC/BTC",
-    "--start",
+    "--since",
     "2018-01-11",
-    "--end",
+    "--until",
     "2018-01-13",
 )
 
@@ -723,9 +723,9 @@ BASE = (
                 "--strategy",
                 "sma_cross",
                 *BASE[:4],
-                "--start",
+                "--since",
                 "2018-03-01",
-                "--end",
+                "--until",
                 "2018-03-05",
             ),
             "no 5m candles of ETH/BTC, LTC/BTC on binance from 2018-03-01 00:00",
@@ -752,6 +752,18 @@ def test_bad_input_is_one_clear_line_and_writes_nothing(
     assert real_store.row_counts() == counts
 
 
+def test_the_missing_quote_price_warning_names_the_command_line_option(
+    real_store: Store, db_target: str
+) -> None:
+    shown = paper(db_target, "--strategy", "rsi_revert", *BASE)
+
+    assert shown.exit_code == 0, shown.stderr
+    assert "warning: no USD price for BTC (give `--quote-usd PRICE` or set bot_config" in (
+        shown.stderr
+    )
+    assert "quote_usd" not in shown.stderr  # the library's spelling is for Python callers
+
+
 def test_the_command_compares_strategies_in_a_table_and_in_json(
     real_store: Store, db_target: str
 ) -> None:
@@ -760,8 +772,14 @@ def test_the_command_compares_strategies_in_a_table_and_in_json(
     rows = [line for line in shown.stdout.splitlines() if line.startswith("│")]
     assert [row.split("│")[1].strip() for row in rows] == ["sma_cross", "rsi_revert"]
 
-    # The same session again: replayed, and the same figures as JSON.
-    printed = paper(db_target, "--strategy", "sma_cross,rsi_revert", *BASE, "--json")
+    # The same session again, its lists repeated instead of comma-separated and its times
+    # as a datetime and epoch ms: replayed, and the same figures as JSON.
+    printed = paper(
+        db_target,
+        *("--strategy", "sma_cross", "--strategy", "rsi_revert", "--exchange", "binance"),
+        *("--symbol", "ETH/BTC", "--symbol", "LTC/BTC"),
+        *("--since", "2018-01-11T00:00:00+00:00", "--until", "1515801600000", "--json"),
+    )
     assert printed.exit_code == 0, printed.stderr
     data = json.loads(printed.stdout)
     assert data["replayed"] is True

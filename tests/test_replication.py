@@ -656,7 +656,7 @@ def test_cli_replicates_until_ctrl_c_then_restores(tmp_path: Path, database: Pat
     with Store.open(database) as store:
         Ledger(store).deposit(exchange="kraken", asset="USD", amount="1000", reference="w-1")
     running = subprocess.Popen(
-        tradedb("replicate", "--db", str(database), "--to", str(replica)),
+        tradedb("replicate", "--db", str(database), "--replica", str(replica)),
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -683,7 +683,7 @@ def test_cli_replicates_until_ctrl_c_then_restores(tmp_path: Path, database: Pat
             "restore",
             "--db",
             str(database),
-            "--from",
+            "--replica",
             str(replica),
             "--to",
             str(restored),
@@ -701,7 +701,7 @@ def test_cli_replicates_until_ctrl_c_then_restores(tmp_path: Path, database: Pat
     assert "started: replication started" in messages
 
     listed = subprocess.run(
-        tradedb("replicate", "list", "--db", str(database), "--from", str(replica), "--json"),
+        tradedb("replicate", "list", "--db", str(database), "--replica", str(replica), "--json"),
         capture_output=True,
         text=True,
         check=True,
@@ -719,7 +719,7 @@ def test_cli_replicates_until_ctrl_c_then_restores(tmp_path: Path, database: Pat
             "restore",
             "--db",
             str(database),
-            "--from",
+            "--replica",
             str(replica),
             "--to",
             str(restored),
@@ -739,7 +739,7 @@ def test_cli_prints_the_litestream_config(tmp_path: Path, database: Path) -> Non
             "replicate",
             "--db",
             str(database),
-            "--to",
+            "--replica",
             str(tmp_path / "r"),
             "--sync-interval",
             "2s",

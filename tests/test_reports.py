@@ -354,6 +354,33 @@ def test_report_json_is_exact_fixed_point(run: Any, scenario: Store) -> None:
     assert rows["idle"]["sharpe_ratio"] is None
 
 
+def test_strategies_repeated_or_comma_separated_are_the_same_report(run: Any) -> None:
+    """`--strategy a,b` matched no strategy at all before it was split."""
+    repeated = run("--json", "--strategy", "sma_cross", "--strategy", "idle")
+    commas = run("--json", "--strategy", "sma_cross,idle")
+
+    assert commas.exit_code == 0, commas.stderr
+    assert json.loads(commas.stdout) == json.loads(repeated.stdout)
+    assert {row["strategy"] for row in json.loads(commas.stdout)["rows"]} == {"sma_cross", "idle"}
+
+
+def test_since_and_until_take_a_date_a_datetime_or_epoch_ms(run: Any) -> None:
+    """The days whose midnight is in [since, until): 2018-01-15 and 2018-01-16."""
+    dates = run("--json", "--since", "2018-01-15", "--until", "2018-01-17")
+    exact = run(
+        *("--json", "--since", "2018-01-15T00:00:00+00:00", "--until", "1516147200000"),
+    )
+    after_midnight = run(
+        "--json", "--since", "2018-01-14T00:00:01Z", "--until", "2018-01-16T12:00:00Z"
+    )
+
+    assert dates.exit_code == 0, dates.stderr
+    report = json.loads(dates.stdout)
+    assert (report["filters"]["from"], report["filters"]["to"]) == ("2018-01-15", "2018-01-16")
+    assert json.loads(exact.stdout) == report
+    assert json.loads(after_midnight.stdout) == report
+
+
 def test_a_named_strategy_with_nothing_stored_says_no_trades(run: Any) -> None:
     result = run("--json", "--strategy", "sma_cross", "--strategy", "never_ran")
 
@@ -369,9 +396,9 @@ def test_a_named_strategy_with_nothing_stored_says_no_trades(run: Any) -> None:
     [
         (("--strategy", "never_ran"), "no daily performance rows and no trades"),
         (("--exchange", "kraken"), "no daily performance rows and no trades"),
-        (("--from", "2019-01-01"), "no daily performance rows and no trades"),
-        (("--from", "2018-01-20", "--to", "2018-01-10"), "is after to=2018-01-10"),
-        (("--from", "January"), "YYYY-MM-DD"),
+        (("--since", "2019-01-01"), "no daily performance rows and no trades"),
+        (("--since", "2018-01-20", "--until", "2018-01-10"), "leaves no UTC midnight after"),
+        (("--since", "January"), "since='January': is not an ISO 8601 time"),
         (("--exchange", "Kraken!"), "lowercase ccxt exchange id"),
     ],
 )
@@ -621,6 +648,18 @@ def test_a_scope_without_capital_has_no_percentages_rather_than_an_error() -> No
 
 def test_a_new_report_file_is_readable_by_its_owner_only(html_file: Path) -> None:
     assert html_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_report_written_over_a_readable_file_is_owner_only(
+    scenario: Store, tmp_path: Path
+) -> None:
+    path = tmp_path / "report.html"
+    path.write_text("an older report")
+    os.chmod(path, 0o644)
+
+    html_report.write(compare(scenario, ReportFilters.parse()), path)
+
+    assert path.stat().st_mode & 0o777 == 0o600
 
 
 def test_long_stretches_without_rows_are_cut_out_of_the_date_axis() -> None:

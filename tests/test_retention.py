@@ -3,8 +3,10 @@ tickers, DEBUG logs and old balance history go; trading records never do."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -76,6 +78,25 @@ def test_old_candles_move_to_a_parquet_archive_and_read_back_bit_exact(
     assert [r[0] for r in part] == [
         r[0] for r in eth if JAN_20_2018 - DAY <= r[0] < JAN_20_2018 + DAY
     ]
+
+
+def test_a_disk_that_fills_while_archiving_leaves_no_temporary_file(
+    store: Store, eth: list[list[Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = pq.write_table
+
+    def write_until_full(table: pa.Table, where: Any, **options: Any) -> None:
+        real(table.slice(0, 10), where, **options)  # part of the file is there
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(pq, "write_table", write_until_full)
+
+    with pytest.raises(OSError, match="No space left"):
+        retention.run(store, retention.Policy(), now=one_year_after(JAN_20_2018))
+
+    folder = archive.archive_folder(store.db.companion_base)
+    assert archive.leftover_temporaries(folder) == []
+    assert store.candles.count() == len(eth)
 
 
 def test_the_archive_is_hive_partitioned_zstd_decimal_with_a_checked_manifest(

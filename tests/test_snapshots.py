@@ -185,7 +185,7 @@ def test_snapshot_command_reports_what_it_could_not_value(
     store: Store, ledger: Ledger, db_target: str
 ) -> None:
     ledger.deposit(exchange="kraken", asset="DOGE", amount="1000", timestamp=DEPOSIT)
-    result = invoke("snapshot", "--daily", "--from", "2024-03-02", "--to", "2024-03-03",
+    result = invoke("snapshot", "--daily", "--since", "2024-03-02", "--until", "2024-03-04",
                     "--db", db_target)  # fmt: skip
     assert result.exit_code == 1
     lines = result.stderr.splitlines()
@@ -201,7 +201,7 @@ def test_snapshot_command_reports_what_it_could_not_value(
         ("--reference-price", "BTC=cheap"),
         ("--reference-price", "BTC"),
         ("--daily", "--at", "2024-03-01"),
-        ("--from", "2024-03-01"),
+        ("--since", "2024-03-01"),
         ("--max-age", "soon"),
         ("--at", "1700000000"),
     ],

@@ -209,7 +209,11 @@ def test_a_strategy_sees_only_candles_that_have_closed(store: Store, tmp_path: P
     import_eth(store, tmp_path)
     Spy.calls.clear()
     plan = plan_session(
-        strategies=[Spy], exchange="binance", symbols=[SYMBOL], start="2018-01-11", end="2018-01-12"
+        strategies=[Spy],
+        exchange="binance",
+        symbols=[SYMBOL],
+        since="2018-01-11",
+        until="2018-01-12",
     )
     run_session(store, plan)
     assert len(Spy.calls) == 288
@@ -234,8 +238,8 @@ def test_decisions_do_not_depend_on_later_candles(store: Store, tmp_path: Path) 
                 strategies=["sma_cross", "rsi_revert"],
                 exchange="binance",
                 symbols=[SYMBOL],
-                start="2018-01-11",
-                end=end,
+                since="2018-01-11",
+                until=end,
             )
             run_session(target, plan)
         cut = 1_515_888_000_000  # 2018-01-14 00:00 UTC

@@ -608,7 +608,7 @@ def one_line_error(result: Result) -> str:
 def test_cli_records_and_reports_the_polls(cli: tuple[Path, FakeClock, dict[str, Replay]]) -> None:
     db, clock, _ = cli
     shown = run(
-        db, "--exchange", "kraken", "--symbols", "BTC/USDT", "--every", "10s", "--count", "3"
+        db, "--exchange", "kraken", "--symbol", "BTC/USDT", "--every", "10s", "--count", "3"
     )
     assert shown.exit_code == 0, shown.stderr
     assert "3 polls, 3 tickers (3 added, 0 updated), 0 failed polls" in shown.stdout
@@ -623,7 +623,7 @@ def test_cli_records_and_reports_the_polls(cli: tuple[Path, FakeClock, dict[str,
 
 def test_cli_json_summary(cli: tuple[Path, FakeClock, dict[str, Replay]]) -> None:
     db, _, _ = cli
-    args = ["--exchange", "binance", "--symbols", "BTC/USDT,ETH/USDT", "--json"]
+    args = ["--exchange", "binance", "--symbol", "BTC/USDT,ETH/USDT", "--json"]
 
     first = json.loads(run(db, *args).stdout)
     again = run(db, *args)
@@ -660,7 +660,7 @@ def test_cli_stops_cleanly_on_ctrl_c_with_a_summary(
     db, clock, _ = cli
     clock.interrupt_on_sleep = 2
 
-    shown = run(db, "--exchange", "kraken", "--symbols", "BTC/USDT", "--every", "1m")
+    shown = run(db, "--exchange", "kraken", "--symbol", "BTC/USDT", "--every", "1m")
 
     assert shown.exit_code == 0, shown.stderr
     assert "2 polls, 2 tickers (2 added, 0 updated)" in shown.stdout
@@ -682,7 +682,7 @@ def test_cli_exits_1_when_every_poll_failed(
         db,
         "--exchange",
         "binance",
-        "--symbols",
+        "--symbol",
         "BTC/USDT",
         "--every",
         "10s",
@@ -705,7 +705,7 @@ def test_cli_refuses_a_bad_every_in_one_line_before_opening_anything(
 ) -> None:
     db, _, exchanges = cli
     line = one_line_error(
-        run(db, "--exchange", "binance", "--symbols", "BTC/USDT", "--every", every)
+        run(db, "--exchange", "binance", "--symbol", "BTC/USDT", "--every", every)
     )
     assert f"every={every!r}" in line
     assert not db.exists()
@@ -716,7 +716,7 @@ def test_cli_refuses_an_unlisted_market_and_writes_nothing(
     cli: tuple[Path, FakeClock, dict[str, Replay]],
 ) -> None:
     db, _, exchanges = cli
-    line = one_line_error(run(db, "--exchange", "binance", "--symbols", "BTC/USDT,DOGE/USDT"))
+    line = one_line_error(run(db, "--exchange", "binance", "--symbol", "BTC/USDT,DOGE/USDT"))
     assert "symbol='DOGE/USDT': is not listed on binance" in line
     assert exchanges["binance"].urls == []
     with Store.open(db) as store:
@@ -725,7 +725,7 @@ def test_cli_refuses_an_unlisted_market_and_writes_nothing(
 
 def test_cli_refuses_an_unknown_exchange(cli: tuple[Path, FakeClock, dict[str, Replay]]) -> None:
     db, _, _ = cli
-    line = one_line_error(run(db, "--exchange", "nosuchexchange", "--symbols", "BTC/USDT"))
+    line = one_line_error(run(db, "--exchange", "nosuchexchange", "--symbol", "BTC/USDT"))
     assert "exchange='nosuchexchange': is not an exchange ccxt knows" in line
 
 
@@ -739,10 +739,11 @@ def test_cli_says_so_in_one_line_when_the_exchange_cannot_be_reached(
 
     fetching.connect("kraken").load_markets = unreachable
 
-    shown = run(db, "--exchange", "kraken", "--symbols", "BTC/USDT")
+    shown = run(db, "--exchange", "kraken", "--symbol", "BTC/USDT")
 
-    assert shown.exit_code == 1
+    assert shown.exit_code == 2
     assert shown.stderr.splitlines() == [
-        "error: could not load kraken's markets: ExchangeNotAvailable: 503 Service Unavailable"
+        "error: kraken could not be asked for its markets (ExchangeNotAvailable: 503 Service "
+        "Unavailable); nothing was written: try again later"
     ]
     assert clock.sleeps == [1.0, 2.0, 4.0, 8.0]  # retried first

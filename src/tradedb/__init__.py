@@ -20,8 +20,10 @@ from tradedb.api import (
 )
 from tradedb.errors import (
     AmountOutOfRange,
+    DatabaseDamaged,
     DatabaseLocationError,
     DuplicateRecord,
+    ExchangeUnavailable,
     InsufficientFunds,
     InvalidTransition,
     SchemaVersionError,
@@ -76,9 +78,11 @@ __all__ = [
     "BulkResult",
     "Candle",
     "Config",
+    "DatabaseDamaged",
     "DatabaseLocationError",
     "DatabaseUnavailable",
     "DuplicateRecord",
+    "ExchangeUnavailable",
     "FillResult",
     "Filters",
     "InsufficientFunds",

@@ -6,7 +6,26 @@ so that the CLI can print a single line and a program can react to the parts.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from decimal import Decimal
+
+# A message that tells its caller which argument would make the call succeed names that
+# argument as the library spells it, in backquotes: `force=True`, `quote_usd=PRICE`. A
+# front end respells each one as its own option (`respell_arguments`): the CLI as
+# `--force` or `--quote-usd PRICE`, so that nobody is told of an option they do not have.
+ARGUMENT_IN_MESSAGE = re.compile(r"`([a-z][a-z0-9_]*)=([^`]*)`")
+
+
+def respell_arguments(message: str, spell: Callable[[str, str], str | None]) -> str:
+    """`message` with each `name=value` the library named respelt by `spell(name, value)`;
+    a name for which `spell` returns None stays as the library wrote it."""
+
+    def respelt(match: re.Match[str]) -> str:
+        spelt = spell(match[1], match[2])
+        return match[0] if spelt is None else f"`{spelt}`"
+
+    return ARGUMENT_IN_MESSAGE.sub(respelt, message)
 
 
 class TradeDBError(Exception):
@@ -51,7 +70,7 @@ class Unvaluable(ValidationError):
     """No stored quote, route or reference price gives an asset a USD price at a time.
 
     `tried` lists what was looked for, so that the user can see which market data or
-    reference price (`--reference-price ASSET=PRICE`) would make the valuation possible.
+    reference price (`reference_prices`) would make the valuation possible.
     """
 
     def __init__(self, asset: str, at_ms: int, tried: list[str], rule: str) -> None:
@@ -67,6 +86,25 @@ class DatabaseLocationError(TradeDBError):
 
 class SchemaVersionError(TradeDBError):
     """The database is not at the schema version this tradedb expects."""
+
+
+class DatabaseDamaged(TradeDBError):
+    """The database file is damaged: SQLite found a page it cannot read ("database disk
+    image is malformed", or a file with SQLite's header that "is not a database").
+    Nothing more is written to it; it has to be restored from a backup."""
+
+    def __init__(self, name: str, detail: str) -> None:
+        self.name = name
+        self.detail = detail
+        super().__init__(
+            f"{name} is damaged ({detail}); stop what uses it and restore it from a backup: "
+            "`tradedb backup list` shows the backups, `tradedb restore` brings one back"
+        )
+
+
+class ExchangeUnavailable(TradeDBError):
+    """An exchange could not be reached, or refused a request, even after retries; nothing
+    was written. Running the same operation again later is safe."""
 
 
 class BackupError(TradeDBError):

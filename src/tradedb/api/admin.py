@@ -97,6 +97,11 @@ class Maintenance:
         interrupted."""
         maintain.run_forever(self.database, check_every_s=check_every_s, report=report)
 
+    def schedule(self) -> maintain.ScheduleLines:
+        """The crontab line and the Task Scheduler command that run the due jobs hourly,
+        with the absolute paths of this tradedb and of the database."""
+        return maintain.schedule_lines(self.database)
+
     def cron_line(self) -> str:
         """An hourly crontab line running the due jobs (a password stays out of it)."""
         return maintain.cron_line(self.database)

@@ -4,7 +4,8 @@ rotation, cloud copies and restores, with SHA-256 manifests (docs/operations.md)
 A database is backed up by where it is, never opened for its records, so one at an older
 schema is backed up as well (before `tradedb init` upgrades it). The folder is
 `--backup-dir`, else $TRADEDB_BACKUP_DIR, else `[backup] dir` in the config file, else
-the default (D:\\backups\\crypto-bot\\ on Windows with a D: drive).
+`backups/` beside the database (for the default database on Windows with a D: drive, the
+spec's D:\\backups\\crypto-bot\\).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from tradedb.services.ops import (
     backup_upload,
 )
 from tradedb.services.ops.backup_full import FullRestore
-from tradedb.services.ops.backup_manifest import BackupError, Manifest
+from tradedb.services.ops.backup_manifest import BackupError, DamagedManifest, Manifest
 from tradedb.store.engines import Target
 
 Progress = Callable[[str], None]
@@ -45,15 +46,28 @@ class FullBackup:
 
 
 class Backups:
-    """The backups of one folder; the folder is resolved when it is first needed."""
+    """The backups of one folder; the folder is resolved when it is first needed. Without
+    `folder` (and without $TRADEDB_BACKUP_DIR or `[backup] dir`) it is `backups/` beside
+    `database` (a path or URL; None: $TRADEDB_DB, the config file, the default)."""
 
-    def __init__(self, folder: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        folder: str | os.PathLike[str] | None = None,
+        *,
+        database: Locator | DatabaseLocation | None = None,
+    ) -> None:
         self._option = None if folder is None else os.fspath(folder)
+        self._database = database
 
     @property
     def location(self) -> BackupLocation:
         """The folder and where it was named (--backup-dir, the environment, ...)."""
-        return resolve_backup_dir(self._option)
+        return self._location(self._database)
+
+    def _location(self, database: Locator | DatabaseLocation | None) -> BackupLocation:
+        if self._option:
+            return resolve_backup_dir(self._option)
+        return resolve_backup_dir(None, database=locate(database).target)
 
     @property
     def folder(self) -> Path:
@@ -79,8 +93,9 @@ class Backups:
         """A consistent online snapshot (SQLite: VACUUM INTO and zstd; PostgreSQL:
         pg_dump's custom format). The folder is created (owner-only) once the database is
         known to be usable."""
+        database = self._database if database is None else database
         target = locate(database).target
-        return backup_snapshot.take_snapshot(target, self.location, progress=progress)
+        return backup_snapshot.take_snapshot(target, self._location(database), progress=progress)
 
     def full(
         self,
@@ -92,8 +107,9 @@ class Backups:
         """One archive of the snapshot, retention's Parquet archives (`archive_dir`, else
         `[retention] archive_dir`, else the folder beside the database if it exists), the
         config file and the manifests."""
+        database = self._database if database is None else database
         target = locate(database).target
-        location = self.location
+        location = self._location(database)
         archives = backup_full.archive_dir(archive_dir, target)
         manifest = backup_full.take_full(
             target, location, archives=archives, config=config_file(), progress=progress
@@ -105,6 +121,11 @@ class Backups:
     def manifests(self) -> list[Manifest]:
         """The backups in the folder (those with a valid manifest), oldest first."""
         return backup_catalog.list_backups(self.folder)
+
+    def damaged_manifests(self) -> list[DamagedManifest]:
+        """Manifests in the folder that cannot be read: backups damaged since they were
+        taken (rotation never deletes them; `verify` fails them)."""
+        return backup_catalog.damaged_manifests(self.folder)
 
     def verify(
         self,

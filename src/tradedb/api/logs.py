@@ -63,9 +63,10 @@ class BotLogs:
         until: str | int | None = None,
         text: str | None = None,
         limit: int = 100,
-        before: str | None = None,
+        after: str | None = None,
     ) -> log_search.LogPage:
-        """Records matching all the filters, newest first, a page at a time."""
+        """Records matching all the filters, newest first, a page at a time: pass a page's
+        `next_after` as `after` for the next."""
         selection = log_search.parse_search(
             level=level,
             strategy=strategy,
@@ -75,7 +76,7 @@ class BotLogs:
             until=until,
             text=text,
         )
-        return log_search.search_logs(self._store, selection, limit=limit, before=before)
+        return log_search.search_logs(self._store, selection, limit=limit, after=after)
 
     def record_analysis(
         self,

@@ -17,18 +17,20 @@ from tradedb.services.ops.replica_generations import Generation
 
 
 class Replication:
-    """One database file and its replica: `to` (a folder or s3://bucket/path), else `to`
-    in the config's [replication] table, else <backup folder>/replica/<file name>."""
+    """One database file and its replica: `replica` (a folder or s3://bucket/path), else
+    `to` in the config's [replication] table, else <backup folder>/replica/<file name>."""
 
     def __init__(
         self,
         database: Locator | DatabaseLocation | None = None,
         *,
-        to: str | None = None,
+        replica: str | None = None,
         sync_interval: str | None = None,
     ) -> None:
         path = replication.replicated_file(locate(database))
-        self.settings = replication.replication_settings(path, to=to, sync_interval=sync_interval)
+        self.settings = replication.replication_settings(
+            path, to=replica, sync_interval=sync_interval
+        )
 
     def litestream_config(self) -> str:
         """The Litestream configuration a run started now would use (each run replicates

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -12,10 +12,10 @@ from rich.table import Table
 
 from tradedb.api import Analytics
 from tradedb.cli.common import (
-    SINCE_FORMS,
     DbOption,
     JsonOption,
     amount,
+    as_options,
     err,
     moment,
     open_database,
@@ -23,12 +23,19 @@ from tradedb.cli.common import (
     print_json,
     user_errors,
 )
+from tradedb.cli.options import (
+    SEVERAL,
+    TIME_FORMS,
+    DaysSinceOption,
+    DaysUntilOption,
+    listed,
+)
 from tradedb.errors import ValidationError
 from tradedb.models.values import (
+    day_range,
     format_decimal,
     now_epoch_ms,
     parse_time_bound,
-    to_iso_date,
 )
 from tradedb.services.analytics.metrics import MetricsResult
 from tradedb.services.analytics.snapshots import Snapshot
@@ -40,7 +47,6 @@ from tradedb.services.analytics.valuation import (
     parse_reference_prices,
 )
 
-USD_ASSETS = ",".join(DEFAULT_USD_ASSETS)
 # Exit status when something could not be valued and was left out (reported on stderr).
 INCOMPLETE = 1
 
@@ -48,20 +54,33 @@ ReferenceOption = Annotated[
     list[str] | None,
     typer.Option(
         "--reference-price",
-        help="A USD price to use where market data has none, e.g. BTC=13500 (repeatable).",
+        metavar="ASSET=PRICE",
+        help=f"A USD price to use where market data has none, e.g. BTC=13500 ({SEVERAL}).",
     ),
 ]
 UsdOption = Annotated[
-    str,
-    typer.Option(help="Assets counted as USD, comma-separated."),
+    list[str] | None,
+    typer.Option(
+        "--usd-asset",
+        metavar="ASSET",
+        help=f"The assets counted as USD ({SEVERAL}; default: {', '.join(DEFAULT_USD_ASSETS)}).",
+        show_default=False,
+    ),
 ]
 MaxAgeOption = Annotated[
-    str, typer.Option(help="Ignore quotes older than this at the valuation time: 1d, 6h, 30m.")
+    str,
+    typer.Option(
+        metavar="DURATION",
+        help="Ignore quotes older than this at the valuation time: 1d, 6h, 30m.",
+    ),
 ]
+AtOption = Annotated[str | None, typer.Option(metavar="TIME")]
 
 
-def _valuer(analytics: Analytics, references: dict[str, Decimal], usd: str, max_age: int) -> Valuer:
-    assets = [asset.strip() for asset in usd.split(",") if asset.strip()]
+def _valuer(
+    analytics: Analytics, references: dict[str, Decimal], usd: list[str] | None, max_age: int
+) -> Valuer:
+    assets = listed(usd) or list(DEFAULT_USD_ASSETS)
     return analytics.valuer(references, usd_assets=assets, max_age_ms=max_age)
 
 
@@ -72,17 +91,19 @@ def _quiet(as_json: bool) -> bool:
 
 def _parsed(references: list[str] | None, max_age: str) -> tuple[dict[str, Decimal], int]:
     """Checked before the database is opened, so that a typo creates nothing."""
-    return parse_reference_prices(references or []), parse_max_age(max_age)
+    return parse_reference_prices(listed(references)), parse_max_age(max_age)
 
 
 def value(
     asset: Annotated[str, typer.Argument(help="The asset, e.g. ETH.")],
-    at: Annotated[str | None, typer.Option(help=f"When (default: now): {SINCE_FORMS}")] = None,
+    at: Annotated[
+        str | None, typer.Option(metavar="TIME", help=f"When (default: now): {TIME_FORMS}.")
+    ] = None,
     exchange: Annotated[
         str | None, typer.Option(help="Prefer this exchange's quotes, e.g. binance.")
     ] = None,
     reference_price: ReferenceOption = None,
-    usd_assets: UsdOption = USD_ASSETS,
+    usd_assets: UsdOption = None,
     max_age: MaxAgeOption = "1d",
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -112,19 +133,21 @@ def value(
 
 def snapshot(
     at: Annotated[
-        str | None, typer.Option(help=f"Snapshot time (default: now): {SINCE_FORMS}")
+        str | None,
+        typer.Option(metavar="TIME", help=f"Snapshot time (default: now): {TIME_FORMS}."),
     ] = None,
     daily: Annotated[
-        bool, typer.Option("--daily", help="One snapshot at 00:00 UTC of each day.")
+        bool,
+        typer.Option(
+            "--daily",
+            help="One snapshot at 00:00 UTC of each day from --since (default: only the "
+            "last day) until --until (default: now).",
+        ),
     ] = False,
-    from_: Annotated[
-        str | None, typer.Option("--from", help="With --daily: first day (default: --to).")
-    ] = None,
-    to: Annotated[
-        str | None, typer.Option(help="With --daily: last day, YYYY-MM-DD (default: today).")
-    ] = None,
+    since: DaysSinceOption = None,
+    until: DaysUntilOption = None,
     reference_price: ReferenceOption = None,
-    usd_assets: UsdOption = USD_ASSETS,
+    usd_assets: UsdOption = None,
     max_age: MaxAgeOption = "1d",
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -136,10 +159,11 @@ def snapshot(
     if daily:
         if at is not None:
             raise ValidationError("at", at, "--at and --daily do not go together")
-        last = to_iso_date(to, "to") if to else datetime.now(UTC).date().isoformat()
-        first = to_iso_date(from_, "from") if from_ else last
-    elif from_ is not None or to is not None:
-        raise ValidationError("from", from_ or to, "--from and --to need --daily")
+        since_day, until_day = day_range(since, now_epoch_ms() if until is None else until)
+        assert until_day is not None  # the range always has its end here
+        first, last = since_day or until_day, until_day
+    elif since is not None or until is not None:
+        raise ValidationError("since", since or until, "--since and --until need --daily")
     when = now_epoch_ms() if at is None else parse_time_bound(at, "at")
     with open_database(db) as database:
         analytics = database.analytics
@@ -183,7 +207,8 @@ def _report_unvalued(snapshots: list[Snapshot]) -> None:
     for timestamp, holding in missing:
         err.print(
             f"not in the snapshot of {moment(timestamp)} UTC: {amount(holding.amount)} "
-            f"{holding.asset} on {holding.exchange}: {holding.asset} {holding.reason}",
+            f"{holding.asset} on {holding.exchange}: {holding.asset} "
+            f"{as_options(holding.reason, snapshot)}",
             highlight=False,
             soft_wrap=True,
         )
@@ -192,18 +217,13 @@ def _report_unvalued(snapshots: list[Snapshot]) -> None:
 
 
 def metrics(
-    from_: Annotated[
-        str | None,
-        typer.Option("--from", help="First day, YYYY-MM-DD (default: the first event's)."),
-    ] = None,
-    to: Annotated[
-        str | None, typer.Option(help="Last day, YYYY-MM-DD (default: the last event's).")
-    ] = None,
+    since: DaysSinceOption = None,
+    until: DaysUntilOption = None,
     reference_price: ReferenceOption = None,
     risk_free: Annotated[
         float, typer.Option(help="Annual risk-free rate for the Sharpe ratio, e.g. 0.04.")
     ] = 0.0,
-    usd_assets: UsdOption = USD_ASSETS,
+    usd_assets: UsdOption = None,
     max_age: MaxAgeOption = "1d",
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -211,10 +231,10 @@ def metrics(
     """Compute daily performance (equity, P&L, trades, win rate, Sharpe ratio, maximum
     drawdown) per strategy and exchange and for the whole portfolio, and store it in
     performance_metrics. Computing a day again replaces its rows. Exits 1 if a scope
-    could not be valued (stderr says which and why)."""
+    could not be valued (stderr says which and why). Without --since or --until, from
+    the first event's day or to the last event's."""
     references, age = _parsed(reference_price, max_age)
-    first = None if from_ is None else to_iso_date(from_, "from")
-    last = None if to is None else to_iso_date(to, "to")
+    first, last = day_range(since, until)
     with (
         open_database(db) as database,
         Progress(transient=True, console=err, disable=_quiet(as_json)) as bar,
@@ -240,7 +260,7 @@ def metrics(
         )
     for skipped in result.skipped:
         err.print(
-            f"{skipped.scope.label}, {skipped.date}: no row {skipped.reason}",
+            f"{skipped.scope.label}, {skipped.date}: no row {as_options(skipped.reason, metrics)}",
             highlight=False,
             soft_wrap=True,
         )

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from tradedb import __version__
 from tradedb.api import admin
@@ -28,15 +29,34 @@ from tradedb.cli.common import (
     print_json,
     user_errors,
 )
+from tradedb.cli.helpstyle import App, grouped
 
-app = typer.Typer(
+# `tradedb --help` lists the commands in these panels, in this order: first what sets a
+# database up, then the daily work, then keeping it safe.
+PANELS = (
+    ("Setup", ("init", "info", "db", "config", "demo")),
+    ("Ledger", ("deposit", "withdraw", "orders", "trades", "positions", "balances", "audit")),
+    (
+        "Market data",
+        ("download", "tickers", "import", "candles", "list-data", "gaps", "resample"),
+    ),
+    ("Analysis", ("value", "snapshot", "metrics", "paper", "report")),
+    (
+        "Operations",
+        ("logs", "backup", "restore", "retention", "replicate", "maintain", "migrate-db"),
+    ),
+    ("Agents", ("mcp",)),
+)
+
+app = App(
     name="tradedb",
+    cls=grouped(PANELS),
     help="Exact, durable storage and bookkeeping for crypto trading bots.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-db_app = typer.Typer(help="Schema version and maintenance.", no_args_is_help=True)
+db_app = App(help="Schema version and maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 analytics.register(app)
 backup.register(app)
@@ -133,7 +153,7 @@ def info(db: DbOption = None, as_json: JsonOption = False) -> None:
             }
         )
         return
-    out.print(f"[bold]{path}[/bold]", highlight=False)
+    out.print(Text(path, style="bold"), highlight=False)
     out.print(
         f"size {size_bytes:,} bytes · schema {schema.current} (latest {schema.head})",
         highlight=False,
@@ -156,7 +176,9 @@ def main() -> None:
         format_message = getattr(exc, "format_message", None)
         message = format_message() if format_message is not None else str(exc)
         if message:  # empty when typer has already shown the help instead
-            err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+            err.print(
+                Text.assemble(("error:", "red"), f" {message}"), highlight=False, soft_wrap=True
+            )
         sys.exit(getattr(exc, "exit_code", USER_ERROR))
     # typer returns a command's exit status instead of exiting when not standalone.
     sys.exit(result if isinstance(result, int) else 0)

@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from tradedb.api.backups import Backups
 from tradedb.cli.common import DbOption, JsonOption, err, moment, out, print_json, user_errors
+from tradedb.cli.helpstyle import App
 from tradedb.services.ops.backup_full import FullRestore
 from tradedb.services.ops.backup_manifest import Manifest
 
@@ -25,6 +26,18 @@ BackupDirOption = Annotated[
         show_default=False,
     ),
 ]
+# The backups of a database are in its backup folder: --db picks the database, as for
+# every command, and so the folder (unless --backup-dir or the config names one).
+BackupsOfOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        metavar="PATH|URL",
+        help="The database whose backups these are (else $TRADEDB_DB, the config file, "
+        "the default); its backup folder is used unless --backup-dir names one.",
+        show_default=False,
+    ),
+]
 EndpointOption = Annotated[
     str | None,
     typer.Option(
@@ -34,9 +47,7 @@ EndpointOption = Annotated[
     ),
 ]
 
-backup_app = typer.Typer(
-    help="Snapshots, rotation, cloud copies and full backups.", no_args_is_help=True
-)
+backup_app = App(help="Snapshots, rotation, cloud copies and full backups.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -51,7 +62,8 @@ def _steps(quiet: bool) -> Iterator[Callable[[str], None]]:
         yield lambda _step: None
         return
     with err.status("starting") as status:
-        yield status.update
+        # A step names paths and URLs: text, never markup.
+        yield lambda step: status.update(Text(step))
 
 
 def _size(count: int) -> str:
@@ -74,9 +86,9 @@ def snapshot(
 ) -> None:
     """Take a consistent online snapshot (SQLite: VACUUM INTO and zstd; PostgreSQL: pg_dump's
     custom format), with its SHA-256 manifest."""
-    backups = Backups(backup_dir)
+    backups = Backups(backup_dir, database=db)
     with _steps(as_json) as progress:
-        manifest = backups.snapshot(db, progress=progress)
+        manifest = backups.snapshot(progress=progress)
     folder = backups.folder
     if as_json:
         print_json(_manifest_json(manifest, folder))
@@ -105,9 +117,9 @@ def full(
     as_json: JsonOption = False,
 ) -> None:
     """Write one archive of the snapshot, the Parquet archives, the config and the manifests."""
-    backups = Backups(backup_dir)
+    backups = Backups(backup_dir, database=db)
     with _steps(as_json) as progress:
-        taken = backups.full(db, archive_dir=archive_dir, progress=progress)
+        taken = backups.full(archive_dir=archive_dir, progress=progress)
     manifest, folder = taken.manifest, backups.folder
     if as_json:
         print_json(_manifest_json(manifest, folder))
@@ -122,13 +134,21 @@ def full(
 
 @backup_app.command("list")
 @user_errors
-def list_(backup_dir: BackupDirOption = None, as_json: JsonOption = False) -> None:
-    """List the backups (those with a valid manifest), oldest first."""
-    backups = Backups(backup_dir)
+def list_(
+    db: BackupsOfOption = None, backup_dir: BackupDirOption = None, as_json: JsonOption = False
+) -> None:
+    """List the backups (those with a valid manifest), oldest first. A damaged manifest
+    is reported on stderr, with exit status 1."""
+    backups = Backups(backup_dir, database=db)
     folder = backups.folder
     manifests = backups.manifests()
+    damaged = backups.damaged_manifests()
+    for broken in damaged:
+        err.print(f"{folder}: {broken}", highlight=False, markup=False, soft_wrap=True)
     if as_json:
         print_json([_manifest_json(m, folder) for m in manifests])
+        if damaged:
+            raise typer.Exit(1)
         return
     table = Table(
         "id",
@@ -151,8 +171,10 @@ def list_(backup_dir: BackupDirOption = None, as_json: JsonOption = False) -> No
             m.schema or "",
         )
     out.print(table)
-    if not manifests:
+    if not manifests and not damaged:
         out.print("no backups yet: `tradedb backup snapshot` takes one", highlight=False)
+    if damaged:
+        raise typer.Exit(1)
 
 
 @backup_app.command("verify")
@@ -176,21 +198,21 @@ def verify(
     """Check checksums, read each backup back into a scratch copy (SQLite: integrity_check;
     PostgreSQL: pg_restore into a scratch database) and run the ledger audit on it.
     Exit 1 if any backup fails."""
-    backups = Backups(backup_dir)
+    backups = Backups(backup_dir, database=db)
     folder = backups.existing_folder()
     with _steps(as_json) as progress:
         progress("verifying")
         verdicts = backups.verify(backup_id, server=db)
     if as_json:
-        print_json([{"id": v.manifest.id, "ok": v.ok, "problems": v.problems} for v in verdicts])
+        print_json([{"id": v.backup_id, "ok": v.ok, "problems": v.problems} for v in verdicts])
     else:
         for verdict in verdicts:
             status = (
-                "[green]ok[/green]"
+                Text("ok", "green")
                 if verdict.ok
-                else f"[red]FAILED[/red]: {escape(verdict.problems[0])}"
+                else Text.assemble(("FAILED", "red"), f": {verdict.problems[0]}")
             )
-            out.print(f"{escape(verdict.manifest.id)}: {status}", highlight=False)
+            out.print(Text.assemble(f"{verdict.backup_id}: ", status), highlight=False)
         if not verdicts:
             out.print(f"no backups in {folder}", highlight=False, markup=False)
     if not all(v.ok for v in verdicts):
@@ -200,6 +222,7 @@ def verify(
 @backup_app.command("prune")
 @user_errors
 def prune(
+    db: BackupsOfOption = None,
     backup_dir: BackupDirOption = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Say what would be deleted; delete nothing.")
@@ -208,7 +231,7 @@ def prune(
 ) -> None:
     """Delete backups the rotation does not keep ([backup] keep_daily/weekly/monthly,
     default 7/4/12). The newest backup of each kind and database is always kept."""
-    backups = Backups(backup_dir)
+    backups = Backups(backup_dir, database=db)
     plan = backups.prune_plan()
     deleted = [] if dry_run else backups.prune(plan)
     if as_json:
@@ -255,11 +278,12 @@ def upload(
         ),
     ] = False,
     endpoint_url: EndpointOption = None,
+    db: BackupsOfOption = None,
     backup_dir: BackupDirOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Copy backups to a cloud bucket or another folder (skips copies already there)."""
-    backups = Backups(backup_dir)
+    backups = Backups(backup_dir, database=db)
     with _steps(as_json) as progress:
         progress(f"uploading to {to}")
         transfers = backups.upload(to, backup_ids, encrypt=encrypt, endpoint_url=endpoint_url)
@@ -282,11 +306,12 @@ def fetch(
     backup_id: Annotated[str, typer.Argument(help="Backup id at the URL.")],
     from_: Annotated[str, typer.Option("--from", help="fsspec URL the backup was uploaded to.")],
     endpoint_url: EndpointOption = None,
+    db: BackupsOfOption = None,
     backup_dir: BackupDirOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Copy an uploaded backup back into the backup folder (decrypting it), ready to restore."""
-    backups = Backups(backup_dir)
+    backups = Backups(backup_dir, database=db)
     manifest = backups.fetch(from_, backup_id, endpoint_url=endpoint_url)
     folder = backups.folder
     if as_json:
@@ -318,11 +343,12 @@ def restore(
     force: Annotated[
         bool, typer.Option("--force", help="Replace an existing database (stop its users first).")
     ] = False,
+    db: BackupsOfOption = None,
     backup_dir: BackupDirOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Restore a backup. Verifies it first; never overwrites without --force."""
-    backups = Backups(backup_dir)
+    backups = Backups(backup_dir, database=db)
     with _steps(as_json) as progress:
         progress(f"verifying and restoring {backup_id}")
         manifest, restored = backups.restore(backup_id, to, to_db=to_db, force=force)

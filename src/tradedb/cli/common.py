@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC
 from decimal import Decimal
 from functools import wraps
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar, get_args, get_type_hints
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.text import Text
 
 import tradedb
 from tradedb.api import driver_errors
-from tradedb.errors import TradeDBError
+from tradedb.errors import TradeDBError, respell_arguments
 from tradedb.models.values import format_plain, ms_to_datetime
 
 
@@ -31,8 +32,10 @@ def _width() -> int | None:
 
 
 PIPED_WIDTH = 200
-out = Console(width=_width())
-err = Console(stderr=True)
+# Markup off: what the commands print holds data (file names, symbols, messages), and a
+# `[...]` in data is text. Style goes in as rich.text.Text.
+out = Console(width=_width(), markup=False)
+err = Console(stderr=True, markup=False)
 
 USER_ERROR = 2
 
@@ -40,7 +43,9 @@ DbOption = Annotated[
     str | None,
     typer.Option(
         "--db",
-        help="Database path or sqlite:/// URL (else $TRADEDB_DB, the config file, the default).",
+        metavar="PATH|URL",
+        help="The database: a path, or a sqlite:/// or postgresql:// URL (else $TRADEDB_DB, "
+        "the config file, the default).",
         show_default=False,
     ),
 ]
@@ -66,13 +71,8 @@ def user_errors(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except TradeDBError as exc:
-            # The message is literal text: a `[...]` in it must not be read as markup.
-            err.print(
-                f"[red]error:[/red] {escape(str(exc))}",
-                markup=True,
-                highlight=False,
-                soft_wrap=True,
-            )
+            message = Text.assemble(("error:", "red"), f" {as_options(str(exc), command)}")
+            err.print(message, highlight=False, soft_wrap=True)
         except DRIVER_ERRORS as exc:
             # A driver's message (SQLite's or PostgreSQL's) may run over several lines
             # (PostgreSQL adds the statement's LINE and a caret); its first says what.
@@ -81,6 +81,67 @@ def user_errors(command: Callable[P, R]) -> Callable[P, R]:
         raise typer.Exit(USER_ERROR)
 
     return run
+
+
+def as_options(message: str, command: Callable[..., Any]) -> str:
+    """A library message as the command line says it: each argument of the library it
+    names (`force=True`, `quote_usd=PRICE`) as the option of `command` (`--force`,
+    `--quote-usd PRICE`); one the command does not have stays as it is."""
+    options = _options_of(command)
+
+    def spell(name: str, value: str) -> str | None:
+        # The library's mappings (reference_prices) are the CLI's repeated options.
+        candidates = (name, name.removesuffix("s"), *_CLI_NAMES.get(name, ()))
+        option = next((options[known] for known in candidates if known in options), None)
+        if option is None:
+            return None
+        if option.switch:
+            return option.off if value == "False" else option.on
+        if value.startswith("{") and value.endswith("}"):
+            key, _, item = value[1:-1].partition(":")
+            value = f"{key.strip().strip(QUOTES)}={item.strip()}"
+        return f"{option.on} {value}" if value else option.on
+
+    return respell_arguments(message, spell)
+
+
+# Library arguments whose command-line options are named otherwise.
+_CLI_NAMES = {"database": ("db",), "folder": ("backup_dir",)}
+QUOTES = "'\""
+
+
+@dataclass(frozen=True)
+class _Option:
+    on: str
+    switch: bool = False
+    # The switch's option that turns it off, where it has one.
+    off: str | None = None
+
+
+def _options_of(command: Callable[..., Any]) -> dict[str, _Option]:
+    """A command's options by parameter name, as typer names them."""
+    options: dict[str, _Option] = {}
+    hints = get_type_hints(command, include_extras=True)
+    for name, parameter in inspect.signature(command).parameters.items():
+        hint = hints.get(name)
+        declared = [*getattr(hint, "__metadata__", ()), parameter.default]
+        if any(isinstance(item, typer.models.ArgumentInfo) for item in declared):
+            continue
+        info = next((item for item in declared if isinstance(item, typer.models.OptionInfo)), None)
+        given = [
+            part
+            for declaration in ((info.param_decls or ()) if info else ())
+            for part in declaration.split("/")
+            if part.startswith("--")
+        ]
+        dashed = "--" + name.replace("_", "-")
+        if bool not in (hint, *get_args(hint)[:1]):
+            options[name] = _Option(given[0] if given else dashed)
+        elif given:
+            options[name] = _Option(given[0], True, given[1] if len(given) > 1 else None)
+        else:
+            options[name] = _Option(dashed, True, f"--no-{dashed[2:]}")
+    return options
 
 
 def first_line(exc: BaseException) -> str:
@@ -93,10 +154,6 @@ def print_json(data: Any) -> None:
 
 
 # --- shared by the commands ---------------------------------------------------------
-
-SINCE_FORMS = "YYYY-MM-DD (UTC), ISO 8601 with an offset, or epoch ms."
-SINCE_HELP = "From this time on: " + SINCE_FORMS
-UntilOption = Annotated[str | None, typer.Option(help="Before this time (same forms as --since).")]
 
 
 def amount(value: Decimal | None) -> str:

@@ -17,9 +17,10 @@ from tradedb.cli.common import (
     print_json,
     user_errors,
 )
+from tradedb.cli.helpstyle import App
 from tradedb.services.ops.config import CONFIG_TYPES, ConfigEntry
 
-config_app = typer.Typer(
+config_app = App(
     help="The bot's typed settings (bot_config); secrets belong in environment variables.",
     no_args_is_help=True,
 )

@@ -16,6 +16,7 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.text import Text
 
 from tradedb.cli.common import JsonOption, err, out, print_json, user_errors
 from tradedb.cli.paper import session_json
@@ -28,6 +29,7 @@ DemoDbOption = Annotated[
     str | None,
     typer.Option(
         "--db",
+        metavar="PATH",
         help="The demo's database: a new file, an empty one, or an earlier demo database "
         "(replaced). Default: a new demo-<UTC time>.sqlite in the default database's "
         "folder. $TRADEDB_DB and the config file are not used: they name your own data.",
@@ -38,6 +40,7 @@ DemoHtmlOption = Annotated[
     Path | None,
     typer.Option(
         "--html",
+        metavar="FILE",
         help="Where to write the HTML report (default: <database stem>-report.html beside "
         "the database).",
         dir_okay=False,
@@ -45,9 +48,10 @@ DemoHtmlOption = Annotated[
     ),
 ]
 
-HEADING = (
-    "[bold]tradedb demo[/bold]: the real Binance (2018) and Kraken (2023) market data shipped "
-    "with tradedb, two strategies paper-traded side by side"
+HEADING = Text.assemble(
+    ("tradedb demo", "bold"),
+    ": the real Binance (2018) and Kraken (2023) market data shipped with tradedb, two "
+    "strategies paper-traded side by side",
 )
 
 
@@ -79,7 +83,10 @@ class _Display:
             self.console.print(HEADING, highlight=False)
         if self.lines:
             self.console.print(
-                f"[green]✓[/green] {report.title:<46} {report.seconds:6.2f} s  {report.summary}",
+                Text.assemble(
+                    ("✓", "green"),
+                    f" {report.title:<46} {report.seconds:6.2f} s  {report.summary}",
+                ),
                 highlight=False,
                 soft_wrap=True,
             )
@@ -93,7 +100,7 @@ def demo(db: DemoDbOption = None, html: DemoHtmlOption = None, as_json: JsonOpti
     console = err if as_json else out
     with Progress(
         SpinnerColumn(),
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),

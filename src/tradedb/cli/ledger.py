@@ -8,14 +8,12 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from tradedb import Filters, Ledger, Page
 from tradedb.cli.common import (
-    SINCE_FORMS,
-    SINCE_HELP,
     DbOption,
     JsonOption,
-    UntilOption,
     amount,
     err,
     moment,
@@ -24,6 +22,7 @@ from tradedb.cli.common import (
     print_json,
     user_errors,
 )
+from tradedb.cli.options import TIME_FORMS, UntilOption
 from tradedb.models.base import Record
 from tradedb.models.values import parse_time_bound
 from tradedb.services.ledger import Transfer
@@ -33,7 +32,10 @@ SymbolOption = Annotated[str | None, typer.Option(help="Only this market, e.g. B
 StrategyOption = Annotated[str | None, typer.Option(help="Only this strategy.")]
 LimitOption = Annotated[int, typer.Option(help="At most this many rows (newest first).")]
 AfterOption = Annotated[
-    str | None, typer.Option(help="Continue after a page: the next_after a --json listing gave.")
+    str | None,
+    typer.Option(
+        metavar="TOKEN", help="Continue after a page: the next_after a --json listing gave."
+    ),
 ]
 
 
@@ -115,7 +117,9 @@ def _listing_command(spec: _Listing) -> Callable[..., None]:
     command.__annotations__["status"] = Annotated[
         str | None, typer.Option(help=f"Only this status: {spec.statuses}.")
     ]
-    command.__annotations__["since"] = Annotated[str | None, typer.Option(help=spec.time_help)]
+    command.__annotations__["since"] = Annotated[
+        str | None, typer.Option(metavar="TIME", help=spec.time_help)
+    ]
     command.__doc__ = spec.summary
     return command
 
@@ -125,7 +129,7 @@ LISTINGS = (
         "orders",
         "List orders, newest first.",
         "pending, open, filled, canceled or expired",
-        SINCE_HELP,
+        f"From this time on: {TIME_FORMS}.",
         Ledger.orders,
         [
             ("time", lambda o: moment(o.timestamp)),
@@ -147,7 +151,7 @@ LISTINGS = (
         "trades",
         "List trades (fills), newest first.",
         "filled, partial or canceled",
-        SINCE_HELP,
+        f"From this time on: {TIME_FORMS}.",
         Ledger.trades,
         [
             ("time", lambda t: moment(t.timestamp)),
@@ -168,7 +172,7 @@ LISTINGS = (
         "positions",
         "List positions, most recently opened first.",
         "open or closed",
-        "Opened from this time on: " + SINCE_FORMS,
+        f"Opened from this time on: {TIME_FORMS}.",
         Ledger.positions,
         [
             ("opened", lambda p: moment(p.opened_at)),
@@ -222,14 +226,16 @@ def _transfer(kind: str) -> Callable[..., None]:
     def command(
         exchange: Annotated[str, typer.Option(help="The exchange, e.g. kraken.")],
         asset: Annotated[str, typer.Option(help="The currency, e.g. BTC.")],
-        amount_: Annotated[str, typer.Option("--amount", help="Exact amount, e.g. 1.5.")],
+        amount_: Annotated[
+            str, typer.Option("--amount", metavar="AMOUNT", help="Exact amount, e.g. 1.5.")
+        ],
         reference: Annotated[
             str | None,
             typer.Option(help="Your id for it (e.g. a tx hash); repeating it changes nothing."),
         ] = None,
         at: Annotated[
             str | None,
-            typer.Option(help="When it happened (default: now); same forms as --since."),
+            typer.Option(metavar="TIME", help=f"When it happened (default: now): {TIME_FORMS}."),
         ] = None,
         db: DbOption = None,
         as_json: JsonOption = False,
@@ -268,9 +274,9 @@ def audit(db: DbOption = None, as_json: JsonOption = False) -> None:
         print_json({"ok": not problems, "problems": problems})
     elif problems:
         for problem in problems:
-            out.print(f"[red]✗[/red] {problem}", highlight=False)
+            out.print(Text.assemble(("✗", "red"), f" {problem}"), highlight=False)
     else:
-        out.print("[green]✓[/green] ledger invariants hold", highlight=False)
+        out.print(Text.assemble(("✓", "green"), " ledger invariants hold"), highlight=False)
     if problems:
         raise typer.Exit(1)
 

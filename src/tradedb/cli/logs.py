@@ -41,6 +41,7 @@ def logs(
     since: Annotated[
         str | None,
         typer.Option(
+            metavar="TIME",
             help="From this time on: a span back from now (30m, 2h, 7d), YYYY-MM-DD (UTC), "
             "ISO 8601 with an offset, or epoch ms.",
             show_default=False,

@@ -8,9 +8,11 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from tradedb.api.admin import Maintenance
 from tradedb.cli.common import DbOption, JsonOption, err, out, print_json, user_errors
+from tradedb.cli.options import SEVERAL, listed
 from tradedb.services.ops.maintain import Job, JobOutcome
 
 # Exit status when a job failed or is unavailable (reported; the others still ran).
@@ -24,7 +26,9 @@ def maintain(
     force: Annotated[
         list[str] | None,
         typer.Option(
-            "--force", help="Run this job now even if it is not due (repeatable).", metavar="JOB"
+            "--force",
+            help=f"Run these jobs now even if they are not due ({SEVERAL}).",
+            metavar="JOB",
         ),
     ] = None,
     check_every: Annotated[
@@ -39,22 +43,26 @@ def maintain(
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Run what is due: retention and a snapshot daily, the cloud copy weekly
-    ([maintain] cloud_to), the full backup monthly (periods are UTC calendar days, ISO
-    weeks, months). A failed job is reported and retried at the next run.
+    """Run what is due: a check for damage (quick_check daily, integrity_check weekly),
+    retention and a snapshot daily, the cloud copy weekly ([maintain] cloud_to), the full
+    backup monthly (periods are UTC calendar days, ISO weeks, months), each backup
+    followed by rotation. A failed job is reported (exit 1) and retried at the next run.
     Schedule it hourly: `tradedb maintain --print-schedule` shows how."""
     maintenance = Maintenance(db)
     if print_schedule:
+        lines = maintenance.schedule()
+        if as_json:
+            print_json(vars(lines))
+            return
         out.print("# cron (Linux, macOS): crontab -e, then add", highlight=False)
-        out.print(maintenance.cron_line(), highlight=False, markup=False)
+        out.print(lines.cron, highlight=False, markup=False, soft_wrap=True)
         out.print("# Windows (Task Scheduler), in a command prompt:", highlight=False)
-        out.print(maintenance.windows_task(), highlight=False, markup=False)
-        note = maintenance.password_note()
-        if note:
-            out.print(f"# {note}", highlight=False, markup=False)
+        out.print(lines.windows_task, highlight=False, markup=False, soft_wrap=True)
+        if lines.password_note:
+            out.print(f"# {lines.password_note}", highlight=False, markup=False)
         return
     if once:
-        outcomes = maintenance.run_due(force=force or (), on_start=_started(as_json))
+        outcomes = maintenance.run_due(force=listed(force), on_start=_started(as_json))
         _show(outcomes, as_json)
         if any(outcome.status in ("failed", "unavailable") for outcome in outcomes):
             raise typer.Exit(JOB_FAILED)
@@ -85,7 +93,7 @@ def _show(outcomes: list[JobOutcome], as_json: bool) -> None:
         table.add_row(
             outcome.name,
             outcome.period,
-            f"[{colour}]{outcome.status}[/{colour}]",
+            Text(outcome.status, colour),
             outcome.detail,
             (outcome.last_success or "never")[:19],
             f"{outcome.seconds:.1f}" if outcome.status != "not due" else "",

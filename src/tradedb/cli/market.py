@@ -13,10 +13,8 @@ from rich.table import Table
 
 from tradedb.api import MarketData
 from tradedb.cli.common import (
-    SINCE_HELP,
     DbOption,
     JsonOption,
-    UntilOption,
     amount,
     err,
     moment,
@@ -25,6 +23,7 @@ from tradedb.cli.common import (
     print_json,
     user_errors,
 )
+from tradedb.cli.options import SEVERAL, SinceOption, UntilOption, listed
 from tradedb.models.values import format_decimal
 from tradedb.services.marketdata import files
 from tradedb.services.marketdata import tickers as recording
@@ -32,7 +31,9 @@ from tradedb.services.marketdata.candles import AMOUNTS
 
 ExchangeArg = Annotated[str, typer.Option(help="The exchange, e.g. kraken.")]
 SymbolArg = Annotated[str, typer.Option(help="The market, e.g. BTC/USD.")]
-SinceOption = Annotated[str | None, typer.Option(help=SINCE_HELP)]
+SymbolsOption = Annotated[
+    list[str], typer.Option("--symbol", help=f"The markets, e.g. BTC/USD ({SEVERAL}).")
+]
 
 
 def list_data(
@@ -111,9 +112,16 @@ def gaps(
 def resample(
     exchange: ExchangeArg,
     symbol: SymbolArg,
-    source: Annotated[str, typer.Option("--from", help="The stored timeframe, e.g. 1m.")],
+    source: Annotated[
+        str, typer.Option("--timeframe", help="The stored timeframe to build from, e.g. 1m.")
+    ],
     targets: Annotated[
-        str, typer.Option("--to", help="Timeframes to build, comma-separated, e.g. 5m,1h,1d.")
+        list[str],
+        typer.Option(
+            "--into",
+            metavar="TIMEFRAME",
+            help=f"The timeframes to build, e.g. 5m 1h 1d ({SEVERAL}).",
+        ),
     ],
     since: SinceOption = None,
     until: UntilOption = None,
@@ -121,7 +129,7 @@ def resample(
     as_json: JsonOption = False,
 ) -> None:
     """Build longer candles exactly from stored shorter ones (UTC buckets)."""
-    wanted = [target.strip() for target in targets.split(",") if target.strip()]
+    wanted = listed(targets)
     with open_database(db) as database:
         results = database.market.resample(
             exchange=exchange,
@@ -176,7 +184,8 @@ def import_files(
     round_floats: Annotated[
         bool,
         typer.Option(
-            help="Round float values with noise past 8 decimals, half-even, and count them."
+            "--round-floats",
+            help="Round float values with noise past 8 decimals, half-even, and count them.",
         ),
     ] = False,
     db: DbOption = None,
@@ -186,7 +195,12 @@ def import_files(
     candidates = files.candidates(path)
     with (
         open_database(db) as database,
-        Progress(transient=True, console=err, disable=as_json or len(candidates) < 2) as bar,
+        Progress(
+            transient=True,
+            console=err,
+            # Only at a terminal: piped, rich leaves a blank line before an error.
+            disable=as_json or len(candidates) < 2 or not err.is_terminal,
+        ) as bar,
     ):
         task = bar.add_task("importing", total=len(candidates))
         results = database.market.import_path(
@@ -200,6 +214,13 @@ def import_files(
             progress=lambda _item: bar.advance(task),
         )
     for r in results:
+        if r.repeated:
+            err.print(
+                f"{r.path.name}: {r.repeated:,} candles listed again with the same time and "
+                "values; each was stored once",
+                highlight=False,
+                soft_wrap=True,
+            )
         for start in r.boundary_kept:
             err.print(
                 f"{r.exchange} {r.symbol} {r.timeframe}: kept the stored candle of "
@@ -228,6 +249,7 @@ def import_files(
                     "last_trade": r.last_trade,
                     "market_files": [str(item) for item in r.market_files],
                     "boundary_kept": list(r.boundary_kept),
+                    "repeated": r.repeated,
                 }
                 for r in results
             ]
@@ -307,20 +329,23 @@ TABLE_ROWS = 50
 
 def download_candles(
     exchange: ExchangeArg,
-    symbols: Annotated[str, typer.Option(help="Markets, comma-separated: BTC/USD,ETH/USD.")],
-    timeframes: Annotated[str, typer.Option(help="Timeframes, comma-separated: 1m,1h.")] = "1m",
+    symbols: SymbolsOption,
+    timeframes: Annotated[
+        list[str] | None,
+        typer.Option("--timeframe", help=f"The timeframes, e.g. 1m 1h ({SEVERAL}); default 1m."),
+    ] = None,
     since: SinceOption = None,
     until: UntilOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Download candles through ccxt, resuming after the last stored candle."""
-    markets = [part.strip() for part in symbols.split(",") if part.strip()]
-    frames = [part.strip() for part in timeframes.split(",") if part.strip()]
+    markets = listed(symbols)
+    frames = listed(timeframes) or ["1m"]
     client = MarketData.exchange_client(exchange)
     with (
         open_database(db) as database,
-        Progress(transient=True, console=err, disable=as_json) as bar,
+        Progress(transient=True, console=err, disable=as_json or not err.is_terminal) as bar,
     ):
         task = bar.add_task(f"{exchange}: candles", total=None)
         results = database.market.download(
@@ -374,9 +399,10 @@ def download_candles(
 
 def record_tickers(
     exchange: ExchangeArg,
-    symbols: Annotated[str, typer.Option(help="Markets, comma-separated: BTC/USD,ETH/USD.")],
+    symbols: SymbolsOption,
     every: Annotated[
-        str | None, typer.Option(help="Poll at this interval: 500ms, 10s, 1m, 1h.")
+        str | None,
+        typer.Option(metavar="DURATION", help="Poll at this interval: 500ms, 10s, 1m, 1h."),
     ] = None,
     count: Annotated[
         int | None,
@@ -387,7 +413,7 @@ def record_tickers(
 ) -> None:
     """Record tickers (bid, ask, last, 24h volume and change) through ccxt into `tickers`."""
     interval = None if every is None else recording.parse_every(every)
-    markets = [part.strip() for part in symbols.split(",") if part.strip()]
+    markets = listed(symbols)
     client = MarketData.exchange_client(exchange)
     planned = recording.planned_polls(interval, count)
     # Only at a terminal: piped or logged, rich would leave a blank line behind.
@@ -417,18 +443,11 @@ def record_tickers(
                 ),
             )
 
-        try:
-            result = database.market.record_tickers(
-                client, markets, every_ms=interval, count=count, on_poll=shown
-            )
-        except recording.exchange_errors() as exc:
-            err.print(
-                f"[red]error:[/red] could not load {exchange}'s markets: "
-                f"{type(exc).__name__}: {exc}",
-                highlight=False,
-                soft_wrap=True,
-            )
-            raise typer.Exit(1) from None
+        # An exchange that cannot be reached at the start is ExchangeUnavailable, one line
+        # by user_errors; a poll that fails later is reported by `shown`.
+        result = database.market.record_tickers(
+            client, markets, every_ms=interval, count=count, on_poll=shown
+        )
     if as_json:
         print_json(
             {

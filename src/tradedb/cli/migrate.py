@@ -1,4 +1,4 @@
-"""`tradedb migrate-db --from SRC --to DST`: copy every table between two databases, of
+"""`tradedb migrate-db --db SRC --to DST`: copy every table between two databases, of
 either engine, then compare them and audit the copy."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from tradedb.api import admin
 from tradedb.cli.common import JsonOption, err, out, print_json, user_errors
@@ -29,23 +30,26 @@ def register(app: typer.Typer) -> None:
 
 @user_errors
 def migrate_db(
-    source: Annotated[
-        str,
-        typer.Option(
-            "--from",
-            help="The database to copy: a SQLite path or sqlite:/// URL, or postgresql://...",
-            show_default=False,
-        ),
-    ],
     target: Annotated[
         str,
         typer.Option(
             "--to",
+            metavar="PATH|URL",
             help="Where to copy it: a new or empty database of either engine (a PostgreSQL "
-            "database must exist: createdb), or one an interrupted copy of SRC left.",
+            "database must exist: createdb), or one an interrupted copy of --db left.",
             show_default=False,
         ),
     ],
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            metavar="PATH|URL",
+            help="The database to copy: a path, or a sqlite:/// or postgresql:// URL (else "
+            "$TRADEDB_DB, the config file, the default).",
+            show_default=False,
+        ),
+    ] = None,
     into_non_empty: Annotated[
         bool,
         typer.Option(
@@ -66,7 +70,11 @@ def migrate_db(
     compare row counts and amount sums, and audit the ledger; exit 1 if anything differs."""
     with _Bars(show=not as_json and err.is_terminal) as bars:
         report = admin.migrate(
-            source, target, into_non_empty=into_non_empty, page_rows=page_rows, progress=bars
+            admin.locate(source).target,
+            target,
+            into_non_empty=into_non_empty,
+            page_rows=page_rows,
+            progress=bars,
         )
     if as_json:
         print_json(_json(report))
@@ -81,7 +89,7 @@ class _Bars:
 
     def __init__(self, *, show: bool) -> None:
         self._progress = Progress(
-            TextColumn("{task.description:<20}"),
+            TextColumn("{task.description:<20}", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
@@ -164,8 +172,12 @@ def _json(report: MigrationReport) -> dict[str, Any]:
     }
 
 
-def _mark(equal: bool) -> str:
-    return "[green]✓[/green]" if equal else "[red]✗[/red]"
+def _mark(equal: bool) -> Text:
+    return Text("✓", "green") if equal else Text("✗", "red")
+
+
+def _line(ok: bool, text: str) -> Text:
+    return Text.assemble(_mark(ok), " ", text)
 
 
 def _print(report: MigrationReport) -> None:
@@ -204,23 +216,29 @@ def _print(report: MigrationReport) -> None:
     out.print(table)
     if report.audit_problems:
         for problem in report.audit_problems:
-            out.print(f"[red]✗[/red] audit of the target: {problem}", highlight=False)
+            out.print(_line(False, f"audit of the target: {problem}"), highlight=False)
     else:
-        out.print("[green]✓[/green] audit of the target: ledger invariants hold", highlight=False)
+        out.print(_line(True, "audit of the target: ledger invariants hold"), highlight=False)
     if report.equal:
         out.print(
-            "[green]✓[/green] row counts and amount sums agree: the copy is complete",
+            _line(True, "row counts and amount sums agree: the copy is complete"),
             highlight=False,
         )
         return
     differing = sum(1 for comparison in report.tables if not comparison.equal)
     out.print(
-        f"[red]✗[/red] {differing} table(s) differ; the copy's progress record stays in the target",
+        _line(
+            False,
+            f"{differing} table(s) differ; the copy's progress record stays in the target",
+        ),
         highlight=False,
     )
     if report.source_changed:
         out.print(
-            "[red]✗[/red] the source changed while it was copied: stop its writers, remove or "
-            "empty the target and copy again",
+            _line(
+                False,
+                "the source changed while it was copied: stop its writers, remove or empty "
+                "the target and copy again",
+            ),
             highlight=False,
         )

@@ -14,6 +14,7 @@ from tradedb.cli.common import (
     DbOption,
     JsonOption,
     amount,
+    as_options,
     err,
     moment,
     open_database,
@@ -21,57 +22,81 @@ from tradedb.cli.common import (
     print_json,
     user_errors,
 )
+from tradedb.cli.options import SEVERAL, TIME_FORMS, listed
 from tradedb.errors import ValidationError
 from tradedb.models.values import format_decimal
 from tradedb.services.paper import SessionResult
 from tradedb.services.paper.strategies import STRATEGIES
 
-TIME_FORMS = "YYYY-MM-DD (UTC), ISO 8601 with an offset, or epoch ms"
-
 
 def paper(
     strategy: Annotated[
-        str,
+        list[str],
         typer.Option(
-            help=f"Strategies, comma-separated; several make an A/B comparison "
-            f"({', '.join(sorted(STRATEGIES))})."
+            "--strategy",
+            help=f"The strategies ({SEVERAL}); several make an A/B comparison. Shipped: "
+            f"{', '.join(sorted(STRATEGIES))}.",
         ),
     ],
     exchange: Annotated[
         str, typer.Option(help="The exchange whose candles to trade, e.g. binance.")
     ],
-    symbols: Annotated[str, typer.Option(help="Markets of one quote currency: ETH/BTC,LTC/BTC.")],
-    start: Annotated[str, typer.Option(help=f"First candle time: {TIME_FORMS}.")],
-    end: Annotated[str, typer.Option(help="Stop before this time (same forms).")],
+    symbols: Annotated[
+        list[str],
+        typer.Option(
+            "--symbol", help=f"The markets, of one quote currency: ETH/BTC LTC/BTC ({SEVERAL})."
+        ),
+    ],
+    since: Annotated[
+        str, typer.Option("--since", metavar="TIME", help=f"The first candle's time: {TIME_FORMS}.")
+    ],
+    until: Annotated[
+        str,
+        typer.Option(
+            "--until", metavar="TIME", help="Stop before this time (same forms as --since)."
+        ),
+    ],
     timeframe: Annotated[str, typer.Option(help="The candles' timeframe.")] = "5m",
     capital: Annotated[
-        str, typer.Option(help="Deposited in the quote currency and split among the strategies.")
+        str,
+        typer.Option(
+            metavar="AMOUNT",
+            help="Deposited in the quote currency and split among the strategies.",
+        ),
     ] = "1",
     allocation: Annotated[
         str | None,
         typer.Option(
             help="equal (default), fixed:0.6,0.4 (one weight per strategy, summing to at most "
             "1) or inverse-vol[:3d] (weights by 1/volatility of each strategy over the days "
-            "before --start)."
+            "before --since)."
         ),
     ] = None,
     fee_rate: Annotated[
         str | None,
-        typer.Option(help="Fee per fill as a fraction (0.001 = 0.1 %); default: the exchange's."),
+        typer.Option(
+            metavar="RATE",
+            help="Fee per fill as a fraction (0.001 = 0.1 %); default: the exchange's.",
+        ),
     ] = None,
     maker_fee_rate: Annotated[
-        str | None, typer.Option(help="Fee of limit-order fills, if other than --fee-rate.")
+        str | None,
+        typer.Option(metavar="RATE", help="Fee of limit-order fills, if other than --fee-rate."),
     ] = None,
     quote_usd: Annotated[
         str | None,
         typer.Option(
+            metavar="PRICE",
             help="USD price of the quote currency, to record capital in USD (default: "
-            "bot_config reference_price.<QUOTE>)."
+            "bot_config reference_price.<QUOTE>).",
         ),
     ] = None,
     param: Annotated[
         list[str] | None,
-        typer.Option(help="A strategy parameter, repeatable: sma_cross.fast=10."),
+        typer.Option(
+            metavar="STRATEGY.NAME=VALUE",
+            help=f"Strategy parameters, e.g. sma_cross.fast=10 ({SEVERAL}).",
+        ),
     ] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -80,18 +105,18 @@ def paper(
     fill in the ledger, and compare them."""
     # Checked before the database is opened: a mistake creates nothing.
     plan = Analytics.plan_paper_session(
-        strategies=_list(strategy),
+        strategies=listed(strategy),
         exchange=exchange,
-        symbols=_list(symbols),
-        start=start,
-        end=end,
+        symbols=listed(symbols),
+        since=since,
+        until=until,
         timeframe=timeframe,
         capital=capital,
         allocation=allocation,
         fee_rate=fee_rate,
         maker_fee_rate=maker_fee_rate,
         quote_usd=quote_usd,
-        parameters=_parameters(param or []),
+        parameters=_parameters(listed(param)),
     )
     # Only at a terminal: piped or logged, rich would leave a blank line behind.
     with (
@@ -103,15 +128,11 @@ def paper(
             plan, progress=lambda done, total: bar.update(task, completed=done, total=total)
         )
     for warning in result.warnings:
-        err.print(f"warning: {warning}", highlight=False, soft_wrap=True)
+        err.print(f"warning: {as_options(warning, paper)}", highlight=False, soft_wrap=True)
     if as_json:
         print_json(session_json(result))
     else:
         _show(result)
-
-
-def _list(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def _parameters(given: list[str]) -> dict[str, dict[str, object]]:

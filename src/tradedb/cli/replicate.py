@@ -11,12 +11,14 @@ import typer
 from rich.table import Table
 
 from tradedb.api.replication import Replication
-from tradedb.cli.common import SINCE_FORMS, DbOption, JsonOption, err, moment, out, print_json
+from tradedb.cli.common import DbOption, JsonOption, err, moment, out, print_json
 from tradedb.cli.common import user_errors as _user_errors
+from tradedb.cli.helpstyle import App
+from tradedb.cli.options import TIME_FORMS
 from tradedb.models.values import parse_time_bound
 from tradedb.services.ops.replication import Replicator, rfc3339
 
-replicate_app = typer.Typer(
+replicate_app = App(
     help="Real-time replication with Litestream, and point-in-time restore.",
     invoke_without_command=True,
 )
@@ -24,9 +26,10 @@ replicate_app = typer.Typer(
 ReplicaOption = Annotated[
     str | None,
     typer.Option(
-        "--to",
-        help="Replica: a folder or s3://bucket/path[?endpoint=URL&region=R] "
-        "(else `to` in the config's replication table, else <backup folder>/replica/).",
+        "--replica",
+        metavar="DIR|URL",
+        help="The replica: a folder or s3://bucket/path[?endpoint=URL&region=R] (else `to` "
+        "in the config's [replication] table, else <backup folder>/replica/).",
         show_default=False,
     ),
 ]
@@ -36,10 +39,12 @@ ReplicaOption = Annotated[
 @_user_errors
 def replicate(
     ctx: typer.Context,
-    to: ReplicaOption = None,
+    replica: ReplicaOption = None,
     sync_interval: Annotated[
         str | None,
-        typer.Option(help="How often Litestream ships new WAL frames (default 1s)."),
+        typer.Option(
+            metavar="DURATION", help="How often Litestream ships new WAL frames (default 1s)."
+        ),
     ] = None,
     print_config: Annotated[
         bool, typer.Option("--print-config", help="Print the Litestream config and exit.")
@@ -49,7 +54,7 @@ def replicate(
     """Replicate the database continuously until Ctrl-C (Litestream, in the foreground)."""
     if ctx.invoked_subcommand is not None:
         return
-    replicated = Replication(db, to=to, sync_interval=sync_interval)
+    replicated = Replication(db, replica=replica, sync_interval=sync_interval)
     settings = replicated.settings
     if print_config:
         # soft_wrap: a long path must not be broken across lines inside a JSON string.
@@ -85,24 +90,26 @@ def replicate(
 @_user_errors
 def restore(
     to: Annotated[
-        Path, typer.Option("--to", help="The new database file to write (must not exist).")
+        Path,
+        typer.Option(
+            "--to", metavar="PATH", help="The new database file to write (must not exist)."
+        ),
     ],
-    timestamp: Annotated[
+    at: Annotated[
         str | None,
-        typer.Option(help=f"Restore the state as of this time: {SINCE_FORMS}"),
+        typer.Option(
+            "--at", metavar="TIME", help=f"Restore the state as of this time: {TIME_FORMS}."
+        ),
     ] = None,
-    source: Annotated[
-        str | None,
-        typer.Option("--from", help="Replica to restore from (default: the one `replicate` uses)."),
-    ] = None,
+    replica: ReplicaOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Restore the newest generation that passes integrity_check (for --timestamp: the
-    newest started at or before it) into a new file."""
-    replicated = Replication(db, to=source)
-    at = parse_time_bound(timestamp, "timestamp") if timestamp is not None else None
-    result = replicated.restore(to, timestamp_ms=at)
+    """Restore the newest generation that passes integrity_check (for --at: the newest
+    started at or before it) into a new file."""
+    replicated = Replication(db, replica=replica)
+    at_ms = parse_time_bound(at, "at") if at is not None else None
+    result = replicated.restore(to, timestamp_ms=at_ms)
     if as_json:
         print_json(
             {
@@ -119,7 +126,7 @@ def restore(
         return
     for problem in result.skipped:
         err.print(f"passed over {problem}", highlight=False, markup=False)
-    when = f" as of {rfc3339(at)}" if at is not None else ""
+    when = f" as of {rfc3339(at_ms)}" if at_ms is not None else ""
     span = ""
     if result.generation is not None:
         until = moment(result.ended_ms) if result.ended_ms is not None else "now"
@@ -134,16 +141,13 @@ def restore(
 @replicate_app.command("list")
 @_user_errors
 def list_generations(
-    source: Annotated[
-        str | None,
-        typer.Option("--from", help="Replica to list (default: the one `replicate` uses)."),
-    ] = None,
+    replica: ReplicaOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """List the replica's generations, oldest first (one per start of `replicate` and
     per tradedb writer that died inside a transaction)."""
-    replicated = Replication(db, to=source)
+    replicated = Replication(db, replica=replica)
     found = replicated.generations()
     if as_json:
         print_json(

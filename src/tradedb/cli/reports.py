@@ -19,25 +19,22 @@ from tradedb.cli.common import (
     print_json,
     user_errors,
 )
+from tradedb.cli.options import SEVERAL, DaysSinceOption, DaysUntilOption, listed
+from tradedb.models.values import day_range
 from tradedb.services.reports import ReportFilters
 from tradedb.services.reports.comparison import StrategyRow
 from tradedb.services.reports.table import HEADERS, NUMERIC, cells, report_json
 
 StrategiesOption = Annotated[
     list[str] | None,
-    typer.Option("--strategy", help="Only this strategy; repeat the option for several."),
+    typer.Option("--strategy", help=f"Only these strategies ({SEVERAL})."),
 ]
 ExchangeOption = Annotated[str | None, typer.Option(help="Only this exchange, e.g. kraken.")]
-FromOption = Annotated[
-    str | None, typer.Option("--from", help="First day of the period, YYYY-MM-DD (UTC).")
-]
-ToOption = Annotated[
-    str | None, typer.Option("--to", help="Last day of the period (included), YYYY-MM-DD.")
-]
 HtmlOption = Annotated[
     Path | None,
     typer.Option(
         "--html",
+        metavar="FILE",
         help="Also write a self-contained HTML report with charts to this file.",
         dir_okay=False,
     ),
@@ -48,14 +45,15 @@ def report(
     db: DbOption = None,
     strategy: StrategiesOption = None,
     exchange: ExchangeOption = None,
-    date_from: FromOption = None,
-    date_to: ToOption = None,
+    since: DaysSinceOption = None,
+    until: DaysUntilOption = None,
     html: HtmlOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Compare strategies: equity, return, P&L, trades, win rate, Sharpe, drawdown, fees."""
+    first, last = day_range(since, until)
     filters = ReportFilters.parse(
-        strategies=strategy, exchange=exchange, first_date=date_from, last_date=date_to
+        strategies=listed(strategy), exchange=exchange, first_date=first, last_date=last
     )
     with open_database(db, readonly=True) as database:
         result = database.analytics.report(

@@ -19,12 +19,11 @@ from tradedb.cli.common import (
     print_json,
     user_errors,
 )
+from tradedb.cli.helpstyle import App
 from tradedb.services.ops import retention
 from tradedb.services.ops.retention import CandleSpan
 
-retention_app = typer.Typer(
-    help="Retention: archive old candles, prune logs.", no_args_is_help=True
-)
+retention_app = App(help="Retention: archive old candles, prune logs.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -66,7 +65,7 @@ def _run_with_progress(
     ops: Operations, policy: retention.Policy, *, show: bool
 ) -> retention.RetentionReport:
     progress = Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),

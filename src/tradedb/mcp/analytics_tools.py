@@ -13,7 +13,8 @@ from tradedb.api import TradeDB
 from tradedb.mcp.arguments import (
     DEFAULT_ROWS,
     After,
-    Date,
+    DaysSince,
+    DaysUntil,
     Limit,
     OptionalExchange,
     OptionalStrategy,
@@ -31,37 +32,48 @@ from tradedb.mcp.shapes import (
     shaped,
 )
 from tradedb.mcp.tooling import READ_ONLY
-from tradedb.models.values import format_decimal
+from tradedb.models.values import day_range, format_decimal
 from tradedb.services.reports.table import row_json
 
 Strategies = Annotated[
-    list[str] | None, Field(description="Only these strategies (default: every one).")
+    list[str] | str | None,
+    Field(
+        description="Only these strategies: a list, one name, or names separated by commas "
+        "(default: every one)."
+    ),
 ]
+
+
+def _names(given: list[str] | str | None) -> list[str]:
+    """The strategies asked for, as `tradedb report --strategy` takes them."""
+    values = [given] if isinstance(given, str) else given or []
+    return [name.strip() for value in values for name in value.split(",") if name.strip()]
 
 
 def register(server: MCPServer, db: TradeDB) -> None:
     def pnl_summary(
         *,
-        strategies: Strategies = None,
+        strategy: Strategies = None,
         exchange: OptionalExchange = None,
-        from_date: Date = None,
-        to_date: Date = None,
+        since: DaysSince = None,
+        until: DaysUntil = None,
         limit: Limit = DEFAULT_ROWS,
     ) -> PnlSummary:
-        """P&L per strategy and exchange over a period (UTC dates, both ends included):
-        equity, return, total P&L in USD (from the daily performance rows), realized P&L
-        and fees per currency, trades, wins, losses, win rate, Sharpe ratio and maximum
-        drawdown, as `tradedb report` compares them. Rows with strategy null are
-        portfolio-wide."""
+        """P&L per strategy and exchange over the UTC days from `since` until `until`
+        (each day whose midnight falls between them; an open end takes every day): equity,
+        return, total P&L in USD (from the daily performance rows), realized P&L and fees
+        per currency, trades, wins, losses, win rate, Sharpe ratio and maximum drawdown, as
+        `tradedb report` compares them. Rows with strategy null are portfolio-wide."""
+        first, last = day_range(since, until)
         report = db.analytics.report(
-            strategies=strategies, exchange=exchange, first_date=from_date, last_date=to_date
+            strategies=_names(strategy), exchange=exchange, first_date=first, last_date=last
         )
         filters, rows = report.filters, report.rows
         return PnlSummary(
-            strategies=list(filters.strategies) if filters.strategies else None,
+            strategy=list(filters.strategies) if filters.strategies else None,
             exchange=filters.exchange,
-            from_date=filters.first_date,
-            to_date=filters.last_date,
+            first_date=filters.first_date,
+            last_date=filters.last_date,
             rows=[PnlRow.model_validate(row_json(row)) for row in rows[:limit]],
             truncated=len(rows) > limit,
         )
@@ -70,8 +82,8 @@ def register(server: MCPServer, db: TradeDB) -> None:
         *,
         strategy: OptionalStrategy = None,
         exchange: OptionalExchange = None,
-        from_date: Date = None,
-        to_date: Date = None,
+        since: DaysSince = None,
+        until: DaysUntil = None,
         limit: Limit = DEFAULT_ROWS,
         after: After = None,
     ) -> Listing[PerformanceShape]:
@@ -79,11 +91,12 @@ def register(server: MCPServer, db: TradeDB) -> None:
         P&L and %, cumulative closed trades, wins, losses, win rate, Sharpe ratio and
         maximum drawdown. Rows with strategy null are portfolio-wide; the `tradedb://metrics`
         resource defines every figure."""
+        first, last = day_range(since, until)
         page = db.analytics.performance(
             strategy=strategy,
             exchange=exchange,
-            first_date=from_date,
-            last_date=to_date,
+            first_date=first,
+            last_date=last,
             limit=limit,
             after=after,
         )

@@ -33,7 +33,21 @@ Time = Annotated[
         "('2024-01-05T14:30:00+00:00'), or epoch milliseconds."
     ),
 ]
-Date = Annotated[str | None, Field(description="A UTC calendar date, YYYY-MM-DD.")]
+# For what is kept per UTC day (performance rows, P&L): the days whose midnight is in range.
+DaysSince = Annotated[
+    str | int | None,
+    Field(
+        description="The days from this time on (each day whose 00:00 UTC is at or after "
+        "it): YYYY-MM-DD, ISO 8601 with an offset, or epoch milliseconds."
+    ),
+]
+DaysUntil = Annotated[
+    str | int | None,
+    Field(
+        description="The days before this time (same forms as since): '2024-01-01' to "
+        "'2024-02-01' is January."
+    ),
+]
 After = Annotated[
     str | None,
     Field(description="The `next_after` of the previous page, to continue the listing."),

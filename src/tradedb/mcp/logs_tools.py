@@ -10,6 +10,7 @@ from pydantic import Field
 from tradedb.api import TradeDB
 from tradedb.mcp.arguments import (
     DEFAULT_ROWS,
+    After,
     Limit,
     OptionalExchange,
     OptionalStrategy,
@@ -39,9 +40,6 @@ Text = Annotated[
         description="Only records whose message contains this (ASCII case ignored).",
     ),
 ]
-Before = Annotated[
-    str | None, Field(description="The `next_before` of the previous result, to go on.")
-]
 
 
 def register(server: MCPServer, db: TradeDB) -> None:
@@ -55,7 +53,7 @@ def register(server: MCPServer, db: TradeDB) -> None:
         since: Since = None,
         until: Time = None,
         limit: Limit = DEFAULT_ROWS,
-        before: Before = None,
+        after: After = None,
     ) -> LogsResult:
         """Search the bot's log records (bot_logs), newest first, with their JSON
         metadata."""
@@ -68,12 +66,12 @@ def register(server: MCPServer, db: TradeDB) -> None:
             until=until,
             text=text,
             limit=limit,
-            before=before,
+            after=after,
         )
         return LogsResult(
             items=[LogShape.of(row) for row in page.records],
             truncated=page.truncated,
-            next_before=page.next_before,
+            next_after=page.next_after,
         )
 
     server.add_tool(tool_errors(search_logs), annotations=READ_ONLY)

@@ -11,8 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import pydantic
 from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.types import CallToolResult, InputRequiredResult
 
 import tradedb
 from tradedb import __version__
@@ -27,6 +32,7 @@ from tradedb.mcp import (
     resources,
     write_tools,
 )
+from tradedb.mcp.errors import one_line
 from tradedb.services.location import parse_database_url
 
 INSTRUCTIONS = """\
@@ -38,7 +44,7 @@ tickers, daily performance, portfolio snapshots, settings and logs.
 - Times are epoch milliseconds UTC unless a field says otherwise; time arguments take
   YYYY-MM-DD (UTC), ISO 8601 with an offset, or epoch milliseconds.
 - Lists return at most `limit` rows (default 100, at most 1000) and say `truncated` when
-  more exist; narrow the filters or continue with `next_after` / `next_before`.
+  more exist; narrow the filters or pass `next_after` back as `after` for the next page.
 - Read the resources tradedb://schema (tables, columns, units) and tradedb://metrics
   (what each performance figure means) before interpreting numbers.
 """
@@ -47,6 +53,25 @@ WRITES_NOTE = (
     "Writes are enabled: record_analysis, set_config and place_paper_order change the "
     "database, each through tradedb's own validation."
 )
+
+
+class _Server(MCPServer[Any]):
+    """The SDK's server, with its refusal of ill-typed arguments (a string where a
+    number goes, a limit of 10^9) in one line, as tradedb's own refusals are."""
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            cause = exc.__cause__
+            if isinstance(exc, UnexpectedToolError) or not isinstance(
+                cause, pydantic.ValidationError
+            ):
+                raise
+            # The cause stays pydantic's: the SDK then logs the argument names only.
+            raise ToolError(f"Error executing tool {name}: {one_line(cause)}") from cause
 
 
 @dataclass
@@ -77,7 +102,7 @@ def build_server(database: Locator, *, allow_writes: bool = False) -> TradedbSer
     tradedb.open(target, readonly=True).close()
     db = tradedb.open(target, readonly=not allow_writes)
     try:
-        server = MCPServer(
+        server = _Server(
             "tradedb",
             version=__version__,
             instructions=INSTRUCTIONS + (WRITES_NOTE if allow_writes else READ_ONLY_NOTE),

@@ -238,10 +238,10 @@ class PnlRow(Shape):
 
 
 class PnlSummary(BaseModel):
-    strategies: list[str] | None
+    strategy: list[str] | None = Field(description="The strategies asked for; null: every one.")
     exchange: str | None
-    from_date: str | None
-    to_date: str | None
+    first_date: str | None = Field(description="The first UTC day in the period; null: open.")
+    last_date: str | None = Field(description="The last UTC day in the period; null: open.")
     rows: list[PnlRow]
     truncated: bool
 
@@ -299,4 +299,4 @@ class LogShape(RowTimes):
 class LogsResult(BaseModel):
     items: list[LogShape] = Field(description="Newest first.")
     truncated: bool
-    next_before: str | None = Field(description="Pass as `before` to continue with older records.")
+    next_after: str | None = Field(description="Pass as `after` to continue with older records.")

@@ -214,6 +214,29 @@ def to_iso_date(value: object, field: str) -> str:
     raise ValidationError(field, value, "must be a UTC calendar date written YYYY-MM-DD")
 
 
+_DAY_MS = 86_400_000
+
+
+def day_range(since: object = None, until: object = None) -> tuple[str | None, str | None]:
+    """The UTC days a time range holds, for what is kept per day (snapshots, daily
+    performance, reports): those whose midnight is at or after `since` and before `until`,
+    as the first and the last date, 'YYYY-MM-DD'. An open end stays None. `since` and
+    `until` take what `parse_time_bound` takes, so '2024-01-01' to '2024-02-01' is
+    January."""
+    first = last = None
+    if since is not None:
+        start = parse_time_bound(since, "since")
+        first = ms_to_datetime(-(-start // _DAY_MS) * _DAY_MS).date().isoformat()
+    if until is not None:
+        end = parse_time_bound(until, "until")
+        last = ms_to_datetime((end - 1) // _DAY_MS * _DAY_MS).date().isoformat()
+    if first is not None and last is not None and first > last:
+        raise ValidationError(
+            "until", until, f"leaves no UTC midnight after since={since!r}, so no whole day"
+        )
+    return first, last
+
+
 def now_epoch_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -241,12 +264,14 @@ MAX_NAME_LENGTH = 64
 
 
 def check_symbol(value: str, field: str = "symbol") -> str:
-    if not isinstance(value, str) or not _SYMBOL.fullmatch(value):
+    # Ids and symbols name files and folders (retention's archives): a long one would
+    # fail there with "File name too long" instead of here with a reason.
+    if not isinstance(value, str) or len(value) > MAX_NAME_LENGTH or not _SYMBOL.fullmatch(value):
         raise ValidationError(
             field,
             value,
             "must be a ccxt market symbol BASE/QUOTE in capitals, such as 'BTC/USDT' "
-            "(derivatives: 'BTC/USDT:USDT')",
+            f"(derivatives: 'BTC/USDT:USDT'), of at most {MAX_NAME_LENGTH} characters",
         )
     return value
 
@@ -258,18 +283,24 @@ def market_assets(symbol: str) -> tuple[str, str]:
 
 
 def check_exchange(value: str, field: str = "exchange") -> str:
-    if not isinstance(value, str) or not _EXCHANGE.fullmatch(value):
+    if not isinstance(value, str) or len(value) > MAX_NAME_LENGTH or not _EXCHANGE.fullmatch(value):
         raise ValidationError(
             field,
             value,
-            "must be a lowercase ccxt exchange id such as 'kraken' or 'binance'",
+            "must be a lowercase ccxt exchange id such as 'kraken' or 'binance', of at most "
+            f"{MAX_NAME_LENGTH} characters",
         )
     return value
 
 
 def check_asset(value: str, field: str = "asset") -> str:
-    if not isinstance(value, str) or not _ASSET.fullmatch(value):
-        raise ValidationError(field, value, "must be a currency code in capitals, such as 'BTC'")
+    if not isinstance(value, str) or len(value) > MAX_NAME_LENGTH or not _ASSET.fullmatch(value):
+        raise ValidationError(
+            field,
+            value,
+            f"must be a currency code in capitals, such as 'BTC', of at most {MAX_NAME_LENGTH} "
+            "characters",
+        )
     return value
 
 

@@ -113,7 +113,9 @@ def describe_mismatch(name: str, state: SchemaStatus) -> str:
 
 def upgrade(path: Path, target: str = "head") -> SchemaStatus:
     """Bring the database file at `path` to `target`, creating it when it is empty."""
-    engine = create_engine(f"sqlite:///{path}", poolclass=NullPool)
+    # URL.create takes the path as it is; in a URL string a `?`, `#` or `%` in the file
+    # name would be read as a query, a fragment or an escape.
+    engine = create_engine(URL.create("sqlite", database=str(path)), poolclass=NullPool)
 
     # pysqlite's own transaction handling skips BEGIN before DDL; take it over so that the
     # whole create or upgrade is one IMMEDIATE transaction.
@@ -151,6 +153,11 @@ def _upgrade(engine: Engine, name: str, target: str) -> SchemaStatus:
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
                 )
             before = MigrationContext.configure(connection).get_current_revision()
+            if before is not None and before not in revisions():
+                # Alembic would fail with "Can't locate revision": a newer tradedb made it.
+                raise SchemaVersionError(
+                    describe_mismatch(name, SchemaStatus(before, head_revision()))
+                )
             if before is None:
                 _refuse_foreign(connection, name)
                 _create_at(connection, target)

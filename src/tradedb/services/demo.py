@@ -288,8 +288,8 @@ def choose_database(db: str | os.PathLike[str] | None, now: datetime) -> Target:
             "db",
             str(path),
             "already exists and is not a database made by tradedb demo; the demo writes only "
-            "into a new file, so that its data never mixes with yours (give another --db, "
-            "or leave --db out for a new file)",
+            "into a new file, so that its data never mixes with yours (give another "
+            "`db=PATH`, or none for a new file)",
         )
     for suffix in ("", *SIDECARS):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
@@ -478,7 +478,8 @@ def _import_note(venue: Venue, imported: Sequence[MarketImported]) -> str:
         return (
             f"{venue.exchange.title()} candles: freqtrade stored them as floats, and {rounded:,} "
             "values carry float noise past the 8th decimal (0.00010756000000000001); they were "
-            "rounded half-even to 8 decimals (import --round-floats). Every other value is "
+            "rounded half-even to 8 decimals (as `tradedb import --round-floats` does). Every "
+            "other value is "
             "exactly its float's shortest form."
         )
     names = ", ".join(m.symbol for m in imported)
@@ -525,8 +526,8 @@ def _paper(
             strategies=STRATEGIES,
             exchange=venue.exchange,
             symbols=symbols,
-            start=period.start,
-            end=period.end,
+            since=period.start,
+            until=period.end,
             timeframe=venue.timeframe,
             capital=venue.capital,
             allocation=ALLOCATION,

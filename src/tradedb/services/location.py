@@ -10,13 +10,15 @@ import os
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path, PureWindowsPath
 from typing import Literal
 
 import platformdirs
 
+from tradedb import owner_only
 from tradedb.errors import DatabaseLocationError
-from tradedb.store.engines import PostgresTarget, parse_target
+from tradedb.store.engines import PostgresTarget, companion_base, parse_target
 
 APP = "tradedb"
 DB_ENV = "TRADEDB_DB"
@@ -97,25 +99,36 @@ def resolve_database(
 
 
 def default_backup_dir(
-    *, is_windows: bool | None = None, drive_exists: Callable[[str], bool] = os.path.isdir
+    database: Path | PostgresTarget | None = None,
+    *,
+    is_windows: bool | None = None,
+    drive_exists: Callable[[str], bool] = os.path.isdir,
 ) -> Path:
-    """The spec's D:\\backups\\crypto-bot\\ on Windows with a D: drive; else a `backups`
-    folder in the user data folder."""
+    """`backups/` beside the database (beside its companion name in the user data folder
+    for a PostgreSQL database), as retention's `<stem>-archives/` is: a database's folders
+    follow the database (docs/decisions.md). The default database's is the spec's
+    D:\\backups\\crypto-bot\\ on Windows with a D: drive, and `backups/` in the user data
+    folder elsewhere; `database` None means the default database."""
     if is_windows is None:
         is_windows = os.name == "nt"
-    if is_windows and drive_exists("D:\\"):
+    default_database = default_database_path(is_windows=is_windows, drive_exists=drive_exists)
+    base = default_database if database is None else companion_base(database)
+    if base == default_database and is_windows and drive_exists("D:\\"):
         return Path(WINDOWS_BACKUP_FOLDER)
-    return Path(platformdirs.user_data_dir(APP)) / "backups"
+    return base.absolute().parent / "backups"
 
 
 def resolve_backup_dir(
     option: str | None,
     *,
     env: Mapping[str, str] | None = None,
-    default: Callable[[], Path] = default_backup_dir,
+    database: Path | PostgresTarget | None = None,
+    default: Callable[[], Path] | None = None,
 ) -> BackupLocation:
     """--backup-dir, then TRADEDB_BACKUP_DIR, then `[backup] dir` in the config file, then
-    the default."""
+    the default: `default()` if given, else `backups/` beside `database`."""
+    if default is None:
+        default = partial(default_backup_dir, database)
     env = os.environ if env is None else env
     if option:
         return BackupLocation(Path(option).expanduser(), "--backup-dir")
@@ -134,7 +147,7 @@ def resolve_backup_dir(
 def ensure_default_folder(location: DatabaseLocation) -> None:
     """Create the default folder (owner-only); a folder the user named must already exist."""
     if location.source == "default" and isinstance(location.target, Path):
-        location.target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        owner_only.make_folders(location.target.parent)
 
 
 def parse_database_url(value: str | os.PathLike[str] | PostgresTarget) -> Path | PostgresTarget:
@@ -177,7 +190,10 @@ def ensure_backup_dir(location: BackupLocation) -> Path:
     if folder.exists():
         raise DatabaseLocationError(f"backup folder {folder} is a file, not a folder")
     try:
-        folder.mkdir(parents=location.source == "default", mode=0o700)
+        if location.source == "default":
+            owner_only.make_folders(folder)
+        else:
+            owner_only.make_folder(folder)
     except FileNotFoundError:
         raise DatabaseLocationError(
             f"backup folder {folder}: its parent {folder.parent} does not exist"

@@ -99,7 +99,20 @@ def candle_batch(
     latest = now_epoch_ms() + CLOCK_SKEW_MS
     rows = rows if isinstance(rows, list) else list(rows)
     checked = columnwise.candle_columns(rows, step, latest)
-    values = None if checked is not None else _checked_candle_values(rows, step, timeframe, latest)
+    values: list[int] | None = None
+    if checked is not None:
+        repeat = columnwise.first_repeat(checked[0])
+    else:
+        values = _checked_candle_values(rows, step, timeframe, latest)
+        repeat = _first_repeat(values[0 :: len(CANDLE_VALUES)])
+    if repeat is not None:
+        earlier, later = repeat
+        # A silent upsert would keep whichever came last; neither may be the true candle.
+        raise ValidationError(
+            f"rows[{later}].timestamp",
+            rows[later][0],
+            f"is also the time of rows[{earlier}]; a batch holds one candle per time",
+        )
     return Batch(
         "market_data",
         CANDLE_KEY,
@@ -123,6 +136,16 @@ def _checked_candle_values(
         except ValidationError as error:
             raise _at_row(error, index) from None
     return out
+
+
+def _first_repeat(stamps: Sequence[int]) -> tuple[int, int] | None:
+    """The first row whose time an earlier row has, as (earlier, later) indexes."""
+    seen: dict[int, int] = {}
+    for index, stamp in enumerate(stamps):
+        earlier = seen.setdefault(stamp, index)
+        if earlier != index:
+            return earlier, index
+    return None
 
 
 def _candle_row(row: Sequence[object], step: int, timeframe: str) -> CandleUnits:

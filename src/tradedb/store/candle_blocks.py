@@ -138,12 +138,10 @@ def seal_written(
     import numpy as np
 
     stamps = columns[0]
-    if bool(np.all(stamps[1:] > stamps[:-1])):
-        written = columns
-    else:
-        # A batch may repeat a time; its last row is the one the upsert kept.
-        _, last_from_end = np.unique(stamps[::-1], return_index=True)
-        written = columns[:, len(stamps) - 1 - last_from_end]
+    # A batch holds each time once (bulk.candle_batch), in any order; blocks are cut
+    # from it in time order.
+    in_order = bool(np.all(stamps[1:] > stamps[:-1]))
+    written = columns if in_order else columns[:, np.argsort(stamps)]
     starts, firsts, counts = np.unique(
         written[0] - written[0] % span, return_index=True, return_counts=True
     )

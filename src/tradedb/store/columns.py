@@ -66,6 +66,20 @@ def candle_columns(rows: Sequence[Sequence[object]], step: int, latest: int) -> 
     return np.stack(columns)
 
 
+def first_repeat(stamps: Any) -> tuple[int, int] | None:
+    """The first row whose time an earlier row has, as (earlier, later) indexes."""
+    if bool(np.all(stamps[1:] > stamps[:-1])):
+        return None  # in time order, as candles usually come
+    order = np.argsort(stamps, kind="stable")
+    same = np.flatnonzero(stamps[order][1:] == stamps[order][:-1])
+    if not len(same):
+        return None
+    # A stable sort keeps equal times in row order, so each pair is (earlier, later).
+    later = order[same + 1]
+    first = int(np.argmin(later))
+    return int(order[same][first]), int(later[first])
+
+
 def _timestamps(column: list[object], step: int, latest: int) -> Any:
     if set(map(type, column)) != {int}:
         return None

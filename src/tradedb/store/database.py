@@ -208,6 +208,11 @@ class Database(ABC):
         """What the engine's own consistency checks find wrong; empty when all is well."""
 
     @abstractmethod
+    def damage_problems(self, *, thorough: bool) -> list[str]:
+        """Damage to the stored data the engine can find: a quick check, or with
+        `thorough` the engine's full one (`integrity_problems`). Empty when none."""
+
+    @abstractmethod
     def append_rows(
         self, conn: Any, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
     ) -> None:
@@ -343,16 +348,22 @@ class Database(ABC):
         if self.readonly:
             # Refused before the engine takes any lock or creates any file for a writer.
             raise self.ReadOnly(self.display_name)
-        conn = self._begin_write(durable)
-        state.conn, state.depth, state.mode, state.durable = conn, 1, "write", durable
         try:
-            yield conn
-        except BaseException:
+            conn = self._begin_write(durable)
+            state.conn, state.depth, state.mode, state.durable = conn, 1, "write", durable
+            try:
+                yield conn
+            except BaseException:
+                state.depth, state.mode = 0, None
+                self._end_write(conn, commit=False)
+                raise
             state.depth, state.mode = 0, None
-            self._end_write(conn, commit=False)
-            raise
-        state.depth, state.mode = 0, None
-        self._end_write(conn, commit=True)
+            self._end_write(conn, commit=True)
+        except self.Error as exc:
+            damage = self.damage_in(exc)
+            if damage is None:
+                raise
+            raise damage from exc
 
     @contextmanager
     def snapshot(self) -> Iterator[Any]:
@@ -368,13 +379,24 @@ class Database(ABC):
             finally:
                 state.depth -= 1
             return
-        conn = self._begin_read()
-        state.conn, state.depth, state.mode = conn, 1, "read"
         try:
-            yield conn
-        finally:
-            state.depth, state.mode = 0, None
-            self._end_read(conn)
+            conn = self._begin_read()
+            state.conn, state.depth, state.mode = conn, 1, "read"
+            try:
+                yield conn
+            finally:
+                state.depth, state.mode = 0, None
+                self._end_read(conn)
+        except self.Error as exc:
+            damage = self.damage_in(exc)
+            if damage is None:
+                raise
+            raise damage from exc
+
+    def damage_in(self, exc: BaseException) -> TradeDBError | None:
+        """The DatabaseDamaged a driver error reports, if it reports damage to the stored
+        data; transactions and snapshots raise that instead of the driver's error."""
+        return None
 
     def retrying(self, operation: Callable[[], T]) -> T:
         """Run a write operation (which opens its own transaction); on an engine that

@@ -13,6 +13,7 @@ from decimal import Decimal
 from functools import cached_property, partial
 from typing import Any
 
+from tradedb.errors import AmountOutOfRange
 from tradedb.models import (
     Order,
     OrderCreate,
@@ -25,7 +26,7 @@ from tradedb.models import (
     WalletMovement,
     WalletMovementCreate,
 )
-from tradedb.models.values import AMOUNT
+from tradedb.models.values import AMOUNT, format_plain
 from tradedb.store.database import Database
 from tradedb.store.repository import Repository
 
@@ -42,6 +43,42 @@ class WalletChange:
     locked: Decimal = Decimal(0)
     order_id: str | None = None
     reference: str | None = None
+
+
+ENGINE_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+
+
+class BalanceOutOfRange(AmountOutOfRange):
+    """A wallet change, or the balance it would lead to, beyond what the wallet's column
+    holds; nothing was written. The ledger reports it in its caller's terms (the amount
+    given), so the column's name here is only for a caller of the store itself."""
+
+    def __init__(
+        self,
+        *,
+        exchange: str,
+        asset: str,
+        balance: str | None,
+        value: Decimal | None,
+        limit: Decimal,
+        engine: str,
+        change: bool,
+    ) -> None:
+        self.limit = limit
+        what = f"the {balance} balance" if balance else "a balance"
+        what += f" of {asset} on {exchange}"
+        if value is None:
+            effect = f"would take {what}"
+        elif change:
+            effect = f"would change {what} by {format_plain(value)},"
+        else:
+            effect = f"would make {what} {format_plain(value)},"
+        self.consequence = (
+            f"{effect} beyond ±{format_plain(limit)}, the most {ENGINE_NAMES[engine]} "
+            "holds in a wallet"
+        )
+        column = f"{balance or 'total'}_{'change' if change else 'balance'}"
+        super().__init__(column, value, self.consequence)
 
 
 @dataclass(frozen=True)
@@ -71,6 +108,11 @@ class LedgerRecords:
         # Bound once: these run for every amount of every fill.
         self._in = partial(db.dialect.amount_in, scale=SCALE)
         self._out = partial(db.dialect.amount_out, scale=SCALE)
+        integrity = db.IntegrityError
+        self._wallet_refusals: tuple[type[Exception], ...] = (
+            *(integrity if isinstance(integrity, tuple) else (integrity,)),
+            OverflowError,
+        )
         self.trades = trades
         self.orders = orders
         self.positions = positions
@@ -148,8 +190,14 @@ class LedgerRecords:
         net: dict[str, list[Any]] = {}
         journal = []
         for change in changes:
-            available = self._in(change.available, column="available_change")
-            locked = self._in(change.locked, column="locked_change")
+            try:
+                available = self._in(change.available, column="available_change")
+                locked = self._in(change.locked, column="locked_change")
+            except AmountOutOfRange as exc:
+                over = "available" if exc.field == "available_change" else "locked"
+                raise self._out_of_range(
+                    exchange, change.asset, over, exc.value, change=True
+                ) from None
             totals = net.setdefault(change.asset, [0, 0])
             totals[0] += available
             totals[1] += locked
@@ -170,9 +218,15 @@ class LedgerRecords:
         result: dict[str, tuple[Balance, Balance]] = {}
         history = []
         for asset, (available, locked) in net.items():
-            new_available, new_locked = conn.execute(
-                self._change_wallet_sql, (exchange, asset, available, locked, timestamp)
-            ).fetchone()
+            try:
+                new_available, new_locked = conn.execute(
+                    self._change_wallet_sql, (exchange, asset, available, locked, timestamp)
+                ).fetchone()
+            except self._wallet_refusals:
+                # The wallet's only constraints guard its columns' range: SQLite refuses a
+                # sum past int64 with a storage CHECK (the driver a net change past it),
+                # PostgreSQL with a numeric overflow.
+                raise self._balance_overflow(exchange, asset, available, locked) from None
             after = Balance(self._out(new_available), self._out(new_locked))
             before = Balance(
                 self._out(new_available - available),
@@ -189,6 +243,48 @@ class LedgerRecords:
         if history:
             conn.executemany(_INSERT_HISTORY, history)
         return result
+
+    def _balance_overflow(
+        self, exchange: str, asset: str, available: Any, locked: Any
+    ) -> BalanceOutOfRange:
+        """Which balance a refused wallet change would have taken out of range, and to
+        what, where the engine still answers in the failed transaction."""
+        try:
+            current = self.balance(exchange, asset) or Balance(Decimal(0), Decimal(0))
+        except self.db.Error:
+            # PostgreSQL runs nothing more in a transaction after an error.
+            return self._out_of_range(exchange, asset, None, None, change=False)
+        after = Balance(
+            current.available + self._out(available), current.locked + self._out(locked)
+        )
+        limit = self.db.dialect.amount_limit(AMOUNT)
+        for balance, value in (
+            ("available", after.available),
+            ("locked", after.locked),
+            ("total", after.total),
+        ):
+            if abs(value) > limit:
+                return self._out_of_range(exchange, asset, balance, value, change=False)
+        return self._out_of_range(exchange, asset, None, None, change=False)
+
+    def _out_of_range(
+        self,
+        exchange: str,
+        asset: str,
+        balance: str | None,
+        value: object,
+        *,
+        change: bool,
+    ) -> BalanceOutOfRange:
+        return BalanceOutOfRange(
+            exchange=exchange,
+            asset=asset,
+            balance=balance,
+            value=None if value is None else Decimal(str(value)),
+            limit=self.db.dialect.amount_limit(AMOUNT),
+            engine=self.db.engine,
+            change=change,
+        )
 
     # --- sums for the invariants ---------------------------------------------------------
 

@@ -36,10 +36,10 @@ def performance_page(
         where["strategy"] = check_name(strategy, "strategy")
     if exchange is not None:
         where["exchange"] = check_exchange(exchange)
-    first = None if first_date is None else to_iso_date(first_date, "from_date")
-    last = None if last_date is None else to_iso_date(last_date, "to_date")
+    first = None if first_date is None else to_iso_date(first_date, "first_date")
+    last = None if last_date is None else to_iso_date(last_date, "last_date")
     if first is not None and last is not None and first > last:
-        raise ValidationError("from_date", first, f"is after to_date={last}")
+        raise ValidationError("first_date", first, f"is after last_date={last}")
     return store.performance.list(
         where,
         since=first,

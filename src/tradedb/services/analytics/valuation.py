@@ -293,7 +293,7 @@ class Valuer:
             f"has no USD price at {_when(at_ms)}: no quote within {age} before it for "
             f"{asset} against {usd}"
             + (f", nor via {', '.join(intermediates)}" if intermediates else "")
-            + f", and no reference price (give one: --reference-price {asset}=PRICE, or "
+            + f", and no reference price (give one: `reference_prices={{'{asset}': PRICE}}`, or "
             f"bot_config {REFERENCE_PRICE_KEY}{asset})"
         )
         return Unvaluable(asset, at_ms, tried, rule)

@@ -15,6 +15,7 @@ from functools import wraps
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from tradedb.errors import (
+    AmountOutOfRange,
     DuplicateRecord,
     InsufficientFunds,
     InvalidTransition,
@@ -44,7 +45,7 @@ from tradedb.services.ledger.ccxt import ccxt_fee, parse_balance
 from tradedb.services.ledger.listing import Filters
 from tradedb.services.ledger.positions import Holding, PositionChange, apply_fill, unrealized_pnl
 from tradedb.store import Page, Store
-from tradedb.store.ledger import Balance, LedgerRecords, WalletChange
+from tradedb.store.ledger import Balance, BalanceOutOfRange, LedgerRecords, WalletChange
 
 ZERO = Decimal(0)
 P = ParamSpec("P")
@@ -709,9 +710,13 @@ class Ledger:
     ) -> None:
         """Apply wallet changes; refuse (rolling everything back) if funds go negative.
 
-        `cause` is the input field and value the error names if funds fall short.
+        `cause` is the input field and value the error names if funds fall short, or if a
+        balance would grow beyond what the database holds.
         """
-        results = self._records.change_wallets(exchange, changes, when, trade_id=trade_id)
+        try:
+            results = self._records.change_wallets(exchange, changes, when, trade_id=trade_id)
+        except BalanceOutOfRange as exc:
+            raise AmountOutOfRange(*cause, f"{action} {exc.consequence}") from None
         for asset, (before, after) in results.items():
             if after.available < 0:
                 raise InsufficientFunds(

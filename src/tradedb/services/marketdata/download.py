@@ -18,7 +18,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from tradedb.errors import ValidationError
+from tradedb.errors import ExchangeUnavailable, ValidationError
 from tradedb.models.values import (
     TIMEFRAME_MS,
     check_exchange,
@@ -32,6 +32,8 @@ from tradedb.store import Store
 DEFAULT_PAGE = 500
 RETRIES = 4
 FIRST_BACKOFF_S = 1.0
+# An exchange's error in a message is cut to this many characters.
+MAX_REASON = 200
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,7 @@ def download(
             raise ValidationError("timeframe", timeframe, f"is not offered by {client.id}")
     start = None if since is None else parse_time_bound(since, "since")
     end = None if until is None else parse_time_bound(until, "until")
-    markets = call_with_retries(client.load_markets, sleep)
+    markets = load_markets(client, sleep)
     for symbol in symbols:
         if symbol not in markets:
             raise ValidationError("symbol", symbol, f"is not listed on {client.id}")
@@ -154,6 +156,31 @@ def _download_one(  # noqa: PLR0917 - private, called once above
         if progress is not None:
             progress(symbol, timeframe, written.received)
     return MarketDownload(symbol, timeframe, pages, received, inserted, updated, cut_short, failed)
+
+
+def load_markets(client: Any, sleep: Callable[[float], None]) -> Any:
+    """The exchange's markets, the first request of every download and recording; an
+    exchange that cannot be reached or refuses, even after retries, is ExchangeUnavailable
+    (nothing has been written yet)."""
+    import ccxt
+
+    try:
+        return call_with_retries(client.load_markets, sleep)
+    except ccxt.BaseError as exc:
+        raise ExchangeUnavailable(
+            f"{client.id} could not be asked for its markets ({reason(exc)}); nothing was "
+            "written: try again later"
+        ) from None
+
+
+def reason(exc: BaseException) -> str:
+    """A ccxt error in one short line: its class and the first line of its message (which
+    can hold a whole HTML error page)."""
+    lines = str(exc).strip().splitlines()
+    first = lines[0].strip() if lines else ""
+    if len(first) > MAX_REASON:
+        first = first[: MAX_REASON - 1] + "…"
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def network_errors() -> tuple[type[BaseException], ...]:

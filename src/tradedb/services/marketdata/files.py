@@ -19,7 +19,9 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import itertools
 import json
+import math
 import re
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
@@ -85,6 +87,8 @@ class Rows:
     # Trade files: the times (ms) of the first and last trade, None when it holds none.
     first_trade: int | None = None
     last_trade: int | None = None
+    # Candle files: candles listed again with the same time and values, read once.
+    repeated: int = 0
 
 
 @dataclass
@@ -95,6 +99,8 @@ class FloatPolicy:
     def value(self, number: object, name: str) -> object:
         if not isinstance(number, float):
             return number
+        if not math.isfinite(number):
+            raise ValidationError(name, number, "is not a finite number")
         exact = Decimal(repr(number))
         if exact.as_tuple().exponent >= -8:  # type: ignore[operator]
             return exact
@@ -103,7 +109,7 @@ class FloatPolicy:
                 name,
                 number,
                 "is a float with noise past 8 decimals; tradedb does not round input "
-                "unless asked (import with --round-floats to round such values half-even)",
+                "unless asked (`round_floats=True` rounds such values half-even)",
             )
         self.rounded += 1
         return exact.quantize(UNIT, rounding=ROUND_HALF_EVEN)
@@ -148,9 +154,13 @@ def detect(path: Path) -> Format:
             "format",
             path.name,
             f"a CSV with {columns} columns is none of binance-klines (12), kraken-ohlcvt (7) "
-            "or kraken-trades (3); name the format with --format",
+            "or kraken-trades (3); name the format with `format=FORMAT`",
         )
-    raise ValidationError("format", path.name, "is not a file format tradedb reads; name it")
+    raise ValidationError(
+        "format",
+        path.name,
+        f"is not a file format tradedb reads; name it with `format=FORMAT` ({', '.join(FORMATS)})",
+    )
 
 
 # Kraken names its CSVs by its own pair names (XBTUSD.csv, BCHEUR.csv, XBTUSD_1.csv).
@@ -209,14 +219,16 @@ def identify(
         check_symbol(symbol or named_symbol or "", "symbol") if (symbol or named_symbol) else None
     )
     if symbol is None:
-        raise ValidationError("symbol", None, f"cannot be told from {path.name}; give --symbol")
+        raise ValidationError(
+            "symbol", None, f"cannot be told from {path.name}; give `symbol=SYMBOL`"
+        )
     if kind in TRADE_FORMATS:
         timeframe = check_timeframe(timeframe or "1m")
     else:
         timeframe = timeframe or named_timeframe
         if timeframe is None:
             raise ValidationError(
-                "timeframe", None, f"cannot be told from {path.name}; give --timeframe"
+                "timeframe", None, f"cannot be told from {path.name}; give `timeframe=TIMEFRAME`"
             )
         check_timeframe(timeframe)
     return Source(path, kind, symbol, timeframe)
@@ -249,11 +261,34 @@ def read_source(source: Source, *, round_floats: bool = False) -> Rows:
                 path, kind, symbol, timeframe, rows, policy.rounded, len(trades), first, last
             )
         rows = list(_candles(path, kind, policy))
-    except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, zlib.error, gzip.BadGzipFile, UnicodeDecodeError) as exc:
         raise ValidationError("path", str(path), f"cannot be read: {exc}") from None
     if not rows:
         raise ValidationError("path", str(path), "holds no rows")
-    return Rows(path, kind, symbol, timeframe, rows, policy.rounded)
+    once = _each_time_once(rows)
+    return Rows(path, kind, symbol, timeframe, once, policy.rounded, repeated=len(rows) - len(once))
+
+
+def _each_time_once(rows: list[list[Any]]) -> list[list[Any]]:
+    """A file's candles with each time once: a candle listed again with the same values
+    is read once (the caller reports how many were), one listed again with other values
+    is refused, since which of the two is right cannot be told."""
+    if all(row[0] < after[0] for row, after in itertools.pairwise(rows)):
+        return rows  # in time order, as files usually are
+    first_at: dict[int, int] = {}
+    once = []
+    for index, row in enumerate(rows):
+        earlier = first_at.setdefault(row[0], index)
+        if earlier == index:
+            once.append(row)
+        elif row != rows[earlier]:
+            raise ValidationError(
+                f"candle {index + 1}.time",
+                row[0],
+                f"is also the time of candle {earlier + 1} of the file, with other values; "
+                "which of the two is right cannot be told (candles counted from 1)",
+            )
+    return once
 
 
 def _known(format: str) -> Format:
@@ -306,7 +341,7 @@ def _candles(path: Path, kind: Format, policy: FloatPolicy) -> Iterator[list[Any
                 ),
             ]
     elif kind == "freqtrade-json":
-        data = json.loads(_text(path))
+        data = _json(path)
         if not isinstance(data, list):
             raise ValidationError("path", str(path), "is not a freqtrade JSON list of candles")
         for index, row in enumerate(data):
@@ -432,6 +467,18 @@ def _require_columns(have: Sequence[str], need: Sequence[str], path: Path) -> No
             list(have),
             f"{path.name} lacks {', '.join(missing)}; is it the right format?",
         )
+
+
+def _json(path: Path) -> Any:
+    try:
+        return json.loads(_text(path))
+    except json.JSONDecodeError as exc:
+        raise ValidationError("path", str(path), f"is not valid JSON: {exc}") from None
+    except RecursionError:
+        # Python's parser recurses once per level of nesting; freqtrade's lists have two.
+        raise ValidationError(
+            "path", str(path), "is nested too deeply to be a freqtrade JSON file"
+        ) from None
 
 
 def _text(path: Path) -> str:

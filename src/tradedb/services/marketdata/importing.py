@@ -62,6 +62,8 @@ class ImportResult:
     # On the result that carries the market's write: the times of its first or last bucket
     # where a differing stored candle was kept (see the module's docstring).
     boundary_kept: tuple[int, ...] = ()
+    # A candle file's candles listed twice, same time and values, written once.
+    repeated: int = 0
 
     @property
     def carries_write(self) -> bool:
@@ -140,6 +142,7 @@ def import_path(
                     read.timeframe,
                     written,
                     read.rounded,
+                    repeated=read.repeated,
                 )
             )
         if progress is not None:
@@ -258,5 +261,5 @@ def _exchange_of(path: Path) -> str:
         raise ValidationError(
             "exchange",
             None,
-            f"cannot be told from the folder of {path.name} ({folder!r}); give --exchange",
+            f"cannot be told from the folder of {path.name} ({folder!r}); give `exchange=EXCHANGE`",
         ) from None

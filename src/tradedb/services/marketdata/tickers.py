@@ -26,7 +26,7 @@ from typing import Any
 
 from tradedb.errors import ValidationError
 from tradedb.models.values import EXACT, PERCENT, check_symbol, now_epoch_ms
-from tradedb.services.marketdata.download import call_with_retries, network_errors
+from tradedb.services.marketdata.download import call_with_retries, load_markets, network_errors
 from tradedb.store import Store
 from tradedb.store.bulk import ticker_rows
 
@@ -157,7 +157,7 @@ def rounded_percent(value: object) -> Decimal | None:
 def check_markets(client: Any, symbols: Sequence[str], sleep: Callable[[float], None]) -> None:
     """Refuse a market the exchange does not list, before any ticker is fetched or
     anything written."""
-    markets = call_with_retries(client.load_markets, sleep)
+    markets = load_markets(client, sleep)
     for symbol in symbols:
         if symbol not in markets:
             raise ValidationError("symbol", symbol, f"is not listed on {client.id}")

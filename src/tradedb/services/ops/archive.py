@@ -26,13 +26,14 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from tradedb import owner_only
 from tradedb.errors import TradeDBError, ValidationError
 from tradedb.services.location import config_section
 
@@ -72,7 +73,7 @@ class ArchiveFile:
     rows_sha256: str
 
 
-def archive_folder(database: Path, env: dict[str, str] | None = None) -> Path:
+def archive_folder(database: Path, env: Mapping[str, str] | None = None) -> Path:
     """The archive folder of a database: `[retention] archive_dir` of the config file,
     else `<database stem>-archives/` beside the database. Backups include this folder."""
     configured = config_section("retention", env).get("archive_dir")
@@ -254,8 +255,9 @@ def write_partition(
     import pyarrow.parquet as pq
 
     target = folder / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
+    owner_only.make_folders(target.parent)
     temporary = target.with_name(f".{target.name}.tmp")
+    temporary.unlink(missing_ok=True)
     checksum = rows_sha256(columns)
     metadata = {
         **market,
@@ -264,22 +266,27 @@ def write_partition(
         "scale": str(SCALE),
         "writer": "tradedb retention",
     }
-    pq.write_table(
-        _to_table(columns, metadata),
-        temporary,
-        compression="zstd",
-        compression_level=ZSTD_LEVEL,
-        row_group_size=ROWS_PER_GROUP,
-        use_dictionary=False,
-    )
-    _fsync(temporary)
-    if fault is not None:
-        fault("written")
-    back = check_file(temporary)
-    if back.shape != columns.shape or rows_sha256(back) != checksum:
-        temporary.unlink()
-        raise ArchiveError(f"archive {temporary} did not read back as written")
-    os.replace(temporary, target)
+    try:
+        with owner_only.new_file(temporary) as handle:
+            pq.write_table(
+                _to_table(columns, metadata),
+                handle,
+                compression="zstd",
+                compression_level=ZSTD_LEVEL,
+                row_group_size=ROWS_PER_GROUP,
+                use_dictionary=False,
+            )
+        if fault is not None:
+            fault("written")
+        back = check_file(temporary)
+        if back.shape != columns.shape or rows_sha256(back) != checksum:
+            raise ArchiveError(f"archive {temporary} did not read back as written")
+        os.replace(temporary, target)
+    except BaseException:
+        # A full disk or a failed check must not leave a half-written file behind (a
+        # killed run does, and the next run removes it: leftover_temporaries).
+        temporary.unlink(missing_ok=True)
+        raise
     _fsync_folder(target.parent)
     return ArchiveFile(
         path=relative,
@@ -324,11 +331,14 @@ def write_manifest(folder: Path, entries: dict[str, ArchiveFile]) -> None:
         "volume (amounts in units of 1e-8), little-endian, one column after the other",
         "files": [asdict(entries[key]) for key in sorted(entries)],
     }
-    folder.mkdir(parents=True, exist_ok=True)
+    owner_only.make_folders(folder)
     temporary = folder / f".{MANIFEST}.tmp"
-    temporary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    _fsync(temporary)
-    os.replace(temporary, folder / MANIFEST)
+    try:
+        owner_only.write_bytes(temporary, (json.dumps(data, indent=2) + "\n").encode())
+        os.replace(temporary, folder / MANIFEST)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
     _fsync_folder(folder)
 
 
@@ -396,13 +406,13 @@ def archived_columns(
 @contextlib.contextmanager
 def locked(folder: Path) -> Iterator[None]:
     """One retention run at a time per archive folder (a POSIX lock; none on Windows)."""
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    owner_only.make_folders(folder)
     try:
         import fcntl
     except ImportError:  # Windows
         yield
         return
-    descriptor = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    descriptor = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, owner_only.FILE_MODE)
     try:
         try:
             fcntl.lockf(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)

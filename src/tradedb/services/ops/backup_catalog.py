@@ -14,6 +14,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from tradedb import owner_only
 from tradedb.errors import TradeDBError
 from tradedb.services.ledger.audit import audit
 from tradedb.services.ops.backup_full import (
@@ -24,9 +25,11 @@ from tradedb.services.ops.backup_full import (
 )
 from tradedb.services.ops.backup_manifest import (
     BackupError,
+    DamagedManifest,
     Manifest,
     find_manifest,
     read_manifests,
+    scan_manifests,
 )
 from tradedb.services.ops.backup_snapshot import install_copy
 from tradedb.store import Store
@@ -42,8 +45,12 @@ from tradedb.store.engines.backups import StoredCopy, file_sha256, restore_metho
 
 @dataclass(frozen=True)
 class Verdict:
-    manifest: Manifest
+    """What verify found for one backup. `manifest` is None when the manifest itself is
+    damaged (its one problem says how)."""
+
+    backup_id: str
     problems: list[str]
+    manifest: Manifest | None = None
 
     @property
     def ok(self) -> bool:
@@ -55,16 +62,31 @@ def list_backups(folder: Path) -> list[Manifest]:
     return read_manifests(folder)
 
 
+def damaged_manifests(folder: Path) -> list[DamagedManifest]:
+    """The manifests in the folder that cannot be read: backups damaged since they were
+    taken, which list and verify report."""
+    return scan_manifests(folder)[1]
+
+
 def verify(
     folder: Path, backup_id: str | None = None, *, server: Target | None = None
 ) -> list[Verdict]:
-    """Check one backup (or every backup, when `backup_id` is None). A PostgreSQL backup
-    is restored into a scratch database on `server` (a PostgreSQL target); a server that
-    cannot be used is refused before any backup is read."""
-    manifests = [find_manifest(folder, backup_id)] if backup_id else read_manifests(folder)
+    """Check one backup (or every backup, when `backup_id` is None; a damaged manifest is
+    a failed verdict of its own). A PostgreSQL backup is restored into a scratch database
+    on `server` (a PostgreSQL target); a server that cannot be used is refused before any
+    backup is read."""
+    damaged: list[DamagedManifest] = []
+    if backup_id:
+        manifests = [find_manifest(folder, backup_id)]
+    else:
+        manifests, damaged = scan_manifests(folder)
     for engine in sorted({manifest.engine for manifest in manifests}):
         restore_method(engine).check_scratch_server(server)
-    return [Verdict(manifest, verify_one(folder, manifest, server)) for manifest in manifests]
+    verdicts = [
+        Verdict(manifest.id, verify_one(folder, manifest, server), manifest)
+        for manifest in manifests
+    ]
+    return verdicts + [Verdict(broken.backup_id, [str(broken)]) for broken in damaged]
 
 
 def verify_one(folder: Path, manifest: Manifest, server: Target | None = None) -> list[str]:
@@ -128,8 +150,8 @@ def restore(
         return manifest, _restore_full(folder, manifest, to, to_db, force=force)
     if to_db is not None:
         raise BackupError(
-            f"backup {manifest.id} is a snapshot: --to-db is for full backups; give the "
-            "database with --to"
+            f"backup {manifest.id} is a snapshot: `to_db=...` is for full backups; give the "
+            "database as `to=PATH`"
         )
     destination = parse_target(to)
     method.check_destination(manifest.id, destination, force=force)
@@ -154,7 +176,7 @@ def _restore_full(
     place = parse_target(to)
     if not isinstance(place, Path) or (place.exists() and not place.is_dir()):
         raise BackupError(
-            f"--to {place}: a full backup restores into a folder, and this is not one"
+            f"`to={place}`: a full backup restores into a folder, and this is not one"
         )
     method = restore_method(manifest.engine)
     database = database_destination(manifest, method, place, to_db)
@@ -162,9 +184,11 @@ def _restore_full(
     if not inside:
         method.check_destination(manifest.id, database, force=force)
     if not place.parent.is_dir():
-        raise BackupError(f"folder {place.parent} does not exist; create it or choose another --to")
+        raise BackupError(
+            f"folder {place.parent} does not exist; create it or choose another `to=FOLDER`"
+        )
     _refuse_damaged(folder, manifest)
-    place.mkdir(mode=0o700, exist_ok=True)
+    owner_only.make_folder(place)
     if inside:
         method.check_destination(manifest.id, database, force=force)
     return restore_full(folder / manifest.file, manifest, method, place, database, force=force)

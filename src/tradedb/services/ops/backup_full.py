@@ -24,7 +24,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from tradedb.services.location import BackupLocation, config_file, config_section
+from tradedb import owner_only
+from tradedb.services.location import BackupLocation, config_section
+from tradedb.services.ops import archive
 from tradedb.services.ops.backup_manifest import (
     MANIFEST_SUFFIX,
     TEMP_PREFIX,
@@ -64,23 +66,15 @@ class FullRestore:
 def archive_dir(
     option: str | None, database: Database, env: Mapping[str, str] | None = None
 ) -> Path | None:
-    """Where retention keeps its Parquet archives: the option, else `[retention]
-    archive_dir` in the config file, else `<stem>-archives/` beside the database's
-    companion base (the SQLite file, or a name in the user data folder for a PostgreSQL
-    database: retention's own rule, services/ops/archive.py). None when that default
-    folder does not exist, as before retention's first run."""
+    """Where retention keeps its Parquet archives: the option, else retention's own rule
+    (`archive.archive_folder`: `[retention] archive_dir`, else `<stem>-archives/` beside
+    the database's companion base). None when that default folder does not exist, as
+    before retention's first run."""
     if option:
         return Path(option).expanduser()
-    configured = config_section("retention", env).get("archive_dir")
-    if configured is not None:
-        if not isinstance(configured, str) or not configured:
-            raise BackupError(
-                f"config file {config_file(env)}: [retention] archive_dir must be a path"
-            )
-        return Path(configured).expanduser()
-    base = companion_base(parse_target(database))
-    default = base.parent / f"{base.stem}-archives"
-    return default if default.is_dir() else None
+    folder = archive.archive_folder(companion_base(parse_target(database)), env)
+    configured = config_section("retention", env).get("archive_dir") is not None
+    return folder if configured or folder.is_dir() else None
 
 
 def take_full(
@@ -107,13 +101,13 @@ def take_full(
         if progress:
             progress("writing the full backup (tar)")
         with owner_only_file(temp) as handle, tarfile.open(fileobj=handle, mode="w") as tar:
-            tar.add(snapshot.path, arcname=source.full_member)
+            tar.add(snapshot.path, arcname=source.full_member, filter=_owner_only_member)
             if archives is not None:
-                tar.add(archives, arcname=ARCHIVES)
+                tar.add(archives, arcname=ARCHIVES, filter=_owner_only_member)
             if config is not None and config.is_file():
-                tar.add(config, arcname=CONFIG_MEMBER)
+                tar.add(config, arcname=CONFIG_MEMBER, filter=_owner_only_member)
             for manifest in manifests:
-                tar.add(manifest, arcname=f"{MANIFESTS}/{manifest.name}")
+                tar.add(manifest, arcname=f"{MANIFESTS}/{manifest.name}", filter=_owner_only_member)
         sha256, size = file_sha256(temp)
         os.replace(temp, target)
         fsync_folder(folder)
@@ -125,6 +119,34 @@ def take_full(
         snapshot.path.unlink(missing_ok=True)
     whole = replace(snapshot.copy, size_bytes=size, sha256=sha256)
     return finish(folder, backup_id, "full", now, SnapshotData(target, whole), source=source)
+
+
+def _owner_only_member(member: tarfile.TarInfo) -> tarfile.TarInfo:
+    """Members are owner-only whatever the mode of the file they came from (a config
+    file, an archive written by an older tradedb), so that no tool extracting the tar
+    makes them readable by others."""
+    mode = owner_only.FOLDER_MODE if member.isdir() else owner_only.FILE_MODE
+    return member.replace(mode=mode, deep=False)
+
+
+def _extract_owner_only(tar: tarfile.TarFile, members: list[tarfile.TarInfo], to: Path) -> None:
+    """Extract regular files and folders, each owner-only from its creation: tarfile's
+    own extraction creates files and missing parent folders with the default mode and
+    sets the member's mode only afterwards."""
+    for member in members:
+        try:
+            checked = tarfile.data_filter(member, str(to))
+        except tarfile.FilterError as exc:
+            raise BackupError(f"the full backup holds an unsafe member: {exc}") from None
+        target = to / checked.name
+        if checked.isdir():
+            owner_only.make_folders(target)
+        elif checked.isfile():
+            owner_only.make_folders(target.parent)
+            source = tar.extractfile(checked)
+            assert source is not None  # a regular file
+            with source, owner_only.new_file(target, replace=True) as writer:
+                shutil.copyfileobj(source, writer)
 
 
 def open_database_member(tar: tarfile.TarFile, name: str) -> IO[bytes]:
@@ -155,7 +177,7 @@ def database_destination(
     if default is None:
         raise BackupError(
             f"backup {manifest.id} holds a PostgreSQL dump: name the new database to restore "
-            "it into with --to-db postgresql://user@host/newname"
+            "it into with `to_db=postgresql://user@host/newname`"
         )
     return default
 
@@ -188,7 +210,7 @@ def restore_full(
             if present and target.exists()
         ]
         if others and not force:
-            raise BackupError(f"{others[0]} exists; add --force to replace it")
+            raise BackupError(f"{others[0]} exists; give `force=True` to replace it")
         data = StoredCopy(
             open=lambda: database_member(path, method.full_member),
             sha256=manifest.database_sha256,
@@ -207,11 +229,11 @@ def restore_full(
             for m in tar.getmembers()
             if m.name.startswith((f"{ARCHIVES}/", f"{MANIFESTS}/")) or m.name == ARCHIVES
         ]
-        tar.extractall(to, members=members, filter="data")
+        _extract_owner_only(tar, members, to)
         if has_config:
             config = tar.extractfile(CONFIG_MEMBER)
             assert config is not None  # a regular file, by the check above
-            with config, owner_only_file(to / RESTORED_CONFIG) as writer:
+            with config, owner_only.new_file(to / RESTORED_CONFIG, replace=True) as writer:
                 shutil.copyfileobj(config, writer)
     return FullRestore(
         database=database,

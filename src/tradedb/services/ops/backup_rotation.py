@@ -29,7 +29,6 @@ from tradedb.services.ops.backup_manifest import (
     read_manifests,
 )
 
-DEFAULT_POLICY = {"keep_daily": 7, "keep_weekly": 4, "keep_monthly": 12}
 # A temp file this old belongs to no backup still running.
 STALE_TEMP_S = 24 * 3600
 
@@ -43,14 +42,25 @@ class Policy:
     @classmethod
     def from_config(cls, env: Mapping[str, str] | None = None) -> Policy:
         """`[backup] keep_daily / keep_weekly / keep_monthly`, each a count >= 0."""
-        section = config_section("backup", env)
-        counts = {}
-        for key, default in DEFAULT_POLICY.items():
-            value = section.get(key, default)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ValidationError(f"[backup] {key}", value, "must be a whole number >= 0")
-            counts[key] = value
-        return cls(counts["keep_daily"], counts["keep_weekly"], counts["keep_monthly"])
+        return _policy(config_section("backup", env), "backup", "keep_", cls())
+
+    @classmethod
+    def for_cloud(cls, env: Mapping[str, str] | None = None) -> Policy:
+        """The rotation of maintain's cloud copies: `[maintain] cloud_keep_daily /
+        cloud_keep_weekly / cloud_keep_monthly`, each defaulting to the local count."""
+        local = cls.from_config(env)
+        return _policy(config_section("maintain", env), "maintain", "cloud_keep_", local)
+
+
+def _policy(section: Mapping[str, object], table: str, prefix: str, defaults: Policy) -> Policy:
+    counts = {}
+    for name in ("daily", "weekly", "monthly"):
+        key = f"{prefix}{name}"
+        value = section.get(key, getattr(defaults, name))
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValidationError(f"[{table}] {key}", value, "must be a whole number >= 0")
+        counts[name] = value
+    return Policy(**counts)
 
 
 @dataclass(frozen=True)

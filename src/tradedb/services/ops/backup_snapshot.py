@@ -136,7 +136,7 @@ def storage_error(folder: Path, exc: BaseException) -> BackupError:
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         return BackupError(
             f"backup folder {folder} is full (no space left on device); nothing was kept "
-            "and the database is untouched: free space or choose another --backup-dir"
+            "and the database is untouched: free space or choose another folder (`folder=PATH`)"
         )
     detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
     return BackupError(

@@ -14,10 +14,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+from tradedb import owner_only
 from tradedb.services.location import config_section
 from tradedb.services.ops.backup_encryption import (
     ENCRYPTED_SUFFIX,
@@ -36,6 +38,7 @@ from tradedb.services.ops.backup_manifest import (
     read_manifests,
     write_manifest,
 )
+from tradedb.services.ops.backup_rotation import Policy, keep_reasons
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,9 @@ def passphrase_from(env: Mapping[str, str] | None = None) -> str:
     env = os.environ if env is None else env
     value = env.get(PASSPHRASE_ENV)
     if not value:
-        raise BackupError(f"--encrypt needs the passphrase in the {PASSPHRASE_ENV} variable")
+        raise BackupError(
+            f"encryption (`encrypt=True`) needs the passphrase in the {PASSPHRASE_ENV} variable"
+        )
     return value
 
 
@@ -86,7 +91,10 @@ def upload(
         manifests = [find_manifest(folder, backup_id) for backup_id in backup_ids]
     fs, root = _filesystem(url, options)
     try:
-        fs.makedirs(root, exist_ok=True)
+        if _is_local(fs):
+            owner_only.make_folders(Path(root))
+        else:
+            fs.makedirs(root, exist_ok=True)
     except OSError as exc:
         raise BackupError(f"{url}: cannot create the folder: {exc}") from None
     return [_upload_one(fs, root, url, folder, m, passphrase=passphrase) for m in manifests]
@@ -104,7 +112,7 @@ def _upload_one(
         return Transfer(manifest.id, str(existing["remote_file"]), size, encrypted, True)
     try:
         with (folder / manifest.file).open("rb") as reader:
-            with fs.open(f"{root}/{remote_file}", "wb") as writer:
+            with _writer(fs, f"{root}/{remote_file}") as writer:
                 if passphrase is None:
                     while chunk := reader.read(1 << 20):
                         writer.write(chunk)
@@ -112,11 +120,50 @@ def _upload_one(
                     encrypt_stream(reader, writer, passphrase)
             size = int(fs.size(f"{root}/{remote_file}"))
             described = {**manifest.to_json(), "remote_file": remote_file, "encrypted": encrypted}
-            with fs.open(remote_manifest, "w") as writer:
-                writer.write(json.dumps(described, indent=2) + "\n")
+            with _writer(fs, remote_manifest) as writer:
+                writer.write((json.dumps(described, indent=2) + "\n").encode())
     except (OSError, ValueError) as exc:
         raise BackupError(f"upload of {manifest.id} to {url} failed: {exc}") from None
     return Transfer(manifest.id, remote_file, size, encrypted, False)
+
+
+def rotate(url: str, policy: Policy, *, options: Mapping[str, Any] | None = None) -> list[str]:
+    """Delete the copies at `url` that the rotation `policy` does not keep, as `backup
+    prune` does in the local folder (per kind and database, the newest always kept);
+    returns their ids. The manifest goes first, so that a rotation cut short leaves at
+    worst a data file that is no longer a backup. A manifest that cannot be read is left
+    alone, with its file."""
+    fs, root = _filesystem(url, options)
+    copies: dict[str, tuple[str, str]] = {}
+    manifests = []
+    try:
+        for path in sorted(fs.glob(f"{root}/*{MANIFEST_SUFFIX}")):
+            described = _read_remote_manifest(fs, path)
+            name = str(path).rsplit("/", 1)[-1]
+            if described is None or name.startswith(TEMP_PREFIX):
+                continue
+            remote_file = str(described.pop("remote_file"))
+            described.pop("encrypted", None)
+            try:
+                manifest = Manifest.from_json(described)
+            except ValueError:
+                continue
+            if name != f"{manifest.id}{MANIFEST_SUFFIX}" or "/" in remote_file:
+                continue
+            manifests.append(manifest)
+            copies[manifest.id] = (str(path), f"{root}/{remote_file}")
+        kept = keep_reasons(manifests, policy)
+        deleted = []
+        for manifest in manifests:
+            if manifest.id in kept:
+                continue
+            for path in copies[manifest.id]:
+                if fs.exists(path):
+                    fs.rm(path)
+            deleted.append(manifest.id)
+    except OSError as exc:
+        raise BackupError(f"rotation of the copies at {url} failed: {exc}") from None
+    return deleted
 
 
 def fetch(
@@ -170,6 +217,21 @@ def _filesystem(url: str, options: Mapping[str, Any] | None) -> tuple[Any, str]:
     except (ImportError, ValueError) as exc:
         raise BackupError(f"{url}: {exc}") from None
     return fs, str(root).rstrip("/")
+
+
+def _is_local(fs: Any) -> bool:
+    from fsspec.implementations.local import LocalFileSystem
+
+    return isinstance(fs, LocalFileSystem)
+
+
+def _writer(fs: Any, path: str) -> AbstractContextManager[IO[bytes]]:
+    """A remote file open for writing; in a local folder it is owner-only from its first
+    byte, as the backup it copies is (object stores have no file modes)."""
+    if _is_local(fs):
+        return owner_only.new_file(Path(path), replace=True)
+    writer: AbstractContextManager[IO[bytes]] = fs.open(path, "wb")
+    return writer
 
 
 def _read_remote_manifest(fs: Any, path: str) -> dict[str, Any] | None:

@@ -20,15 +20,14 @@ other readers of bot_config pass it over.
 
 Secrets are refused. The database is copied by backups, replicas and cloud uploads, so an
 API key, secret, password or private key stored here would travel with every copy. A key
-whose name says it holds one, or a value that looks like one (a PEM private key, or a long
-mixed-case token like exchange API keys), is rejected with a pointer to environment
-variables.
+whose name says it holds one, or a value that looks like one (services.ops.secrets says
+what does), is rejected with a pointer to environment variables, at any depth of a JSON
+value, and the refusal never shows the value.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -38,6 +37,7 @@ from tradedb.errors import UnknownRecord, ValidationError
 from tradedb.models import Config
 from tradedb.models.fields import ConfigType
 from tradedb.models.values import format_decimal, to_decimal
+from tradedb.services.ops import secrets
 from tradedb.store import Store
 from tradedb.store.config import ConfigRecords
 
@@ -47,17 +47,6 @@ CAPITAL_PREFIX = "capital."
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
 
-_SECRET_KEY = re.compile(
-    r"api[_.\-]?key|apikey|api[_.\-]?secret|secret|passw(?:or)?d|passphrase"
-    r"|(?<![a-z])pwd(?![a-z])|private[_.\-]?key|privkey|priv[_.\-]key|access[_.\-]?token"
-    r"|auth[_.\-]?token|bearer|mnemonic|seed[_.\-]?phrase|credential",
-    re.IGNORECASE,
-)
-_PEM_PRIVATE = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
-# Exchange API keys and secrets: long tokens of letters (both cases) and digits, often
-# base64. 40 characters and more leaves out public identifiers such as Bitcoin addresses.
-_TOKEN = re.compile(r"[A-Za-z0-9+/=_.\-]{40,}")
-_PUBLIC_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 SECRET_ADVICE = (
     "secrets do not belong in bot_config, which every backup, replica and cloud copy "
     "carries: keep API keys, secrets, passwords and private keys in environment variables "
@@ -145,44 +134,63 @@ def typed_value(text: str, config_type: str) -> Any:
 
 
 def check_not_secret_key(key: str) -> None:
-    if _SECRET_KEY.search(key):
+    if secrets.names_a_secret(key):
         raise ValidationError(
             "config_key", key, f"names an API key, secret, password or private key; {SECRET_ADVICE}"
         )
 
 
 def check_not_secret_text(text: str, field: str = "config_value") -> None:
-    if _PEM_PRIVATE.search(text) or any(_looks_like_token(token) for token in _TOKEN.findall(text)):
-        raise ValidationError(
-            field, _masked(text), f"looks like an API key, secret or private key; {SECRET_ADVICE}"
-        )
+    found = secrets.credential_in(text)
+    if found is not None:
+        raise ValidationError(field, Withheld(text), f"looks like {found}; {SECRET_ADVICE}")
 
 
-def _looks_like_token(token: str) -> bool:
-    if _PUBLIC_ADDRESS.fullmatch(token):
-        return False
-    return (
-        any(c.isupper() for c in token)
-        and any(c.islower() for c in token)
-        and any(c.isdigit() for c in token)
-    )
+def check_not_secret_json(value: Any, field: str = "config_value") -> None:
+    """Refuse a JSON value that holds a secret at any depth: under a key that names one, or
+    as a string that looks like one."""
+    for path, key, text in _json_parts(value, ""):
+        if key is not None and secrets.names_a_secret(key):
+            raise ValidationError(
+                field,
+                Withheld(text),
+                f"holds the key {path!r}, which names an API key, secret, password or "
+                f"private key; {SECRET_ADVICE}",
+            )
+        found = None if text is None else secrets.credential_in(text)
+        if found is not None:
+            raise ValidationError(
+                field, Withheld(text), f"holds at {path!r} what looks like {found}; {SECRET_ADVICE}"
+            )
 
 
-def _masked(text: str) -> str:
-    """Never echo a secret back into a terminal or a log."""
-    return f"{text[:4]}… ({len(text)} characters)"
+class Withheld:
+    """A refused value as an error shows it: its length, never the text itself (not even
+    its first characters), which would otherwise reach terminals, logs and agents."""
+
+    def __init__(self, text: str | None) -> None:
+        self.length = None if text is None else len(text)
+
+    def __repr__(self) -> str:
+        return "<not shown>" if self.length is None else f"<{self.length} characters, not shown>"
 
 
-def _json_strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield str(key)
-            yield from _json_strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _json_strings(item)
+def _json_parts(value: Any, path: str) -> Iterator[tuple[str, str | None, str | None]]:
+    """Each key and string of a JSON value, with where it is ('exchange.key', 'pairs[2]'):
+    (path, the key or None, the string or None). Iterative: a value nested thousands of
+    levels deep must not exhaust Python's recursion limit."""
+    pending: list[tuple[str, Any]] = [(path, value)]
+    while pending:
+        where, item = pending.pop()
+        if isinstance(item, str):
+            yield where or "(the value)", None, item
+        elif isinstance(item, dict):
+            for key, inner in item.items():
+                inside = f"{where}.{key}" if where else str(key)
+                yield inside, str(key), inner if isinstance(inner, str) else None
+                pending.append((inside, inner))
+        elif isinstance(item, list):
+            pending.extend((f"{where}[{index}]", inner) for index, inner in enumerate(item))
 
 
 def _refuse_constant(name: str) -> Any:
@@ -221,6 +229,8 @@ def _json_text(value: object) -> str:
             json.loads(value, parse_constant=_refuse_constant)
         except ValueError as exc:
             raise ValidationError("config_value", value, f"is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise ValidationError("config_value", value, TOO_DEEP) from None
         return value.strip()
     try:
         return json.dumps(value, allow_nan=False, separators=(",", ":"))
@@ -228,6 +238,13 @@ def _json_text(value: object) -> str:
         raise ValidationError(
             "config_value", value, f"cannot be written as JSON ({exc}); give JSON text"
         ) from None
+    except RecursionError:
+        # Not the value itself: its repr would recurse as deeply.
+        raise ValidationError("config_value", type(value).__name__, TOO_DEEP) from None
+
+
+# Python's JSON reader and writer recurse once per level of nesting.
+TOO_DEEP = "is nested too deeply for JSON (Python reads about a thousand levels)"
 
 
 def _type_of(value: object) -> str:
@@ -278,10 +295,10 @@ def set_value(
             assert current is not None
             value = current.config_value
         text = stored_text(value, kind)
-        strings = _json_strings(json.loads(text)) if kind == "json" else [text]
-        if kind in ("string", "json"):
-            for string in strings:
-                check_not_secret_text(string)
+        if kind == "json":
+            check_not_secret_json(json.loads(text))
+        elif kind == "string":
+            check_not_secret_text(text)
         row = records.repo.upsert(
             {
                 "config_key": key,

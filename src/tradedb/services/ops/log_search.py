@@ -27,12 +27,12 @@ MAX_TEXT_LENGTH = 200
 
 @dataclass(frozen=True)
 class LogPage:
-    """Matching records, newest first; `next_before` continues the search when
-    `truncated` (more matching records are older than the last one here)."""
+    """Matching records, newest first; `next_after` continues the search after the last
+    one here when `truncated` (more matching records are older)."""
 
     records: list[Log]
     truncated: bool
-    next_before: str | None
+    next_after: str | None
 
 
 def parse_search(
@@ -66,11 +66,12 @@ def parse_search(
 
 
 def search_logs(
-    store: Store, search: LogFilter, *, limit: int = 100, before: str | None = None
+    store: Store, search: LogFilter, *, limit: int = 100, after: str | None = None
 ) -> LogPage:
-    """Up to `limit` matching records, newest first, from one consistent read."""
+    """Up to `limit` matching records, newest first, from one consistent read; `after` (a
+    page's `next_after`) goes on with the records older than that page's last."""
     check_limit(limit)
-    position = None if before is None else _parse_token(before)
+    position = None if after is None else _parse_token(after)
     with store.db.snapshot():
         rows = LogRecords(store.db).newest(search, limit + 1, before=position)
     truncated = len(rows) > limit
@@ -82,5 +83,5 @@ def search_logs(
 def _parse_token(token: str) -> tuple[int, int]:
     timestamp, sep, record_id = token.partition(":")
     if not sep or not timestamp.isdigit() or not record_id.isdigit():
-        raise ValidationError("before", token, "is not a next_before token a search returned")
+        raise ValidationError("after", token, "is not a next_after token a search returned")
     return int(timestamp), int(record_id)

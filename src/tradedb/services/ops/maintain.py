@@ -18,6 +18,8 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import sys
+import sysconfig
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -28,9 +30,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
 
+from tradedb import owner_only
 from tradedb.errors import TradeDBError
-from tradedb.services.location import config_file, config_section
-from tradedb.services.ops import replication
+from tradedb.services.location import (
+    config_file,
+    config_section,
+    ensure_backup_dir,
+    resolve_backup_dir,
+)
 from tradedb.store.engines import Target, companion_base, without_password
 
 fcntl: ModuleType | None
@@ -41,7 +48,8 @@ except ImportError:  # Windows
 
 Period = Literal["day", "week", "month"]
 Status = Literal["done", "failed", "unavailable", "skipped", "not due"]
-OWNER_ONLY = 0o600
+OWNER_ONLY = owner_only.FILE_MODE
+MAX_PROBLEMS_LOGGED = 20
 
 
 class MaintainError(TradeDBError):
@@ -56,6 +64,18 @@ class JobNotConfigured(TradeDBError):
     """The job needs a setting the user has not given (the cloud copy's URL)."""
 
 
+class DatabaseDamaged(TradeDBError):
+    """The engine's check found the database damaged."""
+
+    def __init__(self, database: Target, problems: list[str]) -> None:
+        self.problems = problems
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(
+            f"database {database} is damaged: {problems[0]}{more}; restore the newest "
+            "backup that verifies"
+        )
+
+
 @dataclass(frozen=True)
 class JobContext:
     database: Target
@@ -68,6 +88,11 @@ class Job:
     name: str
     period: Period
     run: Callable[[JobContext], str]  # returns one line saying what it did
+    # A check for damage: when it fails, the jobs after it that change or copy the
+    # database are skipped (retention would delete rows read from damaged pages, and a
+    # backup would copy the damage over the last good one in rotation).
+    checks_database: bool = False
+    needs_sound_database: bool = False
 
 
 @dataclass
@@ -174,6 +199,7 @@ def run_due(
     env = os.environ if env is None else env
     now = now or datetime.now(UTC)
     outcomes = []
+    damage: str | None = None
     with _exclusive(database):
         schedule = Schedule.load(schedule_path(database))
         for job in jobs:
@@ -183,11 +209,19 @@ def run_due(
                     JobOutcome(job.name, job.period, "not due", "", 0.0, state.last_success)
                 )
                 continue
+            if damage is not None and job.needs_sound_database:
+                detail = f"not run: {damage} found the database damaged"
+                outcomes.append(
+                    JobOutcome(job.name, job.period, "skipped", detail, 0.0, state.last_success)
+                )
+                continue
             if on_start is not None:
                 on_start(job)
             outcome = _run_one(job, state, JobContext(database, env, now))
             schedule.save()
             outcomes.append(outcome)
+            if job.checks_database and outcome.status == "failed":
+                damage = job.name
     return outcomes
 
 
@@ -251,7 +285,7 @@ def _exclusive(database: Target) -> Iterator[None]:
     base = companion_base(database)
     # A server database's companion folder is tradedb's own, made on first use.
     if base != database:
-        base.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        owner_only.make_folders(base.parent)
     if fcntl is None:
         yield
         return
@@ -273,15 +307,67 @@ def _exclusive(database: Target) -> Iterator[None]:
 
 
 def default_jobs() -> list[Job]:
-    """The spec's schedule: retention and a snapshot daily, the cloud copy weekly, the
-    full backup monthly. Retention runs first, so that the snapshot is of the trimmed
-    database, and the snapshot before the cloud copy, which uploads the newest one."""
+    """The spec's schedule, after a check for damage: SQLite's integrity_check weekly
+    and quick_check daily (PostgreSQL: its foreign-key check, see Database.damage_problems),
+    then retention and a snapshot daily, the cloud copy weekly, the full backup monthly.
+    Retention runs before the snapshot, so that the snapshot is of the trimmed database,
+    and the snapshot before the cloud copy, which uploads the newest one."""
     return [
-        Job("retention", "day", run_retention),
-        Job("snapshot", "day", take_snapshot),
+        Job("integrity_check", "week", check_thoroughly, checks_database=True),
+        Job("quick_check", "day", check_quickly, checks_database=True),
+        Job("retention", "day", run_retention, needs_sound_database=True),
+        Job("snapshot", "day", take_snapshot, needs_sound_database=True),
         Job("cloud", "week", copy_to_cloud),
-        Job("full", "month", take_full_backup),
+        Job("full", "month", take_full_backup, needs_sound_database=True),
     ]
+
+
+def check_quickly(context: JobContext) -> str:
+    return _check(context, "quick_check", thorough=False)
+
+
+def check_thoroughly(context: JobContext) -> str:
+    return _check(context, "integrity_check", thorough=True)
+
+
+def _check(context: JobContext, name: str, *, thorough: bool) -> str:
+    """Run the engine's check; damage is raised (the job fails, exit status 1) after a
+    CRITICAL row goes into bot_logs, where the bot's own log readers see it."""
+    store_module = importlib.import_module("tradedb.store")
+    try:
+        with store_module.Store.open(context.database, readonly=True) as store:
+            problems = store.db.damage_problems(thorough=thorough)
+    except Exception as exc:  # a file too damaged to open is the worst case of all
+        problems = [f"{name}: the database cannot be read: {_first_line(exc)}"]
+    if not problems:
+        return f"{name}: ok"
+    _record_damage(context, name, problems)
+    raise DatabaseDamaged(context.database, problems)
+
+
+def _record_damage(context: JobContext, name: str, problems: list[str]) -> bool:
+    """A CRITICAL row in bot_logs, if the database still takes writes (whether it does
+    depends on where the damage is); False when it could not be written."""
+    store_module = importlib.import_module("tradedb.store")
+    logs = importlib.import_module("tradedb.services.ops.logs")
+    records = importlib.import_module("tradedb.store.logs")
+    message = f"tradedb maintain: {name} found the database damaged: {problems[0]}"
+    row = (
+        int(context.now.timestamp() * 1000),
+        "CRITICAL",
+        message,
+        "tradedb.maintain",
+        None,
+        None,
+        None,
+        logs.metadata_json({"check": name, "problems": problems[:MAX_PROBLEMS_LOGGED]}),
+    )
+    try:
+        with store_module.Store.open(context.database) as store:
+            records.LogRecords(store.db).insert_rows([row])
+    except Exception:  # the damage may well be in bot_logs itself; the exit status remains
+        return False
+    return True
 
 
 def run_retention(context: JobContext) -> str:
@@ -295,9 +381,9 @@ def run_retention(context: JobContext) -> str:
 
 def take_snapshot(context: JobContext) -> str:
     snapshots = _public("tradedb.services.ops.backup_snapshot", "snapshots")
-    folder = backup_folder(context.env)
+    folder = backup_folder(context)
     manifest = snapshots.take_snapshot(context.database, folder)
-    return f"snapshot {manifest.id} in {folder}"
+    return f"snapshot {manifest.id} in {folder}{_rotate_local(folder, context)}"
 
 
 def copy_to_cloud(context: JobContext) -> str:
@@ -308,34 +394,48 @@ def copy_to_cloud(context: JobContext) -> str:
             "no cloud_to in the config's [maintain] table (an s3:// URL or a folder)"
         )
     uploads = _public("tradedb.services.ops.backup_upload", "cloud copies")
+    rotation = _public("tradedb.services.ops.backup_rotation", "backup rotation")
     endpoint = section.get("cloud_endpoint")
     passphrase = uploads.passphrase_from(context.env) if section.get("encrypt") else None
-    transfers = uploads.upload(
-        backup_folder(context.env),
-        url,
-        passphrase=passphrase,
-        options=uploads.storage_options(url, endpoint if isinstance(endpoint, str) else None),
-    )
+    options = uploads.storage_options(url, endpoint if isinstance(endpoint, str) else None)
+    transfers = uploads.upload(backup_folder(context), url, passphrase=passphrase, options=options)
     copied = sum(1 for transfer in transfers if not transfer.skipped)
-    return f"{copied} backup(s) copied to {url}"
+    deleted = uploads.rotate(url, rotation.Policy.for_cloud(context.env), options=options)
+    rotated = f"; rotation deleted {len(deleted)} old copy(ies)" if deleted else ""
+    return f"{copied} backup(s) copied to {url}{rotated}"
 
 
 def take_full_backup(context: JobContext) -> str:
     full = _public("tradedb.services.ops.backup_full", "full backups")
-    folder = backup_folder(context.env)
+    folder = backup_folder(context)
     manifest = full.take_full(
         context.database,
         folder,
-        archives=full.archive_dir(None, context.database),
+        archives=full.archive_dir(None, context.database, context.env),
         config=config_file(context.env),
     )
-    return f"full backup {manifest.id} in {folder}"
+    return f"full backup {manifest.id} in {folder}{_rotate_local(folder, context)}"
 
 
-def backup_folder(env: Mapping[str, str]) -> Path:
-    folder = replication.backup_folder(env)
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return folder
+def _rotate_local(folder: Path, context: JobContext) -> str:
+    """`tradedb backup prune` after each backup, so that the folder keeps what the
+    rotation policy says and no more."""
+    rotation = _public("tradedb.services.ops.backup_rotation", "backup rotation")
+    plan = rotation.plan_prune(folder, rotation.Policy.from_config(context.env))
+    rotation.prune(folder, plan)
+    return f"; rotation deleted {len(plan.delete)} old backup(s)" if plan.delete else ""
+
+
+def backup_folder(context: JobContext) -> Path:
+    """The database's backup folder (see `location.resolve_backup_dir`), created
+    owner-only if it is missing."""
+    location = resolve_backup_dir(None, env=context.env, database=context.database)
+    return ensure_backup_dir(location)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _public(module: str, what: str) -> Any:
@@ -350,18 +450,59 @@ def _public(module: str, what: str) -> Any:
 # --- printing the schedule ---------------------------------------------------------------
 
 
-def cron_line(database: Target, command: str = "tradedb") -> str:
+@dataclass(frozen=True)
+class ScheduleLines:
+    """What to install so that `tradedb maintain --once` runs hourly: a crontab line and
+    a Task Scheduler command, both with absolute paths, and where a password goes."""
+
+    command: list[str]
+    database: str
+    cron: str
+    windows_task: str
+    password_note: str | None
+
+
+def tradedb_command() -> list[str]:
+    """This tradedb as an absolute command: the `tradedb` script installed beside this
+    Python, else this Python with `-m tradedb`. cron runs with PATH=/usr/bin:/bin and the
+    Task Scheduler with the system's PATH: neither finds a bare `tradedb` in a virtual
+    environment. The interpreter's path is kept as it is (not resolved), since a virtual
+    environment's python is a link whose target lacks the environment's packages."""
+    name = "tradedb.exe" if os.name == "nt" else "tradedb"
+    interpreter = Path(sys.executable).absolute()
+    for folder in (Path(sysconfig.get_path("scripts")), interpreter.parent):
+        script = folder / name
+        if script.is_file():
+            return [str(script.absolute())]
+    return [str(interpreter), "-m", "tradedb"]
+
+
+def schedule_lines(database: Target, command: list[str] | None = None) -> ScheduleLines:
+    command = tradedb_command() if command is None else command
+    return ScheduleLines(
+        command=command,
+        database=without_password(database),
+        cron=cron_line(database, command),
+        windows_task=windows_task(database, command),
+        password_note=password_note(database),
+    )
+
+
+def cron_line(database: Target, command: list[str] | None = None) -> str:
     """Hourly: each job runs at the first hour after its period starts, and a failed job
     is retried an hour later. A PostgreSQL URL goes in without its password (see
     `password_note`)."""
+    program = " ".join(_quoted(part) for part in (command or tradedb_command()))
     where = _quoted(without_password(database))
-    return f"17 * * * * {command} maintain --once --db {where} >/dev/null 2>&1"
+    return f"17 * * * * {program} maintain --once --db {where} >/dev/null 2>&1"
 
 
-def windows_task(database: Target, command: str = "tradedb") -> str:
+def windows_task(database: Target, command: list[str] | None = None) -> str:
+    first, *rest = command or tradedb_command()
+    program = " ".join([f'\\"{first}\\"', *rest])
     return (
         'schtasks /Create /TN "tradedb maintain" /SC HOURLY /MO 1 /ST 00:17 '
-        f'/TR "\\"{command}\\" maintain --once --db \\"{without_password(database)}\\""'
+        f'/TR "{program} maintain --once --db \\"{without_password(database)}\\""'
     )
 
 

@@ -170,7 +170,7 @@ def migrate_database(
         raise SchemaVersionError(describe_mismatch(str(target), target_status))
     if same_database(source, target):
         raise MigrationRefused(
-            f"{source} and {target} are the same database; give another --to to copy into"
+            f"{source} and {target} are the same database; copy into another (`target=PATH|URL`)"
         )
     source_key = location_key(source)
     try:
@@ -275,9 +275,9 @@ def _starting_point(
             raise MigrationRefused(
                 f"{target} is not empty ({sum(occupied.values()):,} rows in "
                 f"{len(occupied)} tables, {first}: {count:,}) and holds no unfinished copy "
-                f"of {source_key}; copy into a new or empty database, or add "
-                "--into-non-empty to add the rows to it (refused if any id or unique key "
-                "would collide)"
+                f"of {source_key}; copy into a new or empty database, or give "
+                "`into_non_empty=True` to add the rows to it (refused if any id or unique "
+                "key would collide)"
             )
         before = {table.name: copying.figures(probe, table) for table in COPIED_TABLES}
     return _Start(False, fresh.copied_through, fresh.rows_copied, before, needs_trial=True)
@@ -297,8 +297,8 @@ def _resumption(target: Database, source_key: str, source_figures: Mapping[str, 
     if origins != {source_key}:
         raise MigrationRefused(
             f"{target.display_name} holds an unfinished copy of {', '.join(sorted(origins))}, "
-            f"not of {source_key}: finish that one with the same --from, or copy into another "
-            "database"
+            f"not of {source_key}: finish that one by copying from it again, or copy into "
+            "another database"
         )
     for table in COPIED_TABLES:
         entry = recorded[table.name]

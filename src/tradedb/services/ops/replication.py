@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tradedb import owner_only
 from tradedb.errors import TradeDBError, ValidationError
 from tradedb.services.location import DatabaseLocation, config_section, resolve_backup_dir
 from tradedb.services.ops.replica_generations import (
@@ -57,7 +58,7 @@ from tradedb.services.ops.replica_generations import (
     parse_replica,
     prune_generations,
 )
-from tradedb.store.engines.sqlite import writer_crashes
+from tradedb.store.engines.sqlite import read_only_uri, writer_crashes
 from tradedb.store.wal import reset_wal
 
 __all__ = [
@@ -89,6 +90,8 @@ STOP_TIMEOUT_S = 30.0
 # cannot parse makes it fail with "unable to add custom RootCAs" (measured), and a replica
 # on loopback or a real AWS endpoint needs only the system roots.
 DROPPED_ENV = ("AWS_CA_BUNDLE",)
+# Litestream creates the replica's files and the restored database with this umask.
+PRIVATE_UMASK = 0o077
 
 
 @dataclass(frozen=True)
@@ -152,12 +155,13 @@ def replication_settings(
 
 def default_replica_folder(database: Path, env: Mapping[str, str] | None = None) -> Path:
     """`<backup folder>/replica/<database file name>`: one replica folder per database."""
-    return backup_folder(env) / REPLICA_FOLDER / database.name
+    return backup_folder(database, env) / REPLICA_FOLDER / database.name
 
 
-def backup_folder(env: Mapping[str, str] | None = None) -> Path:
-    """The backup folder: TRADEDB_BACKUP_DIR, the config's [backup] dir, or the default."""
-    return resolve_backup_dir(None, env=env).path
+def backup_folder(database: Path, env: Mapping[str, str] | None = None) -> Path:
+    """The database's backup folder: TRADEDB_BACKUP_DIR, the config's [backup] dir, or
+    `backups/` beside the database."""
+    return resolve_backup_dir(None, env=env, database=database).path
 
 
 def litestream_binary(env: Mapping[str, str] | None = None) -> Path:
@@ -225,7 +229,7 @@ class Replicator:
         if not self.settings.database.is_file():
             raise ReplicationError(f"database {self.settings.database} does not exist")
         if self.settings.replica.kind == "file":
-            Path(self.settings.replica.location).mkdir(parents=True, exist_ok=True, mode=0o700)
+            owner_only.make_folders(Path(self.settings.replica.location))
         self._folder = tempfile.TemporaryDirectory(prefix="tradedb-litestream-")
         self._stopping.clear()
         with self._lock:
@@ -314,7 +318,7 @@ class Replicator:
         name = self._next_generation_name()
         replica = self.settings.replica.generation(name)
         if replica.kind == "file":
-            Path(replica.location).mkdir(parents=True, exist_ok=True, mode=0o700)
+            owner_only.make_folders(Path(replica.location))
         self._start_litestream(name)
         self.generation = name
         self._pruned = False
@@ -332,8 +336,8 @@ class Replicator:
     def _start_litestream(self, generation: str) -> None:
         assert self._folder is not None
         config = Path(self._folder.name) / f"litestream-{generation}.yml"
-        config.write_text(self.settings.litestream_config(generation), encoding="utf-8")
-        output = open(self._log, "ab") if self._log else None  # noqa: SIM115 - kept open
+        owner_only.write_bytes(config, self.settings.litestream_config(generation).encode())
+        output = owner_only.open_for_append(self._log) if self._log else None
         try:
             self._process = subprocess.Popen(
                 [
@@ -345,6 +349,8 @@ class Replicator:
                 ],
                 env=litestream_environment(self._env),
                 stdin=subprocess.DEVNULL,
+                # Replica files and folders are as private as the database they copy.
+                umask=PRIVATE_UMASK,
                 stdout=output,
                 stderr=subprocess.STDOUT if output else None,
                 # Its own process group: a Ctrl-C at the terminal reaches tradedb only,
@@ -465,7 +471,7 @@ def restore(
         label = f"generation {generation}" if generation else "the replica"
         problem = _restore_one(settings, generation, target, timestamp_ms, env)
         if problem is None:
-            os.chmod(target, 0o600)
+            os.chmod(target, owner_only.FILE_MODE)
             return RestoreResult(
                 target,
                 settings.replica.describe(),
@@ -493,7 +499,7 @@ def _restore_one(
     went wrong (and nothing is left at `target`)."""
     with tempfile.TemporaryDirectory(prefix="tradedb-litestream-") as folder:
         config = Path(folder) / "litestream.yml"
-        config.write_text(settings.litestream_config(generation), encoding="utf-8")
+        owner_only.write_bytes(config, settings.litestream_config(generation).encode())
         command = [
             str(litestream_binary(env)),
             "restore",
@@ -510,6 +516,7 @@ def _restore_one(
             command,
             env=litestream_environment(env),
             stdin=subprocess.DEVNULL,
+            umask=PRIVATE_UMASK,
             capture_output=True,
             text=True,
             check=False,
@@ -542,7 +549,7 @@ def rfc3339(timestamp_ms: int) -> str:
 
 
 def _integrity(path: Path) -> str:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn = sqlite3.connect(read_only_uri(path), uri=True)
     try:
         rows = conn.execute("PRAGMA integrity_check").fetchall()
     finally:

@@ -166,8 +166,8 @@ def plan_session(
     strategies: Sequence[str | type[Strategy]],
     exchange: str,
     symbols: Sequence[str],
-    start: object,
-    end: object,
+    since: object,
+    until: object,
     timeframe: str = "5m",
     capital: object = 1,
     allocation: str | None = None,
@@ -185,10 +185,10 @@ def plan_session(
     check_exchange(exchange)
     markets = _markets(symbols)
     check_timeframe(timeframe)
-    since = parse_time_bound(start, "start")
-    until = parse_time_bound(end, "end")
-    if since >= until:
-        raise ValidationError("end", end, f"must be after start ({start})")
+    first_ms = parse_time_bound(since, "since")
+    end_ms = parse_time_bound(until, "until")
+    if first_ms >= end_ms:
+        raise ValidationError("until", until, f"must be after since ({since})")
     amount = to_decimal(capital, "capital")
     if amount <= 0:
         raise ValidationError("capital", capital, "must be greater than zero")
@@ -201,8 +201,8 @@ def plan_session(
         exchange=exchange,
         symbols=markets,
         timeframe=timeframe,
-        start=since,
-        end=until,
+        start=first_ms,
+        end=end_ms,
         capital=amount,
         strategies=specs,
         allocation=parse_allocation(allocation, [spec.name for spec in specs]),
@@ -280,7 +280,7 @@ def _run(store: Store, plan: SessionPlan, progress: Progress | None) -> SessionR
     warnings = []
     if price is None:
         warnings.append(
-            f"no USD price for {plan.quote} (give --quote-usd or set bot_config "
+            f"no USD price for {plan.quote} (give `quote_usd=PRICE` or set bot_config "
             f"{funding.reference_price_key(plan.quote)}): strategies' capital not recorded "
             "in bot_config"
         )
@@ -354,7 +354,7 @@ def _session_candles(store: Store, plan: SessionPlan) -> dict[str, list[Candle]]
     empty = [symbol for symbol, candles in series.items() if not candles]
     if empty:
         raise ValidationError(
-            "start",
+            "since",
             _moment(plan.start),
             f"no {plan.timeframe} candles of {', '.join(empty)} on {plan.exchange} from "
             f"{_moment(plan.start)} to {_moment(plan.end)} UTC; `tradedb list-data` shows "
@@ -456,7 +456,7 @@ def measure_volatility(store: Store, plan: SessionPlan) -> dict[str, Decimal]:
             "allocation",
             plan.allocation.text,
             f"needs {plan.timeframe} candles of {', '.join(short)} on {plan.exchange} in the "
-            f"{plan.allocation.lookback_days} days before start ({_moment(since)} to "
+            f"{plan.allocation.lookback_days} days before since ({_moment(since)} to "
             f"{_moment(plan.start)} UTC) to measure volatility; start later, shorten the "
             "lookback (inverse-vol:1d) or use fixed weights",
         )

@@ -18,6 +18,7 @@ from datetime import UTC, date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tradedb import owner_only
 from tradedb.errors import ValidationError
 from tradedb.models.values import format_plain, ms_to_datetime, now_epoch_ms
 from tradedb.services.reports.comparison import (
@@ -112,9 +113,8 @@ def write(report: Report, path: str | os.PathLike[str]) -> int:
     document = render(report).encode()
     try:
         # The report shows balances and trades: readable by its owner only, as the
-        # database is (an existing file keeps its mode).
-        descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "wb") as handle:
+        # database is.
+        with owner_only.new_file(target, replace=True, fsync=False) as handle:
             handle.write(document)
     except OSError as exc:
         raise ValidationError("html", str(target), f"cannot be written: {exc.strerror}") from None

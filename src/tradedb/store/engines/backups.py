@@ -27,13 +27,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import IO, ClassVar
 
+from tradedb import owner_only
 from tradedb.errors import BackupError
 from tradedb.store.database import EngineName
 from tradedb.store.engines import PostgresTarget, Target, parse_target, postgresql_engine
 
 Progress = Callable[[str], None]
 
-OWNER_ONLY = 0o600
+OWNER_ONLY = owner_only.FILE_MODE
 CHUNK = 1 << 20
 # Files a backup has not finished with; never a backup, and removed by prune a day later.
 TEMP_PREFIX = ".tmp-"
@@ -49,6 +50,18 @@ class DamagedCopy(BackupError):
 
     def __init__(self) -> None:
         super().__init__("the database inside does not match its manifest (damaged)")
+
+
+class DamagedDatabase(BackupError):
+    """The database to back up fails its engine's check for damage; nothing was written."""
+
+    def __init__(self, database: object, problem: str) -> None:
+        self.database = database
+        self.problem = problem
+        super().__init__(
+            f"database {database} is damaged ({problem}); nothing was backed up: keep "
+            "the existing backups, and restore the newest one that verifies"
+        )
 
 
 @dataclass(frozen=True)
@@ -192,15 +205,12 @@ def postgresql_backup() -> ModuleType:
 @contextmanager
 def owner_only_file(path: Path) -> Iterator[IO[bytes]]:
     """A new file readable by its owner only, fsynced before it is closed."""
-    descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, OWNER_ONLY)
-    with os.fdopen(descriptor, "wb") as handle:
+    with owner_only.new_file(path) as handle:
         yield handle
-        handle.flush()
-        os.fsync(handle.fileno())
 
 
 def create_empty_owner_only(path: Path) -> None:
-    os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, OWNER_ONLY))
+    os.close(owner_only.create(path))
 
 
 def fsync_file(path: Path) -> None:

@@ -46,8 +46,10 @@ from sqlalchemy.schema import CreateTable
 
 from tradedb.errors import (
     AmountOutOfRange,
+    DatabaseDamaged,
     DatabaseLocationError,
     SchemaVersionError,
+    TradeDBError,
     ValidationError,
 )
 from tradedb.models.values import EXACT, DecimalSpec
@@ -425,6 +427,12 @@ class PostgresDatabase(Database):
                     raise
                 self._wait_for_server(deadline)
 
+    def damage_in(self, exc: BaseException) -> TradeDBError | None:
+        # The server's own words for a page that fails its checks (SQLSTATE XX001, XX002).
+        if isinstance(exc, (psycopg.errors.DataCorrupted, psycopg.errors.IndexCorrupted)):
+            return DatabaseDamaged(self.display_name, _first_line(exc))
+        return None
+
     def _unavailable(self, exc: Exception, *, committing: bool) -> DatabaseUnavailable:
         reason = _first_line(exc)
         if committing:
@@ -515,6 +523,12 @@ class PostgresDatabase(Database):
                     for (row_id,) in rows
                 ]
         return problems
+
+    def damage_problems(self, *, thorough: bool) -> list[str]:
+        """The foreign-key check of `integrity_problems`, quick or not: the server checks
+        every page it reads against its checksum (where the cluster has data checksums),
+        so damaged pages surface as errors of the reads themselves."""
+        return self.integrity_problems()
 
     def append_rows(
         self, conn: Any, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]

@@ -256,7 +256,7 @@ def _refuse_unless_replaceable(
     if tables and not force:
         raise BackupError(
             f"database {to} exists and holds {tables} tables; restore into a new database, "
-            "or add --force to replace it (stop what uses it first)"
+            "or give `force=True` to replace it (stop what uses it first)"
         )
     sessions = _sessions(admin, to.database)
     if sessions:
@@ -513,7 +513,7 @@ class PostgresRestore(RestoreMethod):
         if not isinstance(to, PostgresTarget):
             raise BackupError(
                 f"backup {backup_id} is a PostgreSQL dump: restore it into a PostgreSQL "
-                f"database (--to postgresql://user@host/newname), not into the file {to}"
+                f"database (`to=postgresql://user@host/newname`), not into the file {to}"
             )
         find_tool("pg_restore")
         with maintenance(to) as admin:
@@ -528,7 +528,7 @@ class PostgresRestore(RestoreMethod):
         if not isinstance(server, PostgresTarget):
             raise BackupError(
                 "verifying a PostgreSQL backup restores it into a scratch database: name the "
-                "server with --db postgresql://user@host/database (or TRADEDB_DB)"
+                "server with `database=postgresql://user@host/database` (or TRADEDB_DB)"
             )
         find_tool("pg_restore")
         with maintenance(server) as admin:

@@ -50,17 +50,17 @@ def upsert_batch(conn: Any, batch: Batch, *, on_conflict: OnConflict) -> tuple[i
         return 0, 0
     scales = amount_scales(batch.table)
     columns = _int_columns(batch)
-    if columns is not None:
-        columns = _last_of_each_key(batch, columns)
-        if _fresh_range(conn, batch, columns):
-            copied = _copy_straight(conn, batch, columns, scales)
-            if copied is not None:
-                return copied, copied
+    if columns is not None and _fresh_range(conn, batch, columns):
+        copied = _copy_straight(conn, batch, columns, scales)
+        if copied is not None:
+            return copied, copied
     stage = _stage(conn, batch)
     if columns is not None:
         _copy_columns(conn, stage, batch.columns, columns, scales)
     else:
         _copy_rows(conn, stage, batch, scales)
+    # Candle batches (the int columns) hold each key once: bulk.candle_batch refuses a
+    # repeat. Ticker rows may repeat one, and as in SQLite's upsert the last given wins.
     return _merge(conn, batch, stage, on_conflict=on_conflict, deduplicate=columns is None)
 
 
@@ -88,23 +88,6 @@ def _int_columns(batch: Batch) -> Any:
 def _varying_key(batch: Batch) -> list[int]:
     constant = {name for name, _ in batch.constants}
     return [batch.columns.index(name) for name in batch.key if name not in constant]
-
-
-def _last_of_each_key(batch: Batch, columns: Any) -> Any:
-    """One row per key, the last given (as SQLite's upsert keeps it): a single INSERT in
-    PostgreSQL may not touch a row twice."""
-    import numpy as np
-
-    varying = _varying_key(batch)
-    if len(varying) != 1:
-        return columns
-    keys = columns[varying[0]]
-    # Candles usually come in time order; then no key repeats, and sorting is not needed.
-    if bool(np.all(keys[1:] > keys[:-1])) or len(np.unique(keys)) == len(keys):
-        return columns
-    _, last_from_end = np.unique(keys[::-1], return_index=True)
-    keep = np.sort(len(keys) - 1 - last_from_end)
-    return columns[:, keep]
 
 
 def _fresh_range(conn: Any, batch: Batch, columns: Any) -> bool:

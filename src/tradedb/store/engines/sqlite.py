@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import sqlite3
+import stat
 import struct
 import threading
 import time
@@ -30,7 +31,12 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import sqlite as sqlalchemy_sqlite
 from sqlalchemy.schema import CreateTable
 
-from tradedb.errors import DatabaseLocationError, SchemaVersionError
+from tradedb.errors import (
+    DatabaseDamaged,
+    DatabaseLocationError,
+    SchemaVersionError,
+    TradeDBError,
+)
 from tradedb.models.values import DecimalSpec
 from tradedb.schema import migrate
 from tradedb.schema.money import cap, encode, from_units
@@ -41,6 +47,11 @@ from tradedb.store.database import (
     Dialect,
     ReadOnlyDatabaseError,
     Violation,
+)
+from tradedb.store.engines.sqlite_damage import (
+    ReportingConnection,
+    check_tables_readable,
+    damage_in,
 )
 
 fcntl: ModuleType | None
@@ -151,7 +162,7 @@ class SQLiteDatabase(Database):
         if not readonly and create_owner_only(location):
             migrate.upgrade(location)
         # Read the version without writing: a file that is not ours must stay untouched.
-        state = read_schema_status(location)
+        state = read_schema_status(location, check_damage=True)
         if state.current is None and not readonly:
             state = migrate.upgrade(location)  # an empty file; foreign tables are refused
         if not state.up_to_date:
@@ -172,8 +183,11 @@ class SQLiteDatabase(Database):
 
     # --- connections ---------------------------------------------------------------------
 
-    def _outside_transaction(self) -> sqlite3.Connection:
-        return self._thread_connection()
+    def _outside_transaction(self) -> ReportingConnection:
+        return ReportingConnection(self._thread_connection(), self._path)
+
+    def damage_in(self, exc: BaseException) -> TradeDBError | None:
+        return damage_in(exc, self._path)
 
     def _thread_connection(self) -> sqlite3.Connection:
         if self._pid != os.getpid():
@@ -198,8 +212,9 @@ class SQLiteDatabase(Database):
 
     def _connect(self) -> sqlite3.Connection:
         if self.readonly:
-            uri = f"file:{self._path}?mode=ro"
-            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(
+                read_only_uri(self._path), uri=True, isolation_level=None, check_same_thread=False
+            )
             conn.execute("PRAGMA query_only = ON")
         else:
             conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
@@ -352,6 +367,23 @@ class SQLiteDatabase(Database):
             for table, rowid, parent, _ in conn.execute("PRAGMA foreign_key_check").fetchall()
         ]
         return problems
+
+    def damage_problems(self, *, thorough: bool) -> list[str]:
+        if thorough:
+            check = "integrity_check"
+            try:
+                return self.integrity_problems()
+            except sqlite3.DatabaseError as exc:
+                return [f"{check}: {exc}"]
+        check = "quick_check"
+        try:
+            rows = self.connection.execute("PRAGMA quick_check").fetchall()
+        except sqlite3.DatabaseError as exc:
+            return [f"{check}: {exc}"]
+        # SQLite puts several findings into one row, a line each.
+        return [
+            f"{check}: {line}" for (text,) in rows if text != "ok" for line in text.splitlines()
+        ]
 
     def append_rows(
         self,
@@ -706,17 +738,28 @@ def _copied_insert_sql(table: str, columns: tuple[str, ...], rows: int) -> str:
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([one] * rows)}"
 
 
-def read_schema_status(path: Path) -> migrate.SchemaStatus:
-    """The schema version of a database file, read without changing it."""
+def read_only_uri(path: Path) -> str:
+    """The `file:` URI that opens `path` read-only. The path is percent-encoded: unescaped,
+    a `#`, `?` or `%` in a file name would end or change the URI (`my#db.sqlite` opened,
+    and created, a file named `my`)."""
+    return f"{path.absolute().as_uri()}?mode=ro"
+
+
+def read_schema_status(path: Path, *, check_damage: bool = False) -> migrate.SchemaStatus:
+    """The schema version of a database file, read without changing it; with
+    `check_damage`, DatabaseDamaged if the cheap check at open (the first and last row of
+    each table, see sqlite_damage) meets a damaged page."""
     check_location(path, must_exist=True)
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn = sqlite3.connect(read_only_uri(path), uri=True)
     try:
         foreign = migrate.foreign_tables(conn)
         if foreign:
             raise migrate.not_ours(path, foreign)
+        if check_damage:
+            check_tables_readable(conn, path)
         return migrate.status(conn)
     except sqlite3.DatabaseError as exc:
-        raise DatabaseLocationError(f"{path} is not a SQLite database: {exc}") from None
+        raise _unusable(exc, path) from None
     finally:
         conn.close()
 
@@ -724,12 +767,23 @@ def read_schema_status(path: Path) -> migrate.SchemaStatus:
 def initialize(path: Path) -> tuple[str | None, migrate.SchemaStatus]:
     """Create the database at `path`, or upgrade it; return the revision before and after."""
     check_location(path)
-    before = None if create_owner_only(path) else read_schema_status(path).current
+    created = create_owner_only(path)
+    before = None if created else read_schema_status(path, check_damage=True).current
     try:
         after = migrate.upgrade(path)
     except sqlite3.DatabaseError as exc:
-        raise DatabaseLocationError(f"{path} is not a SQLite database: {exc}") from None
+        raise _unusable(exc, path) from None
     return before, after
+
+
+def _unusable(exc: sqlite3.DatabaseError, path: Path) -> TradeDBError:
+    """Why SQLite could not read the file at `path`: damaged, or never a database."""
+    if isinstance(exc, DatabaseDamaged):
+        return exc
+    damage = damage_in(exc, path)
+    if damage is not None:
+        return damage
+    return DatabaseLocationError(f"{path} is not a SQLite database: {exc}")
 
 
 def _begin_immediate(conn: sqlite3.Connection) -> None:
@@ -751,6 +805,11 @@ def check_location(path: Path, *, must_exist: bool = False) -> None:
     """Refuse a path that cannot hold a database, with a message that says why."""
     if path.is_dir():
         raise DatabaseLocationError(f"database path {path} is a folder, not a file")
+    if path.exists() and not path.is_file():
+        # SQLite would open a FIFO and wait forever for a writer to appear at its other end.
+        raise DatabaseLocationError(
+            f"database path {path} is {_kind_of_file(path)}, not a regular file"
+        )
     if path.exists():
         if must_exist and not os.access(path, os.R_OK):
             raise DatabaseLocationError(f"database {path} cannot be read")
@@ -762,10 +821,23 @@ def check_location(path: Path, *, must_exist: bool = False) -> None:
     folder = path.parent
     if not folder.is_dir():
         raise DatabaseLocationError(
-            f"folder {folder} does not exist; create it or choose another --db"
+            f"folder {folder} does not exist; create it or put the database elsewhere"
         )
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise DatabaseLocationError(f"folder {folder} cannot be written; choose another --db")
+        raise DatabaseLocationError(
+            f"folder {folder} cannot be written; put the database elsewhere"
+        )
+
+
+def _kind_of_file(path: Path) -> str:
+    mode = path.stat().st_mode
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "something other than a file"
 
 
 def create_owner_only(path: Path) -> bool:

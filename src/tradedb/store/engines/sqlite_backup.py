@@ -30,6 +30,7 @@ from tradedb.store.engines.backups import (
     BackupSource,
     CopyFailed,
     DamagedCopy,
+    DamagedDatabase,
     Progress,
     RestoreMethod,
     StagedCopy,
@@ -69,7 +70,9 @@ def integrity_problems(path: Path) -> list[str]:
     """What `PRAGMA integrity_check` finds wrong with a database file; empty when it is ok.
     A file that is not a SQLite database at all is one problem, not an exception."""
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+        conn = sqlite3.connect(
+            f"{path.absolute().as_uri()}?mode=ro", uri=True, isolation_level=None
+        )
     except sqlite3.Error as exc:
         return [f"cannot open: {exc}"]
     try:
@@ -82,9 +85,27 @@ def integrity_problems(path: Path) -> list[str]:
     return [] if messages == ["ok"] else messages
 
 
+def quick_check_problems(path: Path) -> list[str]:
+    """What `PRAGMA quick_check` finds damaged in a database file (a line each); empty
+    when it is ok. It reads every page, as a backup copy would."""
+    uri = f"{path.absolute().as_uri()}?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None)
+    except sqlite3.Error as exc:
+        return [f"cannot open: {exc}"]
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        rows = conn.execute("PRAGMA quick_check").fetchall()
+    except sqlite3.DatabaseError as exc:
+        return [str(exc)]
+    finally:
+        conn.close()
+    return [line for (text,) in rows if text != "ok" for line in str(text).splitlines()]
+
+
 def schema_revision(path: Path) -> str | None:
     """The Alembic revision a database file is at (None when it has none)."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, isolation_level=None)
     try:
         row = conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
@@ -170,11 +191,19 @@ class SQLiteSource(BackupSource):
         return str(self.path.absolute())
 
     def check(self) -> None:
+        self._check_exists()
+        problems = quick_check_problems(self.path)
+        if problems:
+            # VACUUM INTO would copy what it can still read into a file that looks sound:
+            # a backup that hides the damage, and may replace the last good one in rotation.
+            raise DamagedDatabase(self.path, problems[0])
+
+    def _check_exists(self) -> None:
         if not self.path.is_file():
             raise BackupError(f"database {self.path} does not exist")
 
     def write(self, target: Path, workspace: Path, progress: Progress | None) -> WrittenCopy:
-        self.check()
+        self._check_exists()
         copy = workspace / target.name.removesuffix(".zst")
         if not copy.name.startswith(TEMP_PREFIX):
             copy = workspace / f"{TEMP_PREFIX}{copy.name}"
@@ -194,7 +223,9 @@ class SQLiteSource(BackupSource):
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)) from None
             raise CopyFailed(str(exc)) from None
         finally:
-            copy.unlink(missing_ok=True)
+            # VACUUM INTO writes the copy through a rollback journal, which a failure can
+            # leave behind; the copy's other companions go with it too.
+            _remove_with_companions(copy)
         return WrittenCopy(
             size_bytes=size,
             sha256=sha256,
@@ -239,17 +270,18 @@ class SQLiteRestore(RestoreMethod):
         if not isinstance(to, Path):
             raise BackupError(
                 f"backup {backup_id} is a SQLite backup: restore it to a database file "
-                f"(--to PATH), not to the PostgreSQL database {to}"
+                f"(`to=PATH`), not to the PostgreSQL database {to}"
             )
         if to.is_dir():
-            raise BackupError(f"--to {to} is a folder; give the database file to write")
+            raise BackupError(f"`to={to}` is a folder; give the database file to write")
         if not force and (to.exists() or Path(f"{to}-wal").exists()):
             raise BackupError(
-                f"{to} exists (a live database?); stop what uses it and add --force to replace it"
+                f"{to} exists (a live database?); stop what uses it and give `force=True` to "
+                "replace it"
             )
         if not to.parent.is_dir():
             raise BackupError(
-                f"folder {to.parent} does not exist; create it or choose another --to"
+                f"folder {to.parent} does not exist; create it or choose another `to=PATH`"
             )
 
     def default_destination(self, folder: Path) -> Target:
