@@ -21,6 +21,8 @@ SPEC = Path(__file__).parents[1] / "docs" / "spec" / "crypto-trading-bot-schema.
 ENGINES = ("sqlite", "postgresql")
 # Fixtures whose parameter is the engine a test runs on.
 ENGINE_FIXTURES = ("engine", "shared_store", "database")
+# The fault suite's marker, figures and the gate of slow tests; pytester checks them.
+pytest_plugins = ["faults", "pytester"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -120,6 +120,7 @@ def test_manifest_holds_checksums_of_both_files(live: Path, folder: Path) -> Non
     assert data["database_bytes"] > data["size_bytes"]  # zstd did compress
 
 
+@pytest.mark.fault("damage")
 def test_one_flipped_byte_fails_verify_and_restore_refuses(
     live: Path, folder: Path, tmp_path: Path
 ) -> None:
@@ -140,6 +141,7 @@ def test_one_flipped_byte_fails_verify_and_restore_refuses(
     assert not list(tmp_path.glob(".tmp-*"))
 
 
+@pytest.mark.fault("damage")
 def test_a_database_damaged_before_compression_fails_integrity_check(
     live: Path, folder: Path, tmp_path: Path
 ) -> None:
@@ -172,6 +174,7 @@ def test_a_database_damaged_before_compression_fails_integrity_check(
     assert not (tmp_path / "restored.sqlite").exists()
 
 
+@pytest.mark.fault("bad input")
 def test_restore_refuses_to_overwrite_without_force(live: Path, folder: Path) -> None:
     manifest = backup_snapshot.take_snapshot(live, folder)
     with Store.open(live) as store:
@@ -190,6 +193,7 @@ def test_restore_refuses_to_overwrite_without_force(live: Path, folder: Path) ->
     assert ("later",) not in references
 
 
+@pytest.mark.fault("damage")
 def test_data_file_without_a_manifest_is_not_a_backup(live: Path, folder: Path) -> None:
     manifest = backup_snapshot.take_snapshot(live, folder)
     (folder / f"{manifest.id}.manifest.json").unlink()
@@ -209,6 +213,7 @@ DAMAGED_MANIFESTS = {
 
 
 @pytest.mark.parametrize("damage", sorted(DAMAGED_MANIFESTS))
+@pytest.mark.fault("damage")
 def test_a_damaged_manifest_is_reported_by_list_and_verify(
     live: Path, folder: Path, tmp_path: Path, damage: str
 ) -> None:
@@ -236,6 +241,7 @@ def test_a_damaged_manifest_is_reported_by_list_and_verify(
     assert restored.stderr.count("\n") == 1
 
 
+@pytest.mark.fault("disk full")
 def test_a_failed_copy_leaves_no_journal_behind(
     live: Path, folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -256,6 +262,7 @@ def test_a_failed_copy_leaves_no_journal_behind(
     assert list(folder.iterdir()) == []
 
 
+@pytest.mark.fault("disk full")
 def test_full_disk_injected_leaves_database_untouched_and_no_backup(
     live: Path, folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -296,6 +303,7 @@ def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", str(mount)], check=False)
 
 
+@pytest.mark.fault("disk full")
 def test_full_tmpfs_gives_a_clear_error_and_keeps_nothing(db_path: Path, tiny_tmpfs: Path) -> None:
     with Store.open(db_path) as store:
         fill_ledger(store, 5)
@@ -360,6 +368,7 @@ def test_cli_snapshot_list_verify_restore(live: Path, tmp_path: Path) -> None:
     assert f"{backup_id}: FAILED" in failed.stdout
 
 
+@pytest.mark.fault("bad input")
 def test_cli_unknown_backup_is_one_line(tmp_path: Path) -> None:
     env = isolated_environ(tmp_path)
     env["TRADEDB_BACKUP_DIR"] = str(tmp_path)

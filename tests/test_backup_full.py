@@ -63,6 +63,7 @@ def test_archive_dir_comes_from_config_or_beside_the_database(tmp_path: Path) ->
     assert backup_full.archive_dir("/opt/a", database, env) == Path("/opt/a")
 
 
+@pytest.mark.fault("damage")
 def test_damaged_full_backup_is_refused(db_path: Path, tmp_path: Path) -> None:
     with Store.open(db_path) as store:
         fill_ledger(store, 2)

@@ -62,6 +62,7 @@ def test_default_when_nothing_is_given(config: Path, fallback: Path) -> None:
     assert resolve(None, env, fallback) == BackupLocation(fallback, "default")
 
 
+@pytest.mark.fault("bad input")
 def test_config_dir_that_is_not_a_string_is_refused(config: Path, fallback: Path) -> None:
     config.write_text("[backup]\ndir = 7\n", encoding="utf-8")
 

@@ -202,6 +202,7 @@ def test_snapshot_verify_restore_round_trip_through_the_cli(
         assert trade.amount == Decimal("0.5")
 
 
+@pytest.mark.fault("damage")
 def test_a_flipped_byte_fails_verify_and_restore_refuses(
     live: str, folder: Path, pg_server: Any
 ) -> None:
@@ -221,6 +222,7 @@ def test_a_flipped_byte_fails_verify_and_restore_refuses(
     assert "never_restored" not in databases(pg_server)
 
 
+@pytest.mark.fault("damage")
 def test_damage_under_a_matching_checksum_is_caught_by_pg_restore(
     live: str, folder: Path, pg_server: Any
 ) -> None:
@@ -291,6 +293,7 @@ def test_an_empty_existing_database_is_restored_into_without_force(
     assert all_rows(empty) == all_rows(live)
 
 
+@pytest.mark.fault("bad input")
 def test_restoring_across_engines_is_refused_in_one_line(
     live: str, folder: Path, tmp_path: Path, pg_server: Any, db_path: Path
 ) -> None:
@@ -339,6 +342,7 @@ EXPECTED = {
 
 @pytest.mark.parametrize("case", list(EXPECTED))
 @pytest.mark.parametrize("command", ["snapshot", "full"])
+@pytest.mark.fault("bad input")
 def test_bad_input_is_one_line_and_writes_nothing(
     pg_server: Any, role: str, tmp_path: Path, case: str, command: str
 ) -> None:
@@ -352,6 +356,7 @@ def test_bad_input_is_one_line_and_writes_nothing(
     assert not folder.exists()
 
 
+@pytest.mark.fault("bad input")
 def test_verify_and_restore_on_an_unusable_server_are_one_line(
     live: str, folder: Path, pg_server: Any
 ) -> None:
@@ -371,6 +376,7 @@ def test_verify_and_restore_on_an_unusable_server_are_one_line(
     assert "--db postgresql://" in no_server
 
 
+@pytest.mark.fault("bad input")
 def test_pg_dump_older_than_the_server_is_refused_naming_both_versions(
     live: str, tmp_path: Path
 ) -> None:

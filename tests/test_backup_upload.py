@@ -95,6 +95,7 @@ def test_upload_to_a_local_folder_writes_the_manifest_last(
     ]
 
 
+@pytest.mark.fault("bad input")
 def test_encrypted_fetch_without_passphrase_is_refused(
     s3: dict[str, Any], snapshot_folder: tuple[Path, str], tmp_path: Path
 ) -> None:
@@ -128,6 +129,7 @@ def test_encryption_round_trips_every_chunk_boundary(size: int) -> None:
     assert decrypted(encrypted(data)) == data
 
 
+@pytest.mark.fault("damage")
 def test_encryption_detects_altered_truncated_and_extended_data() -> None:
     sealed = encrypted(os.urandom((1 << 20) + 1000))  # two chunks
     flipped = bytearray(sealed)
@@ -139,6 +141,7 @@ def test_encryption_detects_altered_truncated_and_extended_data() -> None:
             decrypted(damaged)
 
 
+@pytest.mark.fault("bad input")
 def test_short_passphrase_is_refused() -> None:
     with pytest.raises(BackupError, match="at least 12"):
         encrypt_stream(io.BytesIO(b"x"), io.BytesIO(), "short")

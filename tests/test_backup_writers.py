@@ -14,11 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from faults import FaultFigures
 from tradedb.services.ledger import Ledger
 from tradedb.services.ledger.audit import audit
 from tradedb.services.ops import backup_catalog, backup_snapshot
 from tradedb.store import Store
 from tradedb.store.engines.sqlite_backup import integrity_problems
+
+pytestmark = pytest.mark.fault("load")
 
 WRITERS = 4
 
@@ -89,7 +92,9 @@ def stop(writers: list[subprocess.Popen[str]]) -> list[str]:
     return acknowledged
 
 
-def snapshot_under_writers(db: Path, folder: Path, tmp_path: Path, snapshots: int) -> None:
+def snapshot_under_writers(
+    fault_figures: FaultFigures, db: Path, folder: Path, tmp_path: Path, snapshots: int
+) -> None:
     with Store.open(db):
         pass  # created and migrated once, before the writers race to open it
     writers = start_writers(db)
@@ -119,28 +124,29 @@ def snapshot_under_writers(db: Path, folder: Path, tmp_path: Path, snapshots: in
             # Everything committed before the snapshot began, and no more than exists.
             assert before <= count <= final
             assert count > 0
+    fault_figures.writers(at_once=WRITERS, rounds=snapshots)
+    fault_figures.backups_verified(len(restored))
 
 
-def test_snapshot_under_four_writers_restores_consistent(db_path: Path, tmp_path: Path) -> None:
+def test_snapshot_under_four_writers_restores_consistent(
+    db_path: Path, tmp_path: Path, fault_figures: FaultFigures
+) -> None:
     folder = tmp_path / "backups"
     folder.mkdir()
 
-    snapshot_under_writers(db_path, folder, tmp_path, snapshots=1)
+    snapshot_under_writers(fault_figures, db_path, folder, tmp_path, snapshots=1)
 
     assert [v.ok for v in backup_catalog.verify(folder)] == [True]
 
 
 @pytest.mark.slow
 def test_many_snapshots_under_four_writers(
-    db_path: Path, tmp_path: Path, request: pytest.FixtureRequest
+    db_path: Path, tmp_path: Path, fault_figures: FaultFigures
 ) -> None:
-    selection = request.config.getoption("-m") or ""
-    if "slow" not in selection or "not slow" in selection:
-        pytest.skip("a long run: select it with -m slow")
     folder = tmp_path / "backups"
     folder.mkdir()
 
-    snapshot_under_writers(db_path, folder, tmp_path, snapshots=20)
+    snapshot_under_writers(fault_figures, db_path, folder, tmp_path, snapshots=20)
 
     assert all(v.ok for v in backup_catalog.verify(folder))
 

@@ -43,6 +43,7 @@ def test_a_number_is_an_exact_decimal_stored_as_fixed_point(store: Store) -> Non
     ("text", "rule"),
     [("abc", "not a decimal"), ("0.000000001", "more than 8 decimal"), ("NaN", "NaN")],
 )
+@pytest.mark.fault("bad input")
 def test_a_number_that_is_not_exact_at_8_decimals_is_refused(
     store: Store, text: str, rule: str
 ) -> None:
@@ -91,6 +92,7 @@ def test_a_key_keeps_its_type_when_changed(store: Store) -> None:
     assert bot_config.set_value(store, "period", "21").value == Decimal(21)
 
 
+@pytest.mark.fault("bad input")
 def test_an_unknown_type_is_refused(store: Store) -> None:
     with pytest.raises(ValidationError, match="config_type"):
         bot_config.set_value(store, "k", "v", config_type="float")
@@ -189,6 +191,7 @@ SECRET_KEYS = [
 
 
 @pytest.mark.parametrize("key", SECRET_KEYS)
+@pytest.mark.fault("bad input")
 def test_keys_that_name_a_secret_are_refused(store: Store, key: str) -> None:
     with pytest.raises(ValidationError, match="environment variables") as caught:
         bot_config.set_value(store, key, "x")
@@ -204,6 +207,7 @@ PEM = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIB...\n-----END EC PRIVATE KEY---
 
 
 @pytest.mark.parametrize("secret", [BINANCE_LIKE, KRAKEN_SECRET_LIKE, PEM])
+@pytest.mark.fault("bad input")
 def test_values_that_look_like_a_key_are_refused_without_echoing_them(
     store: Store, secret: str
 ) -> None:
@@ -260,6 +264,7 @@ FREQTRADE_EXCHANGE = {
     ["telegram.bot_token", "discord.webhook", "aws.key", "exchange.key", "ssh.private",
      "bot.passphrase", "api.jwt", "binance.secretKey", "wallet.privkey", "notify.WebhookUrl"],
 )  # fmt: skip
+@pytest.mark.fault("bad input")
 def test_more_keys_that_name_a_secret_are_refused(store: Store, key: str) -> None:
     with pytest.raises(ValidationError, match="names an API key, secret") as caught:
         bot_config.set_value(store, key, "x")
@@ -284,6 +289,7 @@ def test_more_keys_that_name_a_secret_are_refused(store: Store, key: str) -> Non
     ids=["telegram", "telegram-url", "discord", "slack", "aws", "jwt", "pem", "password-url",
          "api-key-url", "exchange-secret"],
 )  # fmt: skip
+@pytest.mark.fault("bad input")
 def test_credentials_are_refused_under_any_key_at_any_depth_and_never_shown(
     store: Store, secret: str, looks_like: str
 ) -> None:
@@ -307,6 +313,7 @@ def test_credentials_are_refused_under_any_key_at_any_depth_and_never_shown(
     assert bot_config.entries(store, include_inactive=True) == []
 
 
+@pytest.mark.fault("bad input")
 def test_freqtrades_exchange_block_is_refused_by_its_keys(store: Store) -> None:
     config = {"exchange": FREQTRADE_EXCHANGE, "stake_currency": "USDT"}
     with pytest.raises(ValidationError, match=r"holds the key 'exchange\.key'") as caught:
@@ -320,6 +327,7 @@ def test_freqtrades_exchange_block_is_refused_by_its_keys(store: Store) -> None:
     assert bot_config.entries(store, include_inactive=True) == []
 
 
+@pytest.mark.fault("bad input")
 def test_json_nested_beyond_what_python_reads_is_one_clear_refusal(store: Store) -> None:
     deep = "[" * 5000 + "]" * 5000
     with pytest.raises(ValidationError, match="nested too deeply"):
@@ -381,6 +389,7 @@ BASE62 = string.ascii_letters + string.digits
     ],
     ids=["base62", "base64", "base64url"],
 )
+@pytest.mark.fault("bad input")
 def test_long_random_tokens_are_refused(store: Store, alphabet: str, lengths: range) -> None:
     tokens = random_tokens(alphabet, lengths, 200, seed=14)
     # A token in base58 (no 0, O, I, l, punctuation) of an address's length is what a
@@ -435,6 +444,7 @@ def test_json_of_public_values_is_accepted(store: Store, value: object) -> None:
 @given(value=public_json, where=st.randoms(use_true_random=False), name=st.sampled_from(
     ["key", "api_key", "secret", "password", "passphrase", "token", "webhook", "private_key"]
 ))  # fmt: skip
+@pytest.mark.fault("bad input")
 def test_a_secret_key_anywhere_in_json_is_refused(
     store: Store, value: object, where: random.Random, name: str
 ) -> None:
@@ -502,6 +512,7 @@ def test_cli_json_values_keep_their_types(db_path: Path) -> None:
         (("unset", "missing"), "is not set"),
     ],
 )
+@pytest.mark.fault("bad input")
 def test_cli_user_errors_are_one_line_and_exit_2(
     db_path: Path, args: tuple[str, ...], message: str
 ) -> None:
@@ -527,6 +538,7 @@ def test_cli_user_errors_are_one_line_and_exit_2(
     ],
     ids=["telegram", "discord", "aws", "jwt", "freqtrade"],
 )
+@pytest.mark.fault("bad input")
 def test_cli_refuses_a_secret_in_one_line_without_showing_it(
     db_path: Path, args: tuple[str, ...], secret: str
 ) -> None:

@@ -206,6 +206,7 @@ def test_same_candle_other_timeframe_or_exchange_is_a_new_row(store: Store) -> N
     assert store.candles.count() == 3
 
 
+@pytest.mark.fault("bad input")
 def test_unknown_on_conflict_is_refused(store: Store) -> None:
     with pytest.raises(ValidationError) as caught:
         write_5m(store, synthetic_rows(1), on_conflict="ignore")
@@ -256,6 +257,7 @@ BAD_ROWS = [
 
 
 @pytest.mark.parametrize(("row", "field", "error"), BAD_ROWS)
+@pytest.mark.fault("bad input")
 def test_bad_row_refuses_the_whole_batch(
     store: Store, row: list[object], field: str, error: type[ValidationError]
 ) -> None:
@@ -280,6 +282,7 @@ def test_bad_row_refuses_the_whole_batch(
     ]
 
 
+@pytest.mark.fault("bad input")
 def test_error_names_the_first_bad_row(store: Store) -> None:
     rows = synthetic_rows(6)
     rows[4][3] = "9"  # low above high
@@ -294,6 +297,7 @@ def test_error_names_the_first_bad_row(store: Store) -> None:
 
 
 @pytest.mark.parametrize("count", [8, 1000], ids=["row-checks", "column-checks"])
+@pytest.mark.fault("bad input")
 def test_two_rows_at_one_time_are_refused_naming_both_and_the_time(
     store: Store, count: int
 ) -> None:
@@ -319,6 +323,7 @@ def test_two_rows_at_one_time_are_refused_naming_both_and_the_time(
     assert [candle_values(c) for c in read_all_candles(store, "5m")] == stored
 
 
+@pytest.mark.fault("bad input")
 def test_the_same_row_twice_is_refused_too(store: Store) -> None:
     rows = synthetic_rows(3)
     with pytest.raises(ValidationError, match=r"is also the time of rows\[1\]"):
@@ -344,6 +349,7 @@ def test_rows_may_be_any_iterable(store: Store) -> None:
         ({"timeframe": "1M"}, "timeframe"),
     ],
 )
+@pytest.mark.fault("bad input")
 def test_bad_symbol_exchange_or_timeframe_is_refused(
     store: Store, options: dict[str, str], field: str
 ) -> None:
@@ -478,6 +484,7 @@ def test_ticker_correction_replaces_or_is_kept(store: Store) -> None:
                      ValidationError, id="no timestamp"),
     ],
 )  # fmt: skip
+@pytest.mark.fault("bad input")
 def test_bad_ticker_refuses_the_whole_batch(
     store: Store, row: dict[str, object], field: str, error: type[ValidationError]
 ) -> None:
@@ -493,6 +500,7 @@ def test_bad_ticker_refuses_the_whole_batch(
     assert store.tickers.list().items[0].last_price == Decimal("60000.15")
 
 
+@pytest.mark.fault("bad input")
 def test_ticker_bad_exchange_is_refused(store: Store) -> None:
     with pytest.raises(ValidationError) as caught:
         store.write_tickers([ticker()], exchange="Binance US")
@@ -625,6 +633,7 @@ def verdict(run: Any) -> tuple[str, Any]:
     max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(mutated_candles())
+@pytest.mark.fault("bad input")
 def test_bulk_and_record_paths_accept_and_refuse_the_same_rows(
     shared_store: Store, case: tuple[list[object], str]
 ) -> None:
@@ -685,6 +694,7 @@ def invalid_candles(draw: st.DrawFn) -> tuple[list[object], str]:
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(invalid_candles())
+@pytest.mark.fault("bad input")
 def test_invalid_rows_are_refused_by_both_paths(
     shared_store: Store, case: tuple[list[object], str]
 ) -> None:
@@ -700,6 +710,7 @@ def test_invalid_rows_are_refused_by_both_paths(
     assert shared_store.candles.count() == before
 
 
+@pytest.mark.fault("bad input")
 def test_a_candle_from_the_future_is_refused_and_nothing_is_written(store: Store) -> None:
     from tradedb.models.values import now_epoch_ms
 

@@ -102,6 +102,7 @@ def test_one_odd_value_sends_the_batch_to_the_row_checks(position: int, value: o
     assert columnwise(rows, "1m") is None
 
 
+@pytest.mark.fault("bad input")
 def test_a_bad_row_deep_in_a_large_batch_is_named_and_nothing_is_written(store: Store) -> None:
     rows = synthetic_rows(5_000)
     rows[3217][3] = "3"  # low above the body

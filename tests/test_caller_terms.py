@@ -18,6 +18,8 @@ from tradedb.cli.app import app
 from tradedb.errors import AmountOutOfRange, TradeDBError, ValidationError
 from tradedb.mcp.errors import tool_errors
 
+pytestmark = pytest.mark.fault("bad input")
+
 USER_ERROR = 2
 SQLITE_CAP = "92233720368.54775807"
 POSTGRESQL_CAP = "999999999999.99999999"

@@ -86,6 +86,7 @@ def test_an_empty_range_is_an_empty_frame(store: Store, rows: list[list[Any]]) -
         ((EXCHANGE, XRP, "2m"), "timeframe"),
     ],
 )
+@pytest.mark.fault("bad input")
 def test_bad_arguments_are_named(store: Store, args: tuple[str, str, str], field: str) -> None:
     with pytest.raises(ValidationError) as caught:
         get_candles(store, *args)

@@ -379,6 +379,7 @@ def bad_location_cases() -> list[object]:
 
 
 @pytest.mark.parametrize(("case", "command"), bad_location_cases())
+@pytest.mark.fault("bad input")
 def test_bad_location_is_one_line_exit_2(
     isolated: dict[str, str], tmp_path: Path, case: str, command: str
 ) -> None:
@@ -417,6 +418,7 @@ def test_error_names_the_path(
 
 
 @pytest.mark.parametrize("case", list(BAD_LOCATIONS))
+@pytest.mark.fault("bad input")
 def test_bad_location_in_a_real_process_has_no_traceback(
     run: Callable[..., subprocess.CompletedProcess[str]], tmp_path: Path, case: str
 ) -> None:
@@ -429,6 +431,7 @@ def test_bad_location_in_a_real_process_has_no_traceback(
     assert PASSWORD not in result.stdout + result.stderr
 
 
+@pytest.mark.fault("bad input")
 def test_bad_environment_variable_is_a_user_error(
     run: Callable[..., subprocess.CompletedProcess[str]],
 ) -> None:
@@ -442,6 +445,7 @@ def test_bad_environment_variable_is_a_user_error(
     "command",
     ["info", "db status"],
 )
+@pytest.mark.fault("bad input")
 def test_foreign_database_is_not_offered_an_init_that_refuses(
     isolated: dict[str, str], tmp_path: Path, command: str
 ) -> None:
@@ -472,6 +476,7 @@ def test_foreign_database_is_left_unchanged(
         conn.close()
 
 
+@pytest.mark.fault("bad input")
 def test_refused_foreign_database_gets_no_tradedb_tables(
     isolated: dict[str, str], tmp_path: Path
 ) -> None:

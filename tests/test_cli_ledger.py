@@ -321,6 +321,7 @@ def test_repeated_reference_is_already_recorded_and_changes_nothing(funded: str,
 
 
 @pytest.mark.parametrize("kind", ["deposit", "withdraw"])
+@pytest.mark.fault("bad input")
 def test_reference_reused_for_another_amount_is_refused(funded: str, kind: str) -> None:
     transfer(kind, funded, "0.25", "--reference", "tx-1")
     before = balances(funded)
@@ -333,6 +334,7 @@ def test_reference_reused_for_another_amount_is_refused(funded: str, kind: str) 
     assert balances(funded) == before
 
 
+@pytest.mark.fault("bad input")
 def test_withdrawal_beyond_the_available_is_refused_and_changes_nothing(db: str) -> None:
     transfer("deposit", db, "1.00000001")
     before = balances(db)
@@ -391,6 +393,7 @@ BAD_TRANSFERS = [
 
 @pytest.mark.parametrize("kind", ["deposit", "withdraw"])
 @pytest.mark.parametrize(("option", "value", "field"), BAD_TRANSFERS)
+@pytest.mark.fault("bad input")
 def test_bad_transfer_input_is_one_line_and_changes_nothing(
     funded_shared: str, kind: str, option: str, value: str, field: str
 ) -> None:
@@ -402,6 +405,7 @@ def test_bad_transfer_input_is_one_line_and_changes_nothing(
     assert balances(funded_shared) == before
 
 
+@pytest.mark.fault("bad input")
 def test_refused_deposit_does_not_create_the_database(tmp_path: Path) -> None:
     target = tmp_path / "typo.sqlite"
     user_error(
@@ -631,6 +635,7 @@ BAD_LISTINGS = [
 
 @pytest.mark.parametrize("command", ["orders", "trades", "positions"])
 @pytest.mark.parametrize(("args", "field"), BAD_LISTINGS)
+@pytest.mark.fault("bad input")
 def test_bad_listing_input_is_one_line(
     ledger_db: str, command: str, args: list[str], field: str
 ) -> None:
@@ -641,18 +646,21 @@ def test_bad_listing_input_is_one_line(
 @pytest.mark.parametrize(
     ("args", "field"), [(["--exchange", "Kraken"], "exchange"), (["--asset", "btc"], "asset")]
 )
+@pytest.mark.fault("bad input")
 def test_bad_balances_input_is_one_line(ledger_db: str, args: list[str], field: str) -> None:
     line = user_error("balances", *args, "--db", ledger_db)
     assert line.startswith(f"error: {field}="), line
 
 
 @pytest.mark.parametrize("command", ["orders", "trades", "positions"])
+@pytest.mark.fault("bad input")
 def test_malformed_page_token_is_refused(ledger_db: str, command: str) -> None:
     line = user_error(command, "--after", "x:1", "--db", ledger_db)
     assert line.startswith("error: after="), line
 
 
 @pytest.mark.parametrize("command", ["orders", "trades", "positions", "balances", "audit"])
+@pytest.mark.fault("bad input")
 def test_reading_a_missing_database_is_one_line_and_creates_nothing(
     tmp_path: Path, command: str
 ) -> None:
@@ -670,6 +678,7 @@ def test_audit_passes_a_healthy_ledger(ledger_db: str) -> None:
     assert as_json("audit", "--db", ledger_db) == {"ok": True, "problems": []}
 
 
+@pytest.mark.fault("damage")
 def test_audit_exits_1_and_names_a_corrupted_wallet(tmp_path: Path) -> None:
     path = tmp_path / "corrupt.sqlite"
     build_ledger(path)
@@ -847,6 +856,7 @@ def test_console_deposit_and_withdraw(console: dict[str, Any]) -> None:
         (["no-such-command"], "'no-such-command'"),
     ],
 )
+@pytest.mark.fault("bad input")
 def test_usage_mistakes_typer_catches_are_one_line_too(
     env: dict[str, str], args: list[str], names: str
 ) -> None:

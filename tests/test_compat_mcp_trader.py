@@ -179,6 +179,7 @@ FUTURE = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelt
         ({"price": 1.0}, "price", "is not a field of CandleData"),
     ],
 )
+@pytest.mark.fault("bad input")
 def test_candle_data_that_does_not_fit_is_refused_naming_field_value_and_rule(
     changes: dict[str, object], field: str, rule: str
 ) -> None:
@@ -334,6 +335,7 @@ def test_binance_xrp_eth_candles_go_out_as_binance_published_them(store: Store) 
         assert back.model_dump() == kept.model_dump(exclude={"id", "created_at"})
 
 
+@pytest.mark.fault("bad input")
 def test_trx_floats_with_noise_past_8_decimals_are_refused_never_rounded() -> None:
     rows = ohlcv_rows(read_feather("TRX_BTC-5m.feather"))
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
@@ -390,6 +392,7 @@ def test_providers_are_any_ccxt_exchange_and_tiingo(provider: str) -> None:
         ("", "lowercase ccxt exchange id"),
     ],
 )
+@pytest.mark.fault("bad input")
 def test_an_unknown_provider_is_refused(provider: str, rule: str) -> None:
     with pytest.raises(ValidationError) as refused:
         market_data_response([], exchange=provider, symbol="XRP/ETH", lookback_days=1)
@@ -506,6 +509,7 @@ def test_computed_floats_are_quantized_half_even(field: str, value: float, exact
         ({"dollar_risk": float("nan")}, "dollar_risk", "greater than or equal to 0"),
     ],
 )
+@pytest.mark.fault("bad input")
 def test_position_sizes_that_do_not_fit_are_refused(
     changes: dict[str, Any], field: str, rule: str
 ) -> None:
@@ -516,6 +520,7 @@ def test_position_sizes_that_do_not_fit_are_refused(
     assert rule in refused.value.rule
 
 
+@pytest.mark.fault("bad input")
 def test_a_fractional_amount_is_refused_by_mcp_traders_whole_shares() -> None:
     ours = position_size_from(position_result()).model_copy(update={"amount": Decimal("0.5")})
 
@@ -577,6 +582,7 @@ def test_stop_levels_become_exact_prices_and_go_back_unchanged() -> None:
     assert stop_level_suggestions(ours) == theirs
 
 
+@pytest.mark.fault("bad input")
 def test_a_stop_that_quantizing_lifts_to_the_price_is_refused() -> None:
     # Both round to 1.00000000: apart as floats, the stop is no longer below the price.
     suggestions = stop_suggestions(
@@ -689,6 +695,7 @@ def test_an_analysis_without_a_date_is_dated_now_in_utc() -> None:
         (analysis(sql="DROP TABLE bot_logs"), "sql", "is not a field of TechnicalAnalysisResult"),
     ],
 )
+@pytest.mark.fault("bad input")
 def test_a_bad_analysis_is_refused_naming_the_nested_field(
     payload: dict[str, Any], field: str, rule: str
 ) -> None:

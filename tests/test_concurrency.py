@@ -32,9 +32,12 @@ from typing import Any
 import pytest
 
 import tradedb
+from faults import FaultFigures
 from tradedb.services.ledger import Ledger
 from tradedb.services.ledger.audit import audit
 from tradedb.store import Store
+
+pytestmark = pytest.mark.fault("load")
 
 EXCHANGE = "binance"
 SYMBOLS = ("BTC/USDT", "ETH/USDT")
@@ -291,7 +294,9 @@ PACES = [pytest.param(0.0, id="back-to-back"), pytest.param(0.002, id="paced")]
 
 
 @pytest.mark.parametrize("pause", PACES)
-def test_four_processes_write_one_database_at_once(db_target: str, pause: float) -> None:
+def test_four_processes_write_one_database_at_once(
+    db_target: str, pause: float, fault_figures: FaultFigures
+) -> None:
     fund(db_target)
     context = multiprocessing.get_context("spawn")
     start = context.Barrier(WORKERS)
@@ -323,6 +328,7 @@ def test_four_processes_write_one_database_at_once(db_target: str, pause: float)
     assert [worker.exitcode for worker in workers] == [0] * WORKERS
     assert len(outcomes) == WORKERS, "a writer sent no result"
     check(db_target, outcomes, FILLS_PER_PROCESS, interleaved=bool(pause))
+    fault_figures.writers(at_once=WORKERS)
 
 
 @pytest.mark.parametrize("pause", PACES)
@@ -456,7 +462,9 @@ def deliver_the_same_fills(path: str, start: Any, results: Any) -> None:
     results.put((duplicates, errors))
 
 
-def test_a_fill_delivered_by_several_processes_at_once_is_booked_once(db_target: str) -> None:
+def test_a_fill_delivered_by_several_processes_at_once_is_booked_once(
+    db_target: str, fault_figures: FaultFigures
+) -> None:
     with Store.open(db_target) as store:
         ledger = Ledger(store)
         ledger.deposit(exchange=EXCHANGE, asset="USDT", amount="100000", timestamp=TS)
@@ -495,6 +503,7 @@ def test_a_fill_delivered_by_several_processes_at_once_is_booked_once(db_target:
         # 60 fills of 0.01 at 300 with a 0.003 fee each; 0.4 still reserved at 300 plus fees.
         assert usdt.available + usdt.locked == Decimal(100_000) - Decimal(60) * Decimal("3.003")
         assert audit(store) == []
+    fault_figures.writers(at_once=DELIVERERS)
 
 
 CANDLE_WRITERS = 2

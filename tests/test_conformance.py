@@ -361,6 +361,7 @@ def test_extra_unique_indexes_cover_what_their_reason_says(our_db: sqlite3.Conne
     assert index_sql(our_db, "uq_wallet_movements_reference").endswith("wherereferenceisnotnull")
 
 
+@pytest.mark.fault("bad input")
 def test_open_position_key_refuses_a_second_open_position(store: Store) -> None:
     first = store.positions.insert(records.position(strategy="a"))
     with pytest.raises(DuplicateRecord) as info:
@@ -424,6 +425,7 @@ def movement(**changes: object) -> dict[str, object]:
     }
 
 
+@pytest.mark.fault("bad input")
 def test_movement_reference_refuses_the_same_deposit_twice(store: Store) -> None:
     first = store.movements.insert(movement(reference="0xabc"))
     with pytest.raises(DuplicateRecord) as info:

@@ -887,6 +887,7 @@ def test_amounts_are_exact_in_sql(request: pytest.FixtureRequest) -> None:
             conn.execute("UPDATE tickers SET price_change_percent_24h = 1000000")
 
 
+@pytest.mark.fault("bad input")
 def test_nan_is_refused_by_the_guard(request: pytest.FixtureRequest) -> None:
     with psycopg.connect(new_pg_database(request), autocommit=True) as conn:
         with pytest.raises(psycopg.errors.CheckViolation) as info:

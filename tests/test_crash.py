@@ -16,6 +16,12 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
+from faults import FaultFigures
+
+pytestmark = pytest.mark.fault("kill")
+
 SCRIPT = Path(__file__).parents[1] / "benchmarks" / "crash_fills.py"
 KILLS = {"sqlite": 20, "postgresql": 10}
 
@@ -35,10 +41,14 @@ def load_script() -> ModuleType:
     return module
 
 
-def test_killed_writer_loses_no_acknowledged_fill(db_target: str, engine: str) -> None:
+def test_killed_writer_loses_no_acknowledged_fill(
+    db_target: str, engine: str, fault_figures: FaultFigures
+) -> None:
     crash_fills = load_script()
 
     summary = crash_fills.run(db_target, kills=KILLS[engine], seed=7)
+    fault_figures.killed(summary.kills)
+    fault_figures.fills(summary.fills_acknowledged, lost=summary.missing_fills)
 
     report = "\n".join([*summary.lines(), *summary.problems])
     assert summary.child_errors == 0, report

@@ -19,6 +19,8 @@ import tradedb
 from cli_harness import isolated_environ
 from tradedb.services.ops import maintain
 
+pytestmark = pytest.mark.fault("damage")
+
 TIMESTAMP = 1_700_000_000_000
 
 

@@ -25,6 +25,8 @@ from cli_harness import isolated_environ
 from mcp_database import anyio_backend, refusal  # noqa: F401
 from tradedb.mcp import build_server
 
+pytestmark = pytest.mark.fault("damage")
+
 USER_ERROR = 2
 GARBAGE = b"\xa5"
 RESTORE_HINT = "`tradedb backup list` shows the backups, `tradedb restore` brings one back"

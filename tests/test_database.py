@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from faults import FaultFigures
 from records import TS, candle, trade
 from tradedb.errors import DatabaseLocationError, TradeDBError
 from tradedb.store import Database, Store
@@ -152,6 +153,7 @@ def test_exception_in_nested_transaction_rolls_back_everything(store: Store) -> 
 # --- concurrency ---------------------------------------------------------------------------
 
 
+@pytest.mark.fault("load")
 def test_second_writer_waits_for_the_first_instead_of_failing(db_path: Path) -> None:
     Store.open(db_path).close()
     errors: list[BaseException] = []
@@ -210,7 +212,10 @@ def insert_trades_in_process(
         results.put((worker, traceback.format_exc()))
 
 
-def test_processes_writing_at_once_lose_nothing(db_target: str) -> None:
+@pytest.mark.fault("load")
+def test_processes_writing_at_once_lose_nothing(
+    db_target: str, fault_figures: FaultFigures
+) -> None:
     Store.open(db_target).close()
     context = multiprocessing.get_context("spawn")
     start = context.Barrier(PROCESSES)
@@ -235,9 +240,11 @@ def test_processes_writing_at_once_lose_nothing(db_target: str) -> None:
         assert store.trades.count() == PROCESSES * TRADES_PER_PROCESS
         for worker in range(PROCESSES):
             assert store.trades.count({"strategy": f"worker-{worker}"}) == TRADES_PER_PROCESS
+    fault_figures.writers(at_once=PROCESSES)
 
 
 @pytest.mark.sqlite_only
+@pytest.mark.fault("load")
 def test_threads_sharing_one_store_each_use_their_own_connection(store: Store) -> None:
     threads_count, per_thread = 4, 50
     start = threading.Barrier(threads_count)
@@ -272,6 +279,7 @@ def test_threads_sharing_one_store_each_use_their_own_connection(store: Store) -
 # --- locations -----------------------------------------------------------------------------
 
 
+@pytest.mark.fault("bad input")
 def test_missing_folder_is_refused_and_nothing_is_created(tmp_path: Path) -> None:
     path = tmp_path / "missing" / "tradedb.sqlite"
     with pytest.raises(DatabaseLocationError, match="does not exist"):
@@ -280,6 +288,7 @@ def test_missing_folder_is_refused_and_nothing_is_created(tmp_path: Path) -> Non
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root bypasses folder permissions")
+@pytest.mark.fault("bad input")
 def test_folder_without_write_permission_is_refused(tmp_path: Path) -> None:
     folder = tmp_path / "readonly"
     folder.mkdir()
@@ -296,12 +305,14 @@ def test_folder_without_write_permission_is_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "path", ["/proc/self/tradedb.sqlite", "/proc/tradedb.sqlite"], ids=["proc-self", "proc"]
 )
+@pytest.mark.fault("bad input")
 def test_unwritable_location_is_refused_even_for_root(path: str) -> None:
     with pytest.raises(DatabaseLocationError, match="cannot"):
         Store.open(path)
     assert not Path(path).exists()
 
 
+@pytest.mark.fault("bad input")
 def test_directory_as_database_path_is_refused(tmp_path: Path) -> None:
     folder = tmp_path / "a-folder.sqlite"
     folder.mkdir()
@@ -311,6 +322,7 @@ def test_directory_as_database_path_is_refused(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == [folder]
 
 
+@pytest.mark.fault("bad input")
 def test_readonly_open_of_missing_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "absent.sqlite"
     with pytest.raises(DatabaseLocationError, match="does not exist"):
@@ -344,6 +356,7 @@ def test_insert_is_committed_when_it_returns(db_target: str, store: Store) -> No
     assert json.loads(result.stdout) == ["0.00000001", "T-1"]
 
 
+@pytest.mark.fault("bad input")
 def test_ledger_write_refuses_to_join_a_non_durable_transaction(store: Store) -> None:
     # SQLite cannot raise synchronous inside a transaction, so joining would commit a
     # ledger write with less than FULL durability.

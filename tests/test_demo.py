@@ -297,6 +297,7 @@ def test_the_default_is_a_new_file_beside_the_default_database(tmp_path: Path) -
     assert default_demo_path(NOW, tmp_path) == tmp_path / "demo-20240506-070809-2.sqlite"
 
 
+@pytest.mark.fault("bad input")
 def test_a_database_holding_anything_else_is_refused_untouched(tmp_path: Path) -> None:
     own = tmp_path / "bot.sqlite"
     Store.open(own).close()  # a database without a single row is someone's too
@@ -390,6 +391,7 @@ def test_the_command_without_arguments_leaves_the_users_databases_alone(
         assert replaced.trades.count() == sum(r["trades"] for r in summary["comparison"][:4])
 
 
+@pytest.mark.fault("bad input")
 def test_the_command_refuses_an_existing_database_in_one_line(tmp_path: Path) -> None:
     env = isolated_environ(tmp_path)
     own = tmp_path / "bot.sqlite"
@@ -404,6 +406,7 @@ def test_the_command_refuses_an_existing_database_in_one_line(tmp_path: Path) ->
     assert sha256(own) == digest
 
 
+@pytest.mark.fault("bad input")
 def test_a_report_path_in_a_missing_folder_is_refused_before_anything_is_written(
     tmp_path: Path,
 ) -> None:

@@ -197,6 +197,7 @@ def test_a_page_that_keeps_failing_stops_the_market_and_the_next_run_resumes(
     ],
     ids=["unknown exchange id", "exchange id in capitals", "unlisted symbol", "bad timeframe"],
 )
+@pytest.mark.fault("bad input")
 def test_bad_input_is_refused_before_anything_is_written(
     store: Store, call: Any, field: str
 ) -> None:

@@ -84,6 +84,7 @@ def drop_description_column(db_target: str) -> None:
     connection.close()
 
 
+@pytest.mark.fault("bad input")
 def test_a_drivers_error_is_one_line_and_exit_2_on_either_engine(db_target: str) -> None:
     tradedb.open(db_target).close()
     drop_description_column(db_target)

@@ -179,6 +179,7 @@ def test_a_candle_listed_twice_alike_is_stored_once_and_reported(
     assert stored(store, "binance", XRP, "5m") == exact(rows)
 
 
+@pytest.mark.fault("bad input")
 def test_a_candle_listed_twice_with_other_values_is_refused_naming_both(
     store: Store, tmp_path: Path
 ) -> None:
@@ -223,6 +224,7 @@ def test_cli_import_says_how_many_candles_were_listed_twice(store: Store, tmp_pa
 # --- floats, conflicts -------------------------------------------------------------------------
 
 
+@pytest.mark.fault("bad input")
 def test_float_noise_is_refused_unless_rounding_is_asked_for(store: Store, tmp_path: Path) -> None:
     folder = freqtrade_folder(tmp_path, "TRX_BTC-5m.feather")
     with pytest.raises(ValidationError) as caught:
@@ -311,6 +313,7 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES)
+@pytest.mark.fault("bad input")
 def test_bad_input_gets_one_clear_error_and_writes_nothing(
     store: Store, tmp_path: Path, case: str
 ) -> None:
@@ -329,6 +332,7 @@ def test_bad_input_gets_one_clear_error_and_writes_nothing(
 # --- command line ---------------------------------------------------------------------------
 
 
+@pytest.mark.fault("bad input")
 def test_cli_import_reports_each_file_and_refuses_bad_input(store: Store, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 

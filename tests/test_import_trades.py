@@ -131,6 +131,7 @@ def test_a_candle_spanning_two_files_holds_the_trades_of_both(store: Store, tmp_
     assert boundary[1:3] == (Decimal("90"), Decimal("90"))
 
 
+@pytest.mark.fault("bad input")
 def test_overlapping_trade_files_are_refused_naming_both_and_nothing_is_written(
     store: Store, tmp_path: Path
 ) -> None:
@@ -153,6 +154,7 @@ def test_overlapping_trade_files_are_refused_naming_both_and_nothing_is_written(
     assert everything(store) == before
 
 
+@pytest.mark.fault("bad input")
 def test_files_sharing_one_second_of_trades_are_refused(store: Store, tmp_path: Path) -> None:
     # Six trades at 01:06:31; a file ending after the third of them and one starting with
     # the fourth look exactly like two files listing the same second twice.
@@ -170,6 +172,7 @@ def test_files_sharing_one_second_of_trades_are_refused(store: Store, tmp_path: 
     assert store.candles.count() == 0
 
 
+@pytest.mark.fault("bad input")
 def test_a_trade_file_out_of_time_order_is_refused(store: Store, tmp_path: Path) -> None:
     lines = real_lines(FULL)
     lines[10], lines[11] = lines[11], lines[10]

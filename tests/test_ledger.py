@@ -282,6 +282,7 @@ ACTIONS: dict[str, Callable[[Ledger], object]] = {
 
 @pytest.mark.parametrize("action", list(ACTIONS))
 @pytest.mark.parametrize("final", ["filled", "canceled", "expired"])
+@pytest.mark.fault("bad input")
 def test_final_states_refuse_every_transition(
     store: Store, db_path: Path, ledger: Ledger, final: str, action: str
 ) -> None:
@@ -446,6 +447,7 @@ def test_a_redelivered_fill_changes_nothing(store: Store, db_path: Path, ledger:
         ({"order_id": "o2"}, "o2"),
     ],
 )
+@pytest.mark.fault("bad input")
 def test_a_different_fill_under_a_recorded_id_is_refused(
     store: Store, db_path: Path, ledger: Ledger, changed: dict[str, str], shown: str
 ) -> None:
@@ -479,6 +481,7 @@ def test_a_redelivered_fill_may_name_the_quote_fee_currency(
     assert_clean(store)
 
 
+@pytest.mark.fault("bad input")
 def test_a_fill_redelivered_with_another_fee_currency_is_refused(
     store: Store, db_path: Path, ledger: Ledger
 ) -> None:
@@ -696,6 +699,7 @@ def test_a_base_currency_fee_on_a_sell_counts_at_the_fill_price(
     assert_clean(store)
 
 
+@pytest.mark.fault("bad input")
 def test_a_base_fee_as_large_as_the_buy_is_refused(db_path: Path, ledger: Ledger) -> None:
     deposit(ledger, USD="1000")
     place(ledger, "o1", order_type="market")
@@ -780,6 +784,7 @@ def test_mark_to_market_prices_by_symbol_and_by_exchange_pair(store: Store, ledg
     assert_clean(store)
 
 
+@pytest.mark.fault("bad input")
 def test_mark_to_market_with_a_bad_price_writes_nothing(db_path: Path, ledger: Ledger) -> None:
     _positions_to_mark(ledger)
     refused(
@@ -1115,6 +1120,7 @@ def test_an_order_filled_after_a_sync_lowered_its_lock_holds_nothing(
     assert audit(store) == []
 
 
+@pytest.mark.fault("bad input")
 def test_a_balance_whose_total_is_not_free_plus_used_is_refused(
     store: Store, db_path: Path, ledger: Ledger
 ) -> None:
@@ -1201,6 +1207,7 @@ def test_ccxt_trade_fees(
     assert_clean(store)
 
 
+@pytest.mark.fault("bad input")
 def test_ccxt_fees_in_two_currencies_are_refused(db_path: Path, ledger: Ledger) -> None:
     deposit(ledger, USD="1000", BNB="1")
     place(ledger, "o1", amount="0.5")
@@ -1380,6 +1387,7 @@ BAD_INPUT: dict[str, tuple[Callable[[Ledger], object], type[ValidationError], st
 
 
 @pytest.mark.parametrize("case", list(BAD_INPUT))
+@pytest.mark.fault("bad input")
 def test_bad_input_is_refused_clearly_and_nothing_is_written(
     store: Store, db_path: Path, ledger: Ledger, case: str
 ) -> None:
@@ -1472,6 +1480,7 @@ CORRUPTIONS: dict[str, tuple[str, str]] = {
 
 
 @pytest.mark.parametrize("case", list(CORRUPTIONS))
+@pytest.mark.fault("damage")
 def test_audit_reports_a_corrupted_row(store: Store, ledger: Ledger, case: str) -> None:
     _legit_history(ledger)
     assert audit(store) == []

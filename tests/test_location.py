@@ -104,6 +104,7 @@ def test_config_without_database_path_falls_back_to_default(config: Path, fallba
     assert location == DatabaseLocation(fallback, "default")
 
 
+@pytest.mark.fault("bad input")
 def test_malformed_config_names_the_file(config: Path, fallback: Path) -> None:
     config.write_text("[database\npath = \n", encoding="utf-8")
 
@@ -113,6 +114,7 @@ def test_malformed_config_names_the_file(config: Path, fallback: Path) -> None:
     assert str(config) in str(caught.value)
 
 
+@pytest.mark.fault("bad input")
 def test_config_path_that_is_not_a_string_is_refused(config: Path, fallback: Path) -> None:
     config.write_text("[database]\npath = 42\n", encoding="utf-8")
 
@@ -122,6 +124,7 @@ def test_config_path_that_is_not_a_string_is_refused(config: Path, fallback: Pat
     assert str(config) in str(caught.value)
 
 
+@pytest.mark.fault("bad input")
 def test_malformed_config_is_not_read_when_db_option_is_given(config: Path, fallback: Path) -> None:
     config.write_text("not toml at all [[[", encoding="utf-8")
 
@@ -171,6 +174,7 @@ def test_parse_database_url_expands_home(monkeypatch: pytest.MonkeyPatch, tmp_pa
 
 
 @pytest.mark.parametrize("value", ["sqlite://", "sqlite:///", "sqlite:///:memory:"])
+@pytest.mark.fault("bad input")
 def test_sqlite_url_without_a_file_is_refused(value: str) -> None:
     with pytest.raises(DatabaseLocationError, match="give a file"):
         parse_database_url(value)
@@ -196,6 +200,7 @@ def test_postgresql_urls_name_a_server_database_and_never_show_the_password(valu
     assert "secret" not in str(DatabaseLocation(target, "--db"))
 
 
+@pytest.mark.fault("bad input")
 def test_a_postgresql_url_without_a_database_is_refused() -> None:
     with pytest.raises(DatabaseLocationError, match="name the database") as caught:
         parse_database_url("postgresql://bot:secret@localhost:5432")
@@ -203,6 +208,7 @@ def test_a_postgresql_url_without_a_database_is_refused() -> None:
 
 
 @pytest.mark.parametrize("value", ["mysql://bot@localhost/trading", "http://example.org/db"])
+@pytest.mark.fault("bad input")
 def test_unknown_url_scheme_is_refused(value: str) -> None:
     scheme = value.partition("://")[0]
     with pytest.raises(DatabaseLocationError, match="unsupported database URL") as caught:
@@ -211,6 +217,7 @@ def test_unknown_url_scheme_is_refused(value: str) -> None:
     assert scheme in str(caught.value)
 
 
+@pytest.mark.fault("bad input")
 def test_unsupported_url_in_environment_is_refused(config: Path, fallback: Path) -> None:
     env = {"TRADEDB_DB": "mysql://localhost/db", "TRADEDB_CONFIG": str(config)}
 

@@ -308,6 +308,21 @@ def test_strategy_since_and_limit_filter_and_keep_the_newest(store: Store) -> No
     assert [r.message for r in recent(store, LogQuery.parse(limit=2))] == ["e1", "c1"]
 
 
+def test_until_ends_the_range_before_its_time(store: Store) -> None:
+    seed(store)
+    before_noon = LogQuery.parse(since="2024-01-01", until=T0 + 3)
+    assert [r.message for r in recent(store, before_noon)] == ["d1", "i1", "w1"]
+    # The newest `limit` rows before the end, not the newest of all.
+    assert [r.message for r in recent(store, LogQuery.parse(until="2024-01-02", limit=1))] == ["e1"]
+
+
+@pytest.mark.fault("bad input")
+def test_a_followed_log_refuses_an_end_before_reading(store: Store) -> None:
+    with pytest.raises(ValidationError) as caught:
+        follow(store, LogQuery.parse(until="2024-01-02"))
+    assert caught.value.field == "until"
+
+
 def test_since_takes_a_span_back_from_now() -> None:
     now = T0
     assert parse_since("30m", now) == now - 30 * 60_000
@@ -318,8 +333,15 @@ def test_since_takes_a_span_back_from_now() -> None:
 
 @pytest.mark.parametrize(
     ("options", "field"),
-    [({"level": "LOUD"}, "level"), ({"since": "yesterday"}, "since"), ({"limit": 0}, "limit")],
+    [
+        ({"level": "LOUD"}, "level"),
+        ({"since": "yesterday"}, "since"),
+        ({"limit": 0}, "limit"),
+        ({"until": "tomorrow"}, "until"),
+        ({"since": "2024-01-02", "until": "2024-01-01"}, "until"),
+    ],
 )
+@pytest.mark.fault("bad input")
 def test_bad_query_options_are_refused(options: dict[str, object], field: str) -> None:
     with pytest.raises(ValidationError) as caught:
         LogQuery.parse(**options)  # type: ignore[arg-type]
@@ -380,6 +402,23 @@ def test_cli_table_shows_messages_as_text(db_target: str) -> None:
     assert "2024-01-01 00:00:00.000" in result.stdout
 
 
+def test_cli_until_ends_the_listing(db_target: str) -> None:
+    with Store.open(db_target) as store:
+        seed(store)
+    result = runner.invoke(
+        app,
+        ["logs", "--db", str(db_target), "--since", "2024-01-01", "--until", "2024-01-02",
+         "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert [r["message"] for r in json.loads(result.stdout)] == ["d1", "i1", "w1", "e1"]
+    followed = runner.invoke(app, ["logs", "--db", str(db_target), "--until", "2024-01-02", "-f"])
+    assert followed.exit_code == USER_ERROR
+    assert "until=" in followed.stderr
+    assert followed.stderr.strip().count("\n") == 0
+
+
+@pytest.mark.fault("bad input")
 def test_cli_user_errors_are_one_line_and_exit_2(db_target: str) -> None:
     Store.open(db_target).close()
     result = runner.invoke(app, ["logs", "--db", str(db_target), "--level", "LOUD"])

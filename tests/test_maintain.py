@@ -98,6 +98,7 @@ def test_the_schedule_survives_a_new_process_and_is_owner_only(
     )
 
 
+@pytest.mark.fault("bad input")
 def test_force_runs_a_job_that_is_not_due_and_unknown_names_are_refused(
     db_path: Path, recorder: Recorder
 ) -> None:
@@ -110,6 +111,7 @@ def test_force_runs_a_job_that_is_not_due_and_unknown_names_are_refused(
         run_due(db_path, jobs(recorder), now=MONDAY, env={}, force=["nope"])
 
 
+@pytest.mark.fault("load")
 def test_a_second_maintain_on_the_same_database_is_refused(
     db_path: Path, recorder: Recorder
 ) -> None:
@@ -333,3 +335,29 @@ def test_print_schedule_names_this_tradedb_and_the_database_by_absolute_paths(
         check=False,
     )
     assert ran.returncode == 0, ran.stderr
+
+
+def test_every_takes_a_duration_as_tickers_every_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from tradedb.api.admin import Maintenance
+    from tradedb.cli.app import app
+
+    database = tmp_path / "bot.sqlite"
+    Store.open(database).close()
+    waits: list[float] = []
+    monkeypatch.setattr(
+        Maintenance, "run_forever", lambda self, check_every_s, report: waits.append(check_every_s)
+    )
+    runner = CliRunner()
+
+    ran = runner.invoke(app, ["maintain", "--db", str(database), "--every", "10m"])
+    refused = runner.invoke(app, ["maintain", "--db", str(database), "--every", "3600"])
+
+    assert ran.exit_code == 0, ran.output
+    assert waits == [600.0]
+    assert refused.exit_code == 2
+    assert "every='3600'" in refused.stderr
+    assert refused.stderr.strip().count("\n") == 0

@@ -130,6 +130,7 @@ def test_resample_units_keeps_first_open_last_close_extremes_and_exact_sum() -> 
         ("2m", ["1h"], "source"),
     ],
 )
+@pytest.mark.fault("bad input")
 def test_impossible_resampling_is_refused_and_writes_nothing(
     store: Store, source: str, targets: list[str], field: str
 ) -> None:
@@ -258,6 +259,7 @@ def test_cli_resample_gaps_and_list_data(store: Store) -> None:
         ["list-data", "--exchange", "Kraken!"],
     ],
 )
+@pytest.mark.fault("bad input")
 def test_cli_bad_input_is_one_line_exit_2(store: Store, args: list[str]) -> None:
     db = target_of(store)
     store.close()

@@ -97,6 +97,7 @@ async def reads_answer_and_writes_are_refused(server: TradedbServer, refused: st
 
 
 @pytest.mark.sqlite_only
+@pytest.mark.fault("bad input")
 async def test_every_write_attempt_fails_and_the_file_is_unchanged(database: str) -> None:
     before = sha256(database)
     assert not Path(f"{database}-wal").exists()
@@ -130,6 +131,7 @@ async def test_every_write_attempt_fails_and_the_file_is_unchanged(database: str
 
 
 @pytest.mark.postgresql_only
+@pytest.mark.fault("bad input")
 async def test_every_write_attempt_is_refused_by_the_server_itself(database: str) -> None:
     server = build_server(database)
     store = server_store(server)
@@ -162,6 +164,7 @@ async def test_every_write_attempt_is_refused_by_the_server_itself(database: str
     server.close()
 
 
+@pytest.mark.fault("load")
 async def test_a_read_only_server_reads_beside_a_writer_and_never_blocks_it(
     database: str, server: TradedbServer
 ) -> None:
@@ -174,6 +177,7 @@ async def test_a_read_only_server_reads_beside_a_writer_and_never_blocks_it(
     assert [w["total_balance"] for w in after["items"]] == ["0.50000001"]
 
 
+@pytest.mark.fault("bad input")
 def test_a_missing_database_is_refused_not_created(tmp_path: Path) -> None:
     missing = tmp_path / "typo.sqlite"
     for allow_writes in (False, True):

@@ -386,6 +386,7 @@ CANDLES = {"exchange": data.EXCHANGE, "symbol": data.SYMBOL, "timeframe": data.T
         ("get_ticker", {}, "symbol"),
     ],
 )
+@pytest.mark.fault("bad input")
 async def test_bad_arguments_get_a_clear_refusal_and_the_server_keeps_answering(
     server: TradedbServer, tool: str, arguments: dict[str, Any], says: str
 ) -> None:
@@ -398,6 +399,7 @@ async def test_bad_arguments_get_a_clear_refusal_and_the_server_keeps_answering(
     assert again["items"]
 
 
+@pytest.mark.fault("bad input")
 async def test_an_argument_of_the_wrong_type_is_one_line_naming_it_its_value_and_the_rule(
     server: TradedbServer,
 ) -> None:
@@ -450,6 +452,7 @@ async def test_the_tools_share_one_vocabulary(server: TradedbServer) -> None:
         assert "after" in tools[name], name
 
 
+@pytest.mark.fault("bad input")
 async def test_injection_in_a_free_text_argument_is_only_text(
     server: TradedbServer, store: Store
 ) -> None:

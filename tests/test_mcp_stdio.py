@@ -161,6 +161,7 @@ async def test_allow_writes_over_stdio_records_through_the_ledger_and_bot_logs(
     assert json.loads(row.metadata)["kind"] == "chart_pattern"
 
 
+@pytest.mark.fault("bad input")
 def test_the_command_refuses_a_missing_database_in_one_line(tmp_path: Path) -> None:
     missing = tmp_path / "typo.sqlite"
     done = subprocess.run(

@@ -151,6 +151,7 @@ async def test_record_analysis_stores_a_chart_pattern(server: TradedbServer) -> 
         ({"chart_pattern": CHART_PATTERN, "symbol": "XRP-ETH"}, "ccxt market symbol"),
     ],
 )
+@pytest.mark.fault("bad input")
 async def test_record_analysis_refuses_what_its_models_refuse_and_writes_nothing(
     server: TradedbServer, arguments: dict[str, Any], says: str
 ) -> None:
@@ -209,6 +210,7 @@ async def test_set_config_stores_typed_settings_through_the_config_service(
         ({"key": "x", "value": "1", "config_type": "float"}, "config_type"),
     ],
 )
+@pytest.mark.fault("bad input")
 async def test_set_config_refuses_secrets_and_bad_values_and_writes_nothing(
     server: TradedbServer, arguments: dict[str, Any], says: str
 ) -> None:
@@ -339,6 +341,7 @@ async def test_a_paper_limit_order_rests_or_fills_by_the_latest_price(
         ({"symbol": "BTC/USDT'; DROP TABLE crypto_trades;--"}, "ccxt market symbol"),
     ],
 )
+@pytest.mark.fault("bad input")
 async def test_a_refused_paper_order_leaves_no_trace(
     server: TradedbServer, changes: dict[str, Any], says: str
 ) -> None:

@@ -35,6 +35,7 @@ from typer.testing import CliRunner, Result
 
 import mcp_database
 from conftest import DATA, sha256
+from faults import FaultFigures
 from tradedb.cli.app import app
 from tradedb.schema.migrate import head_revision
 from tradedb.services.ledger import Ledger
@@ -437,6 +438,7 @@ def test_a_source_written_during_the_copy_exits_1_and_keeps_the_record(
 
 
 @pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+@pytest.mark.fault("bad input")
 def test_a_non_empty_target_is_refused_and_left_as_it_was(
     engine: str, sqlite_source: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
@@ -496,6 +498,7 @@ def test_into_non_empty_adds_the_rows_when_nothing_collides(
         )
 
 
+@pytest.mark.fault("bad input")
 def test_a_source_at_an_older_schema_is_refused(tmp_path: Path) -> None:
     source = tmp_path / "old.sqlite"
     shutil.copyfile(DATA / "tradedb-0002.sqlite", source)
@@ -507,6 +510,7 @@ def test_a_source_at_an_older_schema_is_refused(tmp_path: Path) -> None:
     assert sha256(source) == checksum
 
 
+@pytest.mark.fault("bad input")
 def test_the_same_database_is_refused(sqlite_source: str, pg_source: str, tmp_path: Path) -> None:
     checksum = sha256(Path(sqlite_source))
     link = tmp_path / "link.sqlite"
@@ -524,6 +528,7 @@ def test_the_same_database_is_refused(sqlite_source: str, pg_source: str, tmp_pa
     assert progress_left(pg_source) is None
 
 
+@pytest.mark.fault("bad input")
 def test_unreachable_databases_and_wrong_passwords_are_one_line(
     sqlite_source: str, pg_empty: str, tmp_path: Path
 ) -> None:
@@ -559,6 +564,7 @@ def pg_tables(url: str) -> list[str]:
     return sorted(str(row[0]) for row in rows)
 
 
+@pytest.mark.fault("bad input")
 def test_amounts_beyond_sqlite_are_refused_before_anything_is_written(
     pg_empty: str, tmp_path: Path
 ) -> None:
@@ -634,8 +640,13 @@ DIRECTIONS = [("sqlite_source", "postgresql"), ("pg_source", "sqlite")]
 
 
 @pytest.mark.parametrize(("source_fixture", "engine"), DIRECTIONS)
+@pytest.mark.fault("kill")
 def test_a_copy_killed_at_any_step_ends_exact_when_run_again(
-    source_fixture: str, engine: str, request: pytest.FixtureRequest, tmp_path: Path
+    source_fixture: str,
+    engine: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    fault_figures: FaultFigures,
 ) -> None:
     source = str(request.getfixturevalue(source_fixture))
     expected = records(source)
@@ -651,6 +662,7 @@ def test_a_copy_killed_at_any_step_ends_exact_when_run_again(
     # Killed after everything was copied, compared and audited, before it was marked done.
     killed_run(source, target, "finish")
     assert_consistent_progress(target, source)
+    fault_figures.killed(3)
     report = migrate(source, target, "--page-rows", PAGE)
     assert_verified(report)
     assert report["resumed"] is True
@@ -661,7 +673,10 @@ def test_a_copy_killed_at_any_step_ends_exact_when_run_again(
     assert "is not empty" in refused("--db", source, "--to", target)
 
 
-def test_a_copy_killed_at_a_random_moment_ends_exact(sqlite_source: str, pg_empty: str) -> None:
+@pytest.mark.fault("kill")
+def test_a_copy_killed_at_a_random_moment_ends_exact(
+    sqlite_source: str, pg_empty: str, fault_figures: FaultFigures
+) -> None:
     """The real command, no hooks: killed by its parent once it has copied some pages."""
     expected = records(sqlite_source)
     for at_least, delay in ((200, 0.0), (800, 0.02)):
@@ -678,6 +693,7 @@ def test_a_copy_killed_at_a_random_moment_ends_exact(sqlite_source: str, pg_empt
             child.send_signal(signal.SIGKILL)
             child.wait(timeout=30)
         assert child.returncode == -signal.SIGKILL
+        fault_figures.killed(1)
         assert_consistent_progress(pg_empty, sqlite_source)
     report = migrate(sqlite_source, pg_empty, "--page-rows", "50")
     assert_verified(report)
@@ -700,6 +716,7 @@ def wait_for_rows(url: str, *, at_least: int) -> None:
     pytest.fail(f"the copy did not reach {at_least} rows")
 
 
+@pytest.mark.fault("kill")
 def test_a_lost_connection_is_one_line_and_a_rerun_finishes(
     sqlite_source: str, pg_empty: str, pg_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -735,6 +752,7 @@ def test_a_lost_connection_is_one_line_and_a_rerun_finishes(
     assert_same_rows(expected, pg_empty)
 
 
+@pytest.mark.fault("bad input")
 def test_a_resumed_copy_refuses_a_changed_source_or_another_source(
     sqlite_source: str, pg_source: str, tmp_path: Path
 ) -> None:

@@ -224,6 +224,7 @@ def test_v1_fixture_is_the_first_revision() -> None:
 # --- databases tradedb must not touch ------------------------------------------------------
 
 
+@pytest.mark.fault("bad input")
 def test_newer_schema_is_refused_as_newer(db_path: Path) -> None:
     Store.open(db_path).close()
     conn = connect(db_path)
@@ -243,6 +244,7 @@ def make_foreign(path: Path) -> None:
     conn.close()
 
 
+@pytest.mark.fault("bad input")
 def test_foreign_sqlite_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "notes.sqlite"
     make_foreign(path)

@@ -98,6 +98,7 @@ BAD_INPUT = [
 
 
 @pytest.mark.parametrize("case", BAD_INPUT, ids=[case[0] for case in BAD_INPUT])
+@pytest.mark.fault("bad input")
 def test_bad_input_is_refused_clearly_and_nothing_is_written(
     store: Store, case: tuple[str, str, dict[str, Any], str, object, type]
 ) -> None:
@@ -124,6 +125,7 @@ def test_bad_input_is_refused_clearly_and_nothing_is_written(
     assert repo.count() == before
 
 
+@pytest.mark.fault("bad input")
 def test_bad_input_rules_say_what_was_wrong() -> None:
     models: dict[str, type[Record]] = {
         "trades": TradeCreate,
@@ -150,6 +152,7 @@ def test_bad_input_rules_say_what_was_wrong() -> None:
     assert "not a column" in rules["unknown-column"]
 
 
+@pytest.mark.fault("bad input")
 def test_duplicate_order_id_is_refused_on_the_second_insert(store: Store) -> None:
     first = store.orders.insert(order())
     with pytest.raises(DuplicateRecord) as info:
@@ -391,6 +394,7 @@ def test_position_cannot_close_before_it_opened() -> None:
     ("config_type", "bad_value"),
     [("number", "abc"), ("number", "NaN"), ("boolean", "yes"), ("boolean", "True"), ("json", "{")],
 )
+@pytest.mark.fault("bad input")
 def test_config_value_must_match_its_type(store: Store, config_type: str, bad_value: str) -> None:
     with pytest.raises(ValidationError) as info:
         store.config.insert(config(config_type=config_type, config_value=bad_value))
@@ -422,6 +426,7 @@ def test_log_metadata_dict_is_stored_as_json_text(store: Store) -> None:
 
 
 @pytest.mark.parametrize("metadata", ["{not json", {"price": Decimal("1")}, {"at": NAIVE}])
+@pytest.mark.fault("bad input")
 def test_log_metadata_that_is_not_json_is_refused(store: Store, metadata: object) -> None:
     with pytest.raises(ValidationError) as info:
         store.logs.insert(log(metadata=metadata))

@@ -226,6 +226,7 @@ def test_to_units_known_values(value: object, expected: int) -> None:
 
 
 @pytest.mark.parametrize("value", [0.1 + 0.2, "NaN", True, "0.123456789", "1000000000000"])
+@pytest.mark.fault("bad input")
 def test_to_units_refuses_what_records_refuse(value: object) -> None:
     with pytest.raises(ValidationError) as fast:
         to_units(value, AMOUNT, "amount")
@@ -239,6 +240,7 @@ def test_to_units_refuses_what_records_refuse(value: object) -> None:
 
 
 @pytest.mark.parametrize("over", ["just over", "just under minus", "ten times"])
+@pytest.mark.fault("bad input")
 def test_just_over_the_cap_is_refused_naming_the_column(store: Store, over: str) -> None:
     most = limit(store)
     text = format(
@@ -283,6 +285,7 @@ def test_postgresql_holds_the_whole_decimal_range(store: Store) -> None:
         store.trades.insert(trade(profit_loss="1000000000000"))
 
 
+@pytest.mark.fault("bad input")
 def test_to_units_refuses_just_over_the_cap() -> None:
     for text in ("92233720368.54775808", "-92233720368.54775808"):
         with pytest.raises(AmountOutOfRange) as info:
@@ -357,6 +360,7 @@ def overflowing_wallet(store: Store) -> dict[str, Any]:
     }
 
 
+@pytest.mark.fault("bad input")
 def test_total_balance_over_the_cap_is_refused_and_nothing_written(store: Store) -> None:
     with pytest.raises(ValidationError):
         store.wallets.insert(overflowing_wallet(store))

@@ -277,6 +277,7 @@ def test_a_maker_rate_can_differ_from_the_taker_rate(store: Store) -> None:
     assert market_fill.fee == Decimal("0.196")  # 98 x 0.2 % (taker)
 
 
+@pytest.mark.fault("bad input")
 def test_orders_a_strategy_cannot_cover_are_rejected_before_the_ledger(store: Store) -> None:
     write(store, [QUIET, QUIET, QUIET])
     strategy = scripted(
@@ -737,6 +738,7 @@ BASE = (
     ],
     ids=["unknown-strategy", "no-candles", "allocation-above-100"],
 )
+@pytest.mark.fault("bad input")
 def test_bad_input_is_one_clear_line_and_writes_nothing(
     real_store: Store, db_path: Path, args: tuple[str, ...], message: str
 ) -> None:

@@ -168,6 +168,7 @@ def test_the_pool_is_never_exhausted_by_failed_operations(own_url: str) -> None:
 # --- read-only sessions --------------------------------------------------------------------
 
 
+@pytest.mark.fault("bad input")
 def test_a_read_only_database_is_refused_writes_by_the_server_itself(own_url: str) -> None:
     Store.open(own_url).close()
     with Store.open(own_url, readonly=True) as store:
@@ -192,6 +193,7 @@ def role(own_server: servers.Server, own_url: str) -> str:
     return own_url.rsplit("/", 1)[1]
 
 
+@pytest.mark.fault("bad input")
 def test_the_right_password_opens_and_a_wrong_one_is_one_line(
     own_server: servers.Server, role: str
 ) -> None:
@@ -211,6 +213,7 @@ def test_the_right_password_opens_and_a_wrong_one_is_one_line(
         assert PASSWORD not in result.output
 
 
+@pytest.mark.fault("bad input")
 def test_a_missing_database_is_one_line_naming_it(own_server: servers.Server) -> None:
     url = own_server.url("no_such_database", user="postgres", password=PASSWORD)
     result = CliRunner().invoke(app, ["info", "--db", url])
@@ -221,6 +224,7 @@ def test_a_missing_database_is_one_line_naming_it(own_server: servers.Server) ->
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.fault("bad input")
 def test_a_server_older_than_supported_is_refused(
     own_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -234,6 +238,7 @@ def test_a_server_older_than_supported_is_refused(
         tradedb.open(own_url)
 
 
+@pytest.mark.fault("bad input")
 def test_a_database_of_other_tables_is_refused_and_left_alone(own_url: str) -> None:
     with psycopg.connect(own_url, autocommit=True) as conn:
         conn.execute("CREATE TABLE notes (body text)")
@@ -269,6 +274,7 @@ def test_a_database_used_in_a_forked_process_opens_its_own_connections(own_url: 
         db.close()
 
 
+@pytest.mark.fault("bad input")
 def test_replicate_on_a_postgresql_url_says_postgresql_does_that_in_one_line(
     own_url: str,
 ) -> None:

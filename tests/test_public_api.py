@@ -99,6 +99,7 @@ def test_the_ledgers_tables_have_no_write_path_around_the_ledger(db_target: str)
             assert not [name for name in dir(part) if name in ("store", "records", "db")], part
 
 
+@pytest.mark.fault("bad input")
 def test_a_write_inside_a_read_snapshot_is_refused_and_nothing_is_written(db_target: str) -> None:
     with tradedb.open(db_target) as db:
         db.ledger.deposit(exchange="kraken", asset="USD", amount="1")
@@ -125,6 +126,7 @@ def test_a_transaction_makes_several_operations_all_or_nothing(db_target: str) -
         assert db.ledger.balance("kraken", "USD").available == 6
 
 
+@pytest.mark.fault("bad input")
 def test_a_read_only_database_refuses_writes_and_keeps_its_rows(db_target: str) -> None:
     with tradedb.open(db_target) as db:
         db.ledger.deposit(exchange="kraken", asset="BTC", amount="0.5")

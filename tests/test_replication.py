@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from faults import FaultFigures
 from moto_s3 import CREDENTIALS, REGION, moto_s3
 from tradedb.errors import ValidationError
 from tradedb.services.ledger import Ledger
@@ -77,10 +78,6 @@ WRITER = textwrap.dedent(
             print(f"{n} {time.time()}", flush=True)
     """
 )
-
-
-def slow_selected(config: pytest.Config) -> bool:
-    return "slow" in (config.getoption("-m") or "") and "not slow" not in config.getoption("-m")
 
 
 class Writer:
@@ -184,13 +181,18 @@ def database(tmp_path: Path) -> Path:
     return path
 
 
-def test_file_replica_survives_a_killed_writer(tmp_path: Path, database: Path) -> None:
+@pytest.mark.fault("kill")
+def test_file_replica_survives_a_killed_writer(
+    tmp_path: Path, database: Path, fault_figures: FaultFigures
+) -> None:
     settings = replication_settings(
         database, to=str(tmp_path / "replica"), sync_interval="1s", env={}
     )
     run_kill_restart_restore(tmp_path, settings, 2.0, dict(os.environ))
+    fault_figures.killed(1)
 
 
+@pytest.mark.fault("bad input")
 def test_restore_refuses_an_existing_file(tmp_path: Path, database: Path) -> None:
     settings = replication_settings(database, to=str(tmp_path / "replica"), env={})
 
@@ -198,6 +200,7 @@ def test_restore_refuses_an_existing_file(tmp_path: Path, database: Path) -> Non
         replication.restore(settings, database, env={})
 
 
+@pytest.mark.fault("bad input")
 def test_restore_without_a_replica_is_one_clear_error(tmp_path: Path, database: Path) -> None:
     settings = replication_settings(database, to=str(tmp_path / "empty"), env={})
 
@@ -216,10 +219,13 @@ def test_default_replica_is_under_the_backup_folder(tmp_path: Path, database: Pa
     assert settings.sync_interval == "1s"
 
 
-def test_config_table_gives_the_replica_and_interval(tmp_path: Path, database: Path) -> None:
+@pytest.mark.parametrize("key", ["replica", "to"])  # `to`: the key's older name
+def test_config_table_gives_the_replica_and_interval(
+    tmp_path: Path, database: Path, key: str
+) -> None:
     config = tmp_path / "config.toml"
     config.write_text(
-        '[replication]\nto = "s3://bot-replica/live"\nsync_interval = "5s"\n'
+        f'[replication]\n{key} = "s3://bot-replica/live"\nsync_interval = "5s"\n'
         'endpoint = "http://127.0.0.1:9"\nregion = "eu-west-1"\n'
     )
 
@@ -242,12 +248,14 @@ def test_config_table_gives_the_replica_and_interval(tmp_path: Path, database: P
     ("value", "rule"),
     [("s3://ab/x", "bucket"), ("ftp://host/x", "folder or an s3"), ("s3:///x", "bucket")],
 )
+@pytest.mark.fault("bad input")
 def test_bad_replica_urls_are_refused(value: str, rule: str) -> None:
     with pytest.raises(ValidationError, match=rule):
         parse_replica(value)
 
 
 @pytest.mark.parametrize("interval", ["1", "fast", "-1s", "0s"])
+@pytest.mark.fault("bad input")
 def test_bad_sync_intervals_are_refused(database: Path, interval: str) -> None:
     with pytest.raises(ValidationError, match="duration"):
         replication_settings(database, to="/tmp/x", sync_interval=interval, env={})
@@ -275,8 +283,12 @@ def s3_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
         yield endpoint, env
 
 
+@pytest.mark.fault("kill")
 def test_s3_replica_survives_a_killed_writer(
-    tmp_path: Path, database: Path, s3_server: tuple[str, dict[str, str]]
+    tmp_path: Path,
+    database: Path,
+    s3_server: tuple[str, dict[str, str]],
+    fault_figures: FaultFigures,
 ) -> None:
     endpoint, env = s3_server
     settings = replication_settings(
@@ -286,6 +298,7 @@ def test_s3_replica_survives_a_killed_writer(
         env={},
     )
     run_kill_restart_restore(tmp_path, settings, 2.0, env)
+    fault_figures.killed(1)
 
     # The generations are listed through s3fs with Litestream's credentials and endpoint
     # (and not the unusable AWS_CA_BUNDLE).
@@ -402,6 +415,7 @@ def replicate_bare(database: Path, replica: Path) -> None:
         litestream.wait(30)
 
 
+@pytest.mark.fault("damage")
 def test_restore_passes_over_a_newest_generation_that_fails_integrity(
     tmp_path: Path, database: Path
 ) -> None:
@@ -425,8 +439,9 @@ def test_restore_passes_over_a_newest_generation_that_fails_integrity(
     assert usd(result.path) == 1000
 
 
+@pytest.mark.fault("kill")
 def test_a_writer_that_dies_inside_a_transaction_starts_a_new_generation(
-    tmp_path: Path, database: Path
+    tmp_path: Path, database: Path, fault_figures: FaultFigures
 ) -> None:
     settings = replication_settings(database, to=str(tmp_path / "replica"), env={})
     deposit(database, "1000", "w-1")
@@ -439,6 +454,7 @@ def test_a_writer_that_dies_inside_a_transaction_starts_a_new_generation(
         assert child.stdout.readline() == "inside\n"
         child.send_signal(signal.SIGKILL)
         child.wait()
+        fault_figures.killed(1)
         deadline = time.monotonic() + 10
         while replicator.generation == first:
             assert time.monotonic() < deadline, "no new generation after the crash"
@@ -488,13 +504,12 @@ def test_keep_generations_must_be_a_whole_number(tmp_path: Path, database: Path)
 
 
 @pytest.mark.slow
+@pytest.mark.fault("kill")
 def test_long_replication_with_repeated_kills(
-    request: pytest.FixtureRequest, tmp_path: Path, database: Path
+    tmp_path: Path, database: Path, fault_figures: FaultFigures
 ) -> None:
     """Five writers in turn, each killed after 10 s, under one supervised replication;
     then restores of the newest state and of a moment in the middle of the run."""
-    if not slow_selected(request.config):
-        pytest.skip("slow: run with -m slow")
     config = tmp_path / "config.toml"
     # Six generations (one per start and per kill), all kept for the midway restore.
     config.write_text("[replication]\nkeep_generations = 10\n")
@@ -517,6 +532,7 @@ def test_long_replication_with_repeated_kills(
                 midway = time.time()
             writer.wait_for(1, 5)
             writer.kill()
+            fault_figures.killed(1)
             acks.update(writer.acks)
             assert replicator.running(), log.read_text()
         time.sleep(SYNC_INTERVAL_S * 3)
@@ -572,12 +588,10 @@ PLAIN_WRITER = textwrap.dedent(
     "ships them and the next writer overwrites them. XPASS means Litestream fixed it.",
 )
 def test_bare_litestream_replica_of_killed_plain_writers_matches_the_database(
-    request: pytest.FixtureRequest, tmp_path: Path
+    tmp_path: Path,
 ) -> None:
     """Plain sqlite3 writers killed in turn under Litestream alone: after each round the
     replica's restore should pass integrity_check and hold only rows the database has."""
-    if not slow_selected(request.config):
-        pytest.skip("slow: run with -m slow")
     database = tmp_path / "plain.sqlite"
     replica = tmp_path / "replica"
     config = tmp_path / "litestream.yml"

@@ -402,12 +402,14 @@ def test_a_named_strategy_with_nothing_stored_says_no_trades(run: Any) -> None:
         (("--exchange", "Kraken!"), "lowercase ccxt exchange id"),
     ],
 )
+@pytest.mark.fault("bad input")
 def test_filters_that_match_nothing_are_one_line(
     run: Any, args: tuple[str, ...], says: str
 ) -> None:
     assert says in user_error(run(*args))
 
 
+@pytest.mark.fault("bad input")
 def test_html_into_a_missing_folder_is_one_line(run: Any, tmp_path: Path) -> None:
     line = user_error(run("--html", str(tmp_path / "missing" / "report.html")))
     assert "folder does not exist" in line

@@ -173,6 +173,7 @@ def test_filter_value_follows_its_field_rule(store: Store, mixed_trades: list[An
         store.trades.count({"amount": "0.123456789"})
 
 
+@pytest.mark.fault("bad input")
 def test_unknown_names_are_refused_naming_them(store: Store) -> None:
     with pytest.raises(UnknownName) as table:
         store.repo("nope")
@@ -190,12 +191,14 @@ def test_unknown_names_are_refused_naming_them(store: Store) -> None:
 
 
 @pytest.mark.parametrize("limit", [0, -1, 10**9, True, 1.5, "10"])
+@pytest.mark.fault("bad input")
 def test_limit_out_of_range_is_refused(store: Store, limit: Any) -> None:
     with pytest.raises(ValidationError) as info:
         store.trades.list(limit=limit)
     assert info.value.field == "limit"
 
 
+@pytest.mark.fault("bad input")
 def test_bad_page_token_is_refused(store: Store) -> None:
     with pytest.raises(ValidationError) as info:
         store.trades.list(after="garbage")
@@ -238,6 +241,7 @@ def test_time_range_on_performance_dates(store: Store) -> None:
     assert ids(store.performance.list(since="2024-02-02")) == [days["2024-02-02"]]
 
 
+@pytest.mark.fault("bad input")
 def test_bad_performance_date_bound_is_a_tradedb_error(store: Store) -> None:
     with pytest.raises(ValidationError):
         store.performance.list(since="2024-13-01")
@@ -460,6 +464,7 @@ def test_update_validates_the_merged_record(store: Store) -> None:
     assert store.orders.get(stored.id) == stored
 
 
+@pytest.mark.fault("bad input")
 def test_update_refuses_unknown_columns_and_missing_rows(store: Store) -> None:
     stored = store.orders.insert(order())
     with pytest.raises(UnknownName) as info:
@@ -537,6 +542,7 @@ def test_insert_many_writes_every_record(store: Store) -> None:
     assert [row.order_id for row in store.orders.list().items] == [f"ord-{i}" for i in range(5)]
 
 
+@pytest.mark.fault("bad input")
 def test_insert_many_with_an_invalid_third_record_writes_nothing(store: Store) -> None:
     store.orders.insert(order(order_id="existing"))
     batch = [order(order_id="a"), order(order_id="b"), order(order_id="c", side="hold")]

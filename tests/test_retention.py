@@ -7,6 +7,7 @@ import errno
 import hashlib
 import json
 import os
+import signal
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from faults import FaultFigures
 from market_files import ohlcv_rows, read_feather
 from tradedb.cli.app import app
 from tradedb.services.marketdata.candles import exact_rows, get_candles
@@ -80,6 +82,7 @@ def test_old_candles_move_to_a_parquet_archive_and_read_back_bit_exact(
     ]
 
 
+@pytest.mark.fault("disk full")
 def test_a_disk_that_fills_while_archiving_leaves_no_temporary_file(
     store: Store, eth: list[list[Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -268,6 +271,7 @@ def test_the_horizons_come_from_the_config_file(store: Store, no_user_config: Pa
 
 
 @pytest.mark.parametrize("table", sorted(PERMANENT))
+@pytest.mark.fault("bad input")
 def test_a_policy_naming_a_permanent_table_is_refused(
     table: str, store: Store, no_user_config: Path
 ) -> None:
@@ -321,6 +325,7 @@ def test_a_candle_changed_after_archiving_stays_in_the_database_and_wins(
     assert store.candles.count() == sum(1 for row in eth if row[0] >= JAN_20_2018)
 
 
+@pytest.mark.fault("damage")
 def test_a_damaged_archive_stops_the_run_and_deletes_nothing(
     store: Store, eth: list[list[Any]], db_path: Path
 ) -> None:
@@ -384,6 +389,7 @@ def test_cli_dry_run_then_run_as_json(
     assert candles[0]["close"] == eth[0][4]
 
 
+@pytest.mark.fault("bad input")
 def test_cli_refuses_a_permanent_table_in_one_line(
     runner: CliRunner, db_path: Path, store: Store, no_user_config: Path
 ) -> None:
@@ -463,8 +469,9 @@ def assert_nothing_lost_or_doubled(
     ("step", "nth"),
     [("written", 1), ("written", 2), ("renamed", 2), ("manifest", 2), ("deleted", 1)],
 )
+@pytest.mark.fault("kill")
 def test_a_run_killed_mid_archive_loses_and_doubles_nothing_when_rerun(
-    step: str, nth: int, db_path: Path
+    step: str, nth: int, db_path: Path, fault_figures: FaultFigures
 ) -> None:
     now = one_year_after(JAN_20_2018)
     with Store.open(db_path) as store:
@@ -473,6 +480,7 @@ def test_a_run_killed_mid_archive_loses_and_doubles_nothing_when_rerun(
         retention.run(store, retention.Policy(), now=now - 5 * DAY)
 
     assert run_killed(db_path, step, nth, now) == -9
+    fault_figures.killed(1)
 
     with Store.open(db_path) as store:
         # Between the kill and the rerun, reads already see every candle once.
@@ -484,12 +492,10 @@ def test_a_run_killed_mid_archive_loses_and_doubles_nothing_when_rerun(
 
 
 @pytest.mark.slow
+@pytest.mark.fault("kill")
 def test_runs_killed_at_random_moments_lose_and_double_nothing(
-    tmp_path: Path, request: pytest.FixtureRequest
+    tmp_path: Path, fault_figures: FaultFigures
 ) -> None:
-    selection = request.config.getoption("-m") or ""
-    if "slow" not in selection or "not slow" in selection:
-        pytest.skip("a long run: select it with -m slow")
     import random
     import shutil
     import subprocess
@@ -521,7 +527,8 @@ def test_runs_killed_at_random_moments_lose_and_double_nothing(
         )
         time.sleep(generator.uniform(0.2, full_run))
         process.kill()
-        process.wait()
+        if process.wait() == -signal.SIGKILL:
+            fault_figures.killed(1)
         with Store.open(db_path) as store:
             for symbol in MARKETS:
                 assert exact_table(store, symbol).equals(originals[symbol])

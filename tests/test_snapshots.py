@@ -206,6 +206,7 @@ def test_snapshot_command_reports_what_it_could_not_value(
         ("--at", "1700000000"),
     ],
 )
+@pytest.mark.fault("bad input")
 def test_snapshot_command_refuses_bad_input_in_one_line(db_path: Path, args: tuple[str]) -> None:
     result = invoke("snapshot", *args, "--db", str(db_path))
     assert result.exit_code == 2, result.stdout

@@ -21,12 +21,12 @@ from ccxt_markets import spot_market
 from conftest import DATA
 from tradedb.cli.app import app
 from tradedb.errors import ValidationError
+from tradedb.models.values import parse_every
 from tradedb.services.marketdata import download as fetching
 from tradedb.services.marketdata import tickers as recording
 from tradedb.services.marketdata.download import connect
 from tradedb.services.marketdata.tickers import (
     Clock,
-    parse_every,
     poll,
     record,
     rounded_percent,
@@ -338,6 +338,7 @@ def test_amounts_are_never_rounded_a_market_that_needs_it_is_left_out(store: Sto
     assert store.tickers.count() == 0
 
 
+@pytest.mark.fault("bad input")
 def test_without_last_the_close_is_stored_and_without_either_it_is_refused() -> None:
     row = ticker_row({"symbol": "BTC/USD", "close": Decimal("5.1")}, fetched_at=FETCHED_AT)
     assert (row["last_price"], row["timestamp"]) == (Decimal("5.1"), FETCHED_AT)
@@ -374,6 +375,7 @@ def test_a_market_missing_from_the_reply_is_reported_and_the_others_are_stored(
 # --- refused before anything is written -------------------------------------------------
 
 
+@pytest.mark.fault("bad input")
 def test_a_market_the_exchange_does_not_list_is_refused_before_any_request(
     store: Store,
 ) -> None:
@@ -399,6 +401,7 @@ def test_a_market_the_exchange_does_not_list_is_refused_before_any_request(
     ],
     ids=["no market", "lower-case symbol", "zero polls", "count without every", "zero every"],
 )
+@pytest.mark.fault("bad input")
 def test_bad_arguments_are_refused_before_any_request(
     store: Store, kwargs: dict[str, Any], field: str
 ) -> None:
@@ -411,6 +414,7 @@ def test_bad_arguments_are_refused_before_any_request(
     assert store.tickers.count() == 0
 
 
+@pytest.mark.fault("bad input")
 def test_an_unknown_exchange_is_refused() -> None:
     with pytest.raises(ValidationError) as caught:
         connect("nosuchexchange")
@@ -426,6 +430,7 @@ def test_every_reads_a_duration(text: str, millis: int) -> None:
 
 
 @pytest.mark.parametrize("text", ["10", "ten", "10x", "0s", "-1s", "1.5s", "25h", "", "1 s"])
+@pytest.mark.fault("bad input")
 def test_every_refuses_junk(text: str) -> None:
     with pytest.raises(ValidationError) as caught:
         parse_every(text)
@@ -700,6 +705,7 @@ def test_cli_exits_1_when_every_poll_failed(
 
 
 @pytest.mark.parametrize("every", ["10", "ten", "0s", "1.5s", "25h"])
+@pytest.mark.fault("bad input")
 def test_cli_refuses_a_bad_every_in_one_line_before_opening_anything(
     cli: tuple[Path, FakeClock, dict[str, Replay]], every: str
 ) -> None:
@@ -712,6 +718,7 @@ def test_cli_refuses_a_bad_every_in_one_line_before_opening_anything(
     assert exchanges == {}
 
 
+@pytest.mark.fault("bad input")
 def test_cli_refuses_an_unlisted_market_and_writes_nothing(
     cli: tuple[Path, FakeClock, dict[str, Replay]],
 ) -> None:
@@ -723,12 +730,14 @@ def test_cli_refuses_an_unlisted_market_and_writes_nothing(
         assert store.tickers.count() == 0
 
 
+@pytest.mark.fault("bad input")
 def test_cli_refuses_an_unknown_exchange(cli: tuple[Path, FakeClock, dict[str, Replay]]) -> None:
     db, _, _ = cli
     line = one_line_error(run(db, "--exchange", "nosuchexchange", "--symbol", "BTC/USDT"))
     assert "exchange='nosuchexchange': is not an exchange ccxt knows" in line
 
 
+@pytest.mark.fault("bad input")
 def test_cli_says_so_in_one_line_when_the_exchange_cannot_be_reached(
     cli: tuple[Path, FakeClock, dict[str, Replay]],
 ) -> None:

@@ -13,6 +13,8 @@ from tradedb.store import Store
 from tradedb.store.database import TransactionModeError
 from tradedb.store.ledger import WalletChange
 
+pytestmark = pytest.mark.fault("bad input")
+
 
 def test_a_deposit_inside_a_read_snapshot_is_refused_and_writes_nothing(store: Store) -> None:
     ledger = Ledger(store)

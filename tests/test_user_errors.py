@@ -27,6 +27,8 @@ from tradedb.cli.app import app
 from tradedb.mcp import build_server
 from tradedb.services.marketdata import download as fetching
 
+pytestmark = pytest.mark.fault("bad input")
+
 USER_ERROR = 2
 
 

@@ -217,6 +217,7 @@ def test_exchange_given_prefers_its_own_quotes(store: Store) -> None:
     assert Valuer(store).price_usd("BTC", T, exchange="binance").price == Decimal("60000")
 
 
+@pytest.mark.fault("bad input")
 def test_bad_reference_prices_and_ages_are_refused() -> None:
     assert parse_reference_prices(["BTC=13500", "ETH = 1000.5"]) == {
         "BTC": Decimal("13500"),

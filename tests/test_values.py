@@ -60,6 +60,7 @@ def test_float_accepted_only_when_its_repr_fits_the_scale() -> None:
     "value",
     [float("nan"), float("inf"), float("-inf"), "NaN", "nan", "sNaN", "inf", "-Infinity"],
 )
+@pytest.mark.fault("bad input")
 def test_nan_and_infinity_are_refused(value: object) -> None:
     with pytest.raises(ValidationError) as info:
         to_decimal(value, "price")
@@ -68,6 +69,7 @@ def test_nan_and_infinity_are_refused(value: object) -> None:
 
 
 @pytest.mark.parametrize("value", [Decimal("NaN"), Decimal("Infinity"), Decimal("-Infinity")])
+@pytest.mark.fault("bad input")
 def test_non_finite_decimals_are_refused(value: Decimal) -> None:
     with pytest.raises(ValidationError):
         to_decimal(value, "price")
@@ -81,12 +83,14 @@ def test_booleans_are_not_numbers(value: bool) -> None:
 
 
 @pytest.mark.parametrize("value", [None, [1], {"a": 1}, b"1", object()])
+@pytest.mark.fault("bad input")
 def test_other_types_are_refused(value: object) -> None:
     with pytest.raises(ValidationError):
         to_decimal(value, "amount")
 
 
 @pytest.mark.parametrize("value", ["abc", "", "1.2.3", "1,5", "0x10"])
+@pytest.mark.fault("bad input")
 def test_text_that_is_not_a_number_is_refused(value: str) -> None:
     with pytest.raises(ValidationError) as info:
         to_decimal(value, "amount")
@@ -96,6 +100,7 @@ def test_text_that_is_not_a_number_is_refused(value: str) -> None:
 @pytest.mark.parametrize(
     "value", ["0.123456789", Decimal("0.000000001"), "-1.000000001", "1E-9", 1e-9]
 )
+@pytest.mark.fault("bad input")
 def test_more_decimals_than_the_column_holds_is_refused_never_rounded(value: object) -> None:
     with pytest.raises(ValidationError) as info:
         to_decimal(value, "amount")
@@ -160,6 +165,7 @@ def test_any_value_within_the_spec_round_trips_through_text(units: int, spec: De
     units=st.integers(min_value=-(10**19), max_value=10**19),
     extra=st.integers(min_value=1, max_value=9),
 )
+@pytest.mark.fault("bad input")
 def test_a_ninth_decimal_is_always_refused(units: int, extra: int) -> None:
     value = Decimal(units).scaleb(-8) + Decimal(extra).scaleb(-9)
     with pytest.raises(ValidationError):
@@ -178,6 +184,7 @@ def test_int_milliseconds_are_accepted_as_they_are() -> None:
     assert to_epoch_ms(NOV_2023_MS + 1, "timestamp") == NOV_2023_MS + 1
 
 
+@pytest.mark.fault("bad input")
 def test_an_int_that_looks_like_seconds_is_refused_saying_so() -> None:
     with pytest.raises(ValidationError) as info:
         to_epoch_ms(1_700_000_000, "timestamp")
@@ -186,6 +193,7 @@ def test_an_int_that_looks_like_seconds_is_refused_saying_so() -> None:
     assert info.value.value == 1_700_000_000
 
 
+@pytest.mark.fault("bad input")
 def test_microseconds_are_refused_saying_so() -> None:
     with pytest.raises(ValidationError) as info:
         to_epoch_ms(1_700_000_000_000_000, "timestamp")
@@ -193,11 +201,13 @@ def test_microseconds_are_refused_saying_so() -> None:
 
 
 @pytest.mark.parametrize("value", [0, -1, 12345])
+@pytest.mark.fault("bad input")
 def test_times_before_any_market_are_refused(value: int) -> None:
     with pytest.raises(ValidationError):
         to_epoch_ms(value, "timestamp")
 
 
+@pytest.mark.fault("bad input")
 def test_naive_datetime_is_refused_saying_so() -> None:
     naive = datetime(2024, 1, 1, 12, 0, 0)
     with pytest.raises(ValidationError) as info:
@@ -207,6 +217,7 @@ def test_naive_datetime_is_refused_saying_so() -> None:
     assert info.value.value == naive
 
 
+@pytest.mark.fault("bad input")
 def test_naive_iso_text_is_refused() -> None:
     with pytest.raises(ValidationError) as info:
         to_epoch_ms("2024-01-01T00:00:00", "timestamp")
@@ -237,6 +248,7 @@ def test_boolean_is_not_a_time(value: bool) -> None:
 
 
 @pytest.mark.parametrize("value", ["yesterday", "", None, 1.5e12 + 0.5, [NOV_2023_MS]])
+@pytest.mark.fault("bad input")
 def test_other_time_input_is_refused(value: object) -> None:
     with pytest.raises(ValidationError):
         to_epoch_ms(value, "timestamp")
@@ -282,6 +294,7 @@ def test_ccxt_symbols_are_accepted(value: str) -> None:
         42,
     ],
 )
+@pytest.mark.fault("bad input")
 def test_other_symbols_are_refused(value: object) -> None:
     with pytest.raises(ValidationError) as info:
         check_symbol(value)  # type: ignore[arg-type]
@@ -295,6 +308,7 @@ def test_ccxt_exchange_ids_are_accepted(value: str) -> None:
 
 
 @pytest.mark.parametrize("value", ["Kraken", "kra ken", "KRAKEN", "kraken ", "", "1inch", None])
+@pytest.mark.fault("bad input")
 def test_other_exchange_ids_are_refused(value: object) -> None:
     with pytest.raises(ValidationError) as info:
         check_exchange(value)  # type: ignore[arg-type]

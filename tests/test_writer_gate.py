@@ -25,6 +25,8 @@ from tradedb.store.engines import sqlite as sqlite_engine
 from tradedb.store.engines.sqlite import ReadOnlySQLiteError as ReadOnlyDatabaseError
 from tradedb.store.engines.sqlite import writer_crashes
 
+pytestmark = pytest.mark.fault("kill")
+
 posix_only = pytest.mark.skipif(os.name == "nt", reason="no crash evidence without fcntl")
 
 # The child records a deposit, then either sleeps inside a second write transaction (to

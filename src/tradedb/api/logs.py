@@ -31,12 +31,15 @@ class BotLogs:
         *,
         level: str | None = None,
         since: str | int | None = None,
+        until: str | int | None = None,
         strategy: str | None = None,
         limit: int = 100,
     ) -> list[Log]:
         """The newest records (at `level` or above, since a time: a span back from now
-        such as '30m', a date, ISO 8601, or epoch ms), in time order."""
-        query = LogQuery.parse(level=level, since=since, strategy=strategy, limit=limit)
+        such as '30m', a date, ISO 8601, or epoch ms; before `until`), in time order."""
+        query = LogQuery.parse(
+            level=level, since=since, until=until, strategy=strategy, limit=limit
+        )
         return recent(self._store, query)
 
     def follow(
@@ -44,12 +47,16 @@ class BotLogs:
         *,
         level: str | None = None,
         since: str | int | None = None,
+        until: str | int | None = None,
         strategy: str | None = None,
         limit: int = 100,
         stop: threading.Event | None = None,
     ) -> Iterator[Log]:
-        """The newest records, then each new one as it is written, until `stop` is set."""
-        query = LogQuery.parse(level=level, since=since, strategy=strategy, limit=limit)
+        """The newest records, then each new one as it is written, until `stop` is set
+        (`until` is refused: what is followed has no end)."""
+        query = LogQuery.parse(
+            level=level, since=since, until=until, strategy=strategy, limit=limit
+        )
         return follow(self._store, query, stop=stop)
 
     def search(

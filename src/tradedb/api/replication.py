@@ -18,7 +18,7 @@ from tradedb.services.ops.replica_generations import Generation
 
 class Replication:
     """One database file and its replica: `replica` (a folder or s3://bucket/path), else
-    `to` in the config's [replication] table, else <backup folder>/replica/<file name>."""
+    `replica` in the config's [replication] table, else <backup folder>/replica/<file name>."""
 
     def __init__(
         self,

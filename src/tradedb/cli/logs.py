@@ -20,6 +20,7 @@ from tradedb.cli.common import (
     print_json,
     user_errors,
 )
+from tradedb.cli.options import UntilOption
 from tradedb.models import Log
 from tradedb.services.ops.logs import LEVELS, LogQuery
 
@@ -47,6 +48,7 @@ def logs(
             show_default=False,
         ),
     ] = None,
+    until: UntilOption = None,
     strategy: Annotated[
         str | None, typer.Option(help="Only this strategy's records.", show_default=False)
     ] = None,
@@ -62,19 +64,24 @@ def logs(
     """Show bot_logs records, oldest first; --json prints an array (one object a line with
     --follow)."""
     # Checked before the database is opened; a span back from now is fixed here, once.
-    since_ms = LogQuery.parse(
-        level=level, since=since, strategy=strategy, limit=limit
-    ).selection.since_ms
+    selection = LogQuery.parse(
+        level=level, since=since, until=until, strategy=strategy, limit=limit
+    ).selection
+    since_ms, until_ms = selection.since_ms, selection.until_ms
     with open_database(db, readonly=True) as database:
         bot_logs = database.logs
         if follow_new:
             try:
-                live = bot_logs.follow(level=level, since=since_ms, strategy=strategy, limit=limit)
+                live = bot_logs.follow(
+                    level=level, since=since_ms, until=until_ms, strategy=strategy, limit=limit
+                )
                 _print_live(live, as_json=as_json)
             except KeyboardInterrupt:
                 return
             return
-        rows = bot_logs.recent(level=level, since=since_ms, strategy=strategy, limit=limit)
+        rows = bot_logs.recent(
+            level=level, since=since_ms, until=until_ms, strategy=strategy, limit=limit
+        )
     if as_json:
         print_json([log_json(row) for row in rows])
         return

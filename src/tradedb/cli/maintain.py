@@ -13,6 +13,7 @@ from rich.text import Text
 from tradedb.api.admin import Maintenance
 from tradedb.cli.common import DbOption, JsonOption, err, out, print_json, user_errors
 from tradedb.cli.options import SEVERAL, listed
+from tradedb.models.values import parse_every
 from tradedb.services.ops.maintain import Job, JobOutcome
 
 # Exit status when a job failed or is unavailable (reported; the others still ran).
@@ -31,9 +32,13 @@ def maintain(
             metavar="JOB",
         ),
     ] = None,
-    check_every: Annotated[
-        float, typer.Option(help="Without --once: seconds between checks at most.")
-    ] = 3600.0,
+    every: Annotated[
+        str,
+        typer.Option(
+            metavar="DURATION",
+            help="Without --once: check what is due at least this often: 30s, 10m, 1h.",
+        ),
+    ] = "1h",
     print_schedule: Annotated[
         bool,
         typer.Option(
@@ -48,6 +53,7 @@ def maintain(
     backup monthly (periods are UTC calendar days, ISO weeks, months), each backup
     followed by rotation. A failed job is reported (exit 1) and retried at the next run.
     Schedule it hourly: `tradedb maintain --print-schedule` shows how."""
+    check_every_s = parse_every(every) / 1000
     maintenance = Maintenance(db)
     if print_schedule:
         lines = maintenance.schedule()
@@ -70,7 +76,7 @@ def maintain(
     err.print(f"maintaining {maintenance.database}; Ctrl-C stops", highlight=False, markup=False)
     try:
         maintenance.run_forever(
-            check_every_s=check_every, report=lambda found: _show(found, as_json)
+            check_every_s=check_every_s, report=lambda found: _show(found, as_json)
         )
     except KeyboardInterrupt:
         err.print("stopped", highlight=False)

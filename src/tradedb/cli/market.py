@@ -24,7 +24,7 @@ from tradedb.cli.common import (
     user_errors,
 )
 from tradedb.cli.options import SEVERAL, SinceOption, UntilOption, listed
-from tradedb.models.values import format_decimal
+from tradedb.models.values import format_decimal, parse_every
 from tradedb.services.marketdata import files
 from tradedb.services.marketdata import tickers as recording
 from tradedb.services.marketdata.candles import AMOUNTS
@@ -412,7 +412,7 @@ def record_tickers(
     as_json: JsonOption = False,
 ) -> None:
     """Record tickers (bid, ask, last, 24h volume and change) through ccxt into `tickers`."""
-    interval = None if every is None else recording.parse_every(every)
+    interval = None if every is None else parse_every(every)
     markets = listed(symbols)
     client = MarketData.exchange_client(exchange)
     planned = recording.planned_polls(interval, count)

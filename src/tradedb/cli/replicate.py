@@ -28,8 +28,8 @@ ReplicaOption = Annotated[
     typer.Option(
         "--replica",
         metavar="DIR|URL",
-        help="The replica: a folder or s3://bucket/path[?endpoint=URL&region=R] (else `to` "
-        "in the config's [replication] table, else <backup folder>/replica/).",
+        help="The replica: a folder or s3://bucket/path[?endpoint=URL&region=R] (else "
+        "`replica` in the config's [replication] table, else <backup folder>/replica/).",
         show_default=False,
     ),
 ]

@@ -343,3 +343,23 @@ def check_aligned(timestamp_ms: int, timeframe: str, field: str = "timestamp") -
             "epoch, UTC)",
         )
     return timestamp_ms
+
+
+# --- intervals ---------------------------------------------------------------------------
+
+EVERY_UNITS_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000}
+_EVERY = re.compile(r"(\d+)(ms|s|m|h)")
+# What repeats (ticker polls, maintenance checks) runs at least daily: a longer interval
+# is almost certainly a typo, and a huge one would overflow time.sleep.
+MAX_EVERY_MS = 24 * 3_600_000
+
+
+def parse_every(text: str) -> int:
+    """An interval such as 500ms, 10s, 1m or 1h, in milliseconds."""
+    match = _EVERY.fullmatch(text.strip())
+    millis = int(match[1]) * EVERY_UNITS_MS[match[2]] if match else 0
+    if not 0 < millis <= MAX_EVERY_MS:
+        raise ValidationError(
+            "every", text, "must be a whole number of ms, s, m or h, from 1ms to 24h (e.g. 10s)"
+        )
+    return millis

@@ -16,7 +16,6 @@ and slots passed over entirely are skipped (and counted), not fired back to back
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,16 +24,17 @@ from functools import partial
 from typing import Any
 
 from tradedb.errors import ValidationError
-from tradedb.models.values import EXACT, PERCENT, check_symbol, now_epoch_ms
+from tradedb.models.values import (
+    EXACT,
+    MAX_EVERY_MS,
+    PERCENT,
+    check_symbol,
+    now_epoch_ms,
+)
 from tradedb.services.marketdata.download import call_with_retries, load_markets, network_errors
 from tradedb.store import Store
 from tradedb.store.bulk import ticker_rows
 
-EVERY_UNITS_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000}
-_EVERY = re.compile(r"(\d+)(ms|s|m|h)")
-# Tickers are 24-hour statistics; a longer interval is almost certainly a typo, and a huge
-# one would overflow time.sleep.
-MAX_EVERY_MS = 24 * 3_600_000
 PERCENT_STEP = Decimal(1).scaleb(-PERCENT.scale)
 
 
@@ -99,17 +99,6 @@ class Recording:
     @property
     def all_failed(self) -> bool:
         return bool(self.polls) and self.failed_polls == len(self.polls)
-
-
-def parse_every(text: str) -> int:
-    """An interval such as 500ms, 10s, 1m or 1h, in milliseconds."""
-    match = _EVERY.fullmatch(text.strip())
-    millis = int(match[1]) * EVERY_UNITS_MS[match[2]] if match else 0
-    if not 0 < millis <= MAX_EVERY_MS:
-        raise ValidationError(
-            "every", text, "must be a whole number of ms, s, m or h, from 1ms to 24h (e.g. 10s)"
-        )
-    return millis
 
 
 def ticker_row(ticker: Mapping[str, Any], *, fetched_at: int) -> dict[str, object]:

@@ -16,9 +16,8 @@ from tradedb.models.values import (
     check_exchange,
     check_name,
     check_symbol,
-    parse_time_bound,
 )
-from tradedb.services.ops.logs import check_limit, minimum_levels, parse_since
+from tradedb.services.ops.logs import check_limit, minimum_levels, time_range
 from tradedb.store import Store
 from tradedb.store.logs import LogFilter, LogRecords
 
@@ -50,10 +49,7 @@ def parse_search(
     levels = minimum_levels(level)
     if text is not None and len(text) > MAX_TEXT_LENGTH:
         raise ValidationError("text", text, f"at most {MAX_TEXT_LENGTH} characters")
-    since_ms = None if since is None else parse_since(since, now_ms)
-    until_ms = None if until is None else parse_time_bound(until, "until")
-    if since_ms is not None and until_ms is not None and since_ms >= until_ms:
-        raise ValidationError("until", until, "must be later than since")
+    since_ms, until_ms = time_range(since, until, now_ms)
     return LogFilter(
         levels=levels,
         strategy=None if strategy is None else check_name(strategy, "strategy"),

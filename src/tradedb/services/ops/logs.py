@@ -331,7 +331,7 @@ MAX_LIMIT = 100_000
 
 @dataclass(frozen=True)
 class LogQuery:
-    """What `tradedb logs` asks for: a minimum level, a strategy, a start, a count."""
+    """What `tradedb logs` asks for: a minimum level, a strategy, a time range, a count."""
 
     selection: LogFilter
     limit: int
@@ -342,14 +342,29 @@ class LogQuery:
         *,
         level: str | None = None,
         since: str | int | None = None,
+        until: str | int | None = None,
         strategy: str | None = None,
         limit: int = 100,
         now_ms: int | None = None,
     ) -> LogQuery:
         levels = minimum_levels(level)
         check_limit(limit)
-        since_ms = None if since is None else parse_since(since, now_ms)
-        return cls(LogFilter(levels=levels, strategy=strategy, since_ms=since_ms), limit)
+        since_ms, until_ms = time_range(since, until, now_ms)
+        selection = LogFilter(
+            levels=levels, strategy=strategy, since_ms=since_ms, until_ms=until_ms
+        )
+        return cls(selection, limit)
+
+
+def time_range(
+    since: str | int | None, until: str | int | None, now_ms: int | None = None
+) -> tuple[int | None, int | None]:
+    """A `since` (which may be a span back from now) and an exclusive `until`, in epoch ms."""
+    since_ms = None if since is None else parse_since(since, now_ms)
+    until_ms = None if until is None else parse_time_bound(until, "until")
+    if since_ms is not None and until_ms is not None and since_ms >= until_ms:
+        raise ValidationError("until", until, "must be later than since")
+    return since_ms, until_ms
 
 
 def minimum_levels(level: str | None) -> tuple[str, ...] | None:
@@ -402,7 +417,17 @@ def follow(
     stop: threading.Event | None = None,
 ) -> Iterator[Log]:
     """The newest `limit` matching rows, then each new one as it is written, until `stop`
-    is set (or forever)."""
+    is set (or forever). A query with an end is refused here, before the first row."""
+    if query.selection.until_ms is not None:
+        raise ValidationError(
+            "until", query.selection.until_ms, "followed records come as written, with no end"
+        )
+    return _follow(store, query, poll_seconds=poll_seconds, stop=stop)
+
+
+def _follow(
+    store: Store, query: LogQuery, *, poll_seconds: float, stop: threading.Event | None
+) -> Iterator[Log]:
     records = LogRecords(store.db)
     with store.db.snapshot():
         shown = records.latest(query.selection, query.limit)

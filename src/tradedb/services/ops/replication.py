@@ -137,11 +137,13 @@ def replication_settings(
     sync_interval: str | None = None,
     env: Mapping[str, str] | None = None,
 ) -> ReplicationSettings:
-    """The replica from --to, else the config's [replication] to, else a folder under the
-    backup folder; the sync interval from the option, the config, or 1s; the generations
-    to keep from the config's keep_generations, or 3."""
+    """The replica `to`, else the config's [replication] replica (`to`, its older name,
+    still read), else a folder under the backup folder; the sync interval from the
+    argument, the config, or 1s; the generations to keep from the config's
+    keep_generations, or 3."""
     section = config_section("replication", env)
-    target = to or _text(section, "to") or str(default_replica_folder(database, env))
+    configured = _text(section, "replica") or _text(section, "to")
+    target = to or configured or str(default_replica_folder(database, env))
     interval = sync_interval or _text(section, "sync_interval") or DEFAULT_SYNC_INTERVAL
     _check_interval(interval)
     replica = parse_replica(
