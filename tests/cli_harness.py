@@ -1,8 +1,11 @@
-"""What the CLI tests share: an environment cut off from the user's own."""
+"""What the CLI tests share: an environment cut off from the user's own, and the real
+command run in it."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -23,3 +26,17 @@ def isolated_environ(root: Path, drop: Iterable[str] = ("TRADEDB_DB",)) -> dict[
     environ = {key: value for key, value in os.environ.items() if key not in dropped}
     environ.update({key: str(value) for key, value in variables.items()})
     return environ
+
+
+def run_cli(root: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`tradedb *args` in a subprocess, in `root` with the isolated environment; the
+    timeout turns a hang into a failure."""
+    return subprocess.run(
+        [sys.executable, "-m", "tradedb", *args],
+        env=isolated_environ(root),
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

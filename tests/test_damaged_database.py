@@ -13,7 +13,6 @@ import hashlib
 import re
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import pytest
 from mcp import Client
 
 import tradedb
-from cli_harness import isolated_environ
+from cli_harness import run_cli as run
 from mcp_database import anyio_backend, refusal  # noqa: F401
 from tradedb.mcp import build_server
 
@@ -118,18 +117,6 @@ def damaged_inside(tmp_path: Path) -> tuple[Path, str]:
     lost = re.findall(rb"O-[0-9]{4}", held)
     assert lost
     return path, lost[0].decode()
-
-
-def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tradedb", *args],
-        env=isolated_environ(tmp_path),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def one_line(result: subprocess.CompletedProcess[str]) -> str:

@@ -11,7 +11,6 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from mcp import Client
 from typer.testing import CliRunner
 
 import tradedb
-from cli_harness import isolated_environ
+from cli_harness import run_cli as run
 from mcp_database import anyio_backend, call, refusal  # noqa: F401
 from tradedb.cli.app import app
 from tradedb.mcp import build_server
@@ -34,19 +33,6 @@ USER_ERROR = 2
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """The real command in a subprocess; the timeout turns a hang into a failure."""
-    return subprocess.run(
-        [sys.executable, "-m", "tradedb", *args],
-        env=isolated_environ(tmp_path),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def one_line(returncode: int, stdout: str, stderr: str) -> str:

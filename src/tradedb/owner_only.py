@@ -25,7 +25,11 @@ def create(path: Path, *, replace: bool = False) -> int:
     to open applies only to a file it creates)."""
     flags = os.O_CREAT | os.O_WRONLY | getattr(os, "O_BINARY", 0)
     flags |= os.O_TRUNC if replace else os.O_EXCL
-    descriptor = os.open(path, flags, FILE_MODE)
+    return _owner_only(os.open(path, flags, FILE_MODE))
+
+
+def _owner_only(descriptor: int) -> int:
+    """The open file made owner-only (closed if that fails); the descriptor."""
     try:
         if hasattr(os, "fchmod"):
             os.fchmod(descriptor, FILE_MODE)
@@ -49,13 +53,7 @@ def new_file(path: Path, *, replace: bool = False, fsync: bool = True) -> Iterat
 def open_for_append(path: Path) -> IO[bytes]:
     """A log file open for appending: created owner-only, or an existing one made so."""
     descriptor = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_APPEND, FILE_MODE)
-    try:
-        if hasattr(os, "fchmod"):
-            os.fchmod(descriptor, FILE_MODE)
-    except OSError:
-        os.close(descriptor)
-        raise
-    return os.fdopen(descriptor, "ab")
+    return os.fdopen(_owner_only(descriptor), "ab")
 
 
 def write_bytes(path: Path, data: bytes, *, replace: bool = True) -> None:

@@ -110,10 +110,8 @@ def _literal(objects: Sequence[Any]) -> Iterator[None]:
                 obj.short_help = short_help
 
 
-class Command(TyperCommand):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        _styled(self.params)
+class _StyledHelpOption(_click.Command):
+    """--help styled as the other options (typer makes it apart from them)."""
 
     def get_help_option(self, ctx: _click.Context) -> TyperOption | None:
         option = super().get_help_option(ctx)
@@ -121,12 +119,18 @@ class Command(TyperCommand):
             _styled([option])
         return option
 
+
+class Command(_StyledHelpOption, TyperCommand):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _styled(self.params)
+
     def format_help(self, ctx: _click.Context, formatter: _click.HelpFormatter) -> None:
         with _literal([self, *self.get_params(ctx)]):
             super().format_help(ctx, formatter)
 
 
-class Group(TyperGroup):
+class Group(_StyledHelpOption, TyperGroup):
     """A group of commands; `panels` (empty: typer's one "Commands" panel) puts its
     commands in panels, in that order."""
 
@@ -144,12 +148,6 @@ class Group(TyperGroup):
         order = [name for _, names in self.panels for name in names]
         known = [name for name in order if name in self.commands]
         return known + [name for name in self.commands if name not in known]
-
-    def get_help_option(self, ctx: _click.Context) -> TyperOption | None:
-        option = super().get_help_option(ctx)
-        if option is not None:
-            _styled([option])
-        return option
 
     def format_help(self, ctx: _click.Context, formatter: _click.HelpFormatter) -> None:
         subcommands = [self.commands[name] for name in self.list_commands(ctx)]
