@@ -376,7 +376,10 @@ def test_since_and_until_take_a_date_a_datetime_or_epoch_ms(run: Any) -> None:
 
     assert dates.exit_code == 0, dates.stderr
     report = json.loads(dates.stdout)
-    assert (report["filters"]["from"], report["filters"]["to"]) == ("2018-01-15", "2018-01-16")
+    assert (report["filters"]["first_date"], report["filters"]["last_date"]) == (
+        "2018-01-15",
+        "2018-01-16",
+    )
     assert json.loads(exact.stdout) == report
     assert json.loads(after_midnight.stdout) == report
 

@@ -67,10 +67,10 @@ class ReportFilters:
         names = None if not strategies else tuple(dict.fromkeys(strategies))
         for name in names or ():
             check_name(name, "strategy")
-        first = None if first_date is None else to_iso_date(first_date, "from")
-        last = None if last_date is None else to_iso_date(last_date, "to")
+        first = None if first_date is None else to_iso_date(first_date, "first_date")
+        last = None if last_date is None else to_iso_date(last_date, "last_date")
         if first is not None and last is not None and first > last:
-            raise ValidationError("from", first, f"is after to={last}")
+            raise ValidationError("first_date", first, f"is after last_date={last}")
         return cls(
             strategies=names,
             exchange=None if exchange is None else check_exchange(exchange),
@@ -81,12 +81,14 @@ class ReportFilters:
     @property
     def since(self) -> int | None:
         """The first millisecond of the period."""
-        return None if self.first_date is None else parse_time_bound(self.first_date, "from")
+        return None if self.first_date is None else parse_time_bound(self.first_date, "first_date")
 
     @property
     def until(self) -> int | None:
         """The first millisecond after the period (the midnight after its last day)."""
-        return None if self.last_date is None else parse_time_bound(_next_day(self.last_date), "to")
+        if self.last_date is None:
+            return None
+        return parse_time_bound(_next_day(self.last_date), "last_date")
 
     def describe(self) -> str:
         parts = [

@@ -104,8 +104,8 @@ def report_json(report: Report) -> dict[str, Any]:
         "filters": {
             "strategies": list(filters.strategies) if filters.strategies else None,
             "exchange": filters.exchange,
-            "from": filters.first_date,
-            "to": filters.last_date,
+            "first_date": filters.first_date,
+            "last_date": filters.last_date,
         },
         "rows": [row_json(row) for row in report.rows],
     }
