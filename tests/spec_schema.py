@@ -55,7 +55,8 @@ EXTRA_COLUMN_DECLARATIONS: dict[tuple[str, str], Declared] = {
 
 # Tables tradedb adds, column by column:
 #   wallet_movements: the ledger's journal, every change of a wallet as signed amounts;
-#   a wallet's balances are the sum of its movements, and the journal is never pruned.
+#   a wallet's balances are the sum of its movements, and the journal is never pruned;
+#   sync_cursors: where each stream of an exchange account's sync goes on from.
 EPOCH_SECONDS_DEFAULT = "strftime('%s','now')"
 EXTRA_TABLES: dict[str, dict[str, Declared]] = {
     "wallet_movements": {
@@ -69,6 +70,16 @@ EXTRA_TABLES: dict[str, dict[str, Declared]] = {
         "order_id": Declared("TEXT"),
         "reference": Declared("TEXT"),
         "timestamp": Declared("INTEGER", notnull=True),
+        "created_at": Declared("INTEGER", default=EPOCH_SECONDS_DEFAULT),
+    },
+    "sync_cursors": {
+        "id": Declared("INTEGER", notnull=True, pk=True),
+        "exchange": Declared("TEXT", notnull=True),
+        "stream": Declared("TEXT", notnull=True),
+        "scope": Declared("TEXT", notnull=True),
+        "next_since": Declared("INTEGER", notnull=True),
+        "last_id": Declared("TEXT"),
+        "synced_at": Declared("INTEGER", notnull=True),
         "created_at": Declared("INTEGER", default=EPOCH_SECONDS_DEFAULT),
     },
 }

@@ -60,6 +60,7 @@ def test_open_gives_every_part_on_both_engines(db_target: str) -> None:
             "wallets",
             "balance_history",
             "wallet_movements",
+            "sync_cursors",
         }
         assert db.schema().up_to_date
 

@@ -73,6 +73,7 @@ class Tables:
         self.wallets = TableReader(store.wallets)
         self.balance_history = TableReader(store.balance_history)
         self.wallet_movements = TableReader(store.movements)
+        self.sync_cursors = TableReader(store.sync_cursors)
 
     def __getitem__(self, name: str) -> TableReader[Any]:
         reader: TableReader[Any] = getattr(self, self._store.repo(name).name)
@@ -82,7 +83,8 @@ class Tables:
         return iter(self.names())
 
     def names(self) -> list[str]:
-        """The tables' names, the specification's eleven and the wallet journal."""
+        """The tables' names: the specification's eleven, the wallet journal and the sync
+        cursors of exchange accounts."""
         return self._store.table_names()
 
     def counts(self) -> dict[str, int]:

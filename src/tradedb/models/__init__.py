@@ -20,6 +20,8 @@ from tradedb.models.trading import (
 from tradedb.models.wallets import (
     BalanceHistory,
     BalanceHistoryCreate,
+    SyncCursor,
+    SyncCursorCreate,
     Wallet,
     WalletCreate,
     WalletMovement,
@@ -44,6 +46,8 @@ __all__ = [
     "Position",
     "PositionCreate",
     "Record",
+    "SyncCursor",
+    "SyncCursorCreate",
     "Ticker",
     "TickerCreate",
     "Trade",

@@ -33,6 +33,7 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 ConfigType = Literal["string", "number", "boolean", "json"]
 BalanceType = Literal["available", "locked", "total"]
 MovementKind = Literal["opening", "deposit", "withdrawal", "lock", "unlock", "trade", "fee", "sync"]
+SyncStream = Literal["trades", "orders", "deposits", "withdrawals"]
 
 
 def _field_name(info: ValidationInfo) -> str:

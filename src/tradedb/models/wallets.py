@@ -1,4 +1,5 @@
-"""Records of the wallet tables: wallets and balance_history."""
+"""Records of the wallet tables (wallets, balance_history, the journal) and of the sync
+cursors of exchange accounts."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from tradedb.models.fields import (
     MovementKind,
     Name,
     SignedAmount,
+    SyncStream,
 )
 
 
@@ -59,4 +61,21 @@ class WalletMovementCreate(Record):
 
 
 class WalletMovement(WalletMovementCreate, CreatedRecord):
+    pass
+
+
+class SyncCursorCreate(Record):
+    """Where one stream of an exchange account's sync goes on from (extra table
+    `sync_cursors`): a market's trades or orders, or the account's deposits or
+    withdrawals (scope "account")."""
+
+    exchange: Exchange
+    stream: SyncStream
+    scope: Name
+    next_since: EpochMs
+    last_id: Name | None = None
+    synced_at: EpochMs
+
+
+class SyncCursor(SyncCursorCreate, CreatedRecord):
     pass

@@ -148,6 +148,8 @@ TIMEFRAMES = ("1m", "5m", "15m", "1h", "4h", "1d")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 CONFIG_TYPES = ("string", "number", "boolean", "json")
 BALANCE_TYPES = ("available", "locked", "total")
+# What `tradedb sync` reads from an exchange account, each from its own cursor.
+SYNC_STREAMS = ("trades", "orders", "deposits", "withdrawals")
 
 # --- core trading ------------------------------------------------------------------------
 
@@ -494,6 +496,27 @@ Index(
     postgresql_where=wallet_movements.c.reference.isnot(None),
 )
 
+# --- where each stream of a live account's sync goes on from (extra table) ------------------
+
+# One row per exchange, stream and scope (a market for trades and orders, "account" for
+# transfers): the time the next fetch starts from and the exchange's id of the newest item
+# seen. Each advances in the transaction that records what was fetched, so a sync killed
+# at any moment resumes where the database says, and refetching what overlaps is harmless
+# (every item is recorded idempotently by its exchange id).
+sync_cursors = _table(
+    "sync_cursors",
+    _id(),
+    Column("exchange", Str, nullable=False),
+    Column("stream", Str, nullable=False),
+    Column("scope", Str, nullable=False),
+    Column("next_since", Int64, nullable=False),
+    Column("last_id", Str),
+    Column("synced_at", Int64, nullable=False),
+    _created_at(),
+    UniqueConstraint("exchange", "stream", "scope"),
+    _one_of("stream", SYNC_STREAMS),
+)
+
 SPEC_TABLES = (
     trades,
     crypto_orders,
@@ -508,7 +531,7 @@ SPEC_TABLES = (
     balance_history,
 )
 # Tables of tradedb's own beyond the specification (docs/schema.md says why).
-EXTRA_TABLES = (wallet_movements,)
+EXTRA_TABLES = (wallet_movements, sync_cursors)
 ALL_TABLES = SPEC_TABLES + EXTRA_TABLES
 # Derived data only, rebuilt on demand: no readable view, no repository, cleared on upgrade.
 CACHE_TABLES = (candle_blocks,)

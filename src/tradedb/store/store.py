@@ -25,6 +25,8 @@ from tradedb.models import (
     PortfolioSnapshotCreate,
     Position,
     PositionCreate,
+    SyncCursor,
+    SyncCursorCreate,
     Ticker,
     TickerCreate,
     Trade,
@@ -84,6 +86,9 @@ LOGS = TableSpec(t.bot_logs, LogCreate, Log, "timestamp", durable=False)
 WALLETS = TableSpec(t.wallets, WalletCreate, Wallet, "last_updated", ("exchange", "asset"))
 BALANCE_HISTORY = TableSpec(t.balance_history, BalanceHistoryCreate, BalanceHistory, "timestamp")
 MOVEMENTS = TableSpec(t.wallet_movements, WalletMovementCreate, WalletMovement, "timestamp")
+SYNC_CURSORS = TableSpec(
+    t.sync_cursors, SyncCursorCreate, SyncCursor, "synced_at", ("exchange", "stream", "scope")
+)
 
 
 class Store:
@@ -103,6 +108,7 @@ class Store:
         self.wallets = Repository(db, WALLETS)
         self.balance_history = Repository(db, BALANCE_HISTORY)
         self.movements = Repository(db, MOVEMENTS)
+        self.sync_cursors = Repository(db, SYNC_CURSORS)
         self.market = MarketRecords(db)
         self.ledger = LedgerRecords(
             db,
@@ -127,6 +133,7 @@ class Store:
                 self.wallets,
                 self.balance_history,
                 self.movements,
+                self.sync_cursors,
             )
         }
 
