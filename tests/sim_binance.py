@@ -379,6 +379,8 @@ class SimulatedBinance:
             )
         quantity = exact(amount, "amount")
         limit_price = ZERO if price is None else exact(price, "price")
+        if order_type == "MARKET" and price is not None:
+            raise ValueError("a MARKET order has no price: give fill() the price it trades at")
         if order_type != "MARKET" and limit_price <= 0:
             raise ValueError(f"a {type} order needs a price above zero")
         if quantity <= 0:
@@ -412,6 +414,8 @@ class SimulatedBinance:
         order needs one); the fee is paid in the asset received unless `fee_asset` says
         otherwise. Returns the trade id."""
         order = self._open_order(order_id)
+        if order.type == "MARKET" and price is None:
+            raise ValueError("a MARKET order's fill needs the price it trades at")
         quantity = exact(amount, "amount")
         trade_price = order.price if price is None else exact(price, "price")
         fee_amount = exact(fee, "fee")
@@ -642,13 +646,15 @@ class SimulatedBinance:
 
     # -- the endpoints ------------------------------------------------------------------
 
-    def _symbol(self, params: dict[str, str], required: bool = True) -> str | None:
-        market_id = params.get("symbol")
-        if not market_id:
-            if required:
-                raise mandatory("symbol")
-            return None
-        if market_id not in self._assets_of:
+    def _symbol(self, params: dict[str, str]) -> str:
+        market_id = self._optional_symbol(params)
+        if market_id is None:
+            raise mandatory("symbol")
+        return market_id
+
+    def _optional_symbol(self, params: dict[str, str]) -> str | None:
+        market_id = params.get("symbol") or None
+        if market_id is not None and market_id not in self._assets_of:
             raise BinanceRejection(-1121, "Invalid symbol.")
         return market_id
 
@@ -784,7 +790,6 @@ class SimulatedBinance:
 
     def _new_order(self, params: dict[str, str]) -> dict[str, Any]:
         market_id = self._symbol(params)
-        assert market_id is not None
         side, order_type = params.get("side"), params.get("type")
         if side not in ("BUY", "SELL"):
             raise BinanceRejection(-1117, "Invalid side.")
@@ -915,7 +920,6 @@ class SimulatedBinance:
 
     def _query_order(self, params: dict[str, str]) -> dict[str, Any]:
         market_id = self._symbol(params)
-        assert market_id is not None
         order = self._find_order(params, market_id)
         if order is None:
             raise BinanceRejection(-2013, "Order does not exist.")
@@ -923,7 +927,6 @@ class SimulatedBinance:
 
     def _cancel_order(self, params: dict[str, str]) -> dict[str, Any]:
         market_id = self._symbol(params)
-        assert market_id is not None
         order = self._find_order(params, market_id)
         if order is None or not order.is_open:
             raise BinanceRejection(-2011, "Unknown order sent.")
@@ -940,7 +943,7 @@ class SimulatedBinance:
         }
 
     def _open_orders(self, params: dict[str, str]) -> list[dict[str, Any]]:
-        market_id = self._symbol(params, required=False)
+        market_id = self._optional_symbol(params)
         return [
             self._order_answer(order)
             for order in self._orders.values()

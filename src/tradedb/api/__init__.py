@@ -17,6 +17,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from tradedb.api.accounts import Accounts
 from tradedb.api.admin import locate
 from tradedb.api.analytics import Analytics
 from tradedb.api.logs import BotLogs
@@ -42,7 +43,8 @@ class TradeDB:
     - `ops`: retention and the audit;
     - `config`: bot_config settings;
     - `logs`: bot_logs;
-    - `tables`: reads of every table (get, list with filters and pages, count).
+    - `tables`: reads of every table (get, list with filters and pages, count);
+    - `accounts`: live exchange accounts synced into the ledger.
     """
 
     def __init__(self, store: Store) -> None:
@@ -54,6 +56,7 @@ class TradeDB:
         self.config = BotConfig(store)
         self.logs = BotLogs(store)
         self.tables = Tables(store)
+        self.accounts = Accounts(store)
 
     @property
     def engine(self) -> str:

@@ -19,6 +19,7 @@ from tradedb.cli import maintain as maintain_cli
 from tradedb.cli import mcp as mcp_cli
 from tradedb.cli import migrate as migrate_cli
 from tradedb.cli import retention as retention_cli
+from tradedb.cli import sync as sync_cli
 from tradedb.cli.common import (
     USER_ERROR,
     DbOption,
@@ -35,7 +36,10 @@ from tradedb.cli.helpstyle import App, grouped
 # database up, then the daily work, then keeping it safe.
 PANELS = (
     ("Setup", ("init", "info", "db", "config", "demo")),
-    ("Ledger", ("deposit", "withdraw", "orders", "trades", "positions", "balances", "audit")),
+    (
+        "Ledger",
+        ("deposit", "withdraw", "sync", "orders", "trades", "positions", "balances", "audit"),
+    ),
     (
         "Market data",
         ("download", "tickers", "import", "candles", "list-data", "gaps", "resample"),
@@ -72,6 +76,7 @@ replicate.register(app)
 maintain_cli.register(app)
 mcp_cli.register(app)
 migrate_cli.register(app)
+sync_cli.register(app)
 
 
 def _version(value: bool) -> None:

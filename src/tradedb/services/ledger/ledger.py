@@ -615,12 +615,18 @@ class Ledger:
 
     @_operation
     def sync_balances(
-        self, exchange: str, ccxt_balance: Mapping[str, Any], *, timestamp: object = None
+        self,
+        exchange: str,
+        ccxt_balance: Mapping[str, Any],
+        *,
+        timestamp: object = None,
+        apply: bool = True,
     ) -> Reconciliation:
         """Bring the wallets of `exchange` to what ccxt's fetch_balance() reported.
 
         Assets the exchange did not list are taken as zero. Returns the differences the
-        ledger had (exchange minus ledger); each is journalled as a 'sync' movement.
+        ledger had (exchange minus ledger); each is journalled as a 'sync' movement, unless
+        `apply` is False, which only compares.
         """
         exchange = check_exchange(exchange)
         reported = parse_balance(ccxt_balance)
@@ -637,7 +643,7 @@ class Ledger:
                 else:
                     differences.append(BalanceDifference(asset, ours, theirs))
             changes = [WalletChange(d.asset, "sync", d.available, d.locked) for d in differences]
-            if changes:
+            if changes and apply:
                 self._change(exchange, changes, when, "syncing balances", ("ccxt_balance", None))
         return Reconciliation(exchange, when, differences, matched)
 

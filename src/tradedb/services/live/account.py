@@ -1,0 +1,372 @@
+"""`tradedb sync`: bring the ledger to what an exchange account holds, exactly once.
+
+One run, for each market asked for and for the account:
+
+1. deposits and withdrawals since their cursor, each a wallet movement whose reference is
+   the exchange's id (recorded once however often it is fetched);
+2. the open orders: one the ledger does not know (placed on the website, by another
+   program, before tradedb) is adopted, with the configured default strategy;
+3. the fills since the market's cursor, page by page: a fill of an unknown order has its
+   order fetched and adopted first; a fill already recorded is a duplicate and changes
+   nothing; one that contradicts the recorded fill of the same id stops the sync, naming it;
+4. the closed orders since the cursor: a cancel or an expiry the exchange made goes through
+   the ledger's state machine;
+5. the balances: a report per asset of the ledger's available and locked against the
+   exchange's free and used; with `apply`, the differences are journalled as sync
+   movements.
+
+Each page and the cursor it moves commit in one transaction, so a run killed at any
+moment and run again records nothing twice and misses nothing. A first run with no cursor
+starts at `since`, or at the moment it runs: the ledger follows the account from then on,
+and `apply` opens its wallets at the exchange's balances.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from tradedb.errors import ExchangeUnavailable, TradeDBError, ValidationError
+from tradedb.models import Order, SyncCursor
+from tradedb.models.values import check_symbol, now_epoch_ms, parse_time_bound
+from tradedb.services.ledger import Ledger
+from tradedb.services.ledger.ledger import Reconciliation
+from tradedb.services.marketdata.download import call_with_retries, load_markets, reason
+from tradedb.store import Store
+
+ACCOUNT = "account"
+# ccxt's order types as the schema's; an exchange's own kinds of stop and take-profit
+# orders ("stop_loss_limit", "take_profit_limit") keep their family.
+ORDER_TYPES = {"limit": "limit", "market": "market", "limit_maker": "limit"}
+FINAL_STATES = {"canceled": "cancel_order", "cancelled": "cancel_order", "expired": "expire_order"}
+NEEDED = ("fetchMyTrades", "fetchOpenOrders", "fetchOrder", "fetchBalance")
+DAY_MS = 86_400_000
+# Some exchanges answer a fetch from `since` with a window after it only (Binance: a day of
+# fills, 90 days of transfers), so an empty answer ends the stream only once the window
+# reaches the present; before that the fetch steps to the next window.
+WINDOW_MS = {"trades": DAY_MS, "deposits": 90 * DAY_MS, "withdrawals": 90 * DAY_MS}
+
+
+class SyncStopped(TradeDBError):
+    """The sync met an item of the exchange it must not apply (a fill contradicting the
+    recorded one of the same id, an amount the columns cannot hold). What came before it is
+    recorded; nothing of it is, and the message names it."""
+
+
+@dataclass
+class StreamCount:
+    new: int = 0
+    duplicates: int = 0
+
+
+@dataclass
+class SyncReport:
+    """What one sync run recorded, and how the balances compared."""
+
+    exchange: str
+    started_at: int
+    trades: dict[str, StreamCount] = field(default_factory=dict)
+    deposits: StreamCount = field(default_factory=StreamCount)
+    withdrawals: StreamCount = field(default_factory=StreamCount)
+    adopted_orders: list[str] = field(default_factory=list)
+    closed_orders: list[str] = field(default_factory=list)
+    reconciliation: Reconciliation | None = None
+    applied: bool = False
+
+    @property
+    def in_sync(self) -> bool:
+        return self.reconciliation is None or self.reconciliation.in_sync or self.applied
+
+
+@dataclass(frozen=True)
+class SyncRequest:
+    """What to sync: the markets, where a first run starts, whether to journal balance
+    differences, and the strategy adopted orders get."""
+
+    symbols: tuple[str, ...]
+    since: int | None = None
+    apply: bool = False
+    default_strategy: str | None = None
+
+    @classmethod
+    def parse(
+        cls,
+        *,
+        symbols: Iterable[str],
+        since: object = None,
+        apply: bool = False,
+        default_strategy: str | None = None,
+    ) -> SyncRequest:
+        markets = tuple(dict.fromkeys(check_symbol(symbol) for symbol in symbols))
+        if not markets:
+            raise ValidationError("symbols", [], "name at least one market to sync")
+        start = None if since is None else parse_time_bound(since, "since")
+        return cls(markets, start, apply, default_strategy)
+
+
+class AccountSync:
+    """One exchange account and the ledger it is synced into."""
+
+    def __init__(
+        self,
+        store: Store,
+        client: Any,
+        *,
+        sleep: Callable[[float], None],
+        clock: Callable[[], int] = now_epoch_ms,
+    ) -> None:
+        self._store = store
+        self._ledger = Ledger(store)
+        # Amounts as the exchange's own text, never floats: the ledger refuses what it
+        # cannot keep exactly, and a float's noise past 8 decimals would stop the sync.
+        # (Decimal would do too, but ccxt 4.5 drops a trade's fee when its numbers are
+        # Decimals: {'cost': None, 'currency': None}.)
+        client.number = str
+        self._client = client
+        self._exchange: str = client.id
+        self._sleep = sleep
+        self._clock = clock
+
+    def run(self, request: SyncRequest) -> SyncReport:
+        report = SyncReport(self._exchange, self._clock())
+        self._check_capabilities()
+        markets = load_markets(self._client, self._sleep)
+        for symbol in request.symbols:
+            if symbol not in markets:
+                raise ValidationError("symbol", symbol, f"is not a market {self._exchange} lists")
+        start = report.started_at if request.since is None else request.since
+        self._transfers("deposits", report.deposits, start)
+        self._transfers("withdrawals", report.withdrawals, start)
+        for symbol in request.symbols:
+            self._open_orders(symbol, request.default_strategy, report)
+            report.trades[symbol] = self._trades(symbol, start, request, report)
+            self._closed_orders(symbol, start, report)
+        balance = self._call("fetch_balance")
+        report.reconciliation = self._ledger.sync_balances(
+            self._exchange, balance, timestamp=self._clock(), apply=request.apply
+        )
+        report.applied = request.apply and not report.reconciliation.in_sync
+        return report
+
+    # --- the exchange -----------------------------------------------------------------
+
+    def _check_capabilities(self) -> None:
+        has = getattr(self._client, "has", {}) or {}
+        lacking = [name for name in NEEDED if not has.get(name)]
+        if lacking:
+            raise ValidationError(
+                "exchange", self._exchange, f"cannot be synced: ccxt has no {', '.join(lacking)}"
+            )
+
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """A request, network errors retried with backoff; an exchange's refusal is one
+        line naming the exchange, the call and the exchange's own message."""
+        import ccxt
+
+        try:
+            return call_with_retries(
+                lambda: getattr(self._client, method)(*args, **kwargs), self._sleep
+            )
+        except ccxt.AuthenticationError as exc:
+            raise ValidationError(
+                "exchange", self._exchange, f"refused the credentials ({reason(exc)})"
+            ) from None
+        except ccxt.BaseError as exc:
+            raise ExchangeUnavailable(
+                f"{self._exchange} {method} failed: {reason(exc)}; what was synced before "
+                "stays recorded: run the sync again"
+            ) from None
+
+    # --- cursors ----------------------------------------------------------------------
+
+    def _cursor(self, stream: str, scope: str) -> SyncCursor | None:
+        return self._store.sync_cursors.select_one(
+            "exchange = ? AND stream = ? AND scope = ?", (self._exchange, stream, scope)
+        )
+
+    def _since(self, stream: str, scope: str, start: int) -> int:
+        cursor = self._cursor(stream, scope)
+        return start if cursor is None else cursor.next_since
+
+    def _advance(self, stream: str, scope: str, since: int, last_id: str | None) -> None:
+        self._store.sync_cursors.upsert(
+            {
+                "exchange": self._exchange,
+                "stream": stream,
+                "scope": scope,
+                "next_since": since,
+                "last_id": last_id,
+                "synced_at": self._clock(),
+            }
+        )
+
+    # --- the streams ------------------------------------------------------------------
+
+    def _fetch(self, stream: str, method: str, symbol: str | None, since: int) -> list[Any]:
+        """The items from `since` on, in time order, stepping over empty windows."""
+        while True:
+            items = [
+                item
+                for item in self._call(method, symbol, since)
+                if int(item.get("timestamp") or 0) >= since
+            ]
+            if items or since + WINDOW_MS[stream] >= self._clock():
+                return sorted(items, key=_time_and_id)
+            since += WINDOW_MS[stream]
+
+    def _transfers(self, stream: str, count: StreamCount, start: int) -> None:
+        since = self._since(stream, ACCOUNT, start)
+        method = "fetch_deposits" if stream == "deposits" else "fetch_withdrawals"
+        items = self._fetch(stream, method, None, since)
+        with self._store.db.transaction():
+            for item in items:
+                if item.get("status") != "ok":
+                    continue  # pending or failed: recorded once it completes
+                result = self._transfer(stream, item)
+                if result.duplicate:
+                    count.duplicates += 1
+                else:
+                    count.new += 1
+            # The newest completed transfer's time: one still pending is fetched again.
+            done = [item for item in items if item.get("status") == "ok"]
+            if done:
+                self._advance(stream, ACCOUNT, int(done[-1]["timestamp"]), str(done[-1]["id"]))
+
+    def _transfer(self, stream: str, item: Mapping[str, Any]) -> Any:
+        amount = Decimal(str(item["amount"]))
+        fee = item.get("fee") or {}
+        if stream == "withdrawals" and fee.get("cost") and fee.get("currency") == item["currency"]:
+            amount += Decimal(str(fee["cost"]))  # the wallet pays the amount sent and the fee
+        record = self._ledger.deposit if stream == "deposits" else self._ledger.withdraw
+        try:
+            return record(
+                exchange=self._exchange,
+                asset=item["currency"],
+                amount=amount,
+                timestamp=item["timestamp"],
+                reference=str(item["id"]),
+            )
+        except ValidationError as exc:
+            raise SyncStopped(f"{self._exchange} {stream[:-1]} {item['id']}: {exc}") from None
+
+    def _open_orders(self, symbol: str, strategy: str | None, report: SyncReport) -> None:
+        for order in self._call("fetch_open_orders", symbol):
+            if self._ledger.order(self._exchange, str(order["id"])) is None:
+                self._adopt(order, strategy, report)
+
+    def _adopt(self, order: Mapping[str, Any], strategy: str | None, report: SyncReport) -> Order:
+        order_id = str(order["id"])
+        kind = str(order.get("type") or ("limit" if order.get("price") else "market"))
+        order_type = ORDER_TYPES.get(kind) or (
+            "take_profit" if "take_profit" in kind else "stop_loss" if "stop" in kind else "limit"
+        )
+        try:
+            adopted = self._ledger.place_order(
+                exchange=self._exchange,
+                order_id=order_id,
+                symbol=order["symbol"],
+                side=order["side"],
+                order_type=order_type,
+                amount=order["amount"],
+                price=order.get("price"),
+                strategy=strategy,
+                timestamp=order.get("timestamp") or self._clock(),
+                # The exchange holds the order's amount and price, and takes fees from
+                # what a fill brings in: a reserve of our own would make the ledger's
+                # locked balance differ from the exchange's used one.
+                fee_reserve_rate=0,
+            )
+        except ValidationError as exc:
+            raise SyncStopped(f"{self._exchange} order {order_id}: {exc}") from None
+        report.adopted_orders.append(order_id)
+        return adopted
+
+    def _trades(
+        self, symbol: str, start: int, request: SyncRequest, report: SyncReport
+    ) -> StreamCount:
+        count = StreamCount()
+        since = self._since("trades", symbol, start)
+        while True:
+            fresh = self._fetch("trades", "fetch_my_trades", symbol, since)
+            recorded_before = count.new
+            if not fresh:
+                break
+            with self._store.db.transaction():
+                for trade in fresh:
+                    self._record_trade(trade, request.default_strategy, count, report)
+                newest = fresh[-1]
+                # The next fetch starts at the newest fill's millisecond, so fills sharing
+                # it are not skipped; they come again and are duplicates. A whole page
+                # within one millisecond goes past it.
+                following = int(newest["timestamp"])
+                if following == since and count.new == recorded_before + len(fresh):
+                    following += 1
+                self._advance("trades", symbol, following, str(newest["id"]))
+            if count.new == recorded_before:
+                break  # nothing new: the stream is caught up
+            since = following
+        return count
+
+    def _record_trade(
+        self,
+        trade: Mapping[str, Any],
+        strategy: str | None,
+        count: StreamCount,
+        report: SyncReport,
+    ) -> None:
+        order_id = trade.get("order")
+        if order_id is not None and self._ledger.order(self._exchange, str(order_id)) is None:
+            self._adopt(self._call("fetch_order", str(order_id), trade["symbol"]), strategy, report)
+        try:
+            result = self._ledger.record_ccxt_trade(self._exchange, trade)
+        except ValidationError as exc:
+            raise SyncStopped(
+                f"{self._exchange} trade {trade.get('id')} of order {order_id}: {exc}; the "
+                "sync stopped before it"
+            ) from None
+        if result.duplicate:
+            count.duplicates += 1
+        else:
+            count.new += 1
+
+    def _closed_orders(self, symbol: str, start: int, report: SyncReport) -> None:
+        since = self._since("orders", symbol, start)
+        has = getattr(self._client, "has", {}) or {}
+        # ccxt's closed orders are the filled ones; a cancel or expiry is among all orders,
+        # or the canceled ones where the exchange lists them apart.
+        methods = (
+            ["fetch_orders"]
+            if has.get("fetchOrders")
+            else [
+                name
+                for name in ("fetch_closed_orders", "fetch_canceled_orders")
+                if has.get(
+                    "fetchClosedOrders" if name == "fetch_closed_orders" else "fetchCanceledOrders"
+                )
+            ]
+        )
+        fetched = [order for method in methods for order in self._call(method, symbol, since)]
+        orders = sorted(
+            (order for order in fetched if order.get("status") != "open"), key=_time_and_id
+        )
+        with self._store.db.transaction():
+            for order in orders:
+                self._apply_final_state(order, report)
+            if orders:
+                newest = orders[-1]
+                self._advance("orders", symbol, int(newest["timestamp"]), str(newest["id"]))
+
+    def _apply_final_state(self, order: Mapping[str, Any], report: SyncReport) -> None:
+        transition = FINAL_STATES.get(str(order.get("status")))
+        known = self._ledger.order(self._exchange, str(order["id"]))
+        if transition is None or known is None or known.status not in ("pending", "open"):
+            return
+        when = order.get("lastUpdateTimestamp") or order.get("timestamp") or self._clock()
+        getattr(self._ledger, transition)(self._exchange, known.order_id, timestamp=when)
+        report.closed_orders.append(known.order_id)
+
+
+def _time_and_id(item: Mapping[str, Any]) -> tuple[int, str]:
+    return int(item.get("timestamp") or 0), str(item.get("id"))

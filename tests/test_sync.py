@@ -1,0 +1,293 @@
+"""`tradedb sync` against a simulated Binance account (tests/sim_binance.py), through ccxt's
+real parsing code: fills, orders placed outside tradedb, cancels, transfers and balances
+come into the ledger exactly once, and the balances are reconciled."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import ccxt
+import pytest
+from typer.testing import CliRunner
+
+import tradedb
+from conftest import new_pg_database
+from faults import FaultFigures
+from sim_binance import SimulatedBinance
+from tradedb.api import accounts as accounts_api
+from tradedb.cli.app import app
+from tradedb.errors import ExchangeUnavailable
+from tradedb.services.live.account import SyncReport
+
+START = 1_700_000_000_000
+FUNDS = {"USDT": "100000", "BTC": "2"}
+
+
+def sync(db: tradedb.TradeDB, sim: SimulatedBinance, **options: Any) -> SyncReport:
+    options.setdefault("symbols", ["BTC/USDT"])
+    options.setdefault("since", START)
+    return db.accounts.sync("binance", client=sim.client(), **options)
+
+
+def ledger_matches_the_exchange(db: tradedb.TradeDB, sim: SimulatedBinance) -> None:
+    for wallet in db.ledger.wallets(exchange="binance"):
+        free, locked = sim.balance(wallet.asset)
+        assert (wallet.available_balance, wallet.locked_balance) == (free, locked), wallet.asset
+    assert db.ledger.audit() == []
+
+
+@pytest.fixture
+def opened(db_target: str) -> tuple[tradedb.TradeDB, SimulatedBinance]:
+    """An account holding FUNDS, and a ledger opened at them by a first sync --apply."""
+    sim = SimulatedBinance(balances=FUNDS, start_ms=START)
+    db = tradedb.open(db_target)
+    first = sync(db, sim, apply=True)
+    assert first.applied
+    assert {d.asset: d.total for d in first.reconciliation.differences} == {  # type: ignore[union-attr]
+        "BTC": Decimal(2),
+        "USDT": Decimal(100000),
+    }
+    return db, sim
+
+
+def test_an_order_placed_outside_is_adopted_filled_in_parts_and_canceled(
+    opened: tuple[tradedb.TradeDB, SimulatedBinance],
+) -> None:
+    db, sim = opened
+    order_id = sim.place("BTC/USDT", "buy", "limit", "0.5", "30000")
+
+    placed = sync(db, sim, default_strategy="manual")
+    assert placed.adopted_orders == [order_id]
+    order = db.ledger.order("binance", order_id)
+    assert order is not None
+    assert (order.status, order.strategy, order.amount) == ("open", "manual", Decimal("0.5"))
+    assert placed.in_sync, placed.reconciliation
+    ledger_matches_the_exchange(db, sim)
+
+    first_fill = sim.fill(order_id, "0.2", fee="0.0002")
+    partly = sync(db, sim)
+    assert partly.trades["BTC/USDT"].new == 1
+    assert partly.in_sync, partly.reconciliation
+
+    sim.fill(order_id, "0.1", price="29999.5", fee="0.0001")
+    sim.cancel(order_id)
+    ended = sync(db, sim)
+
+    assert ended.trades["BTC/USDT"].new == 1
+    assert ended.closed_orders == [order_id]
+    order = db.ledger.order("binance", order_id)
+    assert order is not None
+    assert (order.status, order.filled_amount) == ("canceled", Decimal("0.3"))
+    trades = db.tables.trades.list({"order_id": order_id}).items
+    assert [(t.exchange_trade_id, t.amount, t.price) for t in trades] == [
+        (first_fill, Decimal("0.2"), Decimal(30000)),
+        (str(int(first_fill) + 1), Decimal("0.1"), Decimal("29999.5")),
+    ]
+    assert ended.in_sync, ended.reconciliation
+    ledger_matches_the_exchange(db, sim)
+    db.close()
+
+
+def test_a_fill_of_an_unknown_order_fetches_the_order_first(
+    opened: tuple[tradedb.TradeDB, SimulatedBinance],
+) -> None:
+    db, sim = opened
+    order_id = sim.place("BTC/USDT", "sell", "limit", "1", "31000")
+    sim.fill(order_id, "1", fee="31")  # filled before any sync saw it open
+
+    report = sync(db, sim)
+
+    assert report.adopted_orders == [order_id]
+    assert ("GET", "api/v3/order") in [(method, path) for method, path, _ in sim.requests]
+    order = db.ledger.order("binance", order_id)
+    assert order is not None
+    assert order.status == "filled"
+    assert report.in_sync, report.reconciliation
+    ledger_matches_the_exchange(db, sim)
+    db.close()
+
+
+def test_many_pages_and_a_fill_delivered_twice_are_recorded_once_and_a_rerun_adds_nothing(
+    db_target: str,
+) -> None:
+    sim = SimulatedBinance(balances=FUNDS, start_ms=START, page_limit=5)
+    with tradedb.open(db_target) as db:
+        sync(db, sim, apply=True)
+        order_id = sim.place("BTC/USDT", "buy", "limit", "1", "20000")
+        fills = [sim.fill(order_id, "0.01", fee="0.00001") for _ in range(23)]
+        sim.redeliver(fills[3])
+
+        report = sync(db, sim)
+
+        assert report.trades["BTC/USDT"].new == 23
+        assert report.trades["BTC/USDT"].duplicates >= 1
+        ledger_matches_the_exchange(db, sim)
+    # Another process, later: the cursor in the database says where to go on from.
+    with tradedb.open(db_target) as db:
+        requests_before = len(sim.requests)
+        again = sync(db, sim)
+        assert again.trades["BTC/USDT"].new == 0
+        assert db.tables.trades.count({"order_id": order_id}) == 23
+        [cursor] = [c for c in db.accounts.cursors("binance") if c.stream == "trades"]
+        assert cursor.last_id == fills[-1]
+        # It asked from the newest fill on, not from the start: one page of trades.
+        asked = [p for _, path, p in sim.requests[requests_before:] if path == "api/v3/myTrades"]
+        assert len(asked) == 1
+
+
+def test_deposits_and_withdrawals_come_in_once_under_the_exchanges_ids(
+    opened: tuple[tradedb.TradeDB, SimulatedBinance],
+) -> None:
+    db, sim = opened
+    deposit_id = sim.deposit("USDT", "2500.12345678")
+    withdrawal_id = sim.withdraw("BTC", "0.5", fee="0.0005")
+
+    report = sync(db, sim)
+    again = sync(db, sim)
+
+    assert (report.deposits.new, report.withdrawals.new) == (1, 1)
+    assert (again.deposits.new, again.withdrawals.new) == (0, 0)
+    movements = db.tables.wallet_movements.list({"kind": ["deposit", "withdrawal"]}).items
+    assert {(m.reference, m.asset, m.available_change) for m in movements} == {
+        (deposit_id, "USDT", Decimal("2500.12345678")),
+        (withdrawal_id, "BTC", Decimal("-0.5005")),
+    }
+    assert again.in_sync, again.reconciliation
+    ledger_matches_the_exchange(db, sim)
+    db.close()
+
+
+def test_a_balance_that_drifts_is_reported_and_journalled_only_with_apply(
+    opened: tuple[tradedb.TradeDB, SimulatedBinance],
+) -> None:
+    db, sim = opened
+    sim.drift("USDT", "-12.5")
+
+    reported = sync(db, sim)
+    wallet = db.ledger.balance("binance", "USDT")
+
+    assert not reported.in_sync
+    [difference] = reported.reconciliation.differences  # type: ignore[union-attr]
+    assert (difference.asset, difference.total) == ("USDT", Decimal("-12.5"))
+    assert wallet.available == Decimal(100000)  # reported, not applied
+
+    applied = sync(db, sim, apply=True)
+    assert applied.applied
+    ledger_matches_the_exchange(db, sim)
+    db.close()
+
+
+def cut_off_after(sim: SimulatedBinance, requests: int) -> Any:
+    """A client of the account whose connection drops after `requests` requests (an
+    exchange error, which is not retried)."""
+    client = sim.client()
+    answer, sent = client.fetch, [0]
+
+    def fetch(*args: Any, **kwargs: Any) -> Any:
+        sent[0] += 1
+        if sent[0] > requests:
+            raise ccxt.ExchangeError("the connection dropped")
+        return answer(*args, **kwargs)
+
+    client.fetch = fetch
+    return client
+
+
+@pytest.mark.fault("kill")
+def test_a_sync_cut_off_at_any_request_and_run_again_records_everything_once(
+    engine: str, tmp_path: Path, request: pytest.FixtureRequest, fault_figures: FaultFigures
+) -> None:
+    """The connection drops at each request of a sync in turn (what a crash mid-sync
+    leaves: whatever committed before it); the next sync completes, and the ledger is the
+    same as that of a sync never cut off."""
+    requests_of_a_whole_sync = 0
+    cut = 0
+    while True:
+        sim = SimulatedBinance(balances=FUNDS, start_ms=START, page_limit=3)
+        target = (
+            str(tmp_path / f"cut-{cut}.sqlite") if engine == "sqlite" else new_pg_database(request)
+        )
+        with tradedb.open(target) as db:
+            sync(db, sim, apply=True)
+            order_id = sim.place("BTC/USDT", "buy", "limit", "1", "20000")
+            for _ in range(7):
+                sim.fill(order_id, "0.1", fee="0.0001")
+            sim.deposit("USDT", "10")
+            requests_before_the_sync = len(sim.requests)
+            if cut:
+                client = cut_off_after(sim, cut)
+                with pytest.raises(ExchangeUnavailable):
+                    db.accounts.sync("binance", symbols=["BTC/USDT"], since=START, client=client)
+            report = sync(db, sim)
+            assert report.in_sync, (cut, report.reconciliation)
+            assert db.tables.trades.count({"order_id": order_id}) == 7
+            ledger_matches_the_exchange(db, sim)
+            if not cut:
+                requests_of_a_whole_sync = len(sim.requests) - requests_before_the_sync
+        cut += 1
+        fault_figures.killed(1)
+        if cut >= requests_of_a_whole_sync:
+            break
+
+
+# --- the command ----------------------------------------------------------------------------
+
+
+def test_cli_reports_in_json_and_exits_1_while_the_balances_differ(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim = SimulatedBinance(balances=FUNDS, start_ms=START)
+    monkeypatch.setattr(accounts_api, "account_client", lambda exchange: sim.client())
+    database = str(tmp_path / "live.sqlite")
+    runner = CliRunner()
+    command = ["sync", "--exchange", "binance", "--symbol", "BTC/USDT", "--since", str(START)]
+
+    differ = runner.invoke(app, [*command, "--db", database, "--json"])
+    applied = runner.invoke(app, [*command, "--db", database, "--apply", "--json"])
+    same = runner.invoke(app, [*command, "--db", database])
+
+    assert differ.exit_code == 1, differ.output
+    balances = {row["asset"]: row for row in json.loads(differ.stdout)["balances"]}
+    assert balances["USDT"]["exchange_free"] == "100000.00000000"
+    assert balances["USDT"]["difference"] == "100000.00000000"
+    assert applied.exit_code == 0, applied.output
+    assert json.loads(applied.stdout)["applied"] is True
+    assert same.exit_code == 0, same.output
+    assert "the ledger matches the exchange" in same.stdout
+
+
+@pytest.mark.fault("bad input")
+def test_cli_without_credentials_names_the_variables_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("TRADEDB_BINANCE_API_KEY", "TRADEDB_BINANCE_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TRADEDB_BINANCE_API_KEY", "a-key-that-must-not-show")
+    database = tmp_path / "live.sqlite"
+
+    result = CliRunner().invoke(
+        app, ["sync", "--exchange", "binance", "--symbol", "BTC/USDT", "--db", str(database)]
+    )
+
+    assert result.exit_code == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "TRADEDB_BINANCE_SECRET" in result.stderr
+    assert "a-key-that-must-not-show" not in result.stderr
+    with tradedb.open(database) as db:
+        assert db.tables.sync_cursors.count() == 0
+        assert db.tables.wallet_movements.count() == 0
+
+
+@pytest.mark.fault("bad input")
+def test_a_market_the_exchange_does_not_list_is_refused_before_anything_is_recorded(
+    db_target: str,
+) -> None:
+    sim = SimulatedBinance(balances=FUNDS, start_ms=START)
+    with tradedb.open(db_target) as db:
+        with pytest.raises(tradedb.ValidationError, match="DOGE/USDT"):
+            sync(db, sim, symbols=["DOGE/USDT"], apply=True)
+        assert db.tables.wallet_movements.count() == 0
+        assert db.tables.sync_cursors.count() == 0
