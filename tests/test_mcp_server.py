@@ -41,8 +41,9 @@ READ_TOOLS = {
     "portfolio",
     "search_logs",
     "list_data",
+    "sync_status",
 }
-LIST_TOOLS = READ_TOOLS - {"get_ticker"}
+LIST_TOOLS = READ_TOOLS - {"get_ticker", "sync_status"}
 INJECTION = "BTC/USDT'; DROP TABLE crypto_trades;--"
 DAY_MS = 86_400_000
 

@@ -16,11 +16,12 @@ from typer.testing import CliRunner
 import tradedb
 from conftest import new_pg_database
 from faults import FaultFigures
+from mcp_database import anyio_backend  # noqa: F401
 from sim_binance import SimulatedBinance
 from tradedb.api import accounts as accounts_api
 from tradedb.cli.app import app
 from tradedb.errors import ExchangeUnavailable
-from tradedb.services.live.account import SyncReport
+from tradedb.services.live.account import SyncReport, SyncStopped
 
 START = 1_700_000_000_000
 FUNDS = {"USDT": "100000", "BTC": "2"}
@@ -291,3 +292,127 @@ def test_a_market_the_exchange_does_not_list_is_refused_before_anything_is_recor
             sync(db, sim, symbols=["DOGE/USDT"], apply=True)
         assert db.tables.wallet_movements.count() == 0
         assert db.tables.sync_cursors.count() == 0
+
+
+def altered(sim: SimulatedBinance, path: str, change: Any) -> Any:
+    """A client of the account whose answers on `path` pass through `change` first."""
+    client = sim.client()
+    answer = client.fetch
+
+    def fetch(url: str, *args: Any, **kwargs: Any) -> Any:
+        body = answer(url, *args, **kwargs)
+        return change(body) if path in url else body
+
+    client.fetch = fetch
+    return client
+
+
+@pytest.mark.fault("bad input")
+def test_a_fill_that_contradicts_the_recorded_one_stops_the_sync_naming_it(
+    opened: tuple[tradedb.TradeDB, SimulatedBinance],
+) -> None:
+    db, sim = opened
+    order_id = sim.place("BTC/USDT", "buy", "limit", "1", "30000")
+    trade_id = sim.fill(order_id, "0.4")
+    sync(db, sim)
+    later = sim.fill(order_id, "0.1")
+    kept = db.tables.trades.count(), db.tables.wallet_movements.count()
+
+    def more_than_it_was(trades: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{**t, "qty": "0.5"} if str(t["id"]) == trade_id else t for t in trades]
+
+    client = altered(sim, "myTrades", more_than_it_was)
+    with pytest.raises(SyncStopped) as stopped:
+        db.accounts.sync("binance", symbols=["BTC/USDT"], since=START, client=client)
+
+    assert f"trade {trade_id}" in str(stopped.value)
+    assert (db.tables.trades.count(), db.tables.wallet_movements.count()) == kept
+    assert db.tables.trades.count({"exchange_trade_id": later}) == 0
+    db.close()
+
+
+@pytest.mark.fault("bad input")
+def test_an_amount_with_more_decimals_than_the_column_holds_is_refused_naming_the_trade(
+    opened: tuple[tradedb.TradeDB, SimulatedBinance],
+) -> None:
+    db, sim = opened
+    order_id = sim.place("BTC/USDT", "buy", "limit", "1", "30000")
+    trade_id = sim.fill(order_id, "0.4")
+    kept = db.tables.trades.count()
+
+    def ninth_decimal(trades: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{**t, "price": "29999.123456789"} for t in trades]
+
+    client = altered(sim, "myTrades", ninth_decimal)
+    with pytest.raises(SyncStopped, match=f"trade {trade_id}.*price"):
+        db.accounts.sync("binance", symbols=["BTC/USDT"], since=START, client=client)
+    assert db.tables.trades.count() == kept
+    db.close()
+
+
+@pytest.mark.fault("bad input")
+def test_an_exchange_without_a_needed_capability_is_refused_in_one_line(
+    tmp_path: Path,
+) -> None:
+    sim = SimulatedBinance(balances=FUNDS, start_ms=START)
+    client = sim.client()
+    client.has = {**client.has, "fetchMyTrades": False}
+    with tradedb.open(tmp_path / "live.sqlite") as db:
+        with pytest.raises(tradedb.ValidationError, match="ccxt has no fetchMyTrades"):
+            db.accounts.sync("binance", symbols=["BTC/USDT"], client=client)
+        assert sim.requests == []
+
+
+# --- what is left to read ---------------------------------------------------------------------
+
+
+def test_each_sync_leaves_its_report_in_bot_logs(
+    opened: tuple[tradedb.TradeDB, SimulatedBinance],
+) -> None:
+    db, sim = opened
+    order_id = sim.place("BTC/USDT", "sell", "limit", "0.5", "40000")
+    sim.drift("USDT", "1.5")
+
+    sync(db, sim)
+
+    report = db.accounts.last_report("binance")
+    assert report is not None
+    assert report["adopted_orders"] == [order_id]
+    assert [(b["asset"], b["difference"]) for b in report["balances"]] == [("USDT", "1.50000000")]
+    [row] = db.tables.bot_logs.list({"module": "tradedb.sync"}, newest_first=True, limit=1).items
+    assert row.level == "WARNING"
+    assert row.message.startswith("sync of binance: 0 new fills")
+    assert "USDT 1.50000000" in row.message
+    assert db.accounts.last_report("kraken") is None
+    db.close()
+
+
+@pytest.mark.anyio
+async def test_the_mcp_server_shows_the_last_sync_of_each_stream_and_its_report(
+    tmp_path: Path,
+) -> None:
+    from mcp import Client
+
+    from mcp_database import call
+    from tradedb.mcp import build_server
+
+    path = tmp_path / "live.sqlite"
+    sim = SimulatedBinance(balances=FUNDS, start_ms=START)
+    with tradedb.open(path) as db:
+        sync(db, sim, apply=True)
+        order_id = sim.place("BTC/USDT", "buy", "limit", "0.1", "25000")
+        sim.fill(order_id, "0.1")
+        sync(db, sim)
+    server = build_server(str(path))
+    try:
+        async with Client(server.mcp) as client:
+            status = await call(client, "sync_status", {"exchange": "binance"})
+    finally:
+        server.close()
+
+    cursors = {(c["stream"], c["scope"]): c for c in status["cursors"]}
+    assert set(cursors) >= {("trades", "BTC/USDT"), ("orders", "BTC/USDT")}
+    assert cursors[("trades", "BTC/USDT")]["last_id"] is not None
+    assert status["last_report"]["trades"]["BTC/USDT"]["new"] == 1
+    assert status["last_report"]["adopted_orders"] == [order_id]
+    assert status["last_report"]["balances"] == []

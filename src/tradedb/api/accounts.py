@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable
 from typing import Any
 
 from tradedb.errors import ValidationError
 from tradedb.models import SyncCursor
-from tradedb.services.live.account import AccountSync, SyncReport, SyncRequest
+from tradedb.services.live.account import LOG_MODULE, AccountSync, SyncReport, SyncRequest
 from tradedb.services.live.credentials import account_client
 from tradedb.store import Store
 
@@ -43,6 +44,17 @@ class Accounts:
                 "client", client.id, f"is a client of another exchange than {exchange}"
             )
         return AccountSync(self._store, client, sleep=time.sleep).run(request)
+
+    def last_report(self, exchange: str) -> dict[str, Any] | None:
+        """The newest sync report of `exchange` (SyncReport.as_json, with the time it was
+        logged), or None before its first sync."""
+        newest = self._store.logs.list(
+            {"module": LOG_MODULE, "exchange": exchange}, newest_first=True, limit=1
+        ).items
+        if not newest or newest[0].metadata is None:
+            return None
+        report: dict[str, Any] = json.loads(newest[0].metadata)
+        return report
 
     def cursors(self, exchange: str | None = None) -> list[SyncCursor]:
         """Where each stream's next sync starts, and when it last moved."""

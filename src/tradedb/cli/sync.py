@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -61,38 +61,9 @@ def sync(
         raise typer.Exit(DIFFERENT)
 
 
-def report_json(report: SyncReport) -> dict[str, Any]:
-    reconciliation = report.reconciliation
-    return {
-        "exchange": report.exchange,
-        "started_at": report.started_at,
-        "trades": {
-            symbol: {"new": count.new, "duplicates": count.duplicates}
-            for symbol, count in report.trades.items()
-        },
-        "deposits": vars(report.deposits),
-        "withdrawals": vars(report.withdrawals),
-        "adopted_orders": report.adopted_orders,
-        "closed_orders": report.closed_orders,
-        "balances": [
-            {
-                "asset": difference.asset,
-                "ledger_available": format_decimal(difference.ledger.available),
-                "ledger_locked": format_decimal(difference.ledger.locked),
-                "exchange_free": format_decimal(difference.exchange.available),
-                "exchange_used": format_decimal(difference.exchange.locked),
-                "difference": format_decimal(difference.total),
-            }
-            for difference in (reconciliation.differences if reconciliation else [])
-        ],
-        "matched_assets": reconciliation.matched if reconciliation else [],
-        "applied": report.applied,
-    }
-
-
 def _show(report: SyncReport, as_json: bool) -> None:
     if as_json:
-        print_json(report_json(report))
+        print_json(report.as_json())
         return
     streams = Table("stream", "new", "already recorded", title=f"sync of {report.exchange}")
     for symbol, count in report.trades.items():

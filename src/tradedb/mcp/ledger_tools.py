@@ -12,6 +12,7 @@ from tradedb.api import TradeDB
 from tradedb.mcp.arguments import (
     DEFAULT_ROWS,
     After,
+    Exchange,
     Limit,
     OptionalExchange,
     OptionalStrategy,
@@ -24,6 +25,8 @@ from tradedb.mcp.shapes import (
     OrderShape,
     PositionShape,
     ShapeT,
+    SyncCursorShape,
+    SyncStatus,
     TradeShape,
     WalletShape,
     listing,
@@ -107,5 +110,15 @@ def register(server: MCPServer, db: TradeDB) -> None:
             truncated=len(wallets) > limit,
         )
 
-    for tool in (list_orders, list_trades, list_positions, balances):
+    def sync_status(*, exchange: Exchange) -> SyncStatus:
+        """A live exchange account's sync (`tradedb sync`): the last sync of each market
+        and stream, and the newest sync's report with its balance reconciliation and the
+        orders it adopted."""
+        check_exchange(exchange)
+        return SyncStatus(
+            cursors=[shaped(SyncCursorShape, cursor) for cursor in db.accounts.cursors(exchange)],
+            last_report=db.accounts.last_report(exchange),
+        )
+
+    for tool in (list_orders, list_trades, list_positions, balances, sync_status):
         server.add_tool(tool_errors(tool), annotations=READ_ONLY)

@@ -132,6 +132,27 @@ class WalletShape(UpdatedRowTimes):
     last_updated: int
 
 
+class SyncCursorShape(RowTimes):
+    exchange: str
+    stream: str = Field(description="trades, orders, deposits or withdrawals.")
+    scope: str = Field(description="The market of trades and orders; 'account' otherwise.")
+    next_since: int = Field(description="Epoch ms the next sync of this stream starts from.")
+    last_id: str | None = Field(description="The exchange's id of the newest item recorded.")
+    synced_at: int = Field(description="Epoch ms of the sync that last moved this cursor.")
+
+
+class SyncStatus(BaseModel):
+    cursors: list[SyncCursorShape] = Field(
+        description="Where each stream of the account's sync goes on from."
+    )
+    last_report: dict[str, Any] | None = Field(
+        description="The newest sync's report: new fills per market, deposits, withdrawals, "
+        "adopted orders (placed outside tradedb), orders the exchange closed, and the "
+        "balances that differed from the ledger's (ledger available and locked, exchange "
+        "free and used, difference; amounts as exact text); null before the first sync."
+    )
+
+
 # --- market data -------------------------------------------------------------------------------
 
 

@@ -30,13 +30,14 @@ from typing import Any
 
 from tradedb.errors import ExchangeUnavailable, TradeDBError, ValidationError
 from tradedb.models import Order, SyncCursor
-from tradedb.models.values import check_symbol, now_epoch_ms, parse_time_bound
+from tradedb.models.values import check_symbol, format_decimal, now_epoch_ms, parse_time_bound
 from tradedb.services.ledger import Ledger
 from tradedb.services.ledger.ledger import Reconciliation
 from tradedb.services.marketdata.download import call_with_retries, load_markets, reason
 from tradedb.store import Store
 
 ACCOUNT = "account"
+LOG_MODULE = "tradedb.sync"
 # ccxt's order types as the schema's; an exchange's own kinds of stop and take-profit
 # orders ("stop_loss_limit", "take_profit_limit") keep their family.
 ORDER_TYPES = {"limit": "limit", "market": "market", "limit_maker": "limit"}
@@ -78,6 +79,51 @@ class SyncReport:
     @property
     def in_sync(self) -> bool:
         return self.reconciliation is None or self.reconciliation.in_sync or self.applied
+
+    def as_json(self) -> dict[str, Any]:
+        """The report as JSON values, amounts as exact fixed-point text."""
+        reconciliation = self.reconciliation
+        return {
+            "exchange": self.exchange,
+            "started_at": self.started_at,
+            "trades": {
+                symbol: {"new": count.new, "duplicates": count.duplicates}
+                for symbol, count in self.trades.items()
+            },
+            "deposits": vars(self.deposits),
+            "withdrawals": vars(self.withdrawals),
+            "adopted_orders": self.adopted_orders,
+            "closed_orders": self.closed_orders,
+            "balances": [
+                {
+                    "asset": difference.asset,
+                    "ledger_available": format_decimal(difference.ledger.available),
+                    "ledger_locked": format_decimal(difference.ledger.locked),
+                    "exchange_free": format_decimal(difference.exchange.available),
+                    "exchange_used": format_decimal(difference.exchange.locked),
+                    "difference": format_decimal(difference.total),
+                }
+                for difference in (reconciliation.differences if reconciliation else [])
+            ],
+            "matched_assets": reconciliation.matched if reconciliation else [],
+            "applied": self.applied,
+        }
+
+    def summary(self) -> str:
+        fills = sum(count.new for count in self.trades.values())
+        parts = [
+            f"{fills} new fills",
+            f"{self.deposits.new} deposits",
+            f"{self.withdrawals.new} withdrawals",
+            f"{len(self.adopted_orders)} adopted orders",
+        ]
+        differing = self.reconciliation.differences if self.reconciliation else []
+        if not differing:
+            balances = "balances match"
+        else:
+            listed = ", ".join(f"{d.asset} {format_decimal(d.total)}" for d in differing)
+            balances = f"balances {'journalled' if self.applied else 'differ'}: {listed}"
+        return f"sync of {self.exchange}: {', '.join(parts)}; {balances}"
 
 
 @dataclass(frozen=True)
@@ -148,7 +194,22 @@ class AccountSync:
             self._exchange, balance, timestamp=self._clock(), apply=request.apply
         )
         report.applied = request.apply and not report.reconciliation.in_sync
+        self._log(report)
         return report
+
+    def _log(self, report: SyncReport) -> None:
+        """The run's report as a bot_logs row, which `db.accounts.last_report` (and the MCP
+        server) read back: WARNING while the balances differ."""
+        self._store.logs.insert(
+            {
+                "timestamp": self._clock(),
+                "level": "INFO" if report.in_sync else "WARNING",
+                "message": report.summary(),
+                "module": LOG_MODULE,
+                "exchange": self._exchange,
+                "metadata": report.as_json(),
+            }
+        )
 
     # --- the exchange -----------------------------------------------------------------
 
