@@ -149,6 +149,23 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+# The tools of a server without --allow-writes.
+READ_TOOLS = {
+    "get_candles",
+    "get_ticker",
+    "list_positions",
+    "list_orders",
+    "list_trades",
+    "pnl_summary",
+    "performance",
+    "balances",
+    "portfolio",
+    "search_logs",
+    "list_data",
+    "sync_status",
+}
+
+
 # --- talking to a server ---------------------------------------------------------------------
 
 

@@ -17,7 +17,14 @@ from mcp import Client
 
 import mcp_database as data
 from conftest import ENGINES
-from mcp_database import amounts_in, anyio_backend, call, fixed_point, refusal  # noqa: F401
+from mcp_database import (  # noqa: F401
+    READ_TOOLS,
+    amounts_in,
+    anyio_backend,
+    call,
+    fixed_point,
+    refusal,
+)
 from tradedb.compat.mcp_trader_models import CandleData
 from tradedb.mcp import TradedbServer, build_server
 from tradedb.schema.tables import ALL_TABLES, performance_metrics, portfolio_snapshots
@@ -29,20 +36,6 @@ from tradedb.store import Store
 
 pytestmark = pytest.mark.anyio
 
-READ_TOOLS = {
-    "get_candles",
-    "get_ticker",
-    "list_positions",
-    "list_orders",
-    "list_trades",
-    "pnl_summary",
-    "performance",
-    "balances",
-    "portfolio",
-    "search_logs",
-    "list_data",
-    "sync_status",
-}
 LIST_TOOLS = READ_TOOLS - {"get_ticker", "sync_status"}
 INJECTION = "BTC/USDT'; DROP TABLE crypto_trades;--"
 DAY_MS = 86_400_000

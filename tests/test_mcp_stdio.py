@@ -22,6 +22,7 @@ from mcp.client.stdio import stdio_client
 import mcp_database as data
 from cli_harness import isolated_environ
 from mcp_database import (  # noqa: F401
+    READ_TOOLS,
     amounts_in,
     anyio_backend,
     call,
@@ -91,7 +92,7 @@ async def test_a_client_over_stdio_gets_the_same_answers_as_in_process(
             (await client.read_resource("tradedb://schema")).contents[0].text  # type: ignore[union-attr]
         )
     assert "place_paper_order" not in tools
-    assert len(tools) == 11
+    assert tools == READ_TOOLS
     assert answers == expected
     # Checked against the database itself, after the JSON round trip.
     with Store.open(database, readonly=True) as store:
@@ -195,5 +196,5 @@ async def test_the_readmes_client_config_starts_the_server(database: str, tmp_pa
     async with Client(stdio_client(parameters, errlog=errlog)) as client:
         tools = {tool.name for tool in (await client.list_tools()).tools}
         balances = await call(client, "balances", {"exchange": "kraken"})
-    assert len(tools) == 11
+    assert tools == READ_TOOLS
     assert balances["items"][0]["total_balance"] == "0.00000001"
