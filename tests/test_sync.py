@@ -416,3 +416,25 @@ async def test_the_mcp_server_shows_the_last_sync_of_each_stream_and_its_report(
     assert status["last_report"]["trades"]["BTC/USDT"]["new"] == 1
     assert status["last_report"]["adopted_orders"] == [order_id]
     assert status["last_report"]["balances"] == []
+
+
+def test_more_transfers_than_a_page_holds_all_come_in_one_sync(db_target: str) -> None:
+    """Binance lists a window's transfers newest first, a page at a time: the sync asks
+    again up to the oldest it was given until nothing older comes."""
+    sim = SimulatedBinance(balances=FUNDS, start_ms=START, page_limit=5)
+    with tradedb.open(db_target) as db:
+        sync(db, sim, apply=True)
+        deposits = []
+        for number in range(12):
+            deposits.append(sim.deposit("USDT", f"{number + 1}.25"))
+            sim.now_ms += 1000  # withdrawal times are whole seconds
+            if number % 3 == 0:
+                sim.withdraw("BTC", "0.01", fee="0.0001")
+
+        report = sync(db, sim)
+
+        assert (report.deposits.new, report.withdrawals.new) == (12, 4)
+        recorded = db.tables.wallet_movements.list({"kind": "deposit"}, limit=100).items
+        assert sorted(m.reference for m in recorded) == sorted(deposits)
+        assert report.in_sync, report.reconciliation
+        ledger_matches_the_exchange(db, sim)

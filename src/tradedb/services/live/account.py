@@ -37,6 +37,8 @@ from tradedb.services.marketdata.download import call_with_retries, load_markets
 from tradedb.store import Store
 
 ACCOUNT = "account"
+# Exchanges whose history requests take an end time under a name of their own.
+END_PARAMETERS = {"binance": "endTime", "binanceus": "endTime"}
 LOG_MODULE = "tradedb.sync"
 # ccxt's order types as the schema's; an exchange's own kinds of stop and take-profit
 # orders ("stop_loss_limit", "take_profit_limit") keep their family.
@@ -280,20 +282,56 @@ class AccountSync:
     def _transfers(self, stream: str, count: StreamCount, start: int) -> None:
         since = self._since(stream, ACCOUNT, start)
         method = "fetch_deposits" if stream == "deposits" else "fetch_withdrawals"
-        items = self._fetch(stream, method, None, since)
-        with self._store.db.transaction():
-            for item in items:
-                if item.get("status") != "ok":
-                    continue  # pending or failed: recorded once it completes
-                result = self._transfer(stream, item)
-                if result.duplicate:
-                    count.duplicates += 1
-                else:
-                    count.new += 1
-            # The newest completed transfer's time: one still pending is fetched again.
-            done = [item for item in items if item.get("status") == "ok"]
-            if done:
-                self._advance(stream, ACCOUNT, int(done[-1]["timestamp"]), str(done[-1]["id"]))
+        while True:
+            items = self._with_older(
+                stream, method, since, self._fetch(stream, method, None, since)
+            )
+            recorded_before = count.new
+            with self._store.db.transaction():
+                for item in items:
+                    if item.get("status") != "ok":
+                        continue  # pending or failed: recorded once it completes
+                    if self._transfer(stream, item).duplicate:
+                        count.duplicates += 1
+                    else:
+                        count.new += 1
+                # Up to the newest completed transfer, but not past one still pending,
+                # which is fetched again until it completes.
+                done = [item for item in items if item.get("status") == "ok"]
+                pending = [int(item["timestamp"]) for item in items if item.get("status") != "ok"]
+                if done:
+                    following = min([int(done[-1]["timestamp"]), *pending])
+                    self._advance(stream, ACCOUNT, following, str(done[-1]["id"]))
+            if count.new == recorded_before:
+                return  # nothing new: the stream is caught up
+            since = following
+
+    def _with_older(self, stream: str, method: str, since: int, items: list[Any]) -> list[Any]:
+        """`items` and those older than them back to `since`: exchanges list transfers
+        newest first (Binance), so an answer cut at its limit holds the newest of the
+        window; asking again up to the oldest one given brings the rest."""
+        found = {str(item["id"]): item for item in items}
+        while items:
+            oldest = int(items[0]["timestamp"])
+            start = max(since, oldest - WINDOW_MS[stream] + 1)
+            older = self._call(method, None, start, None, self._until(oldest))
+            items = sorted(
+                (
+                    item
+                    for item in older
+                    if str(item["id"]) not in found and since <= int(item["timestamp"]) <= oldest
+                ),
+                key=_time_and_id,
+            )
+            found.update((str(item["id"]), item) for item in items)
+        return sorted(found.values(), key=_time_and_id)
+
+    def _until(self, end: int) -> dict[str, int]:
+        """Request parameters that end a fetch at `end` (inclusive): ccxt's unified
+        `until`, and the exchange's own name where ccxt does not pass it on (Binance's
+        withdrawal history always gets endTime = since + 90 days otherwise)."""
+        own = END_PARAMETERS.get(str(self._client.id))
+        return {"until": end} if own is None else {"until": end, own: end}
 
     def _transfer(self, stream: str, item: Mapping[str, Any]) -> Any:
         amount = Decimal(str(item["amount"]))
