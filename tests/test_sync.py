@@ -47,7 +47,7 @@ def opened(db_target: str) -> tuple[tradedb.TradeDB, SimulatedBinance]:
     db = tradedb.open(db_target)
     first = sync(db, sim, apply=True)
     assert first.applied
-    assert {d.asset: d.total for d in first.reconciliation.differences} == {  # type: ignore[union-attr]
+    assert {d.asset: d.total for d in first.opening.differences} == {  # type: ignore[union-attr]
         "BTC": Decimal(2),
         "USDT": Decimal(100000),
     }

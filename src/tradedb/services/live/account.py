@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from tradedb.errors import ExchangeUnavailable, TradeDBError, ValidationError
+from tradedb.errors import ExchangeUnavailable, InsufficientFunds, TradeDBError, ValidationError
 from tradedb.models import Order, SyncCursor
 from tradedb.models.values import check_symbol, format_decimal, now_epoch_ms, parse_time_bound
 from tradedb.services.ledger import Ledger
@@ -37,6 +37,8 @@ from tradedb.services.marketdata.download import call_with_retries, load_markets
 from tradedb.store import Store
 
 ACCOUNT = "account"
+# The keys of ccxt's fetch_balance() result that are not currencies.
+CCXT_BALANCE_KEYS = frozenset({"info", "free", "used", "total", "timestamp", "datetime", "debt"})
 # Exchanges whose history requests take an end time under a name of their own.
 END_PARAMETERS = {"binance": "endTime", "binanceus": "endTime"}
 LOG_MODULE = "tradedb.sync"
@@ -46,10 +48,12 @@ ORDER_TYPES = {"limit": "limit", "market": "market", "limit_maker": "limit"}
 FINAL_STATES = {"canceled": "cancel_order", "cancelled": "cancel_order", "expired": "expire_order"}
 NEEDED = ("fetchMyTrades", "fetchOpenOrders", "fetchOrder", "fetchBalance")
 DAY_MS = 86_400_000
-# Some exchanges answer a fetch from `since` with a window after it only (Binance: a day of
-# fills, 90 days of transfers), so an empty answer ends the stream only once the window
-# reaches the present; before that the fetch steps to the next window.
-WINDOW_MS = {"trades": DAY_MS, "deposits": 90 * DAY_MS, "withdrawals": 90 * DAY_MS}
+# Exchanges that answer a fetch from `since` with a window after it only (Binance: a day
+# of fills, 90 days of transfers): an empty answer ends the stream only once the window
+# reaches the present; before that the fetch steps to the next window. Elsewhere an empty
+# answer means there is nothing after `since`.
+BINANCE_WINDOWS_MS = {"trades": DAY_MS, "deposits": 90 * DAY_MS, "withdrawals": 90 * DAY_MS}
+WINDOWS_MS = {"binance": BINANCE_WINDOWS_MS, "binanceus": BINANCE_WINDOWS_MS}
 
 
 class SyncStopped(TradeDBError):
@@ -76,6 +80,8 @@ class SyncReport:
     adopted_orders: list[str] = field(default_factory=list)
     closed_orders: list[str] = field(default_factory=list)
     reconciliation: Reconciliation | None = None
+    # The wallets a first sync with `apply` opened at the account's balances.
+    opening: Reconciliation | None = None
     applied: bool = False
 
     @property
@@ -108,6 +114,10 @@ class SyncReport:
                 for difference in (reconciliation.differences if reconciliation else [])
             ],
             "matched_assets": reconciliation.matched if reconciliation else [],
+            "opened_wallets": {
+                difference.asset: format_decimal(difference.exchange.total)
+                for difference in (self.opening.differences if self.opening else [])
+            },
             "applied": self.applied,
         }
 
@@ -185,6 +195,8 @@ class AccountSync:
             if symbol not in markets:
                 raise ValidationError("symbol", symbol, f"is not a market {self._exchange} lists")
         start = report.started_at if request.since is None else request.since
+        if request.apply and not self._ledger.wallets(exchange=self._exchange):
+            report.opening = self._open_wallets(report.started_at)
         self._transfers("deposits", report.deposits, start)
         self._transfers("withdrawals", report.withdrawals, start)
         for symbol in request.symbols:
@@ -195,7 +207,9 @@ class AccountSync:
         report.reconciliation = self._ledger.sync_balances(
             self._exchange, balance, timestamp=self._clock(), apply=request.apply
         )
-        report.applied = request.apply and not report.reconciliation.in_sync
+        report.applied = request.apply and not (
+            report.reconciliation.in_sync and (report.opening is None or report.opening.in_sync)
+        )
         self._log(report)
         return report
 
@@ -212,6 +226,19 @@ class AccountSync:
                 "metadata": report.as_json(),
             }
         )
+
+    def _open_wallets(self, when: int) -> Reconciliation:
+        """A ledger that has never seen this exchange opens each wallet at the account's
+        whole balance, all of it available: the open orders adopted next lock what the
+        exchange holds for them, and the reconciliation at the end then finds the ledger's
+        locked amounts equal to the exchange's used ones."""
+        balance = self._call("fetch_balance")
+        whole = {
+            currency: {"total": entry.get("total")}
+            for currency, entry in balance.items()
+            if currency not in CCXT_BALANCE_KEYS and isinstance(entry, Mapping)
+        }
+        return self._ledger.sync_balances(self._exchange, whole, timestamp=when)
 
     # --- the exchange -----------------------------------------------------------------
 
@@ -275,9 +302,10 @@ class AccountSync:
                 for item in self._call(method, symbol, since)
                 if int(item.get("timestamp") or 0) >= since
             ]
-            if items or since + WINDOW_MS[stream] >= self._clock():
+            window = WINDOWS_MS.get(self._exchange, {}).get(stream)
+            if items or window is None or since + window >= self._clock():
                 return sorted(items, key=_time_and_id)
-            since += WINDOW_MS[stream]
+            since += window
 
     def _transfers(self, stream: str, count: StreamCount, start: int) -> None:
         since = self._since(stream, ACCOUNT, start)
@@ -313,7 +341,8 @@ class AccountSync:
         found = {str(item["id"]): item for item in items}
         while items:
             oldest = int(items[0]["timestamp"])
-            start = max(since, oldest - WINDOW_MS[stream] + 1)
+            window = WINDOWS_MS.get(self._exchange, {}).get(stream)
+            start = since if window is None else max(since, oldest - window + 1)
             older = self._call(method, None, start, None, self._until(oldest))
             items = sorted(
                 (
@@ -348,7 +377,7 @@ class AccountSync:
                 reference=str(item["id"]),
             )
         except ValidationError as exc:
-            raise SyncStopped(f"{self._exchange} {stream[:-1]} {item['id']}: {exc}") from None
+            raise stopped(f"{self._exchange} {stream[:-1]} {item['id']}", exc) from None
 
     def _open_orders(self, symbol: str, strategy: str | None, report: SyncReport) -> None:
         for order in self._call("fetch_open_orders", symbol):
@@ -378,7 +407,7 @@ class AccountSync:
                 fee_reserve_rate=0,
             )
         except ValidationError as exc:
-            raise SyncStopped(f"{self._exchange} order {order_id}: {exc}") from None
+            raise stopped(f"{self._exchange} order {order_id}", exc) from None
         report.adopted_orders.append(order_id)
         return adopted
 
@@ -421,9 +450,8 @@ class AccountSync:
         try:
             result = self._ledger.record_ccxt_trade(self._exchange, trade)
         except ValidationError as exc:
-            raise SyncStopped(
-                f"{self._exchange} trade {trade.get('id')} of order {order_id}: {exc}; the "
-                "sync stopped before it"
+            raise stopped(
+                f"{self._exchange} trade {trade.get('id')} of order {order_id}", exc
             ) from None
         if result.duplicate:
             count.duplicates += 1
@@ -465,6 +493,18 @@ class AccountSync:
         when = order.get("lastUpdateTimestamp") or order.get("timestamp") or self._clock()
         getattr(self._ledger, transition)(self._exchange, known.order_id, timestamp=when)
         report.closed_orders.append(known.order_id)
+
+
+def stopped(item: str, exc: ValidationError) -> SyncStopped:
+    """The refusal of one item of the exchange, naming it; a shortfall says how a ledger
+    that never saw the account's balances gets them."""
+    hint = (
+        "; the ledger's wallets do not hold what the exchange does: a first sync with "
+        "apply=True opens them at the account's balances"
+        if isinstance(exc, InsufficientFunds)
+        else ""
+    )
+    return SyncStopped(f"{item}: {exc}; the sync stopped before it{hint}")
 
 
 def _time_and_id(item: Mapping[str, Any]) -> tuple[int, str]:

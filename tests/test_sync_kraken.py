@@ -1,0 +1,165 @@
+"""A Kraken account synced through ccxt's real Kraken parsing, its HTTP layer answering with
+ccxt's own recorded Kraken responses (tests/data/ccxt-static-kraken-account.json: open
+orders of three kinds, a closed market order, a deposit, a withdrawal). What ccxt did not
+record (the trade history, closed orders, the balance) is written here in Kraken's wire
+format, agreeing with the recorded ones."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import ccxt
+import pytest
+
+import tradedb
+from ccxt_markets import spot_market
+from conftest import DATA
+
+RECORDED = json.loads((DATA / "ccxt-static-kraken-account.json").read_text())["methods"]
+SINCE = 1_700_000_000_000
+MARKETS = {"LTC/USDT": "LTCUSDT", "XRP/USD": "XRPUSD"}
+CLOSED_MARKET_ORDER = "OGMZCL-KC6MC-ZRBGM6"
+
+
+def recorded(method: str, description: str) -> Any:
+    return next(case for case in RECORDED[method] if case["description"] == description)
+
+
+def open_orders() -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for case in RECORDED["fetchOpenOrders"]:
+        merged.update(case["httpResponse"]["result"]["open"])
+    return {"error": [], "result": {"open": merged}}
+
+
+# The fill of the recorded closed market order, as Kraken's TradesHistory lists it.
+TRADES_HISTORY = {
+    "error": [],
+    "result": {
+        "trades": {
+            "TWA6QJ-ZO4EM-6QIHQJ": {
+                "ordertxid": CLOSED_MARKET_ORDER,
+                "postxid": "TKH2SE-M7IF5-CFI7LT",
+                "pair": "LTCUSDT",
+                "time": 1705260547.4726,
+                "type": "buy",
+                "ordertype": "market",
+                "price": "71.05741",
+                "cost": "7.105741",
+                "fee": "0.018475",
+                "vol": "0.10000000",
+                "margin": "0.000000",
+                "misc": "",
+            }
+        },
+        "count": 1,
+    },
+}
+BALANCE = {
+    "error": [],
+    "result": {
+        "USDT": {"balance": "1000.00000000", "hold_trade": "0.00000000"},
+        "LTC": {"balance": "5.00000000", "hold_trade": "0.20000000"},
+        "USD": {"balance": "100.0000", "hold_trade": "0.0000"},
+    },
+}
+
+
+class KrakenAccount:
+    """ccxt.kraken whose private endpoints answer from the recordings above."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        self.answers: dict[str, Any] = {
+            "OpenOrders": open_orders(),
+            "ClosedOrders": {"error": [], "result": {"closed": {}, "count": 0}},
+            "TradesHistory": TRADES_HISTORY,
+            "QueryOrders": recorded("fetchOrder", "closed market order")["httpResponse"],
+            "DepositStatus": recorded("fetchDeposits", "fetchDeposits")["httpResponse"],
+            "WithdrawStatus": recorded("fetchWithdrawals", "fetchWithdrawals")["httpResponse"],
+            "BalanceEx": BALANCE,
+        }
+
+    def client(self) -> Any:
+        client = ccxt.kraken({"apiKey": "key", "secret": "c2VjcmV0", "enableRateLimit": False})
+        client.set_markets(
+            [spot_market(market_id, symbol) for symbol, market_id in MARKETS.items()]
+        )
+        client.fetch = self.fetch
+        return client
+
+    def fetch(self, url: str, method: str = "GET", headers: Any = None, body: Any = None) -> Any:
+        endpoint = urlparse(url).path.rsplit("/", 1)[-1]
+        self.paths.append(endpoint)
+        return self.answers[endpoint]
+
+
+def test_kraken_orders_of_every_kind_a_fill_and_transfers_come_in_through_ccxt(
+    db_target: str,
+) -> None:
+    account = KrakenAccount()
+    with tradedb.open(db_target) as db:
+        report = db.accounts.sync(
+            "kraken",
+            symbols=list(MARKETS),
+            since=SINCE,
+            apply=True,
+            default_strategy="manual",
+            client=account.client(),
+        )
+
+        # The three open orders (a take-profit market sell, a stop-loss-limit sell, a
+        # trailing-stop buy) and the closed market order behind the fill.
+        assert sorted(report.adopted_orders) == sorted(
+            [
+                "OXCZ7B-EMVZQ-MTJTQJ",
+                "OIIQBL-6PV3A-7M2AJJ",
+                "OF7S76-H2IMS-N2ML4U",
+                CLOSED_MARKET_ORDER,
+            ]
+        )
+        stop = db.ledger.order("kraken", "OIIQBL-6PV3A-7M2AJJ")
+        assert stop is not None
+        assert (stop.side, stop.order_type, stop.price, stop.amount, stop.strategy) == (
+            "sell",
+            "limit",
+            Decimal(54),
+            Decimal("0.1"),
+            "manual",
+        )
+        bought = db.ledger.order("kraken", CLOSED_MARKET_ORDER)
+        assert bought is not None
+        assert (bought.status, bought.filled_amount) == ("filled", Decimal("0.1"))
+        [fill] = db.tables.trades.list({"exchange": "kraken"}).items
+        assert (fill.exchange_trade_id, fill.amount, fill.price, fill.fee, fill.fee_currency) == (
+            "TWA6QJ-ZO4EM-6QIHQJ",
+            Decimal("0.1"),
+            Decimal("71.05741"),
+            Decimal("0.018475"),
+            "USDT",
+        )
+        transfers = db.tables.wallet_movements.list({"kind": ["deposit", "withdrawal"]}).items
+        assert {(m.kind, m.reference, m.asset, m.available_change) for m in transfers} == {
+            ("deposit", "54435345", "USDT", Decimal(9)),
+            # 10 USDT sent and Kraken's 3 USDT fee.
+            ("withdrawal", "FTM6UXZ-5jh345jkhfkdsjfhkjdf", "USDT", Decimal(-13)),
+        }
+        assert db.ledger.audit() == []
+
+        again = db.accounts.sync("kraken", symbols=list(MARKETS), client=account.client())
+        assert again.adopted_orders == []
+        assert (again.deposits.new, again.withdrawals.new) == (0, 0)
+        assert sum(count.new for count in again.trades.values()) == 0
+
+
+@pytest.mark.fault("bad input")
+def test_a_first_sync_without_apply_says_how_to_open_the_wallets(tmp_path: Path) -> None:
+    account = KrakenAccount()
+    with tradedb.open(tmp_path / "live.sqlite") as db:
+        with pytest.raises(tradedb.TradeDBError, match="apply=True opens them"):
+            db.accounts.sync("kraken", symbols=["LTC/USDT"], since=SINCE, client=account.client())
+        assert db.tables.crypto_orders.count() == 0
