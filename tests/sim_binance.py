@@ -968,14 +968,19 @@ class SimulatedBinance:
         offset = self._integer(params, "offset") or 0
         return start, end, offset, self._limit(params, WALLET_LIMIT)
 
-    def _deposit_history(self, params: dict[str, str]) -> list[dict[str, Any]]:
+    def _wallet_page(self, history: list[Any], params: dict[str, str]) -> list[Any]:
+        """The page a deposit or withdrawal history request asks for: newest first, as
+        Binance lists them, within its window and coin."""
         start, end, offset, limit = self._wallet_window(params)
         coin = params.get("coin")
-        deposits = [
-            deposit
-            for deposit in reversed(self._deposits)  # newest first, as Binance lists them
-            if coin in (None, deposit.asset) and start <= deposit.time_ms <= end
+        listed = [
+            item
+            for item in reversed(history)
+            if coin in (None, item.asset) and start <= item.time_ms <= end
         ]
+        return listed[offset : offset + limit]
+
+    def _deposit_history(self, params: dict[str, str]) -> list[dict[str, Any]]:
         return [
             {
                 "id": deposit.deposit_id,
@@ -993,17 +998,10 @@ class SimulatedBinance:
                 "unlockConfirm": 0,
                 "walletType": 0,
             }
-            for deposit in deposits[offset : offset + limit]
+            for deposit in self._wallet_page(self._deposits, params)
         ]
 
     def _withdraw_history(self, params: dict[str, str]) -> list[dict[str, Any]]:
-        start, end, offset, limit = self._wallet_window(params)
-        coin = params.get("coin")
-        withdrawals = [
-            withdrawal
-            for withdrawal in reversed(self._withdrawals)  # newest first, as Binance lists them
-            if coin in (None, withdrawal.asset) and start <= withdrawal.time_ms <= end
-        ]
         return [
             {
                 "id": withdrawal.withdrawal_id,
@@ -1022,5 +1020,5 @@ class SimulatedBinance:
                 "txKey": "",
                 "completeTime": utc_text(withdrawal.time_ms),
             }
-            for withdrawal in withdrawals[offset : offset + limit]
+            for withdrawal in self._wallet_page(self._withdrawals, params)
         ]
