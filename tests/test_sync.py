@@ -438,3 +438,35 @@ def test_more_transfers_than_a_page_holds_all_come_in_one_sync(db_target: str) -
         assert sorted(m.reference for m in recorded) == sorted(deposits)
         assert report.in_sync, report.reconciliation
         ledger_matches_the_exchange(db, sim)
+
+
+def test_cli_every_outlives_an_exchange_outage_and_stops_at_ctrl_c(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tradedb.cli import sync as sync_cli
+
+    sim = SimulatedBinance(balances=FUNDS, start_ms=START)
+    sim.fail_next("api/v3/account", ccxt.ExchangeError("503 Service Unavailable"))
+    monkeypatch.setattr(accounts_api, "account_client", lambda exchange: sim.client())
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(sync_cli.time, "sleep", sleep)
+    database = str(tmp_path / "live.sqlite")
+
+    result = CliRunner().invoke(
+        app,
+        ["sync", "--exchange", "binance", "--symbol", "BTC/USDT", "--since", str(START),
+         "--apply", "--every", "30s", "--db", database, "--json"],
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert waits == [30.0, 30.0]
+    [line] = result.stderr.strip().splitlines()
+    assert "binance fetch_balance failed" in line
+    assert line.endswith("trying again in 30s")
+    assert json.loads(result.stdout)["applied"] is True

@@ -8,8 +8,17 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from tradedb.cli.common import DbOption, JsonOption, open_database, out, print_json, user_errors
+from tradedb.cli.common import (
+    DbOption,
+    JsonOption,
+    err,
+    open_database,
+    out,
+    print_json,
+    user_errors,
+)
 from tradedb.cli.options import SEVERAL, SinceOption, listed
+from tradedb.errors import ExchangeUnavailable
 from tradedb.models.values import format_decimal, parse_every
 from tradedb.services.live.account import SyncReport
 
@@ -47,12 +56,20 @@ def sync(
     markets = listed(symbols)
     with open_database(db) as database:
         while True:
-            report = database.accounts.sync(
-                exchange, symbols=markets, since=since, apply=apply, default_strategy=strategy
-            )
-            _show(report, as_json)
-            if interval_s is None:
-                break
+            try:
+                report = database.accounts.sync(
+                    exchange, symbols=markets, since=since, apply=apply, default_strategy=strategy
+                )
+            except ExchangeUnavailable as exc:
+                if interval_s is None:
+                    raise
+                # A repeated sync outlives an outage: what was recorded stays, and the
+                # next run goes on from the cursors.
+                err.print(f"error: {exc}; trying again in {every}", highlight=False, soft_wrap=True)
+            else:
+                _show(report, as_json)
+                if interval_s is None:
+                    break
             try:
                 time.sleep(interval_s)
             except KeyboardInterrupt:
