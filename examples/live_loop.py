@@ -1,6 +1,6 @@
 """A live bot's bookkeeping loop, run against a simulated Binance account (no account, no
-network): something trades on the account, the bot syncs, marks its positions, and checks
-that the ledger matches the exchange.
+network): something trades on the account, the bot syncs (which marks its positions), and
+checks that the ledger matches the exchange.
 
 Run from the repository:  .venv/bin/python examples/live_loop.py [DATABASE]
 """
@@ -32,7 +32,7 @@ def run(database: Path, rounds: int = 3) -> tradedb.TradeDB:
         price = 30000 + 100 * round_number
         order_id = account.place("BTC/USDT", "buy", "limit", "0.1", str(price))
         account.fill(order_id, "0.05", fee="0.00005")
-        # The bookkeeping: sync, then mark the positions to the price.
+        # The bookkeeping: one sync.
         report = db.accounts.sync(
             "binance",
             symbols=["BTC/USDT"],
@@ -40,7 +40,7 @@ def run(database: Path, rounds: int = 3) -> tradedb.TradeDB:
             default_strategy="loop",
             client=account.client(),
         )
-        db.ledger.mark_to_market({"BTC/USDT": price})
+        # The sync marked the open position to the market's last price as well.
         print(report.summary())
     return db
 

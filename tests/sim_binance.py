@@ -238,6 +238,7 @@ class SimulatedBinance:
             ("GET", "api/v3/allOrders"): self._all_orders,
             ("GET", "sapi/v1/capital/deposit/hisrec"): self._deposit_history,
             ("GET", "sapi/v1/capital/withdraw/history"): self._withdraw_history,
+            ("GET", "api/v3/ticker/24hr"): self._ticker_24hr,
         }
 
     # -- the client -------------------------------------------------------------------
@@ -967,6 +968,39 @@ class SimulatedBinance:
         start = end - NINETY_DAYS_MS if start is None else start
         offset = self._integer(params, "offset") or 0
         return start, end, offset, self._limit(params, WALLET_LIMIT)
+
+    def _ticker_24hr(self, params: dict[str, str]) -> dict[str, Any]:
+        """A market's 24-hour ticker, every price the last trade's (0 before any)."""
+        symbol_id = params.get("symbol", "")
+        if symbol_id not in self._assets_of:
+            raise BinanceRejection(-1121, "Invalid symbol.")
+        trades = [trade for trade in self._trades if trade.symbol_id == symbol_id]
+        last = trades[-1].price if trades else ZERO
+        volume = sum((trade.quantity for trade in trades), ZERO)
+        price = wire(last)
+        return {
+            "symbol": symbol_id,
+            "priceChange": wire(ZERO),
+            "priceChangePercent": "0.000",
+            "weightedAvgPrice": price,
+            "prevClosePrice": price,
+            "lastPrice": price,
+            "lastQty": wire(trades[-1].quantity if trades else ZERO),
+            "bidPrice": price,
+            "bidQty": wire(ZERO),
+            "askPrice": price,
+            "askQty": wire(ZERO),
+            "openPrice": price,
+            "highPrice": price,
+            "lowPrice": price,
+            "volume": wire(volume),
+            "quoteVolume": wire(sum((trade.quote_quantity for trade in trades), ZERO)),
+            "openTime": self.now_ms - DAY_MS,
+            "closeTime": self.now_ms,
+            "firstId": trades[0].trade_id if trades else -1,
+            "lastId": trades[-1].trade_id if trades else -1,
+            "count": len(trades),
+        }
 
     def _wallet_page(self, history: list[Any], params: dict[str, str]) -> list[Any]:
         """The page a deposit or withdrawal history request asks for: newest first, as

@@ -88,6 +88,10 @@ def test_an_order_placed_outside_is_adopted_filled_in_parts_and_canceled(
         (str(int(first_fill) + 1), Decimal("0.1"), Decimal("29999.5")),
     ]
     assert ended.in_sync, ended.reconciliation
+    # The position the fills opened, marked to the market's last price.
+    assert ended.marked_positions == 1
+    [position] = db.tables.positions.list({"status": "open"}).items
+    assert position.current_price == Decimal("29999.5")
     ledger_matches_the_exchange(db, sim)
     db.close()
 

@@ -59,6 +59,34 @@ TRADES_HISTORY = {
         "count": 1,
     },
 }
+# Kraken's Ticker answer for both markets (ask, bid, last trade closed, volume, ...).
+TICKER = {
+    "error": [],
+    "result": {
+        "LTCUSDT": {
+            "a": ["71.10000", "1", "1.000"],
+            "b": ["71.00000", "1", "1.000"],
+            "c": ["71.05000", "0.10000000"],
+            "v": ["120.50000000", "240.10000000"],
+            "p": ["71.02000", "70.99000"],
+            "t": [58, 131],
+            "l": ["70.10000", "70.10000"],
+            "h": ["72.00000", "72.00000"],
+            "o": "70.50000",
+        },
+        "XRPUSD": {
+            "a": ["0.50530", "100", "100.000"],
+            "b": ["0.50520", "100", "100.000"],
+            "c": ["0.50527", "10.00000000"],
+            "v": ["1000.00000000", "2000.00000000"],
+            "p": ["0.50500", "0.50400"],
+            "t": [10, 20],
+            "l": ["0.50000", "0.50000"],
+            "h": ["0.51000", "0.51000"],
+            "o": "0.50100",
+        },
+    },
+}
 BALANCE = {
     "error": [],
     "result": {
@@ -82,6 +110,7 @@ class KrakenAccount:
             "DepositStatus": recorded("fetchDeposits", "fetchDeposits")["httpResponse"],
             "WithdrawStatus": recorded("fetchWithdrawals", "fetchWithdrawals")["httpResponse"],
             "BalanceEx": BALANCE,
+            "Ticker": TICKER,
         }
 
     def client(self) -> Any:
@@ -148,6 +177,13 @@ def test_kraken_orders_of_every_kind_a_fill_and_transfers_come_in_through_ccxt(
             # 10 USDT sent and Kraken's 3 USDT fee.
             ("withdrawal", "FTM6UXZ-5jh345jkhfkdsjfhkjdf", "USDT", Decimal(-13)),
         }
+        # The position the fill opened, marked to the ticker's last price.
+        assert report.marked_positions == 1
+        [position] = db.tables.positions.list({"exchange": "kraken", "status": "open"}).items
+        assert (position.symbol, position.current_price) == ("LTC/USDT", Decimal("71.05"))
+        # The price's move on 0.1 LTC, less the fee paid to open it.
+        moved = (Decimal("71.05") - Decimal("71.05741")) * Decimal("0.1")
+        assert position.unrealized_pnl == moved - Decimal("0.018475")
         assert db.ledger.audit() == []
 
         again = db.accounts.sync("kraken", symbols=list(MARKETS), client=account.client())

@@ -11,7 +11,8 @@ One run, for each market asked for and for the account:
    nothing; one that contradicts the recorded fill of the same id stops the sync, naming it;
 4. the closed orders since the cursor: a cancel or an expiry the exchange made goes through
    the ledger's state machine;
-5. the balances: a report per asset of the ledger's available and locked against the
+5. the open positions, marked to each market's last price (the exchange's ticker);
+6. the balances: a report per asset of the ledger's available and locked against the
    exchange's free and used; with `apply`, the differences are journalled as sync
    movements.
 
@@ -82,6 +83,8 @@ class SyncReport:
     reconciliation: Reconciliation | None = None
     # The wallets a first sync with `apply` opened at the account's balances.
     opening: Reconciliation | None = None
+    # Open positions marked to the markets' last prices.
+    marked_positions: int = 0
     applied: bool = False
 
     @property
@@ -102,6 +105,7 @@ class SyncReport:
             "withdrawals": vars(self.withdrawals),
             "adopted_orders": self.adopted_orders,
             "closed_orders": self.closed_orders,
+            "marked_positions": self.marked_positions,
             "balances": [
                 {
                     "asset": difference.asset,
@@ -199,10 +203,16 @@ class AccountSync:
             report.opening = self._open_wallets(report.started_at)
         self._transfers("deposits", report.deposits, start)
         self._transfers("withdrawals", report.withdrawals, start)
+        prices: dict[str | tuple[str, str], object] = {}
         for symbol in request.symbols:
             self._open_orders(symbol, request.default_strategy, report)
             report.trades[symbol] = self._trades(symbol, start, request, report)
             self._closed_orders(symbol, start, report)
+            last = self._last_price(symbol)
+            if last is not None:
+                prices[(self._exchange, symbol)] = last
+        if prices:
+            report.marked_positions = len(self._ledger.mark_to_market(prices).updated)
         balance = self._call("fetch_balance")
         report.reconciliation = self._ledger.sync_balances(
             self._exchange, balance, timestamp=self._clock(), apply=request.apply
@@ -268,6 +278,14 @@ class AccountSync:
                 f"{self._exchange} {method} failed: {reason(exc)}; what was synced before "
                 "stays recorded: run the sync again"
             ) from None
+
+    def _last_price(self, symbol: str) -> str | None:
+        """The market's last price from the exchange's ticker, to mark open positions to;
+        None where the exchange has no ticker or no trade yet."""
+        if not (getattr(self._client, "has", {}) or {}).get("fetchTicker"):
+            return None
+        last = self._call("fetch_ticker", symbol).get("last")
+        return None if last in (None, "") or Decimal(str(last)) <= 0 else str(last)
 
     # --- cursors ----------------------------------------------------------------------
 
