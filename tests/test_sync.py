@@ -474,3 +474,26 @@ def test_cli_every_outlives_an_exchange_outage_and_stops_at_ctrl_c(
     assert "binance fetch_balance failed" in line
     assert line.endswith("trying again in 30s")
     assert json.loads(result.stdout)["applied"] is True
+
+
+def test_a_cancel_of_an_order_older_than_the_last_sync_is_found(
+    opened: tuple[tradedb.TradeDB, SimulatedBinance],
+) -> None:
+    db, sim = opened
+    resting = sim.place("BTC/USDT", "buy", "limit", "0.2", "25000")
+    sync(db, sim)
+    # Newer orders come and go, and syncs go on, while the first one rests.
+    for _ in range(3):
+        sim.fill(sim.place("BTC/USDT", "buy", "limit", "0.01", "30000"), "0.01")
+        sync(db, sim)
+    sim.cancel(resting)
+
+    report = sync(db, sim)
+
+    assert report.closed_orders == [resting]
+    order = db.ledger.order("binance", resting)
+    assert order is not None
+    assert order.status == "canceled"
+    assert report.in_sync, report.reconciliation
+    ledger_matches_the_exchange(db, sim)
+    db.close()

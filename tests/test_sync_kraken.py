@@ -1,7 +1,7 @@
 """A Kraken account synced through ccxt's real Kraken parsing, its HTTP layer answering with
 ccxt's own recorded Kraken responses (tests/data/ccxt-static-kraken-account.json: open
 orders of three kinds, a closed market order, a deposit, a withdrawal). What ccxt did not
-record (the trade history, closed orders, the balance) is written here in Kraken's wire
+record (the trade history, the ticker, the balance) is written here in Kraken's wire
 format, agreeing with the recorded ones."""
 
 from __future__ import annotations
@@ -104,7 +104,6 @@ class KrakenAccount:
         self.paths: list[str] = []
         self.answers: dict[str, Any] = {
             "OpenOrders": open_orders(),
-            "ClosedOrders": {"error": [], "result": {"closed": {}, "count": 0}},
             "TradesHistory": TRADES_HISTORY,
             "QueryOrders": recorded("fetchOrder", "closed market order")["httpResponse"],
             "DepositStatus": recorded("fetchDeposits", "fetchDeposits")["httpResponse"],

@@ -46,8 +46,8 @@ class Accounts:
         return AccountSync(self._store, client, sleep=time.sleep).run(request)
 
     def last_report(self, exchange: str) -> dict[str, Any] | None:
-        """The newest sync report of `exchange` (SyncReport.as_json, with the time it was
-        logged), or None before its first sync."""
+        """The newest sync report of `exchange` (SyncReport.as_json), or None before its
+        first sync."""
         newest = self._store.logs.list(
             {"module": LOG_MODULE, "exchange": exchange}, newest_first=True, limit=1
         ).items

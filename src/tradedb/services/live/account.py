@@ -9,8 +9,9 @@ One run, for each market asked for and for the account:
 3. the fills since the market's cursor, page by page: a fill of an unknown order has its
    order fetched and adopted first; a fill already recorded is a duplicate and changes
    nothing; one that contradicts the recorded fill of the same id stops the sync, naming it;
-4. the closed orders since the cursor: a cancel or an expiry the exchange made goes through
-   the ledger's state machine;
+4. the orders the ledger holds open that the exchange no longer lists as open: each is
+   fetched, and a cancel or an expiry the exchange made goes through the ledger's state
+   machine;
 5. the open positions, marked to each market's last price (the exchange's ticker);
 6. the balances: a report per asset of the ledger's available and locked against the
    exchange's free and used; with `apply`, the differences are journalled as sync
@@ -205,9 +206,9 @@ class AccountSync:
         self._transfers("withdrawals", report.withdrawals, start)
         prices: dict[str | tuple[str, str], object] = {}
         for symbol in request.symbols:
-            self._open_orders(symbol, request.default_strategy, report)
+            open_ids = self._open_orders(symbol, request.default_strategy, report)
             report.trades[symbol] = self._trades(symbol, start, request, report)
-            self._closed_orders(symbol, start, report)
+            self._ended_orders(symbol, open_ids, report)
             last = self._last_price(symbol)
             if last is not None:
                 prices[(self._exchange, symbol)] = last
@@ -252,9 +253,15 @@ class AccountSync:
 
     # --- the exchange -----------------------------------------------------------------
 
+    def _has(self, capability: str) -> bool:
+        """Whether ccxt says the exchange has `capability` (True or 'emulated')."""
+        return bool((getattr(self._client, "has", {}) or {}).get(capability))
+
+    def _window(self, stream: str) -> int | None:
+        return WINDOWS_MS.get(self._exchange, {}).get(stream)
+
     def _check_capabilities(self) -> None:
-        has = getattr(self._client, "has", {}) or {}
-        lacking = [name for name in NEEDED if not has.get(name)]
+        lacking = [name for name in NEEDED if not self._has(name)]
         if lacking:
             raise ValidationError(
                 "exchange", self._exchange, f"cannot be synced: ccxt has no {', '.join(lacking)}"
@@ -282,7 +289,7 @@ class AccountSync:
     def _last_price(self, symbol: str) -> str | None:
         """The market's last price from the exchange's ticker, to mark open positions to;
         None where the exchange has no ticker or no trade yet."""
-        if not (getattr(self._client, "has", {}) or {}).get("fetchTicker"):
+        if not self._has("fetchTicker"):
             return None
         last = self._call("fetch_ticker", symbol).get("last")
         return None if last in (None, "") or Decimal(str(last)) <= 0 else str(last)
@@ -290,9 +297,9 @@ class AccountSync:
     # --- cursors ----------------------------------------------------------------------
 
     def _cursor(self, stream: str, scope: str) -> SyncCursor | None:
-        return self._store.sync_cursors.select_one(
-            "exchange = ? AND stream = ? AND scope = ?", (self._exchange, stream, scope)
-        )
+        where = {"exchange": self._exchange, "stream": stream, "scope": scope}
+        found = self._store.sync_cursors.list(where, limit=1).items
+        return found[0] if found else None
 
     def _since(self, stream: str, scope: str, start: int) -> int:
         cursor = self._cursor(stream, scope)
@@ -320,7 +327,7 @@ class AccountSync:
                 for item in self._call(method, symbol, since)
                 if int(item.get("timestamp") or 0) >= since
             ]
-            window = WINDOWS_MS.get(self._exchange, {}).get(stream)
+            window = self._window(stream)
             if items or window is None or since + window >= self._clock():
                 return sorted(items, key=_time_and_id)
             since += window
@@ -333,18 +340,17 @@ class AccountSync:
                 stream, method, since, self._fetch(stream, method, None, since)
             )
             recorded_before = count.new
+            # A pending or failed transfer is recorded once it completes.
+            done = [item for item in items if item.get("status") == "ok"]
+            pending = [int(item["timestamp"]) for item in items if item.get("status") != "ok"]
             with self._store.db.transaction():
-                for item in items:
-                    if item.get("status") != "ok":
-                        continue  # pending or failed: recorded once it completes
+                for item in done:
                     if self._transfer(stream, item).duplicate:
                         count.duplicates += 1
                     else:
                         count.new += 1
                 # Up to the newest completed transfer, but not past one still pending,
                 # which is fetched again until it completes.
-                done = [item for item in items if item.get("status") == "ok"]
-                pending = [int(item["timestamp"]) for item in items if item.get("status") != "ok"]
                 if done:
                     following = min([int(done[-1]["timestamp"]), *pending])
                     self._advance(stream, ACCOUNT, following, str(done[-1]["id"]))
@@ -359,7 +365,7 @@ class AccountSync:
         found = {str(item["id"]): item for item in items}
         while items:
             oldest = int(items[0]["timestamp"])
-            window = WINDOWS_MS.get(self._exchange, {}).get(stream)
+            window = self._window(stream)
             start = since if window is None else max(since, oldest - window + 1)
             older = self._call(method, None, start, None, self._until(oldest))
             items = sorted(
@@ -397,10 +403,13 @@ class AccountSync:
         except ValidationError as exc:
             raise stopped(f"{self._exchange} {stream[:-1]} {item['id']}", exc) from None
 
-    def _open_orders(self, symbol: str, strategy: str | None, report: SyncReport) -> None:
-        for order in self._call("fetch_open_orders", symbol):
+    def _open_orders(self, symbol: str, strategy: str | None, report: SyncReport) -> set[str]:
+        """The ids of the market's open orders on the exchange, each unknown one adopted."""
+        listed = self._call("fetch_open_orders", symbol)
+        for order in listed:
             if self._ledger.order(self._exchange, str(order["id"])) is None:
                 self._adopt(order, strategy, report)
+        return {str(order["id"]) for order in listed}
 
     def _adopt(self, order: Mapping[str, Any], strategy: str | None, report: SyncReport) -> Order:
         order_id = str(order["id"])
@@ -476,32 +485,21 @@ class AccountSync:
         else:
             count.new += 1
 
-    def _closed_orders(self, symbol: str, start: int, report: SyncReport) -> None:
-        since = self._since("orders", symbol, start)
-        has = getattr(self._client, "has", {}) or {}
-        # ccxt's closed orders are the filled ones; a cancel or expiry is among all orders,
-        # or the canceled ones where the exchange lists them apart.
-        methods = (
-            ["fetch_orders"]
-            if has.get("fetchOrders")
-            else [
-                name
-                for name in ("fetch_closed_orders", "fetch_canceled_orders")
-                if has.get(
-                    "fetchClosedOrders" if name == "fetch_closed_orders" else "fetchCanceledOrders"
-                )
-            ]
-        )
-        fetched = [order for method in methods for order in self._call(method, symbol, since)]
-        orders = sorted(
-            (order for order in fetched if order.get("status") != "open"), key=_time_and_id
-        )
+    def _ended_orders(self, symbol: str, open_ids: set[str], report: SyncReport) -> None:
+        """The market's orders the ledger holds open and the exchange no longer lists as
+        open, asked for one by one (after the fills, which the ledger has by then): however
+        old an order, its cancel or expiry is found."""
+        where = {"exchange": self._exchange, "symbol": symbol, "status": ["pending", "open"]}
+        live = self._store.orders.list(where, limit=1000).items
+        ended = [
+            self._call("fetch_order", order.order_id, symbol)
+            for order in live
+            if order.order_id not in open_ids
+        ]
         with self._store.db.transaction():
-            for order in orders:
+            for order in ended:
                 self._apply_final_state(order, report)
-            if orders:
-                newest = orders[-1]
-                self._advance("orders", symbol, int(newest["timestamp"]), str(newest["id"]))
+            self._advance("orders", symbol, report.started_at, None)
 
     def _apply_final_state(self, order: Mapping[str, Any], report: SyncReport) -> None:
         transition = FINAL_STATES.get(str(order.get("status")))
