@@ -60,26 +60,23 @@ def account(orders: int = ORDERS) -> tuple[SimulatedBinance, list[str]]:
     return sim, fills
 
 
-def sync_once(target: str, *, apply: bool, orders: int = ORDERS) -> SyncReport:
-    sim, _ = account(orders)
+def sync_once(target: str, *, sim: SimulatedBinance | None = None) -> SyncReport:
+    """One sync of the account (the whole history, unless `sim` is a part of it)."""
+    client = (sim or account()[0]).client()
     with tradedb.open(target) as db:
         return db.accounts.sync(
-            "binance",
-            symbols=["BTC/USDT", "ETH/USDT"],
-            since=START,
-            apply=apply,
-            client=sim.client(),
+            "binance", symbols=["BTC/USDT", "ETH/USDT"], since=START, client=client
         )
 
 
 def killed_sync(target: str, orders: int, delay_s: float) -> None:
     """Sync the account's first `orders` orders, again and again, until SIGKILL comes
     `delay_s` after the first sync began."""
-    account(orders)  # once before the clock starts, so that the delay is all sync
+    sim, _ = account(orders)  # made before the clock starts, so that the delay is all sync
     killer = threading.Timer(delay_s, os.kill, (os.getpid(), signal.SIGKILL))
     killer.start()
     while True:
-        sync_once(target, apply=False, orders=orders)
+        sync_once(target, sim=sim)
 
 
 CHILD = """
@@ -125,7 +122,7 @@ def test_a_sync_killed_again_and_again_records_everything_once(
     assert mid_work >= KILLS[engine] // 3, mid_work
     fault_figures.killed(killed)
 
-    final = sync_once(db_target, apply=False)
+    final = sync_once(db_target)
 
     sim, fills = account()
     assert final.in_sync, [
