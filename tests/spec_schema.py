@@ -38,11 +38,13 @@ AMOUNT_UNITS = Declared("BIGINT", notnull=True, default="0", scale=8)
 #   trades.position_id: the position the fill opened, grew or realised its P&L into.
 #   crypto_orders.locked_amount / locked_asset: what the order still holds locked and in
 #   which asset's wallet, so a fill, cancel or expiry releases exactly its own reservation.
+#   crypto_orders.client_order_id / submission: the id tradedb sent with an order it
+#   submitted, and how the order reached the exchange (unknown until settled).
 #   positions.open_fees: fees paid to open the part still held; each closing trade is
 #   charged its pro-rata share, so realised P&L is net of the fees of both legs.
 EXTRA_COLUMNS: dict[str, tuple[str, ...]] = {
     "trades": ("exchange_trade_id", "position_id"),
-    "crypto_orders": ("locked_amount", "locked_asset"),
+    "crypto_orders": ("locked_amount", "locked_asset", "client_order_id", "submission"),
     "positions": ("open_fees",),
 }
 EXTRA_COLUMN_DECLARATIONS: dict[tuple[str, str], Declared] = {
@@ -50,6 +52,8 @@ EXTRA_COLUMN_DECLARATIONS: dict[tuple[str, str], Declared] = {
     ("trades", "position_id"): Declared("INTEGER", references="positions.id"),
     ("crypto_orders", "locked_amount"): AMOUNT_UNITS,
     ("crypto_orders", "locked_asset"): Declared("TEXT"),
+    ("crypto_orders", "client_order_id"): Declared("TEXT"),
+    ("crypto_orders", "submission"): Declared("TEXT"),
     ("positions", "open_fees"): AMOUNT_UNITS,
 }
 
@@ -83,6 +87,10 @@ EXTRA_TABLES: dict[str, dict[str, Declared]] = {
         "created_at": Declared("INTEGER", default=EPOCH_SECONDS_DEFAULT),
     },
 }
+# Value sets of the extra columns, by table: how an order reached the exchange.
+EXTRA_VALUE_SETS: dict[str, dict[str, frozenset[str]]] = {
+    "crypto_orders": {"submission": frozenset({"unknown", "acknowledged", "rejected", "adopted"})}
+}
 MOVEMENT_KINDS = frozenset(
     {"opening", "deposit", "withdrawal", "lock", "unlock", "trade", "fee", "sync"}
 )
@@ -108,6 +116,8 @@ class IndexShape:
 #   strategy being a key of its own; closed positions are not constrained.
 #   uq_wallet_movements_reference: a deposit or withdrawal re-recorded under the caller's
 #   reference (e.g. a tx hash) is refused; movements without a reference are not constrained.
+#   uq_crypto_orders_client_order_id: a client order id names one order per exchange, so
+#   that submitting the same intent twice finds the first order.
 #   idx_market_data_exchange_symbol_timeframe: the spec's candle index leaves out the
 #   exchange, so a market's reads stepped over other exchanges' rows of the same symbol.
 EXTRA_INDEX_SHAPES = {
@@ -120,6 +130,9 @@ EXTRA_INDEX_SHAPES = {
     ),
     "uq_wallet_movements_reference": IndexShape(
         "wallet_movements", ("exchange", "kind", "reference"), True, "referenceisnotnull"
+    ),
+    "uq_crypto_orders_client_order_id": IndexShape(
+        "crypto_orders", ("exchange", "client_order_id"), True, "client_order_idisnotnull"
     ),
     "idx_market_data_exchange_symbol_timeframe": IndexShape(
         "market_data", ("exchange", "symbol", "timeframe", "timestamp"), False

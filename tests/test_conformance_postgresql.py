@@ -26,6 +26,7 @@ import psycopg
 import pytest
 
 import records
+import tradedb
 from conftest import new_pg_database
 from spec_schema import (
     CACHE_TABLE_COLUMNS,
@@ -38,6 +39,7 @@ from spec_schema import (
     EXTRA_INDEX_SHAPES,
     EXTRA_TABLES,
     EXTRA_UNIQUE_INDEXES,
+    EXTRA_VALUE_SETS,
     MOVEMENT_KINDS,
     SPEC_DDL,
     SPEC_INDEXES,
@@ -53,9 +55,10 @@ from spec_schema import (
     open_spec_db,
     parse_checks,
 )
+from tradedb.api.admin import init
 from tradedb.errors import AmountOutOfRange, ValidationError
 from tradedb.models.values import AMOUNT, PERCENT
-from tradedb.schema import derived
+from tradedb.schema import derived, migrate
 from tradedb.store import Store
 
 DOCS = Path(__file__).parents[1] / "docs" / "schema.md"
@@ -586,7 +589,7 @@ def test_check_value_sets_match_and_only_nan_guards_are_extra(
     spec_checks = parse_checks(create_sql(spec_db, table))
     assert spec_checks.storage_guards == {}
     ours = pg_checks(pg, table)
-    assert ours.value_sets == spec_checks.value_sets
+    assert ours.value_sets == spec_checks.value_sets | EXTRA_VALUE_SETS.get(table, {})
     # The guard stands where SQLite's integer-storage guard stands: on every amount.
     extra_amounts = {
         column
@@ -957,3 +960,42 @@ def test_amounts_are_exact_through_the_store(request: pytest.FixtureRequest) -> 
         with pytest.raises(ValidationError):
             store.trades.insert(records.trade(amount="NaN"))
         assert store.trades.count() == 1
+
+
+# --- upgrades ------------------------------------------------------------------------------
+
+
+def test_a_database_at_0004_upgrades_to_the_schema_of_a_new_one(
+    request: pytest.FixtureRequest, pg: PgConn
+) -> None:
+    """PostgreSQL databases made at 0004 gain the order submission columns in place; the
+    table must end up as a new database has it, and its orders keep their rows."""
+    url = new_pg_database(request)
+    with psycopg.connect(url, autocommit=True) as old:
+        # The table as revision 0004 made it, holding an order (the upgrade makes the
+        # views again from the tables as they are then).
+        old.execute("DROP VIEW crypto_orders_readable")
+        old.execute("DROP INDEX uq_crypto_orders_client_order_id")
+        old.execute("ALTER TABLE crypto_orders DROP CONSTRAINT ck_crypto_orders_submission")
+        old.execute("ALTER TABLE crypto_orders DROP COLUMN submission")
+        old.execute("ALTER TABLE crypto_orders DROP COLUMN client_order_id")
+        old.execute("UPDATE alembic_version SET version_num = '0004'")
+        old.execute(
+            "INSERT INTO crypto_orders (order_id, symbol, side, order_type, amount, price, "
+            "status, exchange, timestamp) VALUES ('o-1', 'BTC/USD', 'buy', 'limit', "
+            "0.5, 30000.12345678, 'open', 'kraken', 1700000000000)"
+        )
+    status = init(url)
+    assert (status.before, status.after) == ("0004", migrate.head_revision())
+    with psycopg.connect(url, autocommit=True) as upgraded:
+        assert pg_columns(upgraded, "crypto_orders") == pg_columns(pg, "crypto_orders")
+        assert pg_constraints(upgraded, "crypto_orders") == pg_constraints(pg, "crypto_orders")
+        assert pg_indexes(upgraded, "crypto_orders") == pg_indexes(pg, "crypto_orders")
+    with tradedb.open(url) as db:
+        order = db.ledger.order("kraken", "o-1")
+    assert order is not None
+    assert (order.price, order.client_order_id, order.submission) == (
+        Decimal("30000.12345678"),
+        None,
+        None,
+    )

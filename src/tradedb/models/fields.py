@@ -34,6 +34,7 @@ ConfigType = Literal["string", "number", "boolean", "json"]
 BalanceType = Literal["available", "locked", "total"]
 MovementKind = Literal["opening", "deposit", "withdrawal", "lock", "unlock", "trade", "fee", "sync"]
 SyncStream = Literal["trades", "orders", "deposits", "withdrawals"]
+Submission = Literal["unknown", "acknowledged", "rejected", "adopted"]
 
 
 def _field_name(info: ValidationInfo) -> str:

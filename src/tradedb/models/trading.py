@@ -21,6 +21,7 @@ from tradedb.models.fields import (
     PositiveAmount,
     Side,
     SignedAmount,
+    Submission,
     Symbol,
     TradeStatus,
 )
@@ -68,6 +69,10 @@ class OrderCreate(Record):
     # Extra columns: what the order still holds locked, and in which asset's wallet.
     locked_amount: Amount = Decimal(0)
     locked_asset: Asset | None = None
+    # Extra columns: the client order id tradedb sent, and how the order reached the
+    # exchange (None: the bot recorded it itself).
+    client_order_id: Name | None = None
+    submission: Submission | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> OrderCreate:

@@ -150,6 +150,10 @@ CONFIG_TYPES = ("string", "number", "boolean", "json")
 BALANCE_TYPES = ("available", "locked", "total")
 # What `tradedb sync` reads from an exchange account, each from its own cursor.
 SYNC_STREAMS = ("trades", "orders", "deposits", "withdrawals")
+# How an order reached the exchange, beside the spec's status (docs/live.md): NULL for an
+# order the bot recorded itself; `unknown` from the moment tradedb stores an order it is
+# about to send until the exchange's answer or a sync settles it.
+SUBMISSIONS = ("unknown", "acknowledged", "rejected", "adopted")
 
 # --- core trading ------------------------------------------------------------------------
 
@@ -202,9 +206,14 @@ crypto_orders = _table(
     # that a fill, cancel or expiry releases exactly its own reservation.
     _money("locked_amount", nullable=False, default=0),
     Column("locked_asset", Str),
+    # Extra: the id tradedb sent with an order it submitted, which finds the order at the
+    # exchange when the answer was lost; and how the order reached the exchange.
+    Column("client_order_id", Str),
+    Column("submission", Str),
     _one_of("side", SIDES),
     _one_of("order_type", ORDER_TYPES),
     _one_of("status", ORDER_STATUSES),
+    _one_of("submission", SUBMISSIONS),
 )
 
 positions = _table(
@@ -494,6 +503,16 @@ Index(
     unique=True,
     sqlite_where=wallet_movements.c.reference.isnot(None),
     postgresql_where=wallet_movements.c.reference.isnot(None),
+)
+
+# Submitting the same client order id twice must find the first order, not make a second.
+Index(
+    "uq_crypto_orders_client_order_id",
+    crypto_orders.c.exchange,
+    crypto_orders.c.client_order_id,
+    unique=True,
+    sqlite_where=crypto_orders.c.client_order_id.isnot(None),
+    postgresql_where=crypto_orders.c.client_order_id.isnot(None),
 )
 
 # --- where each stream of a live account's sync goes on from (extra table) ------------------
