@@ -60,6 +60,22 @@ def account(orders: int = ORDERS) -> tuple[SimulatedBinance, list[str]]:
     return sim, fills
 
 
+def transfers(orders: int = ORDERS) -> int:
+    """How many deposits and withdrawals the account's first `orders` orders come with."""
+    return sum(n % 4 == 1 for n in range(orders)) + sum(n % 5 == 2 for n in range(orders))
+
+
+def open_ledger(target: str) -> None:
+    """The ledger opens at the account's balances before any of its history."""
+    opening = SimulatedBinance(
+        balances={"USDT": "10000000", "BTC": "100", "ETH": "1000"}, start_ms=START
+    )
+    with tradedb.open(target) as db:
+        db.accounts.sync(
+            "binance", symbols=["BTC/USDT"], since=START, apply=True, client=opening.client()
+        )
+
+
 def sync_once(target: str, *, sim: SimulatedBinance | None = None) -> SyncReport:
     """One sync of the account (the whole history, unless `sim` is a part of it)."""
     client = (sim or account()[0]).client()
@@ -90,14 +106,7 @@ test_sync_crash.killed_sync({target!r}, {orders}, {delay})
 def test_a_sync_killed_again_and_again_records_everything_once(
     db_target: str, engine: str, fault_figures: FaultFigures
 ) -> None:
-    # The ledger opens at the account's balances before any of its history.
-    opening = SimulatedBinance(
-        balances={"USDT": "10000000", "BTC": "100", "ETH": "1000"}, start_ms=START
-    )
-    with tradedb.open(db_target) as db:
-        db.accounts.sync(
-            "binance", symbols=["BTC/USDT"], since=START, apply=True, client=opening.client()
-        )
+    open_ledger(db_target)
     generator = random.Random(11)
     killed = mid_work = 0
     for kill in range(KILLS[engine]):
@@ -138,8 +147,7 @@ def test_a_sync_killed_again_and_again_records_everything_once(
                 {"kind": ["deposit", "withdrawal"]}, limit=1000
             ).items
         ]
-        transfers = sum(n % 4 == 1 for n in range(ORDERS)) + sum(n % 5 == 2 for n in range(ORDERS))
-        assert len(references) == len(set(references)) == transfers
+        assert len(references) == len(set(references)) == transfers()
         for wallet in db.ledger.wallets(exchange="binance"):
             assert (wallet.available_balance, wallet.locked_balance) == sim.balance(wallet.asset)
         assert db.ledger.audit() == []

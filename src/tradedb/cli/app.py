@@ -18,6 +18,7 @@ from tradedb.cli import logs as logs_cli
 from tradedb.cli import maintain as maintain_cli
 from tradedb.cli import mcp as mcp_cli
 from tradedb.cli import migrate as migrate_cli
+from tradedb.cli import order as order_cli
 from tradedb.cli import retention as retention_cli
 from tradedb.cli import sync as sync_cli
 from tradedb.cli.common import (
@@ -38,7 +39,17 @@ PANELS = (
     ("Setup", ("init", "info", "db", "config", "demo")),
     (
         "Ledger",
-        ("deposit", "withdraw", "sync", "orders", "trades", "positions", "balances", "audit"),
+        (
+            "deposit",
+            "withdraw",
+            "sync",
+            "order",
+            "orders",
+            "trades",
+            "positions",
+            "balances",
+            "audit",
+        ),
     ),
     (
         "Market data",
@@ -77,6 +88,7 @@ maintain_cli.register(app)
 mcp_cli.register(app)
 migrate_cli.register(app)
 sync_cli.register(app)
+order_cli.register(app)
 
 
 def _version(value: bool) -> None:

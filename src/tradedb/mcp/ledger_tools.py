@@ -112,12 +112,19 @@ def register(server: MCPServer, db: TradeDB) -> None:
 
     def sync_status(*, exchange: Exchange) -> SyncStatus:
         """A live exchange account's sync (`tradedb sync`): the last sync of each market
-        and stream, and the newest sync's report with its balance reconciliation and the
-        orders it adopted."""
+        and stream, the newest sync's report with its balance reconciliation, the orders
+        tradedb sent whose outcome is not known yet, and the orders adopted from the
+        exchange (placed outside tradedb). Nothing here places or cancels an order."""
         check_exchange(exchange)
         return SyncStatus(
             cursors=[shaped(SyncCursorShape, cursor) for cursor in db.accounts.cursors(exchange)],
             last_report=db.accounts.last_report(exchange),
+            unknown_submissions=[
+                shaped(OrderShape, order) for order in db.accounts.unknown_submissions(exchange)
+            ],
+            adopted_orders=[
+                shaped(OrderShape, order) for order in db.accounts.adopted_orders(exchange)
+            ],
         )
 
     for tool in (list_orders, list_trades, list_positions, balances, sync_status):

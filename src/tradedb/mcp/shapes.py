@@ -86,6 +86,15 @@ class OrderShape(UpdatedRowTimes):
     canceled_at: int | None
     locked_amount: FixedPoint
     locked_asset: str | None
+    client_order_id: str | None = Field(
+        default=None, description="The id tradedb sent with an order it submitted."
+    )
+    submission: str | None = Field(
+        default=None,
+        description="How the order reached the exchange: unknown (sent, outcome not known "
+        "yet), acknowledged, rejected, adopted (placed outside tradedb); null for an order "
+        "the bot recorded itself.",
+    )
 
 
 class TradeShape(UpdatedRowTimes):
@@ -150,6 +159,13 @@ class SyncStatus(BaseModel):
         "adopted orders (placed outside tradedb), orders the exchange closed, and the "
         "balances that differed from the ledger's (ledger available and locked, exchange "
         "free and used, difference; amounts as exact text); null before the first sync."
+    )
+    unknown_submissions: list[OrderShape] = Field(
+        description="Orders tradedb sent whose outcome is not known yet: the next sync finds "
+        "them at the exchange by their client order id, or rejects them."
+    )
+    adopted_orders: list[OrderShape] = Field(
+        description="Orders a sync found at the exchange that were placed outside tradedb."
     )
 
 

@@ -129,6 +129,23 @@ class LedgerRecords:
     def order(self, exchange: str, order_id: str) -> Order | None:
         return self.orders.select_one("order_id = ? AND exchange = ?", (order_id, exchange))
 
+    def order_by_client_id(self, exchange: str, client_order_id: str) -> Order | None:
+        return self.orders.select_one(
+            "exchange = ? AND client_order_id = ?", (exchange, client_order_id)
+        )
+
+    def unknown_submissions(self, exchange: str) -> list[Order]:
+        return self.orders.select_all("exchange = ? AND submission = 'unknown'", (exchange,))
+
+    def move_order_references(self, exchange: str, old_id: str, new_id: str) -> None:
+        """Journal lines of an order that now has the exchange's id in place of the client
+        order id it held, so that the lock it made stays found under its id."""
+        self.db.require_write("move_order_references")
+        self.db.connection.execute(
+            "UPDATE wallet_movements SET order_id = ? WHERE exchange = ? AND order_id = ?",
+            (new_id, exchange, old_id),
+        )
+
     def order_anywhere(self, order_id: str) -> Order | None:
         """The order holding this id on any exchange (the spec keeps order ids unique)."""
         return self.orders.select_one("order_id = ?", (order_id,))

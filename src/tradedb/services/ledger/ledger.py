@@ -197,17 +197,24 @@ class Ledger:
         timestamp: object = None,
         status: str = "open",
         fee_reserve_rate: object = None,
+        client_order_id: str | None = None,
+        submission: str | None = None,
     ) -> Order:
         """Record a new order and lock the funds it needs.
 
         A sell locks its base amount; a buy with a price locks amount x price plus a fee
         reserve (`fee_reserve_rate`, by default the exchange's taker fee). Raises
         InsufficientFunds, writing nothing, when the wallet cannot cover it.
+
+        `submission` is how the order reached the exchange: "unknown" for one tradedb is
+        about to send (pending, under its `client_order_id` until the exchange's id is
+        known), "adopted" for one a sync found there; None when the bot records its own.
         """
         if status not in order_rules.LIVE:
             raise InvalidTransition(
                 "status", status, "a new order starts as pending or open; fills end it"
             )
+        order_rules.check_new_submission(submission, status, order_id, client_order_id)
         record = validate_record(
             OrderCreate,
             {
@@ -221,6 +228,8 @@ class Ledger:
                 "strategy": strategy,
                 "timestamp": _time(timestamp),
                 "status": status,
+                "client_order_id": client_order_id,
+                "submission": submission,
             },
         )
         rate = (
@@ -247,6 +256,8 @@ class Ledger:
                     f"is already the id of a {taken.status} order on {taken.exchange}; order "
                     "ids are unique across exchanges in this schema",
                 )
+            if record.client_order_id is not None:
+                self._refuse_taken_client_id(record.exchange, record.client_order_id)
             order = self._store.orders.insert_checked(values)
             if reserve:
                 self._change(
@@ -267,6 +278,59 @@ class Ledger:
             order_rules.check_transition(order.order_id, order.status, "open")
             return self._store.orders.update_checked(order, {"status": "open"})
 
+    @_operation
+    def acknowledge_order(
+        self, exchange: str, client_order_id: str, exchange_order_id: str
+    ) -> Order:
+        """The exchange has the order tradedb submitted under `client_order_id` (its answer
+        came, or a sync found it): the order takes the exchange's id, and a pending one
+        becomes open. Acknowledging it again with the same id changes nothing."""
+        exchange = check_exchange(exchange)
+        exchange_order_id = check_name(exchange_order_id, "order_id")
+        with self._store.db.transaction():
+            order = self._submitted(exchange, client_order_id)
+            if order.submission == "acknowledged" and order.order_id == exchange_order_id:
+                return order
+            order_rules.check_submission(order, "acknowledged")
+            if exchange_order_id != order.order_id:
+                taken = self._records.order_anywhere(exchange_order_id)
+                if taken is not None:
+                    raise DuplicateRecord(
+                        "order_id",
+                        exchange_order_id,
+                        f"is already the id of another order on {taken.exchange}, so order "
+                        f"{client_order_id} cannot take it",
+                    )
+                self._records.move_order_references(exchange, order.order_id, exchange_order_id)
+            changes: dict[str, object] = {
+                "order_id": exchange_order_id,
+                "submission": "acknowledged",
+            }
+            if order.status == "pending":
+                changes["status"] = "open"
+            return self._store.orders.update_checked(order, changes)
+
+    def reject_order(
+        self, exchange: str, client_order_id: str, *, timestamp: object = None
+    ) -> Order:
+        """The exchange refused the order tradedb submitted, or it never reached the
+        exchange: it ends canceled, its reservation released, marked rejected."""
+        order = self._submitted(check_exchange(exchange), client_order_id)
+        order_rules.check_submission(order, "rejected")
+        return self._end_order(
+            exchange, order.order_id, "canceled", timestamp, {"submission": "rejected"}
+        )
+
+    def submitted_order(self, exchange: str, client_order_id: str) -> Order | None:
+        """The order tradedb submitted (or is submitting) under `client_order_id`."""
+        return self._records.order_by_client_id(
+            check_exchange(exchange), check_name(client_order_id, "client_order_id")
+        )
+
+    def unknown_submissions(self, exchange: str) -> list[Order]:
+        """Orders tradedb stored and sent to `exchange` whose answer it has not seen."""
+        return self._records.unknown_submissions(check_exchange(exchange))
+
     def cancel_order(self, exchange: str, order_id: str, *, timestamp: object = None) -> Order:
         """Cancel a live order and unlock what it still reserves."""
         return self._end_order(exchange, order_id, "canceled", timestamp)
@@ -277,7 +341,12 @@ class Ledger:
 
     @_operation
     def _end_order(
-        self, exchange: str, order_id: str, status: OrderStatus, timestamp: object
+        self,
+        exchange: str,
+        order_id: str,
+        status: OrderStatus,
+        timestamp: object,
+        changes: Mapping[str, object] | None = None,
     ) -> Order:
         when = _time(timestamp)
         with self._store.db.transaction():
@@ -286,7 +355,8 @@ class Ledger:
             release = self._releasable(order, order.locked_amount)
             # canceled_at is the time the order stopped being live, by cancel or expiry.
             ended = self._store.orders.update_checked(
-                order, {"status": status, "canceled_at": when, "locked_amount": ZERO}
+                order,
+                {"status": status, "canceled_at": when, "locked_amount": ZERO, **(changes or {})},
             )
             if release:
                 asset = _locked_asset(order)
@@ -689,6 +759,26 @@ class Ledger:
                 "order_id", order_id, f"no order with this id on {exchange}; record it first"
             )
         return order
+
+    def _submitted(self, exchange: str, client_order_id: str) -> Order:
+        order = self._records.order_by_client_id(
+            exchange, check_name(client_order_id, "client_order_id")
+        )
+        if order is None:
+            raise UnknownRecord(
+                "client_order_id", client_order_id, f"no order on {exchange} was submitted with it"
+            )
+        return order
+
+    def _refuse_taken_client_id(self, exchange: str, client_order_id: str) -> None:
+        taken = self._records.order_by_client_id(exchange, client_order_id)
+        if taken is not None:
+            raise DuplicateRecord(
+                "client_order_id",
+                client_order_id,
+                f"already names order {taken.order_id} on {exchange} ({taken.status}); a "
+                "client order id is used once",
+            )
 
     def _wallet(self, exchange: str, asset: str) -> Wallet:
         wallet = self._store.wallets.select_one("exchange = ? AND asset = ?", (exchange, asset))

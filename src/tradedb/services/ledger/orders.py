@@ -14,7 +14,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from tradedb.errors import InvalidTransition
-from tradedb.models.fields import OrderStatus, Side
+from tradedb.models import Order
+from tradedb.models.fields import OrderStatus, Side, Submission
 from tradedb.services.ledger.arithmetic import exact, quantize_up
 
 LIVE: tuple[OrderStatus, ...] = ("pending", "open")
@@ -40,6 +41,38 @@ def check_transition(order_id: str, current: OrderStatus, wanted: OrderStatus) -
             current,
             f"order {order_id} is {current} and cannot become {wanted}; "
             f"a {current} order can become {allowed}",
+        )
+
+
+def check_new_submission(
+    submission: str | None, status: str, order_id: str, client_order_id: str | None
+) -> None:
+    """An order tradedb is about to send is pending under its own client order id (the
+    exchange's id comes with the answer); an adopted one is already at the exchange."""
+    if submission not in (None, "unknown", "adopted"):
+        raise InvalidTransition(
+            "submission",
+            submission,
+            "a new order's submission is unknown (tradedb is sending it), adopted (a sync "
+            "found it at the exchange) or None (the bot records its own)",
+        )
+    if submission == "unknown" and (status != "pending" or order_id != client_order_id):
+        raise InvalidTransition(
+            "submission",
+            submission,
+            "an order being submitted is pending, with its client order id as its order_id "
+            "until the exchange answers",
+        )
+
+
+def check_submission(order: Order, wanted: Submission) -> None:
+    """Only an order whose submission is unknown can be acknowledged or rejected."""
+    if order.submission != "unknown":
+        raise InvalidTransition(
+            "submission",
+            order.submission,
+            f"order {order.order_id} cannot become {wanted}: only an order whose "
+            "submission is unknown is settled by the exchange's answer or a sync",
         )
 
 

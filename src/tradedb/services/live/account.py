@@ -2,6 +2,9 @@
 
 One run, for each market asked for and for the account:
 
+0. the orders tradedb submitted whose answer it never saw (submission "unknown") are
+   looked up by their client order id, before anything else can mistake one for an order
+   placed elsewhere (tradedb.services.live.submissions);
 1. deposits and withdrawals since their cursor, each a wallet movement whose reference is
    the exchange's id (recorded once however often it is fetched);
 2. the open orders: one the ledger does not know (placed on the website, by another
@@ -12,10 +15,13 @@ One run, for each market asked for and for the account:
 4. the orders the ledger holds open that the exchange no longer lists as open: each is
    fetched, and a cancel or an expiry the exchange made goes through the ledger's state
    machine;
-5. the open positions, marked to each market's last price (the exchange's ticker);
+5. the open positions, marked to each market's last price (the exchange's ticker, which
+   is stored in `tickers` too);
 6. the balances: a report per asset of the ledger's available and locked against the
    exchange's free and used; with `apply`, the differences are journalled as sync
-   movements.
+   movements;
+7. the USD values of the exchange's wallets and of the balance_history rows this run
+   wrote, through the valuation service (tradedb.services.live.usd_values).
 
 Each page and the cursor it moves commit in one transaction, so a run killed at any
 moment and run again records nothing twice and misses nothing. A first run with no cursor
@@ -30,12 +36,20 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from tradedb.errors import ExchangeUnavailable, InsufficientFunds, TradeDBError, ValidationError
+from tradedb.errors import InsufficientFunds, TradeDBError, ValidationError
 from tradedb.models import Order, SyncCursor
 from tradedb.models.values import check_symbol, format_decimal, now_epoch_ms, parse_time_bound
 from tradedb.services.ledger import Ledger
 from tradedb.services.ledger.ledger import Reconciliation
-from tradedb.services.marketdata.download import call_with_retries, load_markets, reason
+from tradedb.services.live.exchange import ExchangeAccount
+from tradedb.services.live.submissions import Settlement, settle_all
+from tradedb.services.live.usd_values import (
+    UsdValues,
+    fill_usd_values,
+    last_balance_history_id,
+)
+from tradedb.services.marketdata.download import load_markets
+from tradedb.services.marketdata.tickers import ticker_row
 from tradedb.store import Store
 
 ACCOUNT = "account"
@@ -86,6 +100,9 @@ class SyncReport:
     opening: Reconciliation | None = None
     # Open positions marked to the markets' last prices.
     marked_positions: int = 0
+    # Orders tradedb submitted without seeing the answer, as this run found them.
+    submissions: list[Settlement] = field(default_factory=list)
+    usd_values: UsdValues | None = None
     applied: bool = False
 
     @property
@@ -107,6 +124,8 @@ class SyncReport:
             "adopted_orders": self.adopted_orders,
             "closed_orders": self.closed_orders,
             "marked_positions": self.marked_positions,
+            "submissions": [settlement.as_json() for settlement in self.submissions],
+            "usd_values": _usd_json(self.usd_values),
             "balances": [
                 {
                     "asset": difference.asset,
@@ -178,7 +197,7 @@ class AccountSync:
         client: Any,
         *,
         sleep: Callable[[float], None],
-        clock: Callable[[], int] = now_epoch_ms,
+        clock: Callable[[], int] | None = None,
     ) -> None:
         self._store = store
         self._ledger = Ledger(store)
@@ -186,19 +205,22 @@ class AccountSync:
         # cannot keep exactly, and a float's noise past 8 decimals would stop the sync.
         # (Decimal would do too, but ccxt 4.5 drops a trade's fee when its numbers are
         # Decimals: {'cost': None, 'currency': None}.)
-        client.number = str
+        self.account = ExchangeAccount(client, sleep)
         self._client = client
         self._exchange: str = client.id
         self._sleep = sleep
-        self._clock = clock
+        self.clock: Callable[[], int] = clock or wall_clock
+        self._clock = self.clock
 
     def run(self, request: SyncRequest) -> SyncReport:
         report = SyncReport(self._exchange, self._clock())
-        self._check_capabilities()
+        self.account.require(NEEDED, "be synced")
         markets = load_markets(self._client, self._sleep)
         for symbol in request.symbols:
             if symbol not in markets:
                 raise ValidationError("symbol", symbol, f"is not a market {self._exchange} lists")
+        history_mark = last_balance_history_id(self._store)
+        report.submissions = settle_all(self._ledger, self.account, self._clock())
         start = report.started_at if request.since is None else request.since
         if request.apply and not self._ledger.wallets(exchange=self._exchange):
             report.opening = self._open_wallets(report.started_at)
@@ -214,14 +236,27 @@ class AccountSync:
                 prices[(self._exchange, symbol)] = last
         if prices:
             report.marked_positions = len(self._ledger.mark_to_market(prices).updated)
-        balance = self._call("fetch_balance")
+        balance = self.account.call("fetch_balance")
         report.reconciliation = self._ledger.sync_balances(
             self._exchange, balance, timestamp=self._clock(), apply=request.apply
         )
         report.applied = request.apply and not (
             report.reconciliation.in_sync and (report.opening is None or report.opening.in_sync)
         )
+        report.usd_values = fill_usd_values(
+            self._store, self._exchange, history_after_id=history_mark, at_ms=self._clock()
+        )
         self._log(report)
+        return report
+
+    def follow_market(self, symbol: str, start: int) -> SyncReport:
+        """One market's orders and fills, as a run records them (steps 2 to 4), from its
+        cursor or else from `start`: what an order just placed or canceled has done."""
+        request = SyncRequest((symbol,))
+        report = SyncReport(self._exchange, self._clock())
+        open_ids = self._open_orders(symbol, None, report)
+        report.trades[symbol] = self._trades(symbol, start, request, report)
+        self._ended_orders(symbol, open_ids, report)
         return report
 
     def _log(self, report: SyncReport) -> None:
@@ -243,7 +278,7 @@ class AccountSync:
         whole balance, all of it available: the open orders adopted next lock what the
         exchange holds for them, and the reconciliation at the end then finds the ledger's
         locked amounts equal to the exchange's used ones."""
-        balance = self._call("fetch_balance")
+        balance = self.account.call("fetch_balance")
         whole = {
             currency: {"total": entry.get("total")}
             for currency, entry in balance.items()
@@ -253,46 +288,30 @@ class AccountSync:
 
     # --- the exchange -----------------------------------------------------------------
 
-    def _has(self, capability: str) -> bool:
-        """Whether ccxt says the exchange has `capability` (True or 'emulated')."""
-        return bool((getattr(self._client, "has", {}) or {}).get(capability))
-
     def _window(self, stream: str) -> int | None:
         return WINDOWS_MS.get(self._exchange, {}).get(stream)
-
-    def _check_capabilities(self) -> None:
-        lacking = [name for name in NEEDED if not self._has(name)]
-        if lacking:
-            raise ValidationError(
-                "exchange", self._exchange, f"cannot be synced: ccxt has no {', '.join(lacking)}"
-            )
-
-    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        """A request, network errors retried with backoff; an exchange's refusal is one
-        line naming the exchange, the call and the exchange's own message."""
-        import ccxt
-
-        try:
-            return call_with_retries(
-                lambda: getattr(self._client, method)(*args, **kwargs), self._sleep
-            )
-        except ccxt.AuthenticationError as exc:
-            raise ValidationError(
-                "exchange", self._exchange, f"refused the credentials ({reason(exc)})"
-            ) from None
-        except ccxt.BaseError as exc:
-            raise ExchangeUnavailable(
-                f"{self._exchange} {method} failed: {reason(exc)}; what was synced before "
-                "stays recorded: run the sync again"
-            ) from None
 
     def _last_price(self, symbol: str) -> str | None:
         """The market's last price from the exchange's ticker, to mark open positions to;
         None where the exchange has no ticker or no trade yet."""
-        if not self._has("fetchTicker"):
+        if not self.account.has("fetchTicker"):
             return None
-        last = self._call("fetch_ticker", symbol).get("last")
-        return None if last in (None, "") or Decimal(str(last)) <= 0 else str(last)
+        ticker = self.account.call("fetch_ticker", symbol)
+        last = ticker.get("last")
+        if last in (None, "") or Decimal(str(last)) <= 0:
+            return None
+        self._store_ticker(ticker)
+        return str(last)
+
+    def _store_ticker(self, ticker: Mapping[str, Any]) -> None:
+        """The ticker, kept in `tickers` for the valuation of the wallets; one the table
+        cannot hold (a volume past its range) is only used to mark positions."""
+        try:
+            self._store.write_tickers(
+                [ticker_row(ticker, fetched_at=self._clock())], exchange=self._exchange
+            )
+        except ValidationError:
+            return
 
     # --- cursors ----------------------------------------------------------------------
 
@@ -324,7 +343,7 @@ class AccountSync:
         while True:
             items = [
                 item
-                for item in self._call(method, symbol, since)
+                for item in self.account.call(method, symbol, since)
                 if int(item.get("timestamp") or 0) >= since
             ]
             window = self._window(stream)
@@ -367,7 +386,7 @@ class AccountSync:
             oldest = int(items[0]["timestamp"])
             window = self._window(stream)
             start = since if window is None else max(since, oldest - window + 1)
-            older = self._call(method, None, start, None, self._until(oldest))
+            older = self.account.call(method, None, start, None, self._until(oldest))
             items = sorted(
                 (
                     item
@@ -405,7 +424,7 @@ class AccountSync:
 
     def _open_orders(self, symbol: str, strategy: str | None, report: SyncReport) -> set[str]:
         """The ids of the market's open orders on the exchange, each unknown one adopted."""
-        listed = self._call("fetch_open_orders", symbol)
+        listed = self.account.call("fetch_open_orders", symbol)
         for order in listed:
             if self._ledger.order(self._exchange, str(order["id"])) is None:
                 self._adopt(order, strategy, report)
@@ -413,6 +432,13 @@ class AccountSync:
 
     def _adopt(self, order: Mapping[str, Any], strategy: str | None, report: SyncReport) -> Order:
         order_id = str(order["id"])
+        submitted = self._unknown_submission(order)
+        if submitted is not None:
+            # An order tradedb sent whose answer was lost, found before its settlement:
+            # the same order, not one placed elsewhere.
+            return self._ledger.acknowledge_order(
+                self._exchange, str(submitted.client_order_id), order_id
+            )
         kind = str(order.get("type") or ("limit" if order.get("price") else "market"))
         order_type = ORDER_TYPES.get(kind) or (
             "take_profit" if "take_profit" in kind else "stop_loss" if "stop" in kind else "limit"
@@ -432,11 +458,19 @@ class AccountSync:
                 # what a fill brings in: a reserve of our own would make the ledger's
                 # locked balance differ from the exchange's used one.
                 fee_reserve_rate=0,
+                submission="adopted",
             )
         except ValidationError as exc:
             raise stopped(f"{self._exchange} order {order_id}", exc) from None
         report.adopted_orders.append(order_id)
         return adopted
+
+    def _unknown_submission(self, order: Mapping[str, Any]) -> Order | None:
+        client_order_id = order.get("clientOrderId")
+        if not client_order_id:
+            return None
+        submitted = self._ledger.submitted_order(self._exchange, str(client_order_id))
+        return submitted if submitted and submitted.submission == "unknown" else None
 
     def _trades(
         self, symbol: str, start: int, request: SyncRequest, report: SyncReport
@@ -473,7 +507,9 @@ class AccountSync:
     ) -> None:
         order_id = trade.get("order")
         if order_id is not None and self._ledger.order(self._exchange, str(order_id)) is None:
-            self._adopt(self._call("fetch_order", str(order_id), trade["symbol"]), strategy, report)
+            self._adopt(
+                self.account.call("fetch_order", str(order_id), trade["symbol"]), strategy, report
+            )
         try:
             result = self._ledger.record_ccxt_trade(self._exchange, trade)
         except ValidationError as exc:
@@ -491,10 +527,11 @@ class AccountSync:
         old an order, its cancel or expiry is found."""
         where = {"exchange": self._exchange, "symbol": symbol, "status": ["pending", "open"]}
         live = self._store.orders.list(where, limit=1000).items
+        # An order whose submission is unknown has no exchange id to ask by yet.
         ended = [
-            self._call("fetch_order", order.order_id, symbol)
+            self.account.call("fetch_order", order.order_id, symbol)
             for order in live
-            if order.order_id not in open_ids
+            if order.order_id not in open_ids and order.submission != "unknown"
         ]
         with self._store.db.transaction():
             for order in ended:
@@ -511,6 +548,12 @@ class AccountSync:
         report.closed_orders.append(known.order_id)
 
 
+def wall_clock() -> int:
+    """Now, in epoch ms; looked up at each call, so that a test can move time for every
+    part of a run (the grace period of an unknown submission is a matter of time)."""
+    return now_epoch_ms()
+
+
 def stopped(item: str, exc: ValidationError) -> SyncStopped:
     """The refusal of one item of the exchange, naming it; a shortfall says how a ledger
     that never saw the account's balances gets them."""
@@ -521,6 +564,18 @@ def stopped(item: str, exc: ValidationError) -> SyncStopped:
         else ""
     )
     return SyncStopped(f"{item}: {exc}; the sync stopped before it{hint}")
+
+
+def _usd_json(values: UsdValues | None) -> dict[str, Any] | None:
+    if values is None:
+        return None
+    return {
+        "wallets": {asset: format_decimal(value) for asset, value in values.wallets.items()},
+        "total_usd": format_decimal(values.total_usd),
+        "unvalued": {holding.asset: holding.reason for holding in values.unvalued},
+        "history_valued": values.history_valued,
+        "history_unvalued": values.history_unvalued,
+    }
 
 
 def _time_and_id(item: Mapping[str, Any]) -> tuple[int, str]:
