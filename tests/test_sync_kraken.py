@@ -10,7 +10,7 @@ import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import parse_qsl, urlparse
 
 import ccxt
 import pytest
@@ -198,3 +198,135 @@ def test_a_first_sync_without_apply_says_how_to_open_the_wallets(tmp_path: Path)
         with pytest.raises(tradedb.TradeDBError, match="apply=True opens them"):
             db.accounts.sync("kraken", symbols=["LTC/USDT"], since=SINCE, client=account.client())
         assert db.tables.crypto_orders.count() == 0
+
+
+# --- orders placed through tradedb ---------------------------------------------------------
+
+PLACED = recorded("createOrder", "create order")["httpResponse"]["result"]["txid"][0]
+
+
+class KrakenOrderDesk(KrakenAccount):
+    """The account above, taking orders: AddOrder answers as ccxt recorded it, or the
+    answer is lost; the request bodies are kept."""
+
+    def __init__(self, *, answer_lost: bool = False) -> None:
+        super().__init__()
+        self.bodies: dict[str, list[dict[str, str]]] = {}
+        self.answer_lost = answer_lost
+        self.answers["AddOrder"] = recorded("createOrder", "create order")["httpResponse"]
+
+    def fetch(self, url: str, method: str = "GET", headers: Any = None, body: Any = None) -> Any:
+        endpoint = urlparse(url).path.rsplit("/", 1)[-1]
+        self.bodies.setdefault(endpoint, []).append(dict(parse_qsl(body or "")))
+        if endpoint == "AddOrder" and self.answer_lost:
+            self.paths.append(endpoint)
+            raise ccxt.RequestTimeout(f"kraken POST {url} request timeout")
+        return super().fetch(url, method, headers, body)
+
+    def take_order(self, client_order_id: str) -> None:
+        """The order AddOrder placed, as OpenOrders lists it from now on."""
+        listed = open_orders()
+        listed["result"]["open"][PLACED] = {
+            "refid": None,
+            "userref": "0",
+            "cl_ord_id": client_order_id,
+            "status": "open",
+            "opentm": "1705260600.000000",
+            "starttm": "0",
+            "expiretm": "0",
+            "descr": {
+                "pair": "LTCUSDT",
+                "type": "buy",
+                "ordertype": "limit",
+                "price": "70.00000",
+                "price2": "0",
+                "leverage": "none",
+                "order": "buy 0.10000000 LTCUSDT @ limit 70.00000",
+                "close": "",
+            },
+            "vol": "0.10000000",
+            "vol_exec": "0.00000000",
+            "cost": "0.000000",
+            "fee": "0.000000",
+            "price": "0.000000",
+            "misc": "",
+            "oflags": "fciq",
+        }
+        self.answers["OpenOrders"] = listed
+
+
+def opened_kraken(db: tradedb.TradeDB, desk: KrakenOrderDesk) -> None:
+    db.accounts.sync("kraken", symbols=list(MARKETS), since=SINCE, apply=True, client=desk.client())
+
+
+def place_on_kraken(db: tradedb.TradeDB, desk: KrakenOrderDesk, **changes: Any) -> Any:
+    order = {
+        "symbol": "LTC/USDT",
+        "side": "buy",
+        "order_type": "limit",
+        "amount": "0.1",
+        "price": "70",
+        **changes,
+    }
+    return db.accounts.place("kraken", client=desk.client(), **order)
+
+
+def test_an_order_placed_on_kraken_carries_its_cl_ord_id_and_takes_the_txid(
+    tmp_path: Path,
+) -> None:
+    desk = KrakenOrderDesk()
+    with tradedb.open(tmp_path / "live.sqlite") as db:
+        opened_kraken(db, desk)
+
+        placed = place_on_kraken(db, desk, client_order_id="ema-ltc-1")
+
+        [sent] = desk.bodies["AddOrder"]
+        assert (sent["cl_ord_id"], sent["pair"], sent["volume"]) == ("ema-ltc-1", "LTCUSDT", "0.1")
+        assert (placed.outcome, placed.order.order_id) == ("acknowledged", PLACED)
+        assert (placed.order.client_order_id, placed.order.status) == ("ema-ltc-1", "open")
+        assert db.ledger.audit() == []
+
+
+def test_a_kraken_order_whose_answer_was_lost_is_found_by_cl_ord_id(tmp_path: Path) -> None:
+    desk = KrakenOrderDesk(answer_lost=True)
+    with tradedb.open(tmp_path / "live.sqlite") as db:
+        opened_kraken(db, desk)
+        desk.take_order("ema-ltc-2")  # Kraken did take it
+
+        placed = place_on_kraken(db, desk, client_order_id="ema-ltc-2")
+
+        assert (placed.outcome, placed.order.order_id) == ("acknowledged", PLACED)
+        # Looked up by its cl_ord_id among the open orders, not sent again.
+        assert {"cl_ord_id": "ema-ltc-2"}.items() <= desk.bodies["OpenOrders"][-2].items()
+        assert desk.paths.count("AddOrder") == 1
+        assert db.ledger.audit() == []
+
+
+@pytest.mark.fault("bad input")
+def test_kraken_refuses_a_client_order_id_longer_than_18_that_is_no_uuid(tmp_path: Path) -> None:
+    desk = KrakenOrderDesk()
+    with tradedb.open(tmp_path / "live.sqlite") as db:
+        opened_kraken(db, desk)
+        orders_before = db.tables.crypto_orders.count()
+
+        with pytest.raises(tradedb.ValidationError, match="UUID"):
+            place_on_kraken(db, desk, client_order_id="ema-ltc-19-characters")
+
+        assert db.tables.crypto_orders.count() == orders_before
+        assert "AddOrder" not in desk.paths
+
+
+@pytest.mark.fault("bad input")
+def test_a_price_finer_than_the_market_s_step_is_refused_not_cut(tmp_path: Path) -> None:
+    # ccxt would send 70.00000 for 70.000001 without a word.
+    desk = KrakenOrderDesk()
+    with tradedb.open(tmp_path / "live.sqlite") as db:
+        opened_kraken(db, desk)
+        orders_before = db.tables.crypto_orders.count()
+
+        with pytest.raises(tradedb.ValidationError, match="steps of 0.00001") as refused:
+            place_on_kraken(db, desk, price="70.000001")
+
+        assert refused.value.field == "price"
+        assert db.tables.crypto_orders.count() == orders_before
+        assert "AddOrder" not in desk.paths

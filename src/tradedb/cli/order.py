@@ -105,7 +105,7 @@ def place(
 @user_errors
 def cancel(
     order_id: Annotated[
-        str, typer.Argument(metavar="ORDER_ID", help="The exchange's id or the client order id.")
+        str, typer.Argument(help="The exchange's id or the client order id.", show_default=False)
     ],
     exchange: ExchangeArgument,
     live: LiveOption = False,

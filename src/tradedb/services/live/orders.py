@@ -180,6 +180,8 @@ class LiveOrders:
         self._account.require_market(intent.symbol)
         client_order_id = intent.client_order_id or uuid.uuid4().hex
         self._check_client_id(client_order_id)
+        amount = self._as_sent(intent, "amount", intent.amount)
+        price = None if intent.price is None else self._as_sent(intent, "price", intent.price)
         stored = self._ledger.submitted_order(self._exchange, client_order_id)
         if stored is not None:
             if stored.submission == "unknown":
@@ -202,7 +204,7 @@ class LiveOrders:
             # fees from what a fill brings in.
             fee_reserve_rate=0,
         )
-        return self._send(intent, client_order_id)
+        return self._send(intent, client_order_id, amount, price)
 
     def cancel(self, order_id: str) -> Order:
         """Cancel a live order at the exchange, then record its fills up to the cancel and
@@ -223,7 +225,9 @@ class LiveOrders:
 
     # --- sending -----------------------------------------------------------------------
 
-    def _send(self, intent: OrderIntent, client_order_id: str) -> Placement:
+    def _send(
+        self, intent: OrderIntent, client_order_id: str, amount: str, price: str | None
+    ) -> Placement:
         import ccxt
 
         try:
@@ -232,8 +236,8 @@ class LiveOrders:
                 intent.symbol,
                 intent.order_type,
                 intent.side,
-                str(intent.amount),
-                None if intent.price is None else str(intent.price),
+                amount,
+                price,
                 {"clientOrderId": client_order_id},
             )
         except ccxt.NetworkError as exc:
@@ -315,6 +319,33 @@ class LiveOrders:
                 "status", order.status, f"order {order.order_id} has ended; nothing to cancel"
             )
         return order
+
+    def _as_sent(self, intent: OrderIntent, field: str, value: Decimal) -> str:
+        """`value` as ccxt will send it. ccxt cuts an amount or a price to the market's
+        step without a word; an order is refused instead of being placed for less."""
+        import ccxt
+
+        client = self._account.client
+        step = (client.market(intent.symbol).get("precision") or {}).get(field)
+        if step is None:
+            raise ValidationError(
+                "symbol", intent.symbol, f"{self._exchange} gives no {field} step for it"
+            )
+        to_precision = (
+            client.amount_to_precision if field == "amount" else client.price_to_precision
+        )
+        try:
+            sent = str(to_precision(intent.symbol, format_plain(value)))
+        except ccxt.BaseError as exc:
+            raise ValidationError(field, value, reason(exc)) from None
+        if Decimal(sent) != value:
+            raise ValidationError(
+                field,
+                value,
+                f"{self._exchange} takes {intent.symbol} {field}s in steps of "
+                f"{format_plain(Decimal(str(step)))}; {sent} would be sent",
+            )
+        return sent
 
     def _check_client_id(self, client_order_id: str) -> None:
         if self._exchange == "kraken" and not (

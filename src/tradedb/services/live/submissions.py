@@ -66,13 +66,14 @@ def find_by_client_id(account: ExchangeAccount, order: Order) -> Mapping[str, An
         )
         return found
     params = {"clientOrderId": client_order_id} if account.id in LISTS_FILTER_BY_CLIENT_ID else {}
-    since = order.timestamp - CLOCK_SLACK_MS
-    listed = list(account.call("fetch_open_orders", order.symbol, None, None, params))
+    lists: list[tuple[str, int | None]] = [("fetch_open_orders", None)]
     if account.has("fetchClosedOrders"):
-        listed += account.call("fetch_closed_orders", order.symbol, since, None, params)
-    return next(
-        (found for found in listed if str(found.get("clientOrderId")) == client_order_id), None
-    )
+        lists.append(("fetch_closed_orders", order.timestamp - CLOCK_SLACK_MS))
+    for method, since in lists:
+        for listed in account.call(method, order.symbol, since, None, params):
+            if str(listed.get("clientOrderId")) == client_order_id:
+                return dict(listed)
+    return None
 
 
 def settle(
