@@ -1,5 +1,6 @@
 """The whole fault suite in one command: every crash, load, bad-input and fault test, the
-long runs among them, and the fill writer killed 200 times on each engine.
+long runs among them, and the fill writer and the account sync each killed 200 times on
+each engine.
 
 Run:  .venv/bin/python benchmarks/fault_suite.py [--kills N] [--engine sqlite|postgresql]...
           [--write MD] [-- PYTEST_ARGS...]
@@ -14,10 +15,14 @@ It runs, in order:
    through tests/faults.py.
 2. benchmarks/crash_fills.py on each engine: a fill writer killed `--kills` times, the
    database audited and searched for every acknowledged fill after each kill.
+3. benchmarks/crash_sync.py on each engine: a sync of a live account killed `--kills`
+   times, the database audited after each kill, then one sync to the end, after which the
+   ledger must hold each of the account's fills, orders and transfers once and its
+   balances.
 
 With --write, it replaces its own section of that markdown file and the crash sections of
-each engine it ran (benchmarks/results_file.py). The exit status is 0 only if every test
-passed and no acknowledged fill was lost.
+each engine it ran, of both scripts (benchmarks/results_file.py). The exit status is 0 only
+if every test passed, no acknowledged fill was lost and every sync check held.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import crash_fills
+import crash_sync
 from results_file import preamble, replace_section
 
 ROOT = Path(__file__).parents[1]
@@ -59,14 +65,24 @@ class CrashRun:
 
 
 @dataclass
+class SyncRun:
+    engine: str
+    setup: str
+    summary: crash_sync.Summary
+
+
+@dataclass
 class Suite:
     tests: TestRun
     crashes: list[CrashRun] = field(default_factory=list)
+    syncs: list[SyncRun] = field(default_factory=list)
 
     @property
     def kills(self) -> int:
-        return self.tests.figures.get(faults.KILLS, 0) + sum(
-            run.summary.kills for run in self.crashes
+        return (
+            self.tests.figures.get(faults.KILLS, 0)
+            + sum(run.summary.kills for run in self.crashes)
+            + sum(run.summary.kills for run in self.syncs)
         )
 
     @property
@@ -87,6 +103,7 @@ class Suite:
             self.tests.exit_code == 0
             and self.fills_lost == 0
             and all(run.summary.ok for run in self.crashes)
+            and all(run.summary.ok for run in self.syncs)
         )
 
 
@@ -114,6 +131,15 @@ def run_crashes(engine: str, kills: int, seed: int) -> CrashRun:
     return CrashRun(engine, setup, summary)
 
 
+def run_syncs(engine: str, kills: int, seed: int) -> SyncRun:
+    def progress(message: str) -> None:
+        print(f"{engine} sync: {message.strip()}", file=sys.stderr, flush=True)
+
+    with crash_fills.database_for_run(None, engine, None) as (target, setup):
+        summary = crash_sync.run(target, kills, seed, progress=progress)
+    return SyncRun(engine, setup, summary)
+
+
 def figure_lines(suite: Suite) -> list[str]:
     figures = suite.tests.figures
     bad_inputs = figures.get(faults.BAD_INPUTS, 0)
@@ -125,8 +151,16 @@ def figure_lines(suite: Suite) -> list[str]:
         f"most writers at once:              {figures.get(faults.MOST_WRITERS, 0)}",
         f"bad inputs tried:                  {bad_inputs}",
         f"backups restored and checked:      {figures.get(faults.BACKUPS_VERIFIED, 0)}",
+        f"syncs killed, then checked:        {sum(run.summary.kills for run in suite.syncs)}",
+        "sync records missing or doubled:   "
+        f"{sum(_sync_faults(run.summary) for run in suite.syncs)}",
     ]
     return lines
+
+
+def _sync_faults(summary: crash_sync.Summary) -> int:
+    kinds = (summary.fills, summary.orders, summary.transfers)
+    return sum(found.missing + found.duplicates + found.unexpected for found in kinds)
 
 
 def case_table(cases: dict[str, dict[str, int]]) -> list[str]:
@@ -159,8 +193,22 @@ def results_markdown(command: str, suite: Suite) -> str:
             f"{run.setup}",
             "",
         ]
+    for sync in suite.syncs:
+        summary = sync.summary
+        lines += [
+            f"benchmarks/crash_sync.py on {sync.engine}: "
+            f"{summary.kills} kills in {summary.elapsed_s:.0f} s "
+            f"({summary.mid_work} mid-work), then {summary.fills.recorded} of "
+            f"{summary.fills.expected} fills, {summary.orders.recorded} of "
+            f"{summary.orders.expected} orders and {summary.transfers.recorded} of "
+            f"{summary.transfers.expected} transfers recorded, "
+            f"{_sync_faults(summary)} missing or doubled, {summary.audit_problems} audit "
+            f"problems, {summary.wallets_off} wallets unequal to the exchange. {sync.setup}",
+            "",
+        ]
     verdict = (
-        "Every test passed, every audit after a kill was clean and no acknowledged fill was lost."
+        "Every test passed, every audit after a kill was clean, no acknowledged fill was lost "
+        "and every killed sync was completed by the next with each record once."
         if suite.ok
         else "FAILED: see the failed cases and figures above."
     )
@@ -170,13 +218,15 @@ def results_markdown(command: str, suite: Suite) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--kills", type=int, default=200, help="kills of the fill writer")
+    parser.add_argument(
+        "--kills", type=int, default=200, help="kills of the fill writer, and of the sync"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--engine",
         action="append",
         choices=crash_fills.ENGINES,
-        help="where the fill writer is killed (default: both)",
+        help="where the fill writer and the sync are killed (default: both)",
     )
     parser.add_argument("--write", type=Path, default=None, help="write the results here (.md)")
     parser.add_argument("pytest_args", nargs="*", help="more pytest arguments, after --")
@@ -187,11 +237,16 @@ def main() -> None:
     suite = Suite(run_tests(args.pytest_args))
     for engine in args.engine or crash_fills.ENGINES:
         suite.crashes.append(run_crashes(engine, args.kills, args.seed))
+    for engine in args.engine or crash_fills.ENGINES:
+        suite.syncs.append(run_syncs(engine, args.kills, args.seed))
 
     print("\n".join(figure_lines(suite)))
     for run in suite.crashes:
         for problem in run.summary.problems[:30]:
             print(f"{run.engine}: problem: {problem}")
+    for sync in suite.syncs:
+        for problem in sync.summary.problems[:30]:
+            print(f"{sync.engine} sync: problem: {problem}")
     if args.write:
         command = " ".join([".venv/bin/python", "benchmarks/fault_suite.py", *sys.argv[1:]])
         replace_section(args.write, SECTION, results_markdown(command, suite))
@@ -200,6 +255,11 @@ def main() -> None:
                 command, run.summary, engine=run.engine, setup=run.setup
             )
             replace_section(args.write, crash_fills.SECTIONS[run.engine], body)
+        for sync in suite.syncs:
+            body = crash_sync.results_markdown(
+                command, sync.summary, engine=sync.engine, setup=sync.setup
+            )
+            replace_section(args.write, crash_sync.SECTIONS[sync.engine], body)
         print(f"\nwritten to {args.write}", file=sys.stderr)
     sys.exit(0 if suite.ok else 1)
 

@@ -324,7 +324,7 @@ def test_a_price_finer_than_the_market_s_step_is_refused_not_cut(tmp_path: Path)
         opened_kraken(db, desk)
         orders_before = db.tables.crypto_orders.count()
 
-        with pytest.raises(tradedb.ValidationError, match="steps of 0.00001") as refused:
+        with pytest.raises(tradedb.ValidationError, match=r"steps of 0\.00001") as refused:
             place_on_kraken(db, desk, price="70.000001")
 
         assert refused.value.field == "price"
