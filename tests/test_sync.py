@@ -21,6 +21,7 @@ from sim_binance import SimulatedBinance
 from tradedb.api import accounts as accounts_api
 from tradedb.cli.app import app
 from tradedb.errors import ExchangeUnavailable
+from tradedb.models.values import now_epoch_ms as tradedb_now
 from tradedb.services.live.account import SyncReport, SyncStopped
 
 START = 1_700_000_000_000
@@ -497,3 +498,33 @@ def test_a_cancel_of_an_order_older_than_the_last_sync_is_found(
     assert report.in_sync, report.reconciliation
     ledger_matches_the_exchange(db, sim)
     db.close()
+
+
+def test_a_sync_fills_the_usd_value_of_wallets_and_balance_history(db_target: str) -> None:
+    # The account's clock is now's: prices older than a day value nothing.
+    sim = SimulatedBinance(balances=FUNDS, start_ms=tradedb_now())
+    with tradedb.open(db_target) as db:
+        sync(db, sim, apply=True, since=None)
+        sim.now_ms = tradedb_now() + 1000  # after the first sync, which the ledger follows from
+        order_id = sim.place("BTC/USDT", "buy", "limit", "0.5", "30000.5")
+        sim.fill(order_id, "0.5", fee="0.0005")
+
+        report = sync(db, sim, since=None)
+
+        wallets = {w.asset: w for w in db.ledger.wallets(exchange="binance")}
+        btc = wallets["BTC"].total_balance
+        assert btc == Decimal("2.4995")
+        # BTC at the ticker's last price, which the sync stored; USDT is a USD asset.
+        assert wallets["BTC"].usd_value == btc * Decimal("30000.5")
+        assert wallets["USDT"].usd_value == wallets["USDT"].total_balance
+        assert db.tables.tickers.count() >= 1
+        assert report.usd_values is not None
+        assert report.usd_values.unvalued == []
+        assert report.as_json()["usd_values"]["total_usd"] == str(
+            wallets["BTC"].usd_value + wallets["USDT"].usd_value
+        )
+        # The history rows the fill wrote carry their value too.
+        fill_rows = db.tables.balance_history.list(
+            {"exchange": "binance", "asset": "BTC"}, newest_first=True, limit=1
+        ).items
+        assert fill_rows[0].usd_value == fill_rows[0].balance * Decimal("30000.5")

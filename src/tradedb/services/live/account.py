@@ -210,6 +210,7 @@ class AccountSync:
         self._exchange: str = client.id
         self._sleep = sleep
         self.clock: Callable[[], int] = clock or wall_clock
+        self._newest_price_ms = 0
         self._clock = self.clock
 
     def run(self, request: SyncRequest) -> SyncReport:
@@ -243,8 +244,11 @@ class AccountSync:
         report.applied = request.apply and not (
             report.reconciliation.in_sync and (report.opening is None or report.opening.in_sync)
         )
+        # Valued as of the newest price this run stored, should the exchange's clock run
+        # ahead of ours: a valuation looks only at prices from before its time.
+        valued_at = max(self._clock(), self._newest_price_ms)
         report.usd_values = fill_usd_values(
-            self._store, self._exchange, history_after_id=history_mark, at_ms=self._clock()
+            self._store, self._exchange, history_after_id=history_mark, at_ms=valued_at
         )
         self._log(report)
         return report
@@ -306,12 +310,12 @@ class AccountSync:
     def _store_ticker(self, ticker: Mapping[str, Any]) -> None:
         """The ticker, kept in `tickers` for the valuation of the wallets; one the table
         cannot hold (a volume past its range) is only used to mark positions."""
+        row = ticker_row(ticker, fetched_at=self._clock())
         try:
-            self._store.write_tickers(
-                [ticker_row(ticker, fetched_at=self._clock())], exchange=self._exchange
-            )
+            self._store.write_tickers([row], exchange=self._exchange)
         except ValidationError:
             return
+        self._newest_price_ms = max(self._newest_price_ms, int(str(row["timestamp"])))
 
     # --- cursors ----------------------------------------------------------------------
 
