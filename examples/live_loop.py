@@ -1,6 +1,9 @@
-"""A live bot's bookkeeping loop, run against a simulated Binance account (no account, no
-network): something trades on the account, the bot syncs (which marks its positions), and
-checks that the ledger matches the exchange.
+"""A live bot's loop, run against a simulated Binance account (no account, no network):
+submit an order, sync (which records its fills, settles any order whose answer was lost
+and marks the positions), and check that the ledger matches the exchange.
+
+Each order's client order id names the decision (the round), so placing it again, as a
+bot restarted after a crash would, sends nothing.
 
 Run from the repository:  .venv/bin/python examples/live_loop.py [DATABASE]
 """
@@ -28,19 +31,36 @@ def run(database: Path, rounds: int = 3) -> tradedb.TradeDB:
         "binance", symbols=["BTC/USDT"], since=START, apply=True, client=account.client()
     )
     for round_number in range(rounds):
-        # What the bot (or a person on the website) does on the exchange.
+        # The decision, and the order it places: stored, then sent once.
         price = 30000 + 100 * round_number
-        order_id = account.place("BTC/USDT", "buy", "limit", "0.1", str(price))
-        account.fill(order_id, "0.05", fee="0.00005")
-        # The bookkeeping: one sync.
-        report = db.accounts.sync(
+        placed = db.accounts.place(
             "binance",
-            symbols=["BTC/USDT"],
-            since=START,
-            default_strategy="loop",
+            symbol="BTC/USDT",
+            side="buy",
+            order_type="limit",
+            amount="0.1",
+            price=str(price),
+            strategy="loop",
+            client_order_id=f"loop-{round_number}",
             client=account.client(),
         )
-        # The sync marked the open position to the market's last price as well.
+        again = db.accounts.place(
+            "binance",
+            symbol="BTC/USDT",
+            side="buy",
+            order_type="limit",
+            amount="0.1",
+            price=str(price),
+            client_order_id=f"loop-{round_number}",
+            client=account.client(),
+        )
+        print(f"order {placed.order.order_id}: {placed.outcome}; placed again: {again.outcome}")
+        # The market fills half of it.
+        account.fill(placed.order.order_id, "0.05", fee="0.00005")
+        # The bookkeeping: one sync, which marks the open position to the last price too.
+        report = db.accounts.sync(
+            "binance", symbols=["BTC/USDT"], since=START, client=account.client()
+        )
         print(report.summary())
     return db
 
