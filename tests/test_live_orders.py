@@ -156,6 +156,7 @@ def test_an_order_lost_on_the_way_stays_unknown_then_is_rejected_never_resent(
     settled = sync(db, sim)
 
     assert [s.outcome for s in settled.submissions] == ["rejected"]
+    assert "unknown submissions: 1 rejected" in settled.summary()
     rejected = db.ledger.submitted_order("binance", str(order.client_order_id))
     assert rejected is not None
     assert (rejected.status, rejected.submission) == ("canceled", "rejected")
@@ -386,3 +387,14 @@ def test_cli_exits_1_while_an_order_s_outcome_is_unknown(
 
     assert result.exit_code == 1, result.output
     assert "tradedb sync" in result.stdout
+
+
+@pytest.mark.fault("bad input")
+def test_placing_before_the_first_sync_says_how_to_open_the_wallets(tmp_path: Path) -> None:
+    sim = SimulatedBinance(balances=FUNDS, start_ms=START)
+    with tradedb.open(tmp_path / "live.sqlite") as db:
+        with pytest.raises(tradedb.ValidationError, match="apply=True"):
+            place(db, sim)
+
+        assert db.tables.crypto_orders.count() == 0
+    assert creates(sim) == 0

@@ -408,6 +408,19 @@ async def test_the_mcp_server_shows_the_last_sync_of_each_stream_and_its_report(
         order_id = sim.place("BTC/USDT", "buy", "limit", "0.1", "25000")
         sim.fill(order_id, "0.1")
         sync(db, sim)
+        # An order sent through tradedb whose answer was lost.
+        sim.fail_next("api/v3/order", "timeout")
+        unknown = db.accounts.place(
+            "binance",
+            symbol="BTC/USDT",
+            side="sell",
+            order_type="limit",
+            amount="0.1",
+            price="40000",
+            client_order_id="mcp-1",
+            client=sim.client(),
+        )
+        assert unknown.outcome == "unknown"
     server = build_server(str(path))
     try:
         async with Client(server.mcp) as client:
@@ -421,6 +434,14 @@ async def test_the_mcp_server_shows_the_last_sync_of_each_stream_and_its_report(
     assert status["last_report"]["trades"]["BTC/USDT"]["new"] == 1
     assert status["last_report"]["adopted_orders"] == [order_id]
     assert status["last_report"]["balances"] == []
+    [submitted] = status["unknown_submissions"]
+    assert (submitted["client_order_id"], submitted["status"], submitted["amount"]) == (
+        "mcp-1",
+        "pending",
+        "0.10000000",
+    )
+    assert [order["order_id"] for order in status["adopted_orders"]] == [order_id]
+    assert status["adopted_orders"][0]["submission"] == "adopted"
 
 
 def test_more_transfers_than_a_page_holds_all_come_in_one_sync(db_target: str) -> None:

@@ -98,6 +98,15 @@ def _show(report: SyncReport, as_json: bool) -> None:
             highlight=False,
             markup=False,
         )
+    for settlement in report.submissions:
+        out.print(
+            f"order sent with client order id {settlement.client_order_id}: "
+            f"{settlement.outcome}"
+            + (f" as {settlement.order_id}" if settlement.outcome == "acknowledged" else ""),
+            highlight=False,
+        )
+    for holding in report.usd_values.unvalued if report.usd_values else []:
+        out.print(f"no USD value for {holding.asset}: {holding.reason}", highlight=False)
     reconciliation = report.reconciliation
     if reconciliation is None or reconciliation.in_sync:
         out.print("balances: the ledger matches the exchange", highlight=False)

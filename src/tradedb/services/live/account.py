@@ -153,6 +153,12 @@ class SyncReport:
             f"{self.withdrawals.new} withdrawals",
             f"{len(self.adopted_orders)} adopted orders",
         ]
+        if self.submissions:
+            outcomes = [settlement.outcome for settlement in self.submissions]
+            parts.append(
+                "unknown submissions: "
+                + ", ".join(f"{outcomes.count(o)} {o}" for o in dict.fromkeys(outcomes))
+            )
         differing = self.reconciliation.differences if self.reconciliation else []
         if not differing:
             balances = "balances match"

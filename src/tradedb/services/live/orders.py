@@ -178,6 +178,13 @@ class LiveOrders:
         this module). Raises OrderRejected when the exchange refuses it."""
         self._account.require(("createOrder", "fetchOpenOrders", "fetchOrder"), "take orders")
         self._account.require_market(intent.symbol)
+        if not self._ledger.wallets(exchange=self._exchange):
+            raise ValidationError(
+                "exchange",
+                self._exchange,
+                "has no wallets in the ledger yet: a first sync with apply=True (tradedb "
+                "sync --apply) opens them at the account's balances",
+            )
         client_order_id = intent.client_order_id or uuid.uuid4().hex
         self._check_client_id(client_order_id)
         amount = self._as_sent(intent, "amount", intent.amount)
