@@ -33,27 +33,18 @@ def run(database: Path, rounds: int = 3) -> tradedb.TradeDB:
     for round_number in range(rounds):
         # The decision, and the order it places: stored, then sent once.
         price = 30000 + 100 * round_number
-        placed = db.accounts.place(
-            "binance",
-            symbol="BTC/USDT",
-            side="buy",
-            order_type="limit",
-            amount="0.1",
-            price=str(price),
-            strategy="loop",
-            client_order_id=f"loop-{round_number}",
-            client=account.client(),
-        )
-        again = db.accounts.place(
-            "binance",
-            symbol="BTC/USDT",
-            side="buy",
-            order_type="limit",
-            amount="0.1",
-            price=str(price),
-            client_order_id=f"loop-{round_number}",
-            client=account.client(),
-        )
+        decision = {
+            "symbol": "BTC/USDT",
+            "side": "buy",
+            "order_type": "limit",
+            "amount": "0.1",
+            "price": str(price),
+            "strategy": "loop",
+            "client_order_id": f"loop-{round_number}",
+        }
+        placed = db.accounts.place("binance", client=account.client(), **decision)
+        # As a bot restarted after a crash would: the same decision, the same id.
+        again = db.accounts.place("binance", client=account.client(), **decision)
         print(f"order {placed.order.order_id}: {placed.outcome}; placed again: {again.outcome}")
         # The market fills half of it.
         account.fill(placed.order.order_id, "0.05", fee="0.00005")

@@ -11,11 +11,13 @@ expired are final.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
-from tradedb.errors import InvalidTransition
+from tradedb.errors import InvalidTransition, ValidationError
 from tradedb.models import Order
 from tradedb.models.fields import OrderStatus, Side, Submission
+from tradedb.models.values import to_decimal
 from tradedb.services.ledger.arithmetic import exact, quantize_up
 
 LIVE: tuple[OrderStatus, ...] = ("pending", "open")
@@ -42,6 +44,40 @@ def check_transition(order_id: str, current: OrderStatus, wanted: OrderStatus) -
             f"order {order_id} is {current} and cannot become {wanted}; "
             f"a {current} order can become {allowed}",
         )
+
+
+@dataclass(frozen=True)
+class OrderTerms:
+    """The side, type, amount and limit price of an order a caller places (a paper order,
+    a live one), checked before anything is stored."""
+
+    side: str
+    order_type: str
+    amount: Decimal
+    price: Decimal | None
+
+    @classmethod
+    def parse(
+        cls, side: str, order_type: str, amount: object, price: object, type_rule: str
+    ) -> OrderTerms:
+        """`type_rule` says why a type other than market and limit is refused here."""
+        if side not in ("buy", "sell"):
+            raise ValidationError("side", side, "must be buy or sell")
+        if order_type not in ("market", "limit"):
+            raise ValidationError("order_type", order_type, type_rule)
+        quantity = _positive(amount, "amount")
+        limit = None if price is None else _positive(price, "price")
+        if (order_type == "limit") != (limit is not None):
+            rule = "a limit order needs a price" if limit is None else "a market order has none"
+            raise ValidationError("price", price, rule)
+        return cls(side, order_type, quantity, limit)
+
+
+def _positive(value: object, field: str) -> Decimal:
+    number = to_decimal(value, field)
+    if number <= 0:
+        raise ValidationError(field, value, "must be greater than zero")
+    return number
 
 
 def check_new_submission(

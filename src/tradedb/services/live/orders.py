@@ -40,9 +40,9 @@ from tradedb.models.values import (
     check_name,
     check_symbol,
     format_plain,
-    to_decimal,
 )
 from tradedb.services.ledger import Ledger
+from tradedb.services.ledger.orders import OrderTerms
 from tradedb.services.live.account import AccountSync
 from tradedb.services.live.exchange import ExchangeAccount
 from tradedb.services.live.submissions import (
@@ -54,7 +54,6 @@ from tradedb.services.live.submissions import (
 from tradedb.services.marketdata.download import reason
 from tradedb.store import Store
 
-LIVE_ORDER_TYPES = ("market", "limit")
 # What both Binance (newClientOrderId, at most 36 of these) and ccxt pass on unchanged.
 CLIENT_ORDER_ID = re.compile(r"[A-Za-z0-9_-]{1,36}")
 # Kraken takes a UUID (with or without hyphens) or free text of at most 18 characters.
@@ -98,20 +97,14 @@ class OrderIntent:
         client_order_id: str | None = None,
     ) -> OrderIntent:
         check_symbol(symbol)
-        if side not in ("buy", "sell"):
-            raise ValidationError("side", side, "must be buy or sell")
-        if order_type not in LIVE_ORDER_TYPES:
-            raise ValidationError(
-                "order_type",
-                order_type,
-                "tradedb places market and limit orders on an exchange; a stop or "
-                "take-profit order placed elsewhere is adopted by the sync",
-            )
-        quantity = _positive(amount, "amount")
-        limit = None if price is None else _positive(price, "price")
-        if (order_type == "limit") != (limit is not None):
-            rule = "a limit order needs a price" if limit is None else "a market order has none"
-            raise ValidationError("price", price, rule)
+        terms = OrderTerms.parse(
+            side,
+            order_type,
+            amount,
+            price,
+            "tradedb places market and limit orders on an exchange; a stop or take-profit "
+            "order placed elsewhere is adopted by the sync",
+        )
         if strategy is not None:
             check_name(strategy, "strategy")
         if client_order_id is not None and not CLIENT_ORDER_ID.fullmatch(client_order_id):
@@ -120,7 +113,7 @@ class OrderIntent:
                 client_order_id,
                 "must be 1 to 36 letters, digits, '-' or '_' (what every exchange takes)",
             )
-        return cls(symbol, side, order_type, quantity, limit, strategy, client_order_id)
+        return cls(symbol, side, order_type, terms.amount, terms.price, strategy, client_order_id)
 
 
 @dataclass(frozen=True)
@@ -363,13 +356,6 @@ class LiveOrders:
                 client_order_id,
                 f"Kraken takes a UUID or at most {KRAKEN_TEXT_MAX} characters",
             )
-
-
-def _positive(value: object, name: str) -> Decimal:
-    amount = to_decimal(value, name)
-    if amount <= 0:
-        raise ValidationError(name, value, "must be positive")
-    return amount
 
 
 def _positive_text(value: object) -> bool:

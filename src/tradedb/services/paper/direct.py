@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeVar
 
-from tradedb.errors import UnknownRecord, ValidationError
+from tradedb.errors import UnknownRecord
 from tradedb.models import Order
 from tradedb.models.values import (
     check_exchange,
@@ -36,16 +36,15 @@ from tradedb.models.values import (
     ms_to_datetime,
     now_epoch_ms,
     parse_time_bound,
-    to_decimal,
 )
 from tradedb.services.ledger import FillResult, Ledger
 from tradedb.services.ledger.arithmetic import quantize
+from tradedb.services.ledger.orders import OrderTerms
 from tradedb.services.paper.fees import FeeSchedule
 from tradedb.store import Store
 from tradedb.store.analytics import AnalyticsRecords, StoredQuote
 
 RecordT = TypeVar("RecordT")
-DIRECT_ORDER_TYPES = ("market", "limit")
 ORDER_ID_PREFIX = "paper-"
 DEFAULT_MAX_AGE_MS = 86_400_000
 
@@ -78,20 +77,15 @@ def place_paper_order(
     Every argument is checked before anything is written."""
     check_exchange(exchange)
     check_symbol(symbol)
-    if side not in ("buy", "sell"):
-        raise ValidationError("side", side, "must be buy or sell")
-    if order_type not in DIRECT_ORDER_TYPES:
-        raise ValidationError(
-            "order_type",
-            order_type,
-            "a direct paper order is market or limit; stop_loss and take_profit need a "
-            "session that watches the price (tradedb paper)",
-        )
-    quantity = _positive(amount, "amount")
-    limit_price = None if price is None else _positive(price, "price")
-    if (order_type == "limit") != (limit_price is not None):
-        rule = "a limit order needs a price" if limit_price is None else "a market order has none"
-        raise ValidationError("price", price, rule)
+    terms = OrderTerms.parse(
+        side,
+        order_type,
+        amount,
+        price,
+        "a direct paper order is market or limit; stop_loss and take_profit need a "
+        "session that watches the price (tradedb paper)",
+    )
+    quantity, limit_price = terms.amount, terms.price
     if strategy is not None:
         check_name(strategy, "strategy")
     if client_order_id is not None:
@@ -176,10 +170,3 @@ def latest_price(
             "stored price",
         )
     return max(quotes, key=lambda quote: (quote.timestamp, quote.source == "ticker"))
-
-
-def _positive(value: object, field: str) -> Decimal:
-    number = to_decimal(value, field)
-    if number <= 0:
-        raise ValidationError(field, value, "must be greater than zero")
-    return number
