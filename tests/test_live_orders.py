@@ -387,6 +387,8 @@ def test_cli_exits_1_while_an_order_s_outcome_is_unknown(
 
     assert result.exit_code == 1, result.output
     assert "tradedb sync" in result.stdout
+    listed = CliRunner().invoke(app, ["orders", "--db", database], env={"COLUMNS": "250"})
+    assert "pending (submission unknown)" in listed.stdout
 
 
 @pytest.mark.fault("bad input")

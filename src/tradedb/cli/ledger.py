@@ -23,6 +23,7 @@ from tradedb.cli.common import (
     user_errors,
 )
 from tradedb.cli.options import TIME_FORMS, UntilOption
+from tradedb.models import Order
 from tradedb.models.base import Record
 from tradedb.models.values import parse_time_bound
 from tradedb.services.ledger import Transfer
@@ -124,6 +125,14 @@ def _listing_command(spec: _Listing) -> Callable[..., None]:
     return command
 
 
+def _order_status(order: Order) -> str:
+    """The status, and how the order reached the exchange where that is news: sent with
+    its outcome unknown, rejected, or adopted from the exchange."""
+    shown = {"unknown": "submission unknown", "rejected": "rejected", "adopted": "adopted"}
+    how = shown.get(order.submission or "")
+    return f"{order.status} ({how})" if how else order.status
+
+
 LISTINGS = (
     _Listing(
         "orders",
@@ -143,7 +152,7 @@ LISTINGS = (
             ("filled", lambda o: amount(o.filled_amount)),
             ("remaining", lambda o: amount(o.remaining_amount)),
             ("locked", lambda o: f"{amount(o.locked_amount)} {o.locked_asset or ''}".strip()),
-            ("status", lambda o: o.status),
+            ("status", _order_status),
             ("strategy", lambda o: o.strategy or ""),
         ],
     ),
