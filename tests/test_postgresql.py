@@ -165,6 +165,33 @@ def test_the_pool_is_never_exhausted_by_failed_operations(own_url: str) -> None:
         assert db.ledger.balance("kraken", "USD").available == 10
 
 
+def test_a_statement_cut_off_without_an_answer_is_run_again_as_a_lost_connection(
+    own_url: str,
+) -> None:
+    """A batch cut off by a server restart can fail in libpq (no SQLSTATE) before the
+    connection is marked broken. Nothing was committed, so the write runs again, once."""
+    with Store.open(own_url) as store:
+        db = tradedb.TradeDB(store)
+        attempts = []
+
+        def deposit_cut_off_once() -> None:
+            with store.db.transaction():
+                db.ledger.deposit(
+                    exchange="kraken", asset="USD", amount="10", timestamp=TS, reference="d-1"
+                )
+                attempts.append(1)
+                if len(attempts) == 1:
+                    raise psycopg.OperationalError(
+                        "sending query failed: cannot exit pipeline mode while busy"
+                    )
+
+        store.db.retrying(deposit_cut_off_once)
+
+        assert len(attempts) == 2
+        assert db.ledger.balance("kraken", "USD").available == 10
+        assert db.tables.wallet_movements.count() == 1
+
+
 # --- read-only sessions --------------------------------------------------------------------
 
 

@@ -353,9 +353,12 @@ class Database(ABC):
             state.conn, state.depth, state.mode, state.durable = conn, 1, "write", durable
             try:
                 yield conn
-            except BaseException:
+            except BaseException as exc:
                 state.depth, state.mode = 0, None
                 self._end_write(conn, commit=False)
+                lost = self.lost_in(exc)
+                if lost is not None:
+                    raise lost from None
                 raise
             state.depth, state.mode = 0, None
             self._end_write(conn, commit=True)
@@ -392,6 +395,12 @@ class Database(ABC):
             if damage is None:
                 raise
             raise damage from exc
+
+    def lost_in(self, exc: BaseException) -> TradeDBError | None:
+        """The error to raise in place of a driver error that a write transaction's
+        statement met because the connection was lost (nothing was committed), if it is
+        one; None for every other error."""
+        return None
 
     def damage_in(self, exc: BaseException) -> TradeDBError | None:
         """The DatabaseDamaged a driver error reports, if it reports damage to the stored

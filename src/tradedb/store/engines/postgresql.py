@@ -406,6 +406,12 @@ class PostgresDatabase(Database):
             except psycopg.OperationalError as exc:
                 if raw.broken:
                     raise self._unavailable(exc, committing=statement == "COMMIT") from None
+                if statement == "ROLLBACK":
+                    # A connection that cannot even roll back is left mid-protocol (a
+                    # batch cut off by a restart leaves libpq in an aborted pipeline, not
+                    # yet marked broken): nothing was committed, and it is not reused.
+                    raw.close()
+                    raise _LostBeforeCommit(self.display_name, _first_line(exc)) from None
                 raise
         finally:
             self._checkin(raw)
@@ -426,6 +432,13 @@ class PostgresDatabase(Database):
                 if time.monotonic() > deadline:
                     raise
                 self._wait_for_server(deadline)
+
+    def lost_in(self, exc: BaseException) -> TradeDBError | None:
+        # libpq's own failures carry no SQLSTATE: the server never answered. A batch cut
+        # off by a restart raises one before the connection is marked broken.
+        if isinstance(exc, psycopg.OperationalError) and exc.sqlstate is None:
+            return _LostBeforeCommit(self.display_name, _first_line(exc))
+        return None
 
     def damage_in(self, exc: BaseException) -> TradeDBError | None:
         # The server's own words for a page that fails its checks (SQLSTATE XX001, XX002).
