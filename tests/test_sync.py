@@ -549,3 +549,26 @@ def test_a_sync_fills_the_usd_value_of_wallets_and_balance_history(db_target: st
             {"exchange": "binance", "asset": "BTC"}, newest_first=True, limit=1
         ).items
         assert fill_rows[0].usd_value == fill_rows[0].balance * Decimal("30000.5")
+
+
+def test_a_spot_sell_of_coins_held_before_opens_no_short_position(
+    opened: tuple[tradedb.TradeDB, SimulatedBinance],
+) -> None:
+    db, sim = opened
+    bought = sim.place("BTC/USDT", "buy", "limit", "0.3", "30000")
+    sim.fill(bought, "0.3")
+    # 0.5 sold: the 0.3 bought closes its position; 0.2 comes from the opening balance.
+    sold = sim.place("BTC/USDT", "sell", "limit", "0.5", "31000")
+    sim.fill(sold, "0.5")
+
+    sync(db, sim, default_strategy="manual")
+
+    assert db.tables.positions.count({"status": "open"}) == 0
+    [closed] = db.tables.positions.list({"status": "closed"}).items
+    assert (closed.side, closed.amount, closed.realized_pnl) == (
+        "long",
+        Decimal(0),
+        Decimal("300"),
+    )
+    ledger_matches_the_exchange(db, sim)
+    db.close()

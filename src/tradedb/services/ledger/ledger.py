@@ -9,7 +9,7 @@ back: nothing of the operation is written.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, localcontext
 from functools import wraps
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -383,6 +383,7 @@ class Ledger:
         fee: object = 0,
         fee_currency: str | None = None,
         timestamp: object = None,
+        opens_short: bool = True,
     ) -> FillResult:
         """Record one fill of an order: the order, a trade, the position, the wallets and
         their history, all in one transaction.
@@ -390,6 +391,10 @@ class Ledger:
         The fee is debited in its own currency (the quote currency if none is given).
         Re-delivering a fill with the same exchange and exchange_trade_id changes nothing
         and returns duplicate=True; a different fill under a recorded id is refused.
+
+        With `opens_short=False` (a spot market, where nothing can be sold short) the part
+        of a sell beyond the long position of its key sells coins held outside any
+        position (an opening balance, a deposit): it opens no short position.
         """
         exchange = check_exchange(exchange)
         order_id = check_name(order_id, "order_id")
@@ -428,7 +433,7 @@ class Ledger:
             fee_value, moved = _fee_terms(order, quantity, fill_price, fee_amount, currency)
 
             change, position, closed = self._move_position(
-                order, moved, fill_price, fee_value, when
+                order, moved, fill_price, fee_value, when, opens_short=opens_short
             )
             # A fill that closes a position realised its P&L there, even on a flip.
             owner = closed or position
@@ -485,9 +490,12 @@ class Ledger:
             )
         return FillResult(trade, order, position, closed)
 
-    def record_ccxt_trade(self, exchange: str, trade: Mapping[str, Any]) -> FillResult:
+    def record_ccxt_trade(
+        self, exchange: str, trade: Mapping[str, Any], *, opens_short: bool = True
+    ) -> FillResult:
         """Record a fill given as ccxt's unified trade structure (fetch_my_trades,
-        watch_my_trades): its id, order, amount, price, fee and timestamp."""
+        watch_my_trades): its id, order, amount, price, fee and timestamp. `opens_short`
+        as for record_fill."""
         fee, fee_currency = ccxt_fee(trade)
         return self.record_fill(
             exchange=exchange,
@@ -498,6 +506,7 @@ class Ledger:
             fee=fee,
             fee_currency=fee_currency,
             timestamp=trade.get("timestamp"),
+            opens_short=opens_short,
         )
 
     def _redelivered(
@@ -535,7 +544,14 @@ class Ledger:
         return FillResult(trade, order, position, duplicate=True)
 
     def _move_position(
-        self, order: Order, moved: Decimal, price: Decimal, fee_value: Decimal, when: int
+        self,
+        order: Order,
+        moved: Decimal,
+        price: Decimal,
+        fee_value: Decimal,
+        when: int,
+        *,
+        opens_short: bool,
     ) -> tuple[PositionChange, Position | None, Position | None]:
         """Apply a fill to its position; return the change, the open position after it
         and the position it closed (if any)."""
@@ -543,6 +559,8 @@ class Ledger:
         holding = None if current is None else _holding(current)
         direction = 1 if order.side == "buy" else -1
         change = apply_fill(holding, direction, moved, price, fee_value)
+        if not opens_short and change.opened is not None and change.opened.side == "short":
+            change = replace(change, opened=None)
         positions = self._store.positions
         position: Position | None = None
         closed: Position | None = None

@@ -521,7 +521,9 @@ class AccountSync:
                 self.account.call("fetch_order", str(order_id), trade["symbol"]), strategy, report
             )
         try:
-            result = self._ledger.record_ccxt_trade(self._exchange, trade)
+            result = self._ledger.record_ccxt_trade(
+                self._exchange, trade, opens_short=not self._spot(str(trade["symbol"]))
+            )
         except ValidationError as exc:
             raise stopped(
                 f"{self._exchange} trade {trade.get('id')} of order {order_id}", exc
@@ -530,6 +532,12 @@ class AccountSync:
             count.duplicates += 1
         else:
             count.new += 1
+
+    def _spot(self, symbol: str) -> bool:
+        """Whether ccxt lists `symbol` as a spot market, where a sell beyond the position
+        sells coins held outside it and nothing can be sold short."""
+        market = (getattr(self._client, "markets", None) or {}).get(symbol) or {}
+        return bool(market.get("spot"))
 
     def _ended_orders(self, symbol: str, open_ids: set[str], report: SyncReport) -> None:
         """The market's orders the ledger holds open and the exchange no longer lists as
