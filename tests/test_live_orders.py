@@ -400,3 +400,24 @@ def test_placing_before_the_first_sync_says_how_to_open_the_wallets(tmp_path: Pa
 
         assert db.tables.crypto_orders.count() == 0
     assert creates(sim) == 0
+
+
+def test_a_refusal_from_an_exchange_that_has_the_order_already_acknowledges_it(
+    opened: tuple[tradedb.TradeDB, SimulatedBinance],
+) -> None:
+    db, sim = opened
+    # The order got through, but the answer says it was refused (as Binance's "Duplicate
+    # order sent." does when a first attempt already placed it).
+    sim.fail_next(
+        "api/v3/order", ccxt.InvalidOrder("binance Duplicate order sent."), after_applying=True
+    )
+
+    placed = place(db, sim)
+
+    assert (placed.outcome, placed.sent) == ("acknowledged", True)
+    assert "Duplicate order sent" in placed.detail
+    [at_exchange] = exchange_orders(sim)
+    assert placed.order.order_id == at_exchange["id"]
+    assert placed.order.status == "open"
+    ledger_matches_the_exchange(db, sim)
+    db.close()

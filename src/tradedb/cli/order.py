@@ -92,7 +92,6 @@ def place(
             "acknowledged": "placed",
             "existing": "already placed with this client order id, nothing sent",
             "unknown": "sent, but its outcome is not known yet: `tradedb sync` settles it",
-            "rejected": "rejected",
         }[placement.outcome]
         detail = f" ({placement.detail})" if placement.detail else ""
         out.print(f"order {order.order_id}: {what}{detail}", highlight=False)

@@ -64,7 +64,7 @@ KRAKEN_TEXT_MAX = 18
 # ccxt's states of an order that has ended, after which its fills are all known.
 ENDED = frozenset({"closed", "canceled", "cancelled", "expired", "rejected"})
 
-Outcome = Literal["acknowledged", "unknown", "rejected", "existing"]
+Outcome = Literal["acknowledged", "unknown", "existing"]
 
 
 class OrderRejected(TradeDBError):
@@ -244,7 +244,7 @@ class LiveOrders:
             # The order may or may not be at the exchange: look, never send again.
             return self._lost_answer(client_order_id, reason(exc))
         except ccxt.BaseError as exc:
-            self._refused(client_order_id, exc)
+            return self._refused(client_order_id, exc)
         order = self._ledger.acknowledge_order(self._exchange, client_order_id, str(answer["id"]))
         if str(answer.get("status")) in ENDED or _positive_text(answer.get("filled")):
             self._follow(order)
@@ -259,7 +259,7 @@ class LiveOrders:
         outcome: Outcome = "acknowledged" if settled.outcome == "acknowledged" else "unknown"
         return Placement(self._current(client_order_id), outcome, sent=True, detail=detail)
 
-    def _refused(self, client_order_id: str, exc: Exception) -> None:
+    def _refused(self, client_order_id: str, exc: Exception) -> Placement:
         import ccxt
 
         stored = self._current(client_order_id)
@@ -267,7 +267,8 @@ class LiveOrders:
         # order sent."), so the account is asked before the order is called rejected.
         settled = self._settle(stored, grace_ms=0)
         if settled.outcome == "acknowledged":
-            return
+            current = self._current(client_order_id)
+            return Placement(current, "acknowledged", sent=True, detail=reason(exc))
         if isinstance(exc, ccxt.AuthenticationError):
             raise ValidationError(
                 "exchange", self._exchange, f"refused the credentials ({reason(exc)})"
