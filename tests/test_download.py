@@ -3,6 +3,7 @@ the exchanges' own formats, served from real candles by a replaced HTTP layer.""
 
 from __future__ import annotations
 
+import itertools
 import json
 from decimal import Decimal
 from typing import Any
@@ -39,16 +40,18 @@ def stored(store: Store, exchange: str, symbol: str) -> list[tuple[Any, ...]]:
 class Binance:
     """A binance client whose HTTP layer serves /api/v3/klines pages from ROWS."""
 
-    def __init__(self, failures: int = 0) -> None:
+    def __init__(self, failures: int = 0, pages: int | None = None) -> None:
+        """`failures` requests fail first; after `pages` answered, every request fails."""
         self.client = connect("binance")
         self.client.set_markets([spot_market("XRPETH", "XRP/ETH")])
         self.requests: list[int] = []
         self.failures = failures
+        self.pages = pages
         self.client.fetch = self.fetch
 
     def fetch(self, url: str, method: str = "GET", headers: Any = None, body: Any = None) -> Any:
-        if self.failures:
-            self.failures -= 1
+        if self.failures or self.pages == len(self.requests):
+            self.failures = max(0, self.failures - 1)
             raise ccxt.NetworkError("connection reset by peer")
         query = parse_qs(urlparse(url).query)
         start, limit = int(query["startTime"][0]), int(query["limit"][0])
@@ -111,6 +114,89 @@ def test_a_second_run_resumes_after_the_last_stored_candle(store: Store) -> None
     assert exchange.requests[0] == middle
     assert result.inserted == len(ROWS) - 1234
     assert stored(store, "binance", "XRP/ETH") == exact(ROWS)
+
+
+def test_a_since_before_the_oldest_stored_candle_backfills_the_earlier_range(
+    store: Store,
+) -> None:
+    later = ROWS[1500][0]
+    download(
+        store, Binance().client, symbols=["XRP/ETH"], timeframes=["1m"], since=later, now=AFTER
+    )
+    assert len(stored(store, "binance", "XRP/ETH")) == len(ROWS) - 1500
+
+    exchange = Binance()
+    [result] = download(
+        store, exchange.client, symbols=["XRP/ETH"], timeframes=["1m"], since=FIRST, now=AFTER
+    )
+
+    # Back from the oldest stored candle, a page of 1000 minutes at a time, to FIRST.
+    backwards = exchange.requests[: exchange.requests.index(FIRST) + 1]
+    assert backwards[0] == later - 1000 * MINUTE
+    assert all(a - b == 1000 * MINUTE for a, b in itertools.pairwise(backwards[:-1]))
+    assert backwards[-1] == FIRST
+    assert result.inserted == 1500
+    assert stored(store, "binance", "XRP/ETH") == exact(ROWS)
+
+
+def test_an_interrupted_backfill_leaves_no_hole_and_the_next_run_finishes_it(
+    store: Store,
+) -> None:
+    later = ROWS[2400][0]
+    download(
+        store, Binance().client, symbols=["XRP/ETH"], timeframes=["1m"], since=later, now=AFTER
+    )
+
+    [cut] = download(
+        store,
+        Binance(pages=1).client,
+        symbols=["XRP/ETH"],
+        timeframes=["1m"],
+        since=FIRST,
+        now=AFTER,
+    )
+    assert cut.failed is not None
+    assert 0 < cut.inserted < 2400
+    # What is stored is one unbroken stretch of the exchange's history, up to its end.
+    assert stored(store, "binance", "XRP/ETH") == exact(ROWS[2400 - cut.inserted :])
+
+    [rest] = download(
+        store, Binance().client, symbols=["XRP/ETH"], timeframes=["1m"], since=FIRST, now=AFTER
+    )
+    assert rest.failed is None
+    assert cut.inserted + rest.inserted == 2400
+    assert stored(store, "binance", "XRP/ETH") == exact(ROWS)
+
+
+def test_fill_gaps_fetches_the_missing_runs_inside_the_stored_span(store: Store) -> None:
+    kept = ROWS[:300] + ROWS[1000:1700] + ROWS[2000:]
+    store.write_candles(kept, exchange="binance", symbol="XRP/ETH", timeframe="1m")  # type: ignore[arg-type]
+
+    without = download(store, Binance().client, symbols=["XRP/ETH"], timeframes=["1m"], now=AFTER)
+    exchange = Binance()
+    [filled] = download(
+        store, exchange.client, symbols=["XRP/ETH"], timeframes=["1m"], fill_gaps=True, now=AFTER
+    )
+
+    assert without[0].inserted == 0  # a plain run goes on from the newest candle only
+    assert (filled.inserted, filled.updated) == (700 + 300, 0)
+    assert stored(store, "binance", "XRP/ETH") == exact(ROWS)
+    # The exchange's own gaps (minutes without a trade: hundreds here) cost no request
+    # each; a page of 1000 minutes covers all it reaches.
+    assert store.market.hole_count("binance", "XRP/ETH", "1m", MINUTE) > 300
+    assert len(exchange.requests) <= (LAST - FIRST) // (1000 * MINUTE) + 2
+
+
+def test_kraken_backfill_before_its_latest_720_is_reported_cut_short(store: Store) -> None:
+    download(store, Kraken().client, symbols=["XRP/ETH"], timeframes=["1m"], since=FIRST, now=AFTER)
+
+    [result] = download(
+        store, Kraken().client, symbols=["XRP/ETH"], timeframes=["1m"], since=FIRST, now=AFTER
+    )
+
+    assert result.cut_short
+    assert result.inserted == 0
+    assert stored(store, "kraken", "XRP/ETH") == exact(ROWS[-720:])
 
 
 def test_the_candle_still_open_is_left_for_later(store: Store) -> None:
@@ -237,6 +323,30 @@ def test_cli_download_reports_rows_gaps_and_a_short_history(
         if after[0] - before[0] > MINUTE
     )
     assert report["gaps"] == gaps_in_file
+
+
+def test_cli_fill_gaps_and_backfill(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from tradedb.cli.app import app
+    from tradedb.services.marketdata import download as downloading
+
+    monkeypatch.setattr(downloading, "connect", lambda exchange_id: Binance().client)
+    kept = ROWS[1000:1700] + ROWS[2000:]
+    store.write_candles(kept, exchange="binance", symbol="XRP/ETH", timeframe="1m")  # type: ignore[arg-type]
+    db = target_of(store)
+    store.close()
+    base = ["download", "--db", db, "--exchange", "binance", "--symbol", "XRP/ETH", "--json"]
+
+    filled = CliRunner().invoke(app, [*base, "--fill-gaps"])
+    backfilled = CliRunner().invoke(app, [*base, "--since", str(FIRST)])
+
+    assert filled.exit_code == 0, filled.stderr
+    assert json.loads(filled.stdout)[0]["inserted"] == 300
+    assert backfilled.exit_code == 0, backfilled.stderr
+    assert json.loads(backfilled.stdout)[0]["inserted"] == 1000
 
 
 # --- ccxt's own recorded exchange responses -------------------------------------------------

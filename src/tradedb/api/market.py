@@ -94,10 +94,13 @@ class MarketData:
         timeframes: Sequence[str],
         since: object = None,
         until: object = None,
+        fill_gaps: bool = False,
         progress: Callable[[str, str, int], None] | None = None,
     ) -> list[fetching.MarketDownload]:
         """Download candles through ccxt (an exchange id, or a ccxt exchange object),
-        resuming after the newest stored candle of each market."""
+        resuming after the newest stored candle of each market; a `since` before the
+        oldest stored candle fetches the earlier range too, and `fill_gaps` the candles
+        missing between the oldest and the newest."""
         client = fetching.connect(exchange) if isinstance(exchange, str) else exchange
         return fetching.download(
             self._store,
@@ -106,6 +109,7 @@ class MarketData:
             timeframes=timeframes,
             since=since,
             until=until,
+            fill_gaps=fill_gaps,
             progress=progress,
         )
 

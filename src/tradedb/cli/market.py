@@ -336,10 +336,15 @@ def download_candles(
     ] = None,
     since: SinceOption = None,
     until: UntilOption = None,
+    fill_gaps: Annotated[
+        bool,
+        typer.Option("--fill-gaps", help="Also fetch the candles missing inside the stored range."),
+    ] = False,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Download candles through ccxt, resuming after the last stored candle."""
+    """Download candles through ccxt, resuming after the last stored candle; a --since
+    before the first stored candle fetches the earlier range too (a backfill)."""
     markets = listed(symbols)
     frames = listed(timeframes) or ["1m"]
     client = MarketData.exchange_client(exchange)
@@ -354,6 +359,7 @@ def download_candles(
             timeframes=frames,
             since=since,
             until=until,
+            fill_gaps=fill_gaps,
             progress=lambda _symbol, _timeframe, rows: bar.advance(task, rows),
         )
         holes = {

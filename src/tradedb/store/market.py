@@ -64,6 +64,11 @@ class MarketRecords:
         row = self.db.connection.execute(_NEWEST, (symbol, timeframe, exchange)).fetchone()
         return None if row is None else int(row[0])
 
+    def first_timestamp(self, exchange: str, symbol: str, timeframe: str) -> int | None:
+        """The oldest stored candle's time, read from the index."""
+        row = self.db.connection.execute(_OLDEST, (symbol, timeframe, exchange)).fetchone()
+        return None if row is None else int(row[0])
+
     def write_candle_units(
         self,
         exchange: str,

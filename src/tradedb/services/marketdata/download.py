@@ -2,15 +2,25 @@
 
 Amounts stay exact end to end: the ccxt client is given `number = Decimal`, so its parsers
 build Decimals from the exchange's text and no float is ever created. Each market and
-timeframe resumes after its last stored candle, pages through `fetch_ohlcv` within the
-exchange's own page size (ccxt's `features`; Binance 1000, Kraken 720), drops the candle
-that is still open, and writes page by page, so that an interrupted download keeps what
-it fetched. A page that still fails after retries with backoff stops that market: nothing
-after it is skipped, and the next run resumes from the last stored candle.
+timeframe pages through `fetch_ohlcv` within the exchange's own page size (ccxt's
+`features`; Binance 1000, Kraken 720), drops the candle that is still open, and writes
+page by page, so that an interrupted download keeps what it fetched. Per market it fetches:
+
+- **backwards** from the oldest stored candle to `since`, when `since` is earlier (a
+  backfill): each page ends where the stored candles begin, so an interrupted backfill
+  leaves no hole and the next run goes on from the new oldest candle;
+- with `fill_gaps`, each run of missing candles between the oldest and the newest stored;
+- **forwards** from the newest stored candle (or from `since`, or the latest page when
+  nothing is stored) to `until` or now.
+
+A page that still fails after retries with backoff stops that market: nothing after it is
+skipped, and the next run resumes from what is stored.
 """
 
 from __future__ import annotations
 
+import bisect
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -83,6 +93,7 @@ def download(
     timeframes: Sequence[str],
     since: object = None,
     until: object = None,
+    fill_gaps: bool = False,
     now: int | None = None,
     progress: Callable[[str, str, int], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
@@ -104,58 +115,150 @@ def download(
     results = []
     for symbol in symbols:
         for timeframe in timeframes:
-            results.append(
-                _download_one(store, client, symbol, timeframe, start, end, clock, progress, sleep)
-            )
+            series = _Series(store, client, symbol, timeframe, clock, progress, sleep)
+            results.append(series.download(start, end, fill_gaps=fill_gaps))
     return results
 
 
-def _download_one(  # noqa: PLR0917 - private, called once above
-    store: Store,
-    client: Any,
-    symbol: str,
-    timeframe: str,
-    start: int | None,
-    end: int | None,
-    now: int,
-    progress: Callable[[str, str, int], None] | None,
-    sleep: Callable[[float], None],
-) -> MarketDownload:
-    step = TIMEFRAME_MS[timeframe]
-    limit = page_size(client)
-    last = store.market.last_timestamp(client.id, symbol, timeframe)
-    cursor = last + step if last is not None else start
-    if cursor is None:
-        cursor = now - now % step - limit * step  # nothing stored, no start: the latest page
-    if start is not None and cursor < start:
-        cursor = start
-    stop = now if end is None else min(end, now)
-    pages = received = inserted = updated = 0
-    cut_short = False
-    failed = None
-    while cursor < stop:
+class _Series:
+    """One market and timeframe being downloaded, and what its pages did so far."""
+
+    def __init__(  # noqa: PLR0917 - private, called once above
+        self,
+        store: Store,
+        client: Any,
+        symbol: str,
+        timeframe: str,
+        now: int,
+        progress: Callable[[str, str, int], None] | None,
+        sleep: Callable[[float], None],
+    ) -> None:
+        self.store, self.client, self.symbol, self.timeframe = store, client, symbol, timeframe
+        self.now, self.progress, self.sleep = now, progress, sleep
+        self.step = TIMEFRAME_MS[timeframe]
+        self.limit = page_size(client)
+        self.pages = self.received = self.inserted = self.updated = 0
+        self.cut_short = False
+        self.failed: str | None = None
+
+    def download(self, start: int | None, end: int | None, *, fill_gaps: bool) -> MarketDownload:
+        records = self.store.market
+        first = records.first_timestamp(self.client.id, self.symbol, self.timeframe)
+        last = records.last_timestamp(self.client.id, self.symbol, self.timeframe)
+        stop = self.now if end is None else min(end, self.now)
+        if first is not None and start is not None and start < first:
+            self._backwards(start, min(first, stop))
+        if first is not None and fill_gaps and self.failed is None:
+            holes = records.holes(
+                self.client.id, self.symbol, self.timeframe, self.step, since=start, until=end
+            )
+            self._fill([(before + self.step, min(after, stop)) for before, after in holes])
+        if self.failed is None:
+            if last is not None:
+                cursor = last + self.step
+            elif start is not None:
+                cursor = start
+            else:  # nothing stored, no start: the latest page
+                cursor = self.now - self.now % self.step - self.limit * self.step
+            if start is not None:
+                cursor = max(cursor, start)
+            self._forwards(cursor, stop, first_fetch=last is None)
+        return MarketDownload(
+            self.symbol,
+            self.timeframe,
+            self.pages,
+            self.received,
+            self.inserted,
+            self.updated,
+            self.cut_short,
+            self.failed,
+        )
+
+    def _forwards(self, cursor: int, stop: int, *, first_fetch: bool) -> None:
+        while cursor < stop:
+            batch = self._page(cursor)
+            if batch is None:
+                return
+            if first_fetch and batch and batch[0][0] > cursor + self.step:
+                self.cut_short = True
+            first_fetch = False
+            rows = self._final(batch, cursor, stop)
+            if not rows:
+                return
+            self._write(rows)
+            cursor = rows[-1][0] + self.step
+
+    def _fill(self, holes: list[tuple[int, int]]) -> None:
+        """The candles missing in `holes` ([start, end) ranges, in time order). A page
+        from a hole's start also covers the holes after it that it reaches: a market the
+        exchange itself has gaps in (no trade in a minute) takes a page per page of
+        history, not a request per gap."""
+        holes = [(start, end) for start, end in holes if start < end]
+        while holes:
+            start = holes[0][0]
+            batch = self._page(start)
+            if batch is None:
+                return
+            rows = self._final(batch, start, holes[-1][1])
+            if not rows:
+                return  # the exchange has nothing from here on
+            missing = [row for row in rows if _inside(row[0], holes)]
+            if missing:
+                self._write(missing)
+            reached = rows[-1][0] + self.step
+            holes = [(max(hole_start, reached), end) for hole_start, end in holes if end > reached]
+
+    def _backwards(self, start: int, end: int) -> None:
+        """The candles from `start` up to `end` (the oldest stored), newest page first."""
+        while end > start:
+            page_start = max(start, end - self.limit * self.step)
+            batch = self._page(page_start)
+            if batch is None:
+                return
+            rows = self._final(batch, page_start, end)
+            if not rows:
+                # Nothing before the oldest candle: the exchange's history ends here
+                # (Kraken keeps only its latest 720 candles per timeframe).
+                self.cut_short = True
+                return
+            self._write(rows)
+            end = page_start
+
+    def _page(self, since: int) -> list[list[Any]] | None:
         try:
-            batch = call_with_retries(
-                partial(client.fetch_ohlcv, symbol, timeframe, cursor, limit), sleep
+            batch: list[list[Any]] = call_with_retries(
+                partial(self.client.fetch_ohlcv, self.symbol, self.timeframe, since, self.limit),
+                self.sleep,
             )
         except network_errors() as exc:
-            failed = f"{type(exc).__name__}: {exc}"
-            break
-        pages += 1
-        if pages == 1 and batch and batch[0][0] > cursor + step and last is None:
-            cut_short = True
-        # The candle still open (it ends after now) is not final yet; leave it for later.
-        rows = [row for row in batch if cursor <= row[0] < stop and row[0] + step <= now]
-        if not rows:
-            break
-        written = store.write_candles(rows, exchange=client.id, symbol=symbol, timeframe=timeframe)  # type: ignore[arg-type]
-        received += written.received
-        inserted += written.inserted
-        updated += written.updated
-        cursor = rows[-1][0] + step
-        if progress is not None:
-            progress(symbol, timeframe, written.received)
-    return MarketDownload(symbol, timeframe, pages, received, inserted, updated, cut_short, failed)
+            self.failed = f"{type(exc).__name__}: {exc}"
+            return None
+        self.pages += 1
+        return batch
+
+    def _final(self, batch: list[list[Any]], since: int, stop: int) -> list[list[Any]]:
+        """The page's candles in [since, stop), without the one still open (it ends after
+        now and is not final yet)."""
+        return [row for row in batch if since <= row[0] < stop and row[0] + self.step <= self.now]
+
+    def _write(self, rows: list[list[Any]]) -> None:
+        written = self.store.write_candles(
+            rows,
+            exchange=self.client.id,
+            symbol=self.symbol,
+            timeframe=self.timeframe,  # type: ignore[arg-type]
+        )
+        self.received += written.received
+        self.inserted += written.inserted
+        self.updated += written.updated
+        if self.progress is not None:
+            self.progress(self.symbol, self.timeframe, written.received)
+
+
+def _inside(timestamp: int, ranges: list[tuple[int, int]]) -> bool:
+    """Whether `timestamp` falls in one of `ranges` ([start, end), in time order)."""
+    position = bisect.bisect_right(ranges, (timestamp, math.inf)) - 1
+    return position >= 0 and ranges[position][0] <= timestamp < ranges[position][1]
 
 
 def load_markets(client: Any, sleep: Callable[[float], None]) -> Any:
