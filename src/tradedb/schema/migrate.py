@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -130,12 +131,27 @@ def upgrade(path: Path, target: str = "head") -> SchemaStatus:
 
     after = _upgrade(engine, str(path), target)
     # Only now that the file is known to be ours: WAL is a persistent property of the file.
-    wal = sqlite3.connect(path)
+    _use_wal(path)
+    return after
+
+
+def _use_wal(path: Path, patience_s: float = 10.0) -> None:
+    """Switch the file to WAL. Two processes opening a new database at once can meet
+    here: SQLite refuses the switch at once (no busy wait) while the other holds a lock
+    it would have to wait for, so a refusal for a lock is tried again."""
+    deadline = time.monotonic() + patience_s
+    wal = sqlite3.connect(path, timeout=patience_s)
     try:
-        wal.execute("PRAGMA journal_mode = WAL")
+        while True:
+            try:
+                wal.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.01)
     finally:
         wal.close()
-    return after
 
 
 def upgrade_url(url: URL, name: str, target: str = "head") -> SchemaStatus:
