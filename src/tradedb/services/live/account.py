@@ -207,27 +207,22 @@ class AccountSync:
     ) -> None:
         self._store = store
         self._ledger = Ledger(store)
-        # Amounts as the exchange's own text, never floats: the ledger refuses what it
-        # cannot keep exactly, and a float's noise past 8 decimals would stop the sync.
-        # (Decimal would do too, but ccxt 4.5 drops a trade's fee when its numbers are
-        # Decimals: {'cost': None, 'currency': None}.)
         self.account = ExchangeAccount(client, sleep)
         self._client = client
         self._exchange: str = client.id
         self._sleep = sleep
         self.clock: Callable[[], int] = clock or wall_clock
         self._newest_price_ms = 0
-        self._clock = self.clock
 
     def run(self, request: SyncRequest) -> SyncReport:
-        report = SyncReport(self._exchange, self._clock())
+        report = SyncReport(self._exchange, self.clock())
         self.account.require(NEEDED, "be synced")
         markets = load_markets(self._client, self._sleep)
         for symbol in request.symbols:
             if symbol not in markets:
                 raise ValidationError("symbol", symbol, f"is not a market {self._exchange} lists")
         history_mark = last_balance_history_id(self._store)
-        report.submissions = settle_all(self._ledger, self.account, self._clock())
+        report.submissions = settle_all(self._ledger, self.account, self.clock())
         start = report.started_at if request.since is None else request.since
         if request.apply and not self._ledger.wallets(exchange=self._exchange):
             report.opening = self._open_wallets(report.started_at)
@@ -245,14 +240,14 @@ class AccountSync:
             report.marked_positions = len(self._ledger.mark_to_market(prices).updated)
         balance = self.account.call("fetch_balance")
         report.reconciliation = self._ledger.sync_balances(
-            self._exchange, balance, timestamp=self._clock(), apply=request.apply
+            self._exchange, balance, timestamp=self.clock(), apply=request.apply
         )
         report.applied = request.apply and not (
             report.reconciliation.in_sync and (report.opening is None or report.opening.in_sync)
         )
         # Valued as of the newest price this run stored, should the exchange's clock run
         # ahead of ours: a valuation looks only at prices from before its time.
-        valued_at = max(self._clock(), self._newest_price_ms)
+        valued_at = max(self.clock(), self._newest_price_ms)
         report.usd_values = fill_usd_values(
             self._store, self._exchange, history_after_id=history_mark, at_ms=valued_at
         )
@@ -263,7 +258,7 @@ class AccountSync:
         """One market's orders and fills, as a run records them (steps 2 to 4), from its
         cursor or else from `start`: what an order just placed or canceled has done."""
         request = SyncRequest((symbol,))
-        report = SyncReport(self._exchange, self._clock())
+        report = SyncReport(self._exchange, self.clock())
         open_ids = self._open_orders(symbol, None, report)
         report.trades[symbol] = self._trades(symbol, start, request, report)
         self._ended_orders(symbol, open_ids, report)
@@ -274,7 +269,7 @@ class AccountSync:
         server) read back: WARNING while the balances differ."""
         self._store.logs.insert(
             {
-                "timestamp": self._clock(),
+                "timestamp": self.clock(),
                 "level": "INFO" if report.in_sync else "WARNING",
                 "message": report.summary(),
                 "module": LOG_MODULE,
@@ -316,7 +311,7 @@ class AccountSync:
     def _store_ticker(self, ticker: Mapping[str, Any]) -> None:
         """The ticker, kept in `tickers` for the valuation of the wallets; one the table
         cannot hold (a volume past its range) is only used to mark positions."""
-        row = ticker_row(ticker, fetched_at=self._clock())
+        row = ticker_row(ticker, fetched_at=self.clock())
         try:
             self._store.write_tickers([row], exchange=self._exchange)
         except ValidationError:
@@ -342,7 +337,7 @@ class AccountSync:
                 "scope": scope,
                 "next_since": since,
                 "last_id": last_id,
-                "synced_at": self._clock(),
+                "synced_at": self.clock(),
             }
         )
 
@@ -357,7 +352,7 @@ class AccountSync:
                 if int(item.get("timestamp") or 0) >= since
             ]
             window = self._window(stream)
-            if items or window is None or since + window >= self._clock():
+            if items or window is None or since + window >= self.clock():
                 return sorted(items, key=_time_and_id)
             since += window
 
@@ -463,7 +458,7 @@ class AccountSync:
                 amount=order["amount"],
                 price=order.get("price"),
                 strategy=strategy,
-                timestamp=order.get("timestamp") or self._clock(),
+                timestamp=order.get("timestamp") or self.clock(),
                 # The exchange holds the order's amount and price, and takes fees from
                 # what a fill brings in: a reserve of our own would make the ledger's
                 # locked balance differ from the exchange's used one.
@@ -561,7 +556,7 @@ class AccountSync:
         known = self._ledger.order(self._exchange, str(order["id"]))
         if transition is None or known is None or known.status not in ("pending", "open"):
             return
-        when = order.get("lastUpdateTimestamp") or order.get("timestamp") or self._clock()
+        when = order.get("lastUpdateTimestamp") or order.get("timestamp") or self.clock()
         getattr(self._ledger, transition)(self._exchange, known.order_id, timestamp=when)
         report.closed_orders.append(known.order_id)
 
