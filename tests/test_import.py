@@ -79,6 +79,25 @@ def test_public_trades_become_the_exchanges_own_1m_candles(store: Store, tmp_pat
     )
 
 
+@pytest.mark.parametrize("suffix", [".json", ".json.gz"])
+def test_freqtrade_trades_in_json_become_the_same_candles(
+    store: Store, tmp_path: Path, suffix: str
+) -> None:
+    # freqtrade writes trades as JSON lists too: [timestamp, id, type, side, price, amount,
+    # cost] per trade.
+    table = read_feather("XRP_ETH-trades.feather")
+    columns = ("timestamp", "id", "type", "side", "price", "amount", "cost")
+    trades = [[row[name] for name in columns] for row in table.to_pylist()]
+    path = write_json(tmp_path / f"XRP_ETH-trades{suffix}", trades, gz=suffix.endswith(".gz"))
+
+    [result] = import_path(store, path, exchange="binance")
+
+    assert (result.format, result.trades) == ("freqtrade-trades", 12477)
+    assert stored(store, "binance", XRP, "1m") == exact(
+        ohlcv_rows(read_feather("XRP_ETH-1m.feather"))
+    )
+
+
 def test_kraken_trade_history_becomes_candles(store: Store) -> None:
     [result] = import_path(store, DATA / "BCHEUR.csv", exchange="kraken", timeframe="5m")
 

@@ -386,13 +386,7 @@ def _trades(
             previous = _in_time_order(ts, previous, f"line {index + 1}.time", cells[0])
             yield (ts, _decimal(cells[1], index, "price"), _decimal(cells[2], index, "volume"))
         return
-    table = _arrow_table(
-        path, "freqtrade-parquet" if path.suffix == ".parquet" else "freqtrade-feather"
-    )
-    _require_columns(table.column_names, ("timestamp", "price", "amount"), path)
-    stamps = table.column("timestamp").to_pylist()
-    prices = table.column("price").to_pylist()
-    amounts = table.column("amount").to_pylist()
+    stamps, prices, amounts = _freqtrade_trade_columns(path)
     for index, (stamp, price, amount) in enumerate(zip(stamps, prices, amounts, strict=True)):
         ts = _millis(stamp, index)
         previous = _in_time_order(ts, previous, f"row {index + 1}.timestamp", stamp)
@@ -401,6 +395,45 @@ def _trades(
             Decimal(str(policy.value(price, f"row {index + 1}.price"))),
             Decimal(str(policy.value(amount, f"row {index + 1}.amount"))),
         )
+
+
+# freqtrade's JSON trade files hold one list per trade, in this column order.
+FREQTRADE_TRADE_COLUMNS = ("timestamp", "id", "type", "side", "price", "amount", "cost")
+
+
+def _freqtrade_trade_columns(path: Path) -> tuple[list[Any], list[Any], list[Any]]:
+    """A freqtrade trades file's timestamps, prices and amounts, in every format freqtrade
+    writes: feather, parquet, and JSON (plain or gzipped) lists of lists."""
+    if path.name.endswith((".json", ".json.gz")):
+        trades = _json(path)
+        width = len(FREQTRADE_TRADE_COLUMNS)
+        if not isinstance(trades, list) or any(
+            not isinstance(trade, list) or len(trade) < width for trade in trades
+        ):
+            raise ValidationError(
+                "path",
+                str(path),
+                "is not a freqtrade trades JSON file: a list of "
+                f"[{', '.join(FREQTRADE_TRADE_COLUMNS)}]",
+            )
+        price, amount = (
+            FREQTRADE_TRADE_COLUMNS.index("price"),
+            FREQTRADE_TRADE_COLUMNS.index("amount"),
+        )
+        return (
+            [trade[0] for trade in trades],
+            [trade[price] for trade in trades],
+            [trade[amount] for trade in trades],
+        )
+    table = _arrow_table(
+        path, "freqtrade-parquet" if path.suffix == ".parquet" else "freqtrade-feather"
+    )
+    _require_columns(table.column_names, ("timestamp", "price", "amount"), path)
+    return (
+        table.column("timestamp").to_pylist(),
+        table.column("price").to_pylist(),
+        table.column("amount").to_pylist(),
+    )
 
 
 def _in_time_order(ts: int, previous: int | None, field: str, value: object) -> int:
