@@ -67,6 +67,46 @@ def test_a_freqtrade_folder_imports_every_file_exactly(store: Store, tmp_path: P
         assert stored(store, "binance", XRP, timeframe) == exact(ohlcv_rows(read_feather(name)))
 
 
+@pytest.mark.fault("bad input")
+def test_a_whole_freqtrade_data_folder_imports_what_it_can_and_says_why_not_the_rest(
+    store: Store, tmp_path: Path
+) -> None:
+    data = tmp_path / "user_data" / "data"
+    binance = freqtrade_folder(tmp_path, "XRP_ETH-1m.feather", FIVE)
+    futures = binance / "futures"
+    futures.mkdir()
+    shutil.copyfile(DATA / FIVE, futures / "XRP_USDT_USDT-5m-futures.feather")
+    shutil.copyfile(DATA / FIVE, futures / "XRP_USDT_USDT-8h-mark.feather")
+    shutil.copyfile(DATA / FIVE, futures / "XRP_USDT_USDT-8h-funding_rate.feather")
+    (binance / "LTC_BTC-5m.feather").write_bytes(b"")  # unreadable
+    (binance / "XRP_ETH-5m.h5").write_bytes(b"HDF")
+    (binance / "notes.txt").write_text("mine")
+    shutil.copyfile(DATA / FIVE, data / FIVE)  # no exchange folder above it
+
+    results = import_path(store, data)
+
+    status = {
+        r.path.relative_to(data).as_posix(): (r.status, r.failed or r.skipped) for r in results
+    }
+    assert {name: state for name, (state, _) in status.items()} == {
+        "binance/XRP_ETH-1m.feather": "imported",
+        "binance/XRP_ETH-5m.feather": "imported",
+        "binance/futures/XRP_USDT_USDT-5m-futures.feather": "imported",
+        "binance/futures/XRP_USDT_USDT-8h-mark.feather": "skipped",
+        "binance/futures/XRP_USDT_USDT-8h-funding_rate.feather": "skipped",
+        "binance/LTC_BTC-5m.feather": "failed",
+        "binance/XRP_ETH-5m.h5": "skipped",
+        "binance/notes.txt": "skipped",
+        "XRP_ETH-5m.feather": "failed",
+    }
+    assert "mark-price" in str(status["binance/futures/XRP_USDT_USDT-8h-mark.feather"][1])
+    assert "exchange=EXCHANGE" in str(status["XRP_ETH-5m.feather"][1])
+    # freqtrade's futures folder is the exchange's futures market, not an exchange.
+    assert stored(store, "binance", "XRP/USDT:USDT", "5m") == exact(ohlcv_rows(read_feather(FIVE)))
+    assert stored(store, "binance", XRP, "5m") == exact(ohlcv_rows(read_feather(FIVE)))
+    assert {r.exchange for r in results if r.status == "imported"} == {"binance"}
+
+
 def test_public_trades_become_the_exchanges_own_1m_candles(store: Store, tmp_path: Path) -> None:
     folder = freqtrade_folder(tmp_path, "XRP_ETH-trades.feather")
 
@@ -247,7 +287,7 @@ def test_cli_import_says_how_many_candles_were_listed_twice(store: Store, tmp_pa
 def test_float_noise_is_refused_unless_rounding_is_asked_for(store: Store, tmp_path: Path) -> None:
     folder = freqtrade_folder(tmp_path, "TRX_BTC-5m.feather")
     with pytest.raises(ValidationError) as caught:
-        import_path(store, folder)
+        import_path(store, folder / "TRX_BTC-5m.feather")
     assert caught.value.field == "TRX_BTC-5m.feather: row 2.close"
     # The library names its own argument; the command line names its option (below).
     assert "`round_floats=True`" in caught.value.rule
@@ -362,17 +402,24 @@ def test_cli_import_reports_each_file_and_refuses_bad_input(store: Store, tmp_pa
     store.close()
     runner = CliRunner()
 
-    refused = runner.invoke(app, ["import", str(folder), "--db", db])
+    partial = runner.invoke(app, ["import", str(folder), "--db", db, "--json"])
+    assert partial.exit_code == 1, partial.stderr
+    rows = {Path(row["file"]).name: row for row in json.loads(partial.stdout)}
+    assert rows["TRX_BTC-5m.feather"]["status"] == "failed"
+    assert "`--round-floats`" in rows["TRX_BTC-5m.feather"]["reason"]
+    assert "round_floats" not in rows["TRX_BTC-5m.feather"]["reason"]
+    assert rows["XRP_ETH-1m.feather"]["status"] == "imported"  # one bad file stops no other
+
+    refused = runner.invoke(app, ["import", str(folder / "TRX_BTC-5m.feather"), "--db", db])
     assert refused.exit_code == 2
     assert "TRX_BTC-5m.feather" in refused.stderr
     assert "`--round-floats`" in refused.stderr
-    assert "round_floats" not in refused.stderr
 
     done = runner.invoke(app, ["import", str(folder), "--db", db, "--round-floats", "--json"])
     assert done.exit_code == 0, done.stderr
     report = {line["symbol"] + " " + line["timeframe"]: line for line in json.loads(done.stdout)}
-    # TRX comes first in name order, so the refused run wrote nothing at all.
-    assert report["XRP/ETH 1m"]["inserted"] == 2469
-    assert report["XRP/ETH 5m"]["inserted"] == 706
+    # The partial run wrote the XRP files already.
+    assert report["XRP/ETH 1m"]["unchanged"] == 2469
+    assert report["XRP/ETH 5m"]["unchanged"] == 706
     assert report["TRX/BTC 5m"]["inserted"] == 5754
     assert report["TRX/BTC 5m"]["rounded"] == 10118

@@ -91,7 +91,7 @@ def test_an_import_of_bad_json_is_one_line_and_writes_nothing(
     database = tmp_path / "bot.sqlite"
     tradedb.open(database).close()
 
-    line = refused(run(tmp_path, "import", str(folder), "--db", str(database)))
+    line = refused(run(tmp_path, "import", str(folder / "ETH_BTC-5m.json"), "--db", str(database)))
 
     assert line.startswith("error: ETH_BTC-5m.json: ")
     assert says in line

@@ -16,6 +16,7 @@ from tradedb.cli.common import (
     DbOption,
     JsonOption,
     amount,
+    as_options,
     err,
     moment,
     open_database,
@@ -28,6 +29,7 @@ from tradedb.models.values import format_decimal, parse_every
 from tradedb.services.marketdata import files
 from tradedb.services.marketdata import tickers as recording
 from tradedb.services.marketdata.candles import AMOUNTS
+from tradedb.services.marketdata.importing import ImportResult
 
 ExchangeArg = Annotated[str, typer.Option(help="The exchange, e.g. kraken.")]
 SymbolArg = Annotated[str, typer.Option(help="The market, e.g. BTC/USD.")]
@@ -250,10 +252,44 @@ def import_files(
                     "market_files": [str(item) for item in r.market_files],
                     "boundary_kept": list(r.boundary_kept),
                     "repeated": r.repeated,
+                    "status": r.status,
+                    "reason": _reason(r),
                 }
                 for r in results
             ]
         )
+        _end_import(results)
+        return
+    imported = [r for r in results if r.status == "imported"]
+    _show_imported(path, imported)
+    for r in results:
+        if r.status != "imported":
+            out.print(f"{r.status}: {r.path} ({_reason(r)})", highlight=False)
+    counts = {status: sum(r.status == status for r in results) for status in STATUSES}
+    out.print(", ".join(f"{counts[s]:,} files {s}" for s in STATUSES), highlight=False)
+    _end_import(results)
+
+
+# How each file of an import ended, in the order the summary counts them.
+STATUSES = ("imported", "failed", "skipped")
+SOME_FAILED = 1
+
+
+def _reason(result: ImportResult) -> str | None:
+    """Why a file was not imported, with the library's arguments as this command's
+    options (`round_floats=True` as `--round-floats`)."""
+    reason = result.failed or result.skipped
+    return None if reason is None else as_options(reason, import_files)
+
+
+def _end_import(results: list[ImportResult]) -> None:
+    """Exit 1 when a file of a folder failed (the others are imported)."""
+    if any(r.status == "failed" for r in results):
+        raise typer.Exit(SOME_FAILED)
+
+
+def _show_imported(path: Path, results: list[ImportResult]) -> None:
+    if not results:
         return
     table = Table(title=f"imported {path}")
     for header in ("file", "format", "exchange", "symbol", "timeframe"):

@@ -115,8 +115,10 @@ class FloatPolicy:
         return exact.quantize(UNIT, rounding=ROUND_HALF_EVEN)
 
 
-def candidates(path: Path) -> list[Path]:
-    """The files an import of `path` reads: the file, or the data files in a folder."""
+def candidates(path: Path, *, every_file: bool = False) -> list[Path]:
+    """The files an import of `path` reads: the file, or the data files in a folder
+    (with `every_file`, all its files but hidden ones, for the import to say why it
+    passes over the others)."""
     if path.is_file():
         return [path]
     if not path.is_dir():
@@ -124,11 +126,43 @@ def candidates(path: Path) -> list[Path]:
     found = sorted(
         item
         for item in path.rglob("*")
-        if item.is_file() and (_FREQTRADE_NAME.search(item.name) or item.suffix == ".csv")
+        if item.is_file() and not any(part.startswith(".") for part in item.relative_to(path).parts)
     )
-    if not found:
+    data = [item for item in found if _is_data_file(item)]
+    if not any(not_market_candles(item) is None for item in data):
         raise ValidationError("path", str(path), "holds no candle or trade files tradedb reads")
-    return found
+    return found if every_file else data
+
+
+def _is_data_file(item: Path) -> bool:
+    return bool(_FREQTRADE_NAME.search(item.name)) or item.name.endswith((".csv", ".csv.gz"))
+
+
+# freqtrade's series of a futures market that are not its trading candles.
+_NOT_CANDLES = {
+    "mark": "mark-price candles",
+    "index": "index-price candles",
+    "premiumIndex": "premium-index candles",
+    "funding_rate": "funding rates",
+}
+
+
+def not_market_candles(item: Path) -> str | None:
+    """Why a file in a folder being imported holds no market candles or trades tradedb
+    stores; None for a file it reads."""
+    if "backtest_results" in item.parts or item.name.startswith("backtest-result"):
+        return "freqtrade backtest results hold no market data"
+    if item.suffix == ".h5":
+        return (
+            "HDF5 files are not read: convert them with freqtrade's "
+            "`convert-data --format-to feather`"
+        )
+    match = _FREQTRADE_NAME.search(item.name)
+    if match and match["kind"] in _NOT_CANDLES:
+        return f"freqtrade's {_NOT_CANDLES[match['kind']]}: market_data holds trading candles"
+    if not _is_data_file(item):
+        return "not a candle or trade file tradedb reads"
+    return None
 
 
 def detect(path: Path) -> Format:

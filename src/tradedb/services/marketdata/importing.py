@@ -1,13 +1,18 @@
 """Importing candle and trade files into market_data.
 
-Every file of an import is identified first (format, market, timeframe), so a file
-tradedb cannot place stops the import before anything is written. Then each file is read
-and checked whole before any of it is written. A candle file is written in one
-transaction of its own. Trade files of one market (exchange, symbol, timeframe) are
-turned into candles together, as one time-ordered stream of trades, and written in one
-transaction when the last of them has been read: a candle whose bucket spans two files
-holds the trades of both. Files are taken in name order, and an import stops at its first
-bad file (the files written before it stay imported and are reported).
+A file is identified (format, market, timeframe) and read and checked whole before any of
+it is written. A candle file is written in one transaction of its own. Trade files of one
+market (exchange, symbol, timeframe) are turned into candles together, as one
+time-ordered stream of trades, and written in one transaction when the last of them has
+been read: a candle whose bucket spans two files holds the trades of both. Files are
+taken in name order.
+
+Importing one file, a bad file is refused (nothing of it written). Importing a folder (a
+freqtrade `user_data/data`, say), one bad file never stops the others: it is reported
+failed with its reason, and so is every trade file of its market, which are written
+together or not at all. Files that are not market candles (freqtrade's mark, index,
+premium-index and funding-rate series, HDF5 files, backtest results, anything else) are
+reported skipped with the reason.
 
 Trade files carry no trade ids (Kraken's CSVs are time, price, volume), so trades found in
 two files cannot be told from the same trades listed twice, and identical trades really
@@ -38,6 +43,8 @@ from tradedb.store import Store
 from tradedb.store.bulk import BulkResult, OnConflict
 
 NOTHING = BulkResult(0, 0, 0)
+# freqtrade keeps a futures exchange's candles in a `futures/` folder inside its own.
+FUTURES_FOLDER = "futures"
 
 
 @dataclass(frozen=True)
@@ -64,11 +71,27 @@ class ImportResult:
     boundary_kept: tuple[int, ...] = ()
     # A candle file's candles listed twice, same time and values, written once.
     repeated: int = 0
+    # In a folder's import: why this file was not imported (nothing of it was written),
+    # or why it was passed over (it holds no market candles).
+    failed: str | None = None
+    skipped: str | None = None
 
     @property
     def carries_write(self) -> bool:
         """Whether `written` is this result's market's write (not one counted elsewhere)."""
-        return not self.market_files or self.path == self.market_files[-1]
+        return self.status == "imported" and (
+            not self.market_files or self.path == self.market_files[-1]
+        )
+
+    @property
+    def status(self) -> str:
+        return "failed" if self.failed else "skipped" if self.skipped else "imported"
+
+    @classmethod
+    def not_imported(
+        cls, path: Path, *, failed: str | None = None, skipped: str | None = None
+    ) -> ImportResult:
+        return cls(path, "", "", "", "", NOTHING, failed=failed, skipped=skipped)
 
 
 @dataclass(frozen=True)
@@ -106,34 +129,78 @@ def import_path(
         raise ValidationError("format", format, f"must be one of {', '.join(files.FORMATS)}")
     if exchange is not None:
         check_exchange(exchange)
+    whole_folder = Path(path).is_dir()
     plan = []
-    for item in files.candidates(Path(path)):
-        with _naming(item):
-            source = files.identify(item, format=format, symbol=symbol, timeframe=timeframe)
-            plan.append(_Planned(source, exchange or _exchange_of(item)))
+    passed_over: list[ImportResult] = []
+    for item in files.candidates(Path(path), every_file=whole_folder):
+        skip = files.not_market_candles(item) if whole_folder else None
+        if skip is not None:
+            passed_over.append(ImportResult.not_imported(item, skipped=skip))
+            continue
+        try:
+            with _naming(item):
+                source = files.identify(item, format=format, symbol=symbol, timeframe=timeframe)
+                plan.append(_Planned(source, exchange or _exchange_of(item)))
+        except ValidationError as exc:
+            if not whole_folder:
+                raise
+            passed_over.append(ImportResult.not_imported(item, failed=str(exc)))
     last_of_market = {p.market: p.source.path for p in plan if p.source.is_trades}
     pending: dict[tuple[str, str, str], list[files.Rows]] = {}
+    failed_markets: dict[tuple[str, str, str], str] = {}
     results: list[ImportResult] = []
     for planned in plan:
         item = planned.source.path
-        with _naming(item):
-            read = files.read_source(planned.source, round_floats=round_floats)
-            if not planned.source.is_trades:
-                written = store.write_candles(
-                    read.rows,
-                    exchange=planned.exchange,
-                    symbol=read.symbol,
-                    timeframe=read.timeframe,  # type: ignore[arg-type]
-                    on_conflict=on_conflict,
-                )
-        if planned.source.is_trades:
-            pending.setdefault(planned.market, []).append(read)
-            if last_of_market[planned.market] == item:
-                results += _write_trades(
-                    store, planned.exchange, pending.pop(planned.market), on_conflict
-                )
-        else:
-            results.append(
+        try:
+            results += _import_one(
+                store, planned, last_of_market, pending, failed_markets, on_conflict, round_floats
+            )
+        except ValidationError as exc:
+            if not whole_folder:
+                raise
+            if planned.source.is_trades:
+                failed_markets.setdefault(planned.market, str(exc))
+            else:
+                results.append(ImportResult.not_imported(item, failed=str(exc)))
+        if planned.source.is_trades and last_of_market[planned.market] == item:
+            reason = failed_markets.get(planned.market)
+            if reason is not None:
+                pending.pop(planned.market, None)
+                results += [
+                    ImportResult.not_imported(p.source.path, failed=reason)
+                    for p in plan
+                    if p.market == planned.market
+                ]
+        if progress is not None:
+            progress(item)
+    return results + passed_over
+
+
+def _import_one(  # noqa: PLR0917 - private, called once above
+    store: Store,
+    planned: _Planned,
+    last_of_market: dict[tuple[str, str, str], Path],
+    pending: dict[tuple[str, str, str], list[files.Rows]],
+    failed_markets: dict[tuple[str, str, str], str],
+    on_conflict: OnConflict,
+    round_floats: bool,
+) -> list[ImportResult]:
+    """Read one file and write it (a candle file), or keep it for its market's write (a
+    trade file), writing the market's trades when this is its last file."""
+    item = planned.source.path
+    if planned.source.is_trades and planned.market in failed_markets:
+        return []  # its market is not written: nothing of it would be
+    with _naming(item):
+        read = files.read_source(planned.source, round_floats=round_floats)
+        if not planned.source.is_trades:
+            written = store.write_candles(
+                read.rows,
+                exchange=planned.exchange,
+                symbol=read.symbol,
+                timeframe=read.timeframe,  # type: ignore[arg-type]
+                on_conflict=on_conflict,
+            )
+            return [
                 ImportResult(
                     item,
                     read.format,
@@ -144,10 +211,11 @@ def import_path(
                     read.rounded,
                     repeated=read.repeated,
                 )
-            )
-        if progress is not None:
-            progress(item)
-    return results
+            ]
+    pending.setdefault(planned.market, []).append(read)
+    if last_of_market[planned.market] != item:
+        return []
+    return _write_trades(store, planned.exchange, pending.pop(planned.market), on_conflict)
 
 
 def _write_trades(
@@ -254,12 +322,28 @@ def _naming(*items: Path) -> Iterator[None]:
 
 
 def _exchange_of(path: Path) -> str:
-    folder = path.resolve().parent.name
+    """The exchange a file's folder names: freqtrade keeps `data/<exchange>/` and
+    `data/<exchange>/futures/`."""
+    parent = path.resolve().parent
+    folder = parent.parent.name if parent.name == FUTURES_FOLDER else parent.name
     try:
-        return check_exchange(folder)
+        exchange = check_exchange(folder)
+        if exchange not in _known_exchanges(exchange):
+            raise ValidationError("exchange", folder, "is no exchange ccxt knows")
     except ValidationError:
         raise ValidationError(
             "exchange",
             None,
             f"cannot be told from the folder of {path.name} ({folder!r}); give `exchange=EXCHANGE`",
         ) from None
+    return exchange
+
+
+def _known_exchanges(name: str) -> Sequence[str]:
+    """ccxt's exchange ids; without ccxt (an optional extra), any well-formed name."""
+    try:
+        import ccxt
+    except ImportError:
+        return (name,)
+    known: list[str] = ccxt.exchanges
+    return known
