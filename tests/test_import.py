@@ -81,6 +81,9 @@ def test_a_whole_freqtrade_data_folder_imports_what_it_can_and_says_why_not_the_
     (binance / "LTC_BTC-5m.feather").write_bytes(b"")  # unreadable
     (binance / "XRP_ETH-5m.h5").write_bytes(b"HDF")
     (binance / "notes.txt").write_text("mine")
+    trades_csv = data / "kraken" / "trades_csv"
+    trades_csv.mkdir(parents=True)
+    shutil.copyfile(DATA / "BCHEUR.csv", trades_csv / "BCHEUR.csv")
     shutil.copyfile(DATA / FIVE, data / FIVE)  # no exchange folder above it
 
     results = import_path(store, data)
@@ -98,13 +101,14 @@ def test_a_whole_freqtrade_data_folder_imports_what_it_can_and_says_why_not_the_
         "binance/XRP_ETH-5m.h5": "skipped",
         "binance/notes.txt": "skipped",
         "XRP_ETH-5m.feather": "failed",
+        "kraken/trades_csv/BCHEUR.csv": "imported",
     }
     assert "mark-price" in str(status["binance/futures/XRP_USDT_USDT-8h-mark.feather"][1])
     assert "exchange=EXCHANGE" in str(status["XRP_ETH-5m.feather"][1])
     # freqtrade's futures folder is the exchange's futures market, not an exchange.
     assert stored(store, "binance", "XRP/USDT:USDT", "5m") == exact(ohlcv_rows(read_feather(FIVE)))
     assert stored(store, "binance", XRP, "5m") == exact(ohlcv_rows(read_feather(FIVE)))
-    assert {r.exchange for r in results if r.status == "imported"} == {"binance"}
+    assert {r.exchange for r in results if r.status == "imported"} == {"binance", "kraken"}
 
 
 def test_public_trades_become_the_exchanges_own_1m_candles(store: Store, tmp_path: Path) -> None:

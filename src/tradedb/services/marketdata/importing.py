@@ -43,8 +43,9 @@ from tradedb.store import Store
 from tradedb.store.bulk import BulkResult, OnConflict
 
 NOTHING = BulkResult(0, 0, 0)
-# freqtrade keeps a futures exchange's candles in a `futures/` folder inside its own.
-FUTURES_FOLDER = "futures"
+# Folders freqtrade keeps inside an exchange's own: its futures candles, and Kraken's
+# trade CSVs.
+EXCHANGE_SUBFOLDERS = frozenset({"futures", "trades_csv"})
 
 
 @dataclass(frozen=True)
@@ -322,10 +323,10 @@ def _naming(*items: Path) -> Iterator[None]:
 
 
 def _exchange_of(path: Path) -> str:
-    """The exchange a file's folder names: freqtrade keeps `data/<exchange>/` and
-    `data/<exchange>/futures/`."""
+    """The exchange a file's folder names: freqtrade keeps `data/<exchange>/`,
+    `data/<exchange>/futures/` and `data/kraken/trades_csv/`."""
     parent = path.resolve().parent
-    folder = parent.parent.name if parent.name == FUTURES_FOLDER else parent.name
+    folder = parent.parent.name if parent.name in EXCHANGE_SUBFOLDERS else parent.name
     try:
         exchange = check_exchange(folder)
         if exchange not in _known_exchanges(exchange):
