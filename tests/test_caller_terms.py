@@ -1,7 +1,7 @@
 """Errors speak the caller's language: they name the caller's own field (`amount`, not the
 journal's `available_change` or a CHECK constraint), and an argument that would make the
-call succeed as the caller spells it: `round_floats=True` from Python, `--round-floats`
-on the command line, `"force": true` to an MCP agent.
+call succeed as the caller spells it: `strict=True` from Python, `--strict` on the
+command line, `"force": true` to an MCP agent.
 """
 
 from __future__ import annotations

@@ -65,7 +65,7 @@ def test_a_postgresql_database_through_every_kind_of_command(url: str, tmp_path:
     folder.mkdir()
     for name in ("ETH_BTC-5m.feather", "LTC_BTC-5m.feather"):
         shutil.copyfile(DATA / name, folder / name)
-    ok("import", str(folder), "--db", url, "--round-floats")
+    ok("import", str(folder), "--db", url)
     listed = json.loads(ok("list-data", "--db", url, "--json").stdout)
     assert {(row["symbol"], row["timeframe"]) for row in listed} == {
         ("ETH/BTC", "5m"),

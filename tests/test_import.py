@@ -288,17 +288,17 @@ def test_cli_import_says_how_many_candles_were_listed_twice(store: Store, tmp_pa
 
 
 @pytest.mark.fault("bad input")
-def test_float_noise_is_refused_unless_rounding_is_asked_for(store: Store, tmp_path: Path) -> None:
+def test_float_noise_is_rounded_and_counted_unless_strict(store: Store, tmp_path: Path) -> None:
     folder = freqtrade_folder(tmp_path, "TRX_BTC-5m.feather")
     with pytest.raises(ValidationError) as caught:
-        import_path(store, folder / "TRX_BTC-5m.feather")
+        import_path(store, folder / "TRX_BTC-5m.feather", strict=True)
     assert caught.value.field == "TRX_BTC-5m.feather: row 2.close"
     # The library names its own argument; the command line names its option (below).
-    assert "`round_floats=True`" in caught.value.rule
-    assert "--round-floats" not in caught.value.rule
+    assert "`strict=True`" in caught.value.rule
+    assert "--strict" not in caught.value.rule
     assert store.candles.count() == 0
 
-    [result] = import_path(store, folder, round_floats=True)
+    [result] = import_path(store, folder)
 
     assert result.rounded == 10118
     assert result.written.inserted == 5754
@@ -406,20 +406,22 @@ def test_cli_import_reports_each_file_and_refuses_bad_input(store: Store, tmp_pa
     store.close()
     runner = CliRunner()
 
-    partial = runner.invoke(app, ["import", str(folder), "--db", db, "--json"])
+    partial = runner.invoke(app, ["import", str(folder), "--db", db, "--strict", "--json"])
     assert partial.exit_code == 1, partial.stderr
     rows = {Path(row["file"]).name: row for row in json.loads(partial.stdout)}
     assert rows["TRX_BTC-5m.feather"]["status"] == "failed"
-    assert "`--round-floats`" in rows["TRX_BTC-5m.feather"]["reason"]
-    assert "round_floats" not in rows["TRX_BTC-5m.feather"]["reason"]
+    assert "`--strict`" in rows["TRX_BTC-5m.feather"]["reason"]
+    assert "strict=True" not in rows["TRX_BTC-5m.feather"]["reason"]
     assert rows["XRP_ETH-1m.feather"]["status"] == "imported"  # one bad file stops no other
 
-    refused = runner.invoke(app, ["import", str(folder / "TRX_BTC-5m.feather"), "--db", db])
+    refused = runner.invoke(
+        app, ["import", str(folder / "TRX_BTC-5m.feather"), "--db", db, "--strict"]
+    )
     assert refused.exit_code == 2
     assert "TRX_BTC-5m.feather" in refused.stderr
-    assert "`--round-floats`" in refused.stderr
+    assert "`--strict`" in refused.stderr
 
-    done = runner.invoke(app, ["import", str(folder), "--db", db, "--round-floats", "--json"])
+    done = runner.invoke(app, ["import", str(folder), "--db", db, "--json"])
     assert done.exit_code == 0, done.stderr
     report = {line["symbol"] + " " + line["timeframe"]: line for line in json.loads(done.stdout)}
     # The partial run wrote the XRP files already.

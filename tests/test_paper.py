@@ -427,7 +427,7 @@ def import_real(store: Store, tmp_path: Path) -> None:
     for name in REAL_FILES:
         shutil.copyfile(DATA / name, folder / name)
     # These files carry float noise past the 8th decimal; rounding it is the import's job.
-    import_path(store, folder, round_floats=True)
+    import_path(store, folder)
 
 
 def real_session(store: Store, **options: Any) -> SessionResult:

@@ -43,7 +43,7 @@ STEP = 300_000
 @pytest.fixture(scope="module")
 def candles() -> list[Candle]:
     """Binance's ETH/BTC 5m candles of January 2018, the float noise of the file rounded
-    half-even to 8 decimals as `tradedb import --round-floats` does."""
+    half-even to 8 decimals as `tradedb import` does."""
     frame = feather.read_table(DATA / "ETH_BTC-5m.feather").to_pandas()
     rows = []
     for date, *values in zip(
@@ -186,7 +186,7 @@ def import_eth(store: Store, tmp_path: Path) -> None:
     folder = tmp_path / "binance"
     folder.mkdir(exist_ok=True)
     shutil.copyfile(DATA / "ETH_BTC-5m.feather", folder / "ETH_BTC-5m.feather")
-    import_path(store, folder, round_floats=True)
+    import_path(store, folder)
 
 
 class Spy(Strategy):

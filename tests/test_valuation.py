@@ -116,7 +116,7 @@ def eth_btc(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Binance's real ETH/BTC 5m candles of January 2018 in a database of their own."""
     path = tmp_path_factory.mktemp("eth_btc") / "tradedb.sqlite"
     with Store.open(path) as store:
-        import_path(store, DATA / "ETH_BTC-5m.feather", exchange="binance", round_floats=True)
+        import_path(store, DATA / "ETH_BTC-5m.feather", exchange="binance")
     return path
 
 

@@ -62,11 +62,13 @@ class MarketData:
         timeframe: str | None = None,
         format: str | None = None,
         on_conflict: OnConflict = "replace",
-        round_floats: bool = False,
+        strict: bool = False,
         progress: Callable[[Path], None] | None = None,
     ) -> list[ImportResult]:
         """Import a file or a folder: freqtrade feather, parquet, json and trades files,
-        Binance kline CSVs, Kraken OHLCVT and trade CSVs."""
+        Binance kline CSVs, Kraken OHLCVT and trade CSVs. Values a float source gives with
+        noise past 8 decimals are rounded half-even and counted (`rounded`); `strict`
+        refuses them instead. Text sources (CSV) are always read exactly."""
         return import_path(
             self._store,
             path,
@@ -75,7 +77,7 @@ class MarketData:
             timeframe=timeframe,
             format=format,
             on_conflict=on_conflict,
-            round_floats=round_floats,
+            strict=strict,
             progress=progress,
         )
 

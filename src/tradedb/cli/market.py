@@ -183,11 +183,12 @@ def import_files(
     on_conflict: Annotated[
         str, typer.Option(help="A stored candle with other values: replace or keep it.")
     ] = "replace",
-    round_floats: Annotated[
+    strict: Annotated[
         bool,
         typer.Option(
-            "--round-floats",
-            help="Round float values with noise past 8 decimals, half-even, and count them.",
+            "--strict",
+            help="Refuse float values with noise past 8 decimals (else rounded half-even, "
+            "and counted).",
         ),
     ] = False,
     db: DbOption = None,
@@ -212,7 +213,7 @@ def import_files(
             timeframe=timeframe,
             format=format,
             on_conflict=on_conflict,  # type: ignore[arg-type]
-            round_floats=round_floats,
+            strict=strict,
             progress=lambda _item: bar.advance(task),
         )
     for r in results:
@@ -277,7 +278,7 @@ SOME_FAILED = 1
 
 def _reason(result: ImportResult) -> str | None:
     """Why a file was not imported, with the library's arguments as this command's
-    options (`round_floats=True` as `--round-floats`)."""
+    options (`strict=True` as `--strict`)."""
     reason = result.failed or result.skipped
     return None if reason is None else as_options(reason, import_files)
 

@@ -82,7 +82,8 @@ class Venue:
     timeframe: str
     capital: Decimal  # deposited in the quote currency
     reference: ReferencePrice  # the quote currency's USD price over this data's period
-    round_floats: bool
+    # freqtrade candle files, stored as floats (some with noise past 8 decimals).
+    float_files: bool
     why_timeframe: str
 
 
@@ -97,7 +98,7 @@ BINANCE = Venue(
         "BTC's daily closes ran from about 10,100 to 15,000 USD, averaging about 12,100, "
         "from 10 to 30 January 2018 in public price histories such as CoinMarketCap's",
     ),
-    round_floats=True,
+    float_files=True,
     why_timeframe="the files' own timeframe",
 )
 KRAKEN = Venue(
@@ -111,7 +112,7 @@ KRAKEN = Venue(
         "the euro was worth about 1.07 USD at the turn of 2022/2023, and 1.055 at the New "
         "York close of 3 January 2023 (Dow Jones market data)",
     ),
-    round_floats=False,
+    float_files=False,
     # Measured on the shipped files: 634 trades over 47 hours fill 32 % of the 5m buckets,
     # 62 % of the 15m ones, and 44 1h candles.
     why_timeframe=(
@@ -424,7 +425,6 @@ def _import(db: TradeDB, steps: _Steps) -> tuple[tuple[MarketImported, ...], lis
                 folder,
                 exchange=venue.exchange,
                 timeframe=venue.timeframe,
-                round_floats=venue.round_floats,
                 progress=advance,
             )
             imported = _markets_of(db, venue, results)
@@ -465,7 +465,7 @@ def _markets_of(db: TradeDB, venue: Venue, results: Sequence[ImportResult]) -> l
 def _import_summary(venue: Venue, imported: Sequence[MarketImported]) -> str:
     candles = sum(m.candles for m in imported)
     names = ", ".join(m.symbol for m in imported)
-    if venue.round_floats:
+    if venue.float_files:
         return f"{names}: {candles:,} {venue.timeframe} candles"
     trades = sum(m.trades for m in imported)
     read = sum(len(m.files) for m in imported)
@@ -473,12 +473,12 @@ def _import_summary(venue: Venue, imported: Sequence[MarketImported]) -> str:
 
 
 def _import_note(venue: Venue, imported: Sequence[MarketImported]) -> str:
-    if venue.round_floats:
+    if venue.float_files:
         rounded = sum(m.rounded for m in imported)
         return (
             f"{venue.exchange.title()} candles: freqtrade stored them as floats, and {rounded:,} "
             "values carry float noise past the 8th decimal (0.00010756000000000001); they were "
-            "rounded half-even to 8 decimals (as `tradedb import --round-floats` does). Every "
+            "rounded half-even to 8 decimals (as `tradedb import` does unless `--strict`). Every "
             "other value is "
             "exactly its float's shortest form."
         )

@@ -93,7 +93,11 @@ class Rows:
 
 @dataclass
 class FloatPolicy:
-    round_floats: bool = False
+    """What a float read from a file becomes: exactly its shortest form when that has at
+    most 8 decimals; otherwise (float noise such as 0.00010756000000000001) rounded
+    half-even to 8 decimals and counted, or refused when `strict`."""
+
+    strict: bool = False
     rounded: int = field(default=0)
 
     def value(self, number: object, name: str) -> object:
@@ -104,12 +108,12 @@ class FloatPolicy:
         exact = Decimal(repr(number))
         if exact.as_tuple().exponent >= -8:  # type: ignore[operator]
             return exact
-        if not self.round_floats:
+        if self.strict:
             raise ValidationError(
                 name,
                 number,
-                "is a float with noise past 8 decimals; tradedb does not round input "
-                "unless asked (`round_floats=True` rounds such values half-even)",
+                "is a float with noise past 8 decimals, refused with `strict=True` (without "
+                "it such values are rounded half-even and counted)",
             )
         self.rounded += 1
         return exact.quantize(UNIT, rounding=ROUND_HALF_EVEN)
@@ -274,18 +278,18 @@ def read(
     format: str | None = None,
     symbol: str | None = None,
     timeframe: str | None = None,
-    round_floats: bool = False,
+    strict: bool = False,
 ) -> Rows:
     """Read one file into rows [epoch_ms, open, high, low, close, volume]."""
     source = identify(path, format=format, symbol=symbol, timeframe=timeframe)
-    return read_source(source, round_floats=round_floats)
+    return read_source(source, strict=strict)
 
 
-def read_source(source: Source, *, round_floats: bool = False) -> Rows:
+def read_source(source: Source, *, strict: bool = False) -> Rows:
     """Read an identified file whole into rows [epoch_ms, open, high, low, close, volume];
     a trade file's trades become candles of its timeframe."""
     path, kind, symbol, timeframe = source.path, source.format, source.symbol, source.timeframe
-    policy = FloatPolicy(round_floats)
+    policy = FloatPolicy(strict)
     try:
         if kind in TRADE_FORMATS:
             trades = list(_trades(path, kind, policy))

@@ -59,7 +59,7 @@ class ImportResult:
     # market's write is counted once, on the last of `market_files`, and the others carry
     # NOTHING, so that summing `written` over the results gives what was written.
     written: BulkResult
-    # Float values rounded to 8 decimals (only with round_floats), and trades read.
+    # Float values rounded to 8 decimals (never with strict), and trades read.
     rounded: int = 0
     trades: int = 0
     # Trade files: the times (ms) of this file's first and last trade (None if it has none),
@@ -114,7 +114,7 @@ def import_path(
     timeframe: str | None = None,
     format: str | None = None,
     on_conflict: OnConflict = "replace",
-    round_floats: bool = False,
+    strict: bool = False,
     progress: Callable[[Path], None] | None = None,
 ) -> list[ImportResult]:
     """Import a file, or every data file in a folder (a freqtrade data folder, say).
@@ -154,7 +154,7 @@ def import_path(
         item = planned.source.path
         try:
             results += _import_one(
-                store, planned, last_of_market, pending, failed_markets, on_conflict, round_floats
+                store, planned, last_of_market, pending, failed_markets, on_conflict, strict
             )
         except ValidationError as exc:
             if not whole_folder:
@@ -184,7 +184,7 @@ def _import_one(  # noqa: PLR0917 - private, called once above
     pending: dict[tuple[str, str, str], list[files.Rows]],
     failed_markets: dict[tuple[str, str, str], str],
     on_conflict: OnConflict,
-    round_floats: bool,
+    strict: bool,
 ) -> list[ImportResult]:
     """Read one file and write it (a candle file), or keep it for its market's write (a
     trade file), writing the market's trades when this is its last file."""
@@ -192,7 +192,7 @@ def _import_one(  # noqa: PLR0917 - private, called once above
     if planned.source.is_trades and planned.market in failed_markets:
         return []  # its market is not written: nothing of it would be
     with _naming(item):
-        read = files.read_source(planned.source, round_floats=round_floats)
+        read = files.read_source(planned.source, strict=strict)
         if not planned.source.is_trades:
             written = store.write_candles(
                 read.rows,
