@@ -141,6 +141,9 @@ def start_server(*, fsync: bool = False) -> Server:
         "full_page_writes = off" if not fsync else "",
         "max_connections = 200",
         "shared_buffers = 128MB",
+        # A deadlock is found after this wait (1 s by default); the tests that make
+        # writers deadlock on purpose would spend most of their time in it.
+        "deadlock_timeout = 100ms",
     ]
     conf = server.data / "postgresql.conf"
     with conf.open("a", encoding="utf-8") as handle:

@@ -147,6 +147,7 @@ def test_an_interrupted_backfill_leaves_no_hole_and_the_next_run_finishes_it(
         store, Binance().client, symbols=["XRP/ETH"], timeframes=["1m"], since=later, now=AFTER
     )
 
+    waits: list[float] = []
     [cut] = download(
         store,
         Binance(pages=1).client,
@@ -154,7 +155,9 @@ def test_an_interrupted_backfill_leaves_no_hole_and_the_next_run_finishes_it(
         timeframes=["1m"],
         since=FIRST,
         now=AFTER,
+        sleep=waits.append,
     )
+    assert waits == [1, 2, 4, 8]  # the page after the first was retried with backoff
     assert cut.failed is not None
     assert 0 < cut.inserted < 2400
     # What is stored is one unbroken stretch of the exchange's history, up to its end.
