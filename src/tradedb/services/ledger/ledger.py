@@ -146,7 +146,7 @@ class Transfer:
             kind,
             check_exchange(exchange),
             check_asset(asset),
-            _positive(amount, "amount"),
+            order_rules.positive(amount, "amount"),
             _time(timestamp),
             reference,
         )
@@ -399,8 +399,8 @@ class Ledger:
         exchange = check_exchange(exchange)
         order_id = check_name(order_id, "order_id")
         exchange_trade_id = check_name(exchange_trade_id, "exchange_trade_id")
-        quantity = _positive(amount, "amount")
-        fill_price = _positive(price, "price")
+        quantity = order_rules.positive(amount, "amount")
+        fill_price = order_rules.positive(price, "price")
         fee_amount = _non_negative(fee, "fee")
         if fee_currency is not None:
             check_asset(fee_currency, "fee_currency")
@@ -619,7 +619,7 @@ class Ledger:
                 check_symbol(symbol)
             else:
                 check_symbol(key)
-            marks[key] = _positive(price, f"prices[{key!r}]")
+            marks[key] = order_rules.positive(price, f"prices[{key!r}]")
         updated: list[Position] = []
         unpriced: list[Position] = []
         with self._store.db.transaction():
@@ -853,13 +853,6 @@ def plain(value: object) -> str:
 
 def _time(value: object) -> int:
     return now_epoch_ms() if value is None else to_epoch_ms(value, "timestamp")
-
-
-def _positive(value: object, name: str) -> Decimal:
-    number = to_decimal(value, name)
-    if number <= 0:
-        raise ValidationError(name, value, "must be greater than zero")
-    return number
 
 
 def _non_negative(value: object, name: str) -> Decimal:

@@ -65,15 +65,16 @@ class OrderTerms:
             raise ValidationError("side", side, "must be buy or sell")
         if order_type not in ("market", "limit"):
             raise ValidationError("order_type", order_type, type_rule)
-        quantity = _positive(amount, "amount")
-        limit = None if price is None else _positive(price, "price")
+        quantity = positive(amount, "amount")
+        limit = None if price is None else positive(price, "price")
         if (order_type == "limit") != (limit is not None):
             rule = "a limit order needs a price" if limit is None else "a market order has none"
             raise ValidationError("price", price, rule)
         return cls(side, order_type, quantity, limit)
 
 
-def _positive(value: object, field: str) -> Decimal:
+def positive(value: object, field: str) -> Decimal:
+    """An amount or price given by a caller, which must be above zero."""
     number = to_decimal(value, field)
     if number <= 0:
         raise ValidationError(field, value, "must be greater than zero")

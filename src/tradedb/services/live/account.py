@@ -48,7 +48,6 @@ from tradedb.services.live.usd_values import (
     fill_usd_values,
     last_balance_history_id,
 )
-from tradedb.services.marketdata.download import load_markets
 from tradedb.services.marketdata.tickers import ticker_row
 from tradedb.store import Store
 
@@ -208,19 +207,15 @@ class AccountSync:
         self._store = store
         self._ledger = Ledger(store)
         self.account = ExchangeAccount(client, sleep)
-        self._client = client
         self._exchange: str = client.id
-        self._sleep = sleep
         self.clock: Callable[[], int] = clock or wall_clock
         self._newest_price_ms = 0
 
     def run(self, request: SyncRequest) -> SyncReport:
         report = SyncReport(self._exchange, self.clock())
         self.account.require(NEEDED, "be synced")
-        markets = load_markets(self._client, self._sleep)
         for symbol in request.symbols:
-            if symbol not in markets:
-                raise ValidationError("symbol", symbol, f"is not a market {self._exchange} lists")
+            self.account.require_market(symbol)
         history_mark = last_balance_history_id(self._store)
         report.submissions = settle_all(self._ledger, self.account, self.clock())
         start = report.started_at if request.since is None else request.since
@@ -407,7 +402,7 @@ class AccountSync:
         """Request parameters that end a fetch at `end` (inclusive): ccxt's unified
         `until`, and the exchange's own name where ccxt does not pass it on (Binance's
         withdrawal history always gets endTime = since + 90 days otherwise)."""
-        own = END_PARAMETERS.get(str(self._client.id))
+        own = END_PARAMETERS.get(self._exchange)
         return {"until": end} if own is None else {"until": end, own: end}
 
     def _transfer(self, stream: str, item: Mapping[str, Any]) -> Any:
@@ -531,7 +526,7 @@ class AccountSync:
     def _spot(self, symbol: str) -> bool:
         """Whether ccxt lists `symbol` as a spot market, where a sell beyond the position
         sells coins held outside it and nothing can be sold short."""
-        market = (getattr(self._client, "markets", None) or {}).get(symbol) or {}
+        market = (getattr(self.account.client, "markets", None) or {}).get(symbol) or {}
         return bool(market.get("spot"))
 
     def _ended_orders(self, symbol: str, open_ids: set[str], report: SyncReport) -> None:

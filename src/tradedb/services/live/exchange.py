@@ -45,12 +45,7 @@ class ExchangeAccount:
 
     def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """A read, network errors retried with backoff."""
-        return self._translated(
-            method,
-            lambda: call_with_retries(
-                lambda: getattr(self.client, method)(*args, **kwargs), self.sleep
-            ),
-        )
+        return self._translated(method, lambda: self._retried(method, args, kwargs))
 
     def find(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """A read of one order: None where the exchange says there is no such order."""
@@ -58,9 +53,7 @@ class ExchangeAccount:
 
         def request() -> Any:
             try:
-                return call_with_retries(
-                    lambda: getattr(self.client, method)(*args, **kwargs), self.sleep
-                )
+                return self._retried(method, args, kwargs)
             except ccxt.OrderNotFound:
                 return None
 
@@ -71,15 +64,19 @@ class ExchangeAccount:
         for the caller to tell a refusal from a lost answer."""
         return getattr(self.client, method)(*args, **kwargs)
 
+    def credentials_refused(self, exc: Exception) -> ValidationError:
+        return ValidationError("exchange", self.id, f"refused the credentials ({reason(exc)})")
+
+    def _retried(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return call_with_retries(lambda: getattr(self.client, method)(*args, **kwargs), self.sleep)
+
     def _translated(self, method: str, request: Callable[[], Any]) -> Any:
         import ccxt
 
         try:
             return request()
         except ccxt.AuthenticationError as exc:
-            raise ValidationError(
-                "exchange", self.id, f"refused the credentials ({reason(exc)})"
-            ) from None
+            raise self.credentials_refused(exc) from None
         except ccxt.BaseError as exc:
             raise ExchangeUnavailable(
                 f"{self.id} {method} failed: {reason(exc)}; what was recorded before stays "

@@ -42,6 +42,7 @@ from tradedb.models.values import (
     format_plain,
 )
 from tradedb.services.ledger import Ledger
+from tradedb.services.ledger import orders as order_rules
 from tradedb.services.ledger.orders import OrderTerms
 from tradedb.services.live.account import AccountSync
 from tradedb.services.live.exchange import ExchangeAccount
@@ -214,7 +215,7 @@ class LiveOrders:
         self._follow(order)
         current = self._ledger.order(self._exchange, order.order_id)
         assert current is not None  # an order is never deleted
-        if found is None and current.status in ("pending", "open"):
+        if found is None and current.status in order_rules.LIVE:
             # The exchange knows no such order, yet the ledger holds it live: only a
             # sync that can see the order again settles this.
             raise ExchangeUnavailable(
@@ -270,9 +271,7 @@ class LiveOrders:
             current = self._current(client_order_id)
             return Placement(current, "acknowledged", sent=True, detail=reason(exc))
         if isinstance(exc, ccxt.AuthenticationError):
-            raise ValidationError(
-                "exchange", self._exchange, f"refused the credentials ({reason(exc)})"
-            ) from None
+            raise self._account.credentials_refused(exc) from None
         raise OrderRejected(
             f"{self._exchange} create_order refused order {client_order_id}: {reason(exc)}; "
             "it is recorded as rejected and its funds are released"
@@ -315,7 +314,7 @@ class LiveOrders:
                     f"order {order_id} is not found at {self._exchange} yet; it cannot be "
                     "canceled until a sync finds it or rejects it",
                 )
-        if order.status not in ("pending", "open"):
+        if order.status not in order_rules.LIVE:
             raise InvalidTransition(
                 "status", order.status, f"order {order.order_id} has ended; nothing to cancel"
             )
