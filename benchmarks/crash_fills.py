@@ -705,13 +705,19 @@ def results_markdown(command: str, summary: Summary, *, engine: str, setup: str)
         if summary.ok
         else "FAILED: see the problems listed below."
     )
+    return checked_markdown(command, setup, WORKLOAD + METHOD[engine], summary, verdict)
+
+
+def checked_markdown(command: str, setup: str, method: str, summary: Any, verdict: str) -> str:
+    """A crash run's section of RESULTS.md: the command, the method, the summary's lines,
+    the verdict and the first problems."""
     # Imported here: tests load this file by path, without benchmarks/ on sys.path.
     from results_file import preamble
 
     lines = [
         # A check of correctness, not of speed: no word on the machine's noise.
         *preamble(command, setup=setup, compared=None),
-        WORKLOAD + METHOD[engine],
+        method,
         "",
         "```",
         *summary.lines(),
@@ -724,15 +730,11 @@ def results_markdown(command: str, summary: Summary, *, engine: str, setup: str)
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_run_options(parser: argparse.ArgumentParser, db_help: str) -> None:
+    """The options every crash run takes: kills, seed, the database and the results file."""
     parser.add_argument("--kills", type=int, default=200, help="how many times to kill")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--db",
-        default=None,
-        help="a SQLite file or a postgresql:// URL (default: a new one, see --engine)",
-    )
+    parser.add_argument("--db", default=None, help=db_help)
     parser.add_argument(
         "--engine",
         choices=ENGINES,
@@ -744,6 +746,47 @@ def main() -> None:
         "--dir", type=Path, default=None, help="folder for the temporary SQLite database"
     )
     parser.add_argument("--write", type=Path, default=None, help="record the summary here (.md)")
+
+
+def chosen_engine(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
+    engine = engine_of(args.db) if args.db is not None else (args.engine or "sqlite")
+    if args.engine is not None and args.engine != engine:
+        parser.error(f"--engine {args.engine} does not match --db, a {engine} database")
+    return engine
+
+
+def print_progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def report(
+    summary: Any,
+    args: argparse.Namespace,
+    script: str,
+    section: str,
+    markdown: Callable[[str], str],
+) -> None:
+    """Print the summary and its problems; with --write, replace `section` of that file
+    with `markdown(command)`, the command shown without a password. Exits 1 on failure."""
+    print("\n".join(summary.lines()))
+    for problem in summary.problems[:30]:
+        print(f"problem: {problem}")
+    if args.write:
+        arguments = [_without_password(argument) for argument in sys.argv[1:]]
+        command = " ".join([".venv/bin/python", f"benchmarks/{script}", *arguments])
+        # Imported here: tests load this file by path, without benchmarks/ on sys.path.
+        from results_file import replace_section
+
+        replace_section(args.write, section, markdown(command))
+        print(f"\nwritten to {args.write}", file=sys.stderr)
+    sys.exit(0 if summary.ok else 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_run_options(
+        parser, "a SQLite file or a postgresql:// URL (default: a new one, see --engine)"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--tag", default="x", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -751,28 +794,16 @@ def main() -> None:
     if args.child:
         child_main(args.seed, args.tag)
         return
-    engine = engine_of(args.db) if args.db is not None else (args.engine or "sqlite")
-    if args.engine is not None and args.engine != engine:
-        parser.error(f"--engine {args.engine} does not match --db, a {engine} database")
-
-    def progress(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
-
+    engine = chosen_engine(parser, args)
     with database_for_run(args.db, engine, args.dir) as (target, setup):
-        summary = run(target, args.kills, args.seed, progress=progress)
-    print("\n".join(summary.lines()))
-    for problem in summary.problems[:30]:
-        print(f"problem: {problem}")
-    if args.write:
-        arguments = [_without_password(argument) for argument in sys.argv[1:]]
-        command = " ".join([".venv/bin/python", "benchmarks/crash_fills.py", *arguments])
-        # Imported here: tests load this file by path, without benchmarks/ on sys.path.
-        from results_file import replace_section
-
-        body = results_markdown(command, summary, engine=engine, setup=setup)
-        replace_section(args.write, SECTIONS[engine], body)
-        print(f"\nwritten to {args.write}", file=sys.stderr)
-    sys.exit(0 if summary.ok else 1)
+        summary = run(target, args.kills, args.seed, progress=print_progress)
+    report(
+        summary,
+        args,
+        "crash_fills.py",
+        SECTIONS[engine],
+        lambda command: results_markdown(command, summary, engine=engine, setup=setup),
+    )
 
 
 if __name__ == "__main__":

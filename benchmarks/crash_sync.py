@@ -391,71 +391,31 @@ def results_markdown(command: str, summary: Summary, *, engine: str, setup: str)
         if summary.ok
         else "FAILED: see the problems listed below."
     )
-    from results_file import preamble
-
-    lines = [
-        *preamble(command, setup=setup, compared=None),
-        method(engine),
-        "",
-        "```",
-        *summary.lines(),
-        "```",
-        "",
-        verdict,
-    ]
-    if summary.problems:
-        lines += ["", "```", *summary.problems[:30], "```"]
-    return "\n".join(lines) + "\n"
+    return crash_fills.checked_markdown(command, setup, method(engine), summary, verdict)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--kills", type=int, default=200, help="how many times to kill")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--db",
-        default=None,
-        help="an empty SQLite file or postgresql:// URL (default: a new one, see --engine)",
+    crash_fills.add_run_options(
+        parser, "an empty SQLite file or postgresql:// URL (default: a new one, see --engine)"
     )
-    parser.add_argument(
-        "--engine",
-        choices=ENGINES,
-        default=None,
-        help="without --db: a temporary SQLite file (default), or a database on a "
-        "throwaway PostgreSQL server started for the run",
-    )
-    parser.add_argument(
-        "--dir", type=Path, default=None, help="folder for the temporary SQLite database"
-    )
-    parser.add_argument("--write", type=Path, default=None, help="record the summary here (.md)")
     args = parser.parse_args()
     if args.kills < 1:
         parser.error("--kills is a whole number of at least 1")
-    engine = crash_fills.engine_of(args.db) if args.db is not None else (args.engine or "sqlite")
-    if args.engine is not None and args.engine != engine:
-        parser.error(f"--engine {args.engine} does not match --db, a {engine} database")
-
-    def progress(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
-
+    engine = crash_fills.chosen_engine(parser, args)
     try:
         with crash_fills.database_for_run(args.db, engine, args.dir) as (target, setup):
-            summary = run(target, args.kills, args.seed, progress=progress)
+            summary = run(target, args.kills, args.seed, progress=crash_fills.print_progress)
     except NotEmpty as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
-    print("\n".join(summary.lines()))
-    for problem in summary.problems[:30]:
-        print(f"problem: {problem}")
-    if args.write:
-        arguments = [crash_fills._without_password(argument) for argument in sys.argv[1:]]
-        command = " ".join([".venv/bin/python", "benchmarks/crash_sync.py", *arguments])
-        from results_file import replace_section
-
-        body = results_markdown(command, summary, engine=engine, setup=setup)
-        replace_section(args.write, SECTIONS[engine], body)
-        print(f"\nwritten to {args.write}", file=sys.stderr)
-    sys.exit(0 if summary.ok else 1)
+    crash_fills.report(
+        summary,
+        args,
+        "crash_sync.py",
+        SECTIONS[engine],
+        lambda command: results_markdown(command, summary, engine=engine, setup=setup),
+    )
 
 
 if __name__ == "__main__":
