@@ -91,6 +91,16 @@ EXTRA_TABLES: dict[str, dict[str, Declared]] = {
 EXTRA_VALUE_SETS: dict[str, dict[str, frozenset[str]]] = {
     "crypto_orders": {"submission": frozenset({"unknown", "acknowledged", "rejected", "adopted"})}
 }
+# Value sets that are documented supersets of the spec's (docs/schema.md): the candles of
+# every ccxt standard timeframe, not only the spec's six.
+WIDER_VALUE_SETS: dict[str, dict[str, frozenset[str]]] = {
+    "market_data": {
+        "timeframe": frozenset(
+            {"1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d"}
+            | {"1w", "1M"}
+        )
+    }
+}
 MOVEMENT_KINDS = frozenset(
     {"opening", "deposit", "withdrawal", "lock", "unlock", "trade", "fee", "sync"}
 )

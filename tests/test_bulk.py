@@ -21,7 +21,8 @@ from market_files import ohlcv_rows, read_feather
 from tradedb.errors import AmountOutOfRange, ValidationError
 from tradedb.models import CandleCreate
 from tradedb.models.base import validate_record
-from tradedb.models.values import AMOUNT, MIN_EPOCH_MS, TIMEFRAME_MS
+from tradedb.models.timeframes import TIMEFRAME_NAMES, timeframe_of
+from tradedb.models.values import AMOUNT, MIN_EPOCH_MS
 from tradedb.schema.money import cap, encode
 from tradedb.store import Store, columns
 
@@ -308,7 +309,7 @@ def test_two_rows_at_one_time_are_refused_naming_both_and_the_time(
     rows[count - 2][4] = "1.5"  # the candle of T0 + 1 step, its close corrected ...
     rows.append(list(rows[count - 2]))
     rows[-1][4] = "1.75"  # ... and given again with another close
-    column_checked = columns.candle_columns(rows, FIVE_MINUTES, RECENT_MS) is not None
+    column_checked = columns.candle_columns(rows, timeframe_of("5m"), RECENT_MS) is not None
     assert column_checked == (count >= columns.MIN_ROWS)
 
     with pytest.raises(ValidationError) as caught:
@@ -346,7 +347,7 @@ def test_rows_may_be_any_iterable(store: Store) -> None:
         ({"exchange": "Binance"}, "exchange"),
         ({"exchange": ""}, "exchange"),
         ({"timeframe": "2m"}, "timeframe"),
-        ({"timeframe": "1M"}, "timeframe"),
+        ({"timeframe": "1y"}, "timeframe"),
     ],
 )
 @pytest.mark.fault("bad input")
@@ -511,7 +512,7 @@ def test_ticker_bad_exchange_is_refused(store: Store) -> None:
 
 # --- the bulk path and the record path accept the same rows ------------------------------
 
-TIMEFRAMES = tuple(TIMEFRAME_MS)
+TIMEFRAMES = TIMEFRAME_NAMES
 LARGEST = Decimal("92233720368.54775807")  # cap(8): the most SQLite holds exactly
 
 
@@ -559,10 +560,9 @@ def any_form(draw: st.DrawFn, value: Decimal) -> object:
 @st.composite
 def valid_candles(draw: st.DrawFn) -> tuple[list[object], str]:
     timeframe = draw(st.sampled_from(TIMEFRAMES))
-    step = TIMEFRAME_MS[timeframe]
-    first = -(-MIN_EPOCH_MS // step)
+    frame = timeframe_of(timeframe)
     # Candles are past events: anything up to a fixed recent date.
-    timestamp = step * draw(st.integers(first, RECENT_MS // step))
+    timestamp = frame.floor(draw(st.integers(frame.ceil(MIN_EPOCH_MS), RECENT_MS)))
     low, a, b, high = sorted(draw(st.lists(exact_amounts, min_size=4, max_size=4)))
     open_, close = draw(st.permutations([a, b]))
     volume = draw(st.one_of(st.just(Decimal(0)), exact_amounts))
@@ -652,7 +652,7 @@ def test_bulk_and_record_paths_accept_and_refuse_the_same_rows(
 def invalid_candles(draw: st.DrawFn) -> tuple[list[object], str]:
     """A valid candle broken in one way that every path must refuse."""
     row, timeframe = draw(valid_candles())
-    step = TIMEFRAME_MS[timeframe]
+    step = timeframe_of(timeframe).length_ms
     price = draw(st.integers(1, 4))
     breakage = draw(
         st.sampled_from(

@@ -27,23 +27,23 @@ from test_bulk import (
     write_5m,
 )
 from tradedb.errors import ValidationError
-from tradedb.models.values import CLOCK_SKEW_MS, TIMEFRAME_MS, now_epoch_ms
+from tradedb.models.timeframes import timeframe_of
+from tradedb.models.values import CLOCK_SKEW_MS, now_epoch_ms
 from tradedb.store import Store, columns
 from tradedb.store.bulk import _checked_candle_values
 from tradedb.store.engines.sqlite import ROWS_PER_STATEMENT
 
 
 def row_checks(rows: list[Any], timeframe: str) -> tuple[str, Any]:
-    step = TIMEFRAME_MS[timeframe]
     try:
-        return "stored", _checked_candle_values(rows, step, timeframe, latest())
+        return "stored", _checked_candle_values(rows, timeframe_of(timeframe), latest())
     except ValidationError:
         return "refused", None
 
 
 def columnwise(rows: list[Any], timeframe: str) -> list[int] | None:
     """The column-wise verdict, as the flat row-major values the row checks give."""
-    checked = columns.candle_columns(rows, TIMEFRAME_MS[timeframe], latest())
+    checked = columns.candle_columns(rows, timeframe_of(timeframe), latest())
     return None if checked is None else checked.T.ravel().tolist()
 
 

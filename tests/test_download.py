@@ -17,6 +17,7 @@ from conftest import DATA
 from market_files import ohlcv_rows, read_feather
 from targets import target_of
 from tradedb.errors import ValidationError
+from tradedb.models.timeframes import timeframe_of
 from tradedb.services.marketdata.download import connect, download
 from tradedb.store import Store
 
@@ -186,7 +187,7 @@ def test_fill_gaps_fetches_the_missing_runs_inside_the_stored_span(store: Store)
     assert stored(store, "binance", "XRP/ETH") == exact(ROWS)
     # The exchange's own gaps (minutes without a trade: hundreds here) cost no request
     # each; a page of 1000 minutes covers all it reaches.
-    assert store.market.hole_count("binance", "XRP/ETH", "1m", MINUTE) > 300
+    assert store.market.hole_count("binance", "XRP/ETH", timeframe_of("1m")) > 300
     assert len(exchange.requests) <= (LAST - FIRST) // (1000 * MINUTE) + 2
 
 

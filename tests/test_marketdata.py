@@ -14,6 +14,7 @@ from market_files import ohlcv_rows, read_feather
 from targets import target_of
 from tradedb.cli.app import app
 from tradedb.errors import ValidationError
+from tradedb.models.timeframes import timeframe_of
 from tradedb.services.marketdata.quality import gaps, list_data
 from tradedb.services.marketdata.resample import resample, resample_units
 from tradedb.store import Store
@@ -117,8 +118,9 @@ def test_resample_units_keeps_first_open_last_close_extremes_and_exact_sum() -> 
         (3 * minute, 14, 14, 7, 8, 3),  # 00:02 missing: no trades that minute
         (5 * minute, 8, 9, 8, 9, 4),
     ]
-    assert resample_units(rows, 5 * minute) == [(0, 10, 15, 7, 8, 6), (5 * minute, 8, 9, 8, 9, 4)]
-    assert resample_units([], 5 * minute) == []
+    five = timeframe_of("5m")
+    assert resample_units(rows, five) == [(0, 10, 15, 7, 8, 6), (5 * minute, 8, 9, 8, 9, 4)]
+    assert resample_units([], five) == []
 
 
 @pytest.mark.parametrize(

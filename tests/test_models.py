@@ -37,6 +37,7 @@ from tradedb.models import (
     WalletCreate,
     validate_record,
 )
+from tradedb.models.timeframes import TIMEFRAMES, timeframe_of
 from tradedb.schema import tables
 from tradedb.store import Store
 
@@ -190,7 +191,12 @@ def test_value_sets_are_the_specs() -> None:
     assert tables.ORDER_STATUSES == ("pending", "open", "filled", "canceled", "expired")
     assert tables.POSITION_SIDES == ("long", "short")
     assert tables.POSITION_STATUSES == ("open", "closed")
-    assert tables.TIMEFRAMES == ("1m", "5m", "15m", "1h", "4h", "1d")
+    # A documented superset: ccxt's standard timeframes, the spec's six among them.
+    assert set(tables.TIMEFRAMES) > {"1m", "5m", "15m", "1h", "4h", "1d"}
+    assert (
+        *("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h"),
+        *("1d", "3d", "1w", "1M"),
+    ) == tables.TIMEFRAMES
     assert tables.LOG_LEVELS == ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
     assert tables.CONFIG_TYPES == ("string", "number", "boolean", "json")
     assert tables.BALANCE_TYPES == ("available", "locked", "total")
@@ -207,6 +213,9 @@ def value_record(table: str, base: Any, field: str, value: str, number: int) -> 
     if table == "positions":
         # At most one open position per (exchange, symbol, strategy).
         changes["strategy"] = f"strategy_{number}"
+    if table == "market_data" and value in TIMEFRAMES:
+        # Weeks start on Mondays and months on the 1st: the candle of the record's time.
+        changes["timestamp"] = timeframe_of(value).floor(base()["timestamp"])
     return base(**changes)  # type: ignore[no-any-return]
 
 
@@ -235,7 +244,7 @@ def test_value_set_accepts_exactly_the_spec_values(
     [
         (TradeCreate, trade, "side", "BUY"),
         (OrderCreate, order, "order_type", "Market"),
-        (CandleCreate, candle, "timeframe", "1M"),
+        (CandleCreate, candle, "timeframe", "1y"),
         (LogCreate, log, "level", "Warning"),
         (BalanceHistoryCreate, balance, "balance_type", ""),
     ],

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tradedb.models import Ticker
-from tradedb.models.fields import Timeframe
+from tradedb.models.fields import TimeframeName
 from tradedb.services.marketdata import candles as candle_reads
 from tradedb.services.marketdata import download as fetching
 from tradedb.services.marketdata import quality, reading
@@ -34,7 +34,7 @@ class MarketData:
         *,
         exchange: str,
         symbol: str,
-        timeframe: Timeframe,
+        timeframe: TimeframeName,
         on_conflict: OnConflict = "replace",
     ) -> BulkResult:
         """Store OHLCV rows [timestamp_ms, open, high, low, close, volume] (ccxt's shape)

@@ -87,7 +87,9 @@ def list_data(
 def gaps(
     exchange: ExchangeArg,
     symbol: SymbolArg,
-    timeframe: Annotated[str, typer.Option(help="1m, 5m, 15m, 1h, 4h or 1d.")],
+    timeframe: Annotated[
+        str, typer.Option(help="A ccxt timeframe: 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d 1w 1M.")
+    ],
     since: SinceOption = None,
     until: UntilOption = None,
     db: DbOption = None,
@@ -320,7 +322,9 @@ def _show_imported(path: Path, results: list[ImportResult]) -> None:
 def candles(
     exchange: ExchangeArg,
     symbol: SymbolArg,
-    timeframe: Annotated[str, typer.Option(help="1m, 5m, 15m, 1h, 4h or 1d.")],
+    timeframe: Annotated[
+        str, typer.Option(help="A ccxt timeframe: 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d 1w 1M.")
+    ],
     since: SinceOption = None,
     until: UntilOption = None,
     limit: Annotated[

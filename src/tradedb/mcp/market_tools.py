@@ -42,8 +42,9 @@ def register(server: MCPServer, db: TradeDB) -> None:
     ) -> CandlesResult:
         """One market's candles, oldest first, each in mcp-trader's CandleData shape
         (floats) plus its exact values (`timestamp` in epoch ms, `open_exact` ... as
-        fixed-point strings). timeframe: 1m, 5m, 15m, 1h, 4h or 1d. With `since`, the
-        first `limit` candles from it; without, the newest `limit` before `until`."""
+        fixed-point strings). timeframe: one of ccxt's 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h
+        12h 1d 3d 1w 1M. With `since`, the first `limit` candles from it; without, the
+        newest `limit` before `until`."""
         page = db.market.candle_page(
             exchange=exchange,
             symbol=symbol,

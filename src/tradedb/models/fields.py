@@ -28,7 +28,10 @@ OrderType = Literal["market", "limit", "stop_loss", "take_profit"]
 OrderStatus = Literal["pending", "open", "filled", "canceled", "expired"]
 PositionSide = Literal["long", "short"]
 PositionStatus = Literal["open", "closed"]
-Timeframe = Literal["1m", "5m", "15m", "1h", "4h", "1d"]
+# ccxt's standard timeframes, a superset of the specification's six (docs/schema.md).
+TimeframeName = Literal[
+    "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M"
+]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 ConfigType = Literal["string", "number", "boolean", "json"]
 BalanceType = Literal["available", "locked", "total"]

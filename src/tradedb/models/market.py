@@ -14,7 +14,7 @@ from tradedb.models.fields import (
     SignedAmount,
     SignedPercent,
     Symbol,
-    Timeframe,
+    TimeframeName,
 )
 from tradedb.models.values import check_aligned, check_not_future
 
@@ -27,7 +27,7 @@ class CandleCreate(Record):
     low_price: PositiveAmount
     close_price: PositiveAmount
     volume: Amount
-    timeframe: Timeframe
+    timeframe: TimeframeName
     exchange: Exchange
 
     @model_validator(mode="after")

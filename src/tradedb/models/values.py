@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, InvalidOperation
 
 from tradedb.errors import AmountOutOfRange, ValidationError
+from tradedb.models import timeframes
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,15 +248,6 @@ def ms_to_datetime(millis: int) -> datetime:
 
 # --- names ------------------------------------------------------------------------------
 
-TIMEFRAME_MS: dict[str, int] = {
-    "1m": 60_000,
-    "5m": 300_000,
-    "15m": 900_000,
-    "1h": 3_600_000,
-    "4h": 14_400_000,
-    "1d": 86_400_000,
-}
-
 _SYMBOL = re.compile(r"[A-Z0-9][A-Z0-9._-]*/[A-Z0-9][A-Z0-9._-]*(?::[A-Z0-9][A-Z0-9._-]*)?")
 _EXCHANGE = re.compile(r"[a-z][a-z0-9]*")
 _ASSET = re.compile(r"[A-Z0-9][A-Z0-9._-]*")
@@ -334,15 +326,17 @@ def check_not_future(timestamp_ms: int, field: str = "timestamp", now: int | Non
 
 
 def check_aligned(timestamp_ms: int, timeframe: str, field: str = "timestamp") -> int:
-    step = TIMEFRAME_MS[timeframe]
-    if timestamp_ms % step:
+    if not timeframes.timeframe_of(timeframe).aligned(timestamp_ms):
         raise ValidationError(
-            field,
-            timestamp_ms,
-            f"is not aligned to the {timeframe} timeframe (a multiple of {step} ms since the "
-            "epoch, UTC)",
+            field, timestamp_ms, f"is not aligned to the {timeframe} timeframe ({ALIGNMENT})"
         )
     return timestamp_ms
+
+
+ALIGNMENT = (
+    "candles start at whole multiples of their length since the epoch, UTC; weeks on Monday "
+    "00:00 UTC, months on the 1st"
+)
 
 
 # --- intervals ---------------------------------------------------------------------------

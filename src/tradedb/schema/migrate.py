@@ -244,6 +244,30 @@ def _rebuild_derived(connection: Connection) -> None:
 _CREATE_TABLE = re.compile(r"\s*CREATE TABLE (\w+) \(")
 
 
+def relax_table_definition(connection: Connection, table: str, old: str, new: str) -> None:
+    """Replace `old` by `new` in a table's CREATE statement, with no copy of its rows.
+
+    Only for a change that no stored row can break and that leaves the stored format as
+    it is, such as a CHECK that allows more values: SQLite documents editing the schema
+    text for those (https://www.sqlite.org/lang_altertable.html, "making other kinds of
+    table schema changes"). A rebuild would copy every candle; this takes milliseconds.
+    """
+    definition = connection.exec_driver_sql(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+    ).scalar()
+    if not isinstance(definition, str) or definition.count(old) != 1:
+        raise RuntimeError(f"{table}'s definition does not hold {old!r} once")
+    version = connection.exec_driver_sql("PRAGMA schema_version").scalar_one()
+    connection.exec_driver_sql("PRAGMA writable_schema = ON")
+    connection.exec_driver_sql(
+        "UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = ?",
+        (definition.replace(old, new), table),
+    )
+    # A new schema version makes every connection read the edited definition.
+    connection.exec_driver_sql(f"PRAGMA schema_version = {int(version) + 1}")
+    connection.exec_driver_sql("PRAGMA writable_schema = OFF")
+
+
 def rebuild_table(connection: Connection, create_sql: str) -> None:
     """Replace a table by the one `create_sql` defines, keeping its rows, ids and counter.
 

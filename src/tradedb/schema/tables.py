@@ -38,6 +38,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.schema import SchemaItem
 
+from tradedb.models.timeframes import TIMEFRAME_NAMES
 from tradedb.models.values import AMOUNT, PERCENT, DecimalSpec
 from tradedb.schema.money import ScaledDecimal
 
@@ -144,7 +145,7 @@ ORDER_TYPES = ("market", "limit", "stop_loss", "take_profit")
 ORDER_STATUSES = ("pending", "open", "filled", "canceled", "expired")
 POSITION_SIDES = ("long", "short")
 POSITION_STATUSES = ("open", "closed")
-TIMEFRAMES = ("1m", "5m", "15m", "1h", "4h", "1d")
+TIMEFRAMES = TIMEFRAME_NAMES
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 CONFIG_TYPES = ("string", "number", "boolean", "json")
 BALANCE_TYPES = ("available", "locked", "total")

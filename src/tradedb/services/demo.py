@@ -39,7 +39,8 @@ from typing import Protocol
 import tradedb
 from tradedb.api import Analytics, TradeDB
 from tradedb.errors import TradeDBError, ValidationError
-from tradedb.models.values import TIMEFRAME_MS, format_plain, market_assets, ms_to_datetime
+from tradedb.models.timeframes import timeframe_of
+from tradedb.models.values import format_plain, market_assets, ms_to_datetime
 from tradedb.services.analytics.metrics import Scope
 from tradedb.services.analytics.valuation import Valuer
 from tradedb.services.location import (
@@ -491,10 +492,9 @@ def _import_note(venue: Venue, imported: Sequence[MarketImported]) -> str:
 
 def _period(venue: Venue, markets: Sequence[MarketImported]) -> Period:
     mine = [m for m in markets if m.exchange == venue.exchange]
-    step = TIMEFRAME_MS[venue.timeframe]
     first = min(m.first for m in mine)
     # The last candle's last millisecond, so a candle ending at midnight stays on its day.
-    last = max(m.last for m in mine) + step - 1
+    last = timeframe_of(venue.timeframe).end(max(m.last for m in mine)) - 1
     return Period(venue.exchange, ms_to_datetime(first).date(), ms_to_datetime(last).date())
 
 

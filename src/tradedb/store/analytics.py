@@ -21,7 +21,8 @@ from tradedb.models import (
     PortfolioSnapshot,
     PortfolioSnapshotCreate,
 )
-from tradedb.models.values import AMOUNT, TIMEFRAME_MS
+from tradedb.models.timeframes import TIMEFRAMES
+from tradedb.models.values import AMOUNT
 from tradedb.store.database import Database
 from tradedb.store.repository import Repository
 from tradedb.store.store import Store
@@ -156,8 +157,11 @@ class AnalyticsRecords:
         timeframe, then to the first exchange by name."""
         conn = self.db.connection
         best: StoredQuote | None = None
-        for timeframe, length in TIMEFRAME_MS.items():
-            params: list[Any] = [symbol, timeframe, at_ms - length, not_before_ms - length]
+        for timeframe, frame in TIMEFRAMES.items():
+            # Starts of the candles that closed in [not_before_ms, at_ms].
+            newest_start = frame.shift(frame.floor(at_ms), -1)
+            oldest_start = frame.shift(frame.ceil(not_before_ms), -1)
+            params: list[Any] = [symbol, timeframe, newest_start, oldest_start]
             where = "symbol = ? AND timeframe = ? AND timestamp <= ? AND timestamp >= ?"
             if exchange is not None:
                 where = "exchange = ? AND " + where
@@ -170,7 +174,7 @@ class AnalyticsRecords:
             if row is None:
                 continue
             venue, start, units = row
-            closed = int(start) + length
+            closed = frame.end(int(start))
             if best is None or closed > best.timestamp:
                 best = StoredQuote(symbol, venue, self._out(units), closed, f"candle {timeframe}")
         return best

@@ -14,15 +14,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from tradedb.errors import ValidationError
-from tradedb.models.fields import Timeframe
+from tradedb.models.fields import TimeframeName
+from tradedb.models.timeframes import Timeframe, timeframe_of
 from tradedb.models.values import (
     AMOUNT,
     CLOCK_SKEW_MS,
     MAX_EPOCH_MS,
     MIN_EPOCH_MS,
     PERCENT,
-    TIMEFRAME_MS,
     DecimalSpec,
+    check_aligned,
     check_exchange,
     check_not_future,
     check_symbol,
@@ -83,7 +84,7 @@ def _units(value: object, spec: DecimalSpec, field: str, *, signed: bool) -> int
 
 
 def candle_batch(
-    rows: Iterable[Sequence[object]], *, exchange: str, symbol: str, timeframe: Timeframe
+    rows: Iterable[Sequence[object]], *, exchange: str, symbol: str, timeframe: TimeframeName
 ) -> Batch:
     """Validate ccxt-style OHLCV rows [timestamp_ms, open, high, low, close, volume].
 
@@ -93,17 +94,15 @@ def candle_batch(
     """
     check_exchange(exchange)
     check_symbol(symbol)
-    if timeframe not in TIMEFRAME_MS:
-        raise ValidationError("timeframe", timeframe, f"must be one of {', '.join(TIMEFRAME_MS)}")
-    step = TIMEFRAME_MS[timeframe]
+    frame = timeframe_of(timeframe)
     latest = now_epoch_ms() + CLOCK_SKEW_MS
     rows = rows if isinstance(rows, list) else list(rows)
-    checked = columnwise.candle_columns(rows, step, latest)
+    checked = columnwise.candle_columns(rows, frame, latest)
     values: list[int] | None = None
     if checked is not None:
         repeat = columnwise.first_repeat(checked[0])
     else:
-        values = _checked_candle_values(rows, step, timeframe, latest)
+        values = _checked_candle_values(rows, frame, latest)
         repeat = _first_repeat(values[0 :: len(CANDLE_VALUES)])
     if repeat is not None:
         earlier, later = repeat
@@ -124,12 +123,12 @@ def candle_batch(
 
 
 def _checked_candle_values(
-    rows: Iterable[Sequence[object]], step: int, timeframe: str, latest: int
+    rows: Iterable[Sequence[object]], frame: Timeframe, latest: int
 ) -> list[int]:
     out: list[int] = []
     for index, row in enumerate(rows):
         try:
-            candle = _candle_row(row, step, timeframe)
+            candle = _candle_row(row, frame)
             if candle[0] > latest:
                 check_not_future(candle[0])
             out.extend(candle)
@@ -148,12 +147,11 @@ def _first_repeat(stamps: Sequence[int]) -> tuple[int, int] | None:
     return None
 
 
-def _candle_row(row: Sequence[object], step: int, timeframe: str) -> CandleUnits:
+def _candle_row(row: Sequence[object], frame: Timeframe) -> CandleUnits:
     if len(row) != 6:
         raise ValidationError("row", row, "must be [timestamp_ms, open, high, low, close, volume]")
     ts = _timestamp(row[0], "timestamp")
-    if ts % step:
-        raise ValidationError("timestamp", row[0], f"is not aligned to the {timeframe} timeframe")
+    check_aligned(ts, frame.name, "timestamp")
     o = to_units(row[1], AMOUNT, "open_price")
     h = to_units(row[2], AMOUNT, "high_price")
     low = to_units(row[3], AMOUNT, "low_price")

@@ -18,6 +18,7 @@ from decimal import Decimal
 from operator import itemgetter
 from typing import Any
 
+from tradedb.models.timeframes import Timeframe
 from tradedb.models.values import AMOUNT, MAX_EPOCH_MS, MIN_EPOCH_MS
 
 try:
@@ -40,12 +41,13 @@ _PLAIN_NUMBER = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 _TEXT_AS_IS = frozenset({Decimal, int, float})
 
 
-def candle_columns(rows: Sequence[Sequence[object]], step: int, latest: int) -> Any:
+def candle_columns(rows: Sequence[Sequence[object]], frame: Timeframe, latest: int) -> Any:
     """Checked candles as int64 columns of shape (6, rows): timestamp, open, high, low,
     close, volume in integer units; or None when the row checks must decide."""
-    if not INSTALLED or len(rows) < MIN_ROWS or set(map(len, rows)) != {6}:
+    # Months have no fixed length to check alignment with; their series are short anyway.
+    if not INSTALLED or frame.monthly or len(rows) < MIN_ROWS or set(map(len, rows)) != {6}:
         return None
-    timestamps = _timestamps(list(map(itemgetter(0), rows)), step, latest)
+    timestamps = _timestamps(list(map(itemgetter(0), rows)), frame, latest)
     if timestamps is None:
         return None
     columns = [timestamps]
@@ -80,7 +82,7 @@ def first_repeat(stamps: Any) -> tuple[int, int] | None:
     return int(order[same][first]), int(later[first])
 
 
-def _timestamps(column: list[object], step: int, latest: int) -> Any:
+def _timestamps(column: list[object], frame: Timeframe, latest: int) -> Any:
     if set(map(type, column)) != {int}:
         return None
     try:
@@ -90,7 +92,7 @@ def _timestamps(column: list[object], step: int, latest: int) -> Any:
     if not (
         (stamps >= MIN_EPOCH_MS).all()
         and (stamps <= min(MAX_EPOCH_MS, latest)).all()
-        and not (stamps % step).any()
+        and not ((stamps - frame.offset_ms) % frame.length_ms).any()
     ):
         return None
     return stamps

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from tradedb.models.values import AMOUNT, TIMEFRAME_MS, now_epoch_ms
+from tradedb.models.timeframes import Timeframe, timeframe_of
+from tradedb.models.values import AMOUNT, now_epoch_ms
 from tradedb.store import candle_blocks as blocks
 from tradedb.store.bulk import (
     CANDLE_KEY,
@@ -98,7 +99,8 @@ class MarketRecords:
     ) -> int:
         """Build the read-cache blocks made of exactly the candles `columns` just written
         in `conn`'s transaction (see candle_blocks.seal_written)."""
-        span = TIMEFRAME_MS[timeframe] * blocks.CANDLES_PER_BLOCK
+        # Blocks are spans of time: a month's nominal length serves as well as any.
+        span = timeframe_of(timeframe).length_ms * blocks.CANDLES_PER_BLOCK
         live_since = now_epoch_ms() - blocks.SETTLED_MS
         market = blocks.Market(symbol, timeframe, exchange)
         return blocks.seal_written(
@@ -128,22 +130,21 @@ class MarketRecords:
         self,
         exchange: str,
         symbol: str,
-        timeframe: str,
-        step: int,
+        frame: Timeframe,
         *,
         since: int | None = None,
         until: int | None = None,
     ) -> list[tuple[int, int]]:
-        """Pairs of consecutive stored timestamps more than `step` apart."""
-        sql, params = _holes_query(exchange, symbol, timeframe, step, since=since, until=until)
+        """Pairs of consecutive stored timestamps with missing candles between them."""
+        sql, params = _holes_query(exchange, symbol, frame, since=since, until=until)
         rows = self.db.connection.execute(
             f"SELECT previous, timestamp {sql} ORDER BY timestamp", params
         )
         return [(int(a), int(b)) for a, b in rows]
 
-    def hole_count(self, exchange: str, symbol: str, timeframe: str, step: int) -> int:
+    def hole_count(self, exchange: str, symbol: str, frame: Timeframe) -> int:
         """How many runs of candles are missing between the first and last stored one."""
-        sql, params = _holes_query(exchange, symbol, timeframe, step)
+        sql, params = _holes_query(exchange, symbol, frame)
         count: int = self.db.connection.execute(f"SELECT count(*) {sql}", params).fetchone()[0]
         return count
 
@@ -168,7 +169,8 @@ class MarketRecords:
         import numpy as np
 
         market = blocks.Market(symbol, timeframe, exchange)
-        span = TIMEFRAME_MS[timeframe] * blocks.CANDLES_PER_BLOCK
+        # Blocks are spans of time: a month's nominal length serves as well as any.
+        span = timeframe_of(timeframe).length_ms * blocks.CANDLES_PER_BLOCK
         with self.db.snapshot() as conn:
             # Two index lookups. (min() and max() would do on SQLite, but PostgreSQL plans
             # them from statistics, and right after a large write, before autovacuum has
@@ -282,17 +284,16 @@ def _arrow_table(columns: Any) -> Any:
 def _holes_query(
     exchange: str,
     symbol: str,
-    timeframe: str,
-    step: int,
+    frame: Timeframe,
     *,
     since: int | None = None,
     until: int | None = None,
 ) -> tuple[str, list[object]]:
-    """FROM and WHERE of the consecutive stored timestamps (previous, timestamp) more than
-    `step` apart; the window runs over the symbol/timeframe index."""
-    where, params = _series(exchange, symbol, timeframe, since, until)
+    """FROM and WHERE of the consecutive stored timestamps (previous, timestamp) further
+    apart than a candle lasts; the window runs over the symbol/timeframe index."""
+    where, params = _series(exchange, symbol, frame.name, since, until)
     sql = (
         "FROM (SELECT timestamp, lag(timestamp) OVER (ORDER BY timestamp) AS previous "
         f"FROM market_data WHERE {where}) AS steps WHERE timestamp - previous > ?"
     )
-    return sql, [*params, step]
+    return sql, [*params, frame.longest_ms]

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from tradedb.models.values import AMOUNT, TIMEFRAME_MS
+from tradedb.models.timeframes import TIMEFRAME_NAMES
+from tradedb.models.values import AMOUNT
 from tradedb.store.database import Database
 
 # A report row's identity: (strategy, exchange); None means "all of them" in
@@ -174,7 +175,7 @@ class ReportRecords:
         One count per timeframe, each a range of the (exchange, symbol, timeframe,
         timestamp) index, so a market's other timeframes are never stepped over."""
         counts = {}
-        for timeframe in TIMEFRAME_MS:
+        for timeframe in TIMEFRAME_NAMES:
             (count,) = self.db.connection.execute(
                 "SELECT count(*) FROM market_data WHERE exchange = ? AND symbol = ? "
                 "AND timeframe = ? AND timestamp >= ? AND timestamp < ?",

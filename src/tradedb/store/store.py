@@ -36,7 +36,7 @@ from tradedb.models import (
     WalletMovement,
     WalletMovementCreate,
 )
-from tradedb.models.fields import Timeframe
+from tradedb.models.fields import TimeframeName
 from tradedb.models.values import to_iso_date
 from tradedb.schema import tables as t
 from tradedb.schema.migrate import SchemaStatus
@@ -158,7 +158,7 @@ class Store:
         *,
         exchange: str,
         symbol: str,
-        timeframe: Timeframe,
+        timeframe: TimeframeName,
         on_conflict: OnConflict = "replace",
     ) -> BulkResult:
         """Bulk-store OHLCV rows [timestamp_ms, open, high, low, close, volume]."""

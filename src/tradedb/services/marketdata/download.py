@@ -29,14 +29,13 @@ from functools import partial
 from typing import Any
 
 from tradedb.errors import ExchangeUnavailable, ValidationError
+from tradedb.models.timeframes import check_timeframe, timeframe_of
 from tradedb.models.values import (
-    TIMEFRAME_MS,
     check_exchange,
     check_symbol,
     now_epoch_ms,
     parse_time_bound,
 )
-from tradedb.services.marketdata.resample import check_timeframe
 from tradedb.store import Store
 
 DEFAULT_PAGE = 500
@@ -135,7 +134,7 @@ class _Series:
     ) -> None:
         self.store, self.client, self.symbol, self.timeframe = store, client, symbol, timeframe
         self.now, self.progress, self.sleep = now, progress, sleep
-        self.step = TIMEFRAME_MS[timeframe]
+        self.frame = timeframe_of(timeframe)
         self.limit = page_size(client)
         self.pages = self.received = self.inserted = self.updated = 0
         self.cut_short = False
@@ -149,17 +148,15 @@ class _Series:
         if first is not None and start is not None and start < first:
             self._backwards(start, min(first, stop))
         if first is not None and fill_gaps and self.failed is None:
-            holes = records.holes(
-                self.client.id, self.symbol, self.timeframe, self.step, since=start, until=end
-            )
-            self._fill([(before + self.step, min(after, stop)) for before, after in holes])
+            holes = records.holes(self.client.id, self.symbol, self.frame, since=start, until=end)
+            self._fill([(self.frame.end(before), min(after, stop)) for before, after in holes])
         if self.failed is None:
             if last is not None:
-                cursor = last + self.step
+                cursor = self.frame.end(last)
             elif start is not None:
                 cursor = start
             else:  # nothing stored, no start: the latest page
-                cursor = self.now - self.now % self.step - self.limit * self.step
+                cursor = self.frame.shift(self.frame.floor(self.now), -self.limit)
             if start is not None:
                 cursor = max(cursor, start)
             self._forwards(cursor, stop, first_fetch=last is None)
@@ -179,14 +176,14 @@ class _Series:
             batch = self._page(cursor)
             if batch is None:
                 return
-            if first_fetch and batch and batch[0][0] > cursor + self.step:
+            if first_fetch and batch and batch[0][0] > self.frame.end(cursor):
                 self.cut_short = True
             first_fetch = False
             rows = self._final(batch, cursor, stop)
             if not rows:
                 return
             self._write(rows)
-            cursor = rows[-1][0] + self.step
+            cursor = self.frame.end(rows[-1][0])
 
     def _fill(self, holes: list[tuple[int, int]]) -> None:
         """The candles missing in `holes` ([start, end) ranges, in time order). A page
@@ -205,13 +202,13 @@ class _Series:
             missing = [row for row in rows if _inside(row[0], holes)]
             if missing:
                 self._write(missing)
-            reached = rows[-1][0] + self.step
+            reached = self.frame.end(rows[-1][0])
             holes = [(max(hole_start, reached), end) for hole_start, end in holes if end > reached]
 
     def _backwards(self, start: int, end: int) -> None:
         """The candles from `start` up to `end` (the oldest stored), newest page first."""
         while end > start:
-            page_start = max(start, end - self.limit * self.step)
+            page_start = max(start, self.frame.shift(self.frame.ceil(end), -self.limit))
             batch = self._page(page_start)
             if batch is None:
                 return
@@ -239,7 +236,9 @@ class _Series:
     def _final(self, batch: list[list[Any]], since: int, stop: int) -> list[list[Any]]:
         """The page's candles in [since, stop), without the one still open (it ends after
         now and is not final yet)."""
-        return [row for row in batch if since <= row[0] < stop and row[0] + self.step <= self.now]
+        return [
+            row for row in batch if since <= row[0] < stop and self.frame.end(row[0]) <= self.now
+        ]
 
     def _write(self, rows: list[list[Any]]) -> None:
         written = self.store.write_candles(

@@ -31,13 +31,13 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from tradedb.errors import ValidationError
+from tradedb.models.timeframes import Timeframe, check_timeframe, timeframe_of
 from tradedb.models.values import (
     MAX_EPOCH_MS,
     MIN_EPOCH_MS,
-    TIMEFRAME_MS,
     check_symbol,
 )
-from tradedb.services.marketdata.resample import check_timeframe, resample_units
+from tradedb.services.marketdata.resample import resample_units
 
 Format = Literal[
     "freqtrade-feather",
@@ -51,7 +51,7 @@ Format = Literal[
 FORMATS: tuple[Format, ...] = get_args(Format)
 TRADE_FORMATS = ("freqtrade-trades", "kraken-trades")
 _FREQTRADE_NAME = re.compile(
-    r"(?P<pair>[A-Za-z0-9]+(?:_[A-Za-z0-9]+)+?)-(?P<tf>\d+[mhdwM]|trades)"
+    r"(?P<pair>[A-Za-z0-9]+(?:_[A-Za-z0-9]+)+?)-(?P<tf>\d+(?:Mo|[mhdwM])|trades)"
     r"(?:-(?P<kind>spot|futures|mark|index|premiumIndex|funding_rate))?"
     r"\.(?P<ext>feather|parquet|json|json\.gz)$"
 )
@@ -239,8 +239,10 @@ def name_parts(path: Path) -> tuple[str | None, str | None]:
     symbol = f"{parts[0]}/{parts[1]}"
     if len(parts) > 2:  # freqtrade writes BTC/USDT:USDT as BTC_USDT_USDT
         symbol += ":" + "_".join(parts[2:])
-    timeframe = None if match["tf"] == "trades" else match["tf"]
-    return symbol, timeframe
+    if match["tf"] == "trades":
+        return symbol, None
+    # freqtrade names a month "1Mo", so that case-insensitive file systems tell it from 1m.
+    return symbol, match["tf"].removesuffix("o")
 
 
 def identify(
@@ -293,7 +295,7 @@ def read_source(source: Source, *, strict: bool = False) -> Rows:
     try:
         if kind in TRADE_FORMATS:
             trades = list(_trades(path, kind, policy))
-            rows = trades_to_candles(trades, TIMEFRAME_MS[timeframe])
+            rows = trades_to_candles(trades, timeframe_of(timeframe))
             first, last = (trades[0][0], trades[-1][0]) if trades else (None, None)
             return Rows(
                 path, kind, symbol, timeframe, rows, policy.rounded, len(trades), first, last
@@ -336,14 +338,16 @@ def _known(format: str) -> Format:
     raise ValidationError("format", format, f"must be one of {', '.join(FORMATS)}")
 
 
-def trades_to_candles(trades: Iterable[tuple[int, Decimal, Decimal]], step: int) -> list[list[Any]]:
+def trades_to_candles(
+    trades: Iterable[tuple[int, Decimal, Decimal]], frame: Timeframe
+) -> list[list[Any]]:
     """Candles from trades (time ms, price, amount) in time order: first and last price,
     highest and lowest, and the exact sum of the amounts, per UTC bucket."""
     as_candles = ((ts, price, price, price, price, amount) for ts, price, amount in trades)
-    return [list(candle) for candle in resample_units(as_candles, step)]
+    return [list(candle) for candle in resample_units(as_candles, frame)]
 
 
-def join_candles(parts: Iterable[Sequence[Sequence[Any]]], step: int) -> list[list[Any]]:
+def join_candles(parts: Iterable[Sequence[Sequence[Any]]], frame: Timeframe) -> list[list[Any]]:
     """One market's candles from the candles of each of its trade files, the files given
     in time order and none with a trade inside another's time range. A bucket's open, high,
     low, close and volume combine the same from trades as from candles of them, so this
@@ -354,7 +358,7 @@ def join_candles(parts: Iterable[Sequence[Sequence[Any]]], step: int) -> list[li
         for part in parts
         for candle in part
     )
-    return [list(candle) for candle in resample_units(as_tuples, step)]
+    return [list(candle) for candle in resample_units(as_tuples, frame)]
 
 
 # --- readers --------------------------------------------------------------------------------

@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from tradedb.errors import ValidationError
-from tradedb.models.values import AMOUNT, TIMEFRAME_MS, check_exchange, ms_to_datetime
+from tradedb.models.timeframes import timeframe_of
+from tradedb.models.values import AMOUNT, check_exchange, ms_to_datetime
 from tradedb.schema.money import to_units
 from tradedb.services.marketdata import files
 from tradedb.store import Store
@@ -226,8 +227,7 @@ def _write_trades(
     ordered = sorted(reads, key=lambda r: (r.first_trade is None, r.first_trade or 0))
     _refuse_overlaps(exchange, ordered)
     symbol, timeframe = ordered[0].symbol, ordered[0].timeframe
-    step = TIMEFRAME_MS[timeframe]
-    candles = files.join_candles((r.rows for r in ordered), step)
+    candles = files.join_candles((r.rows for r in ordered), timeframe_of(timeframe))
     # One transaction from reading the stored boundary candles to writing, so that what
     # is decided about them still holds when the rest is written.
     paths = tuple(r.path for r in ordered)
@@ -295,10 +295,12 @@ def _boundary_kept(
     """The first and last buckets whose stored candle differs from this import's."""
     if not candles:
         return set()
-    step = TIMEFRAME_MS[timeframe]
+    frame = timeframe_of(timeframe)
     kept = set()
     for candle in {candles[0][0]: candles[0], candles[-1][0]: candles[-1]}.values():
-        stored = store.market.candle_units(exchange, symbol, timeframe, candle[0], candle[0] + step)
+        stored = store.market.candle_units(
+            exchange, symbol, timeframe, candle[0], frame.end(candle[0])
+        )
         # to_units refuses what the column cannot hold, as the write would.
         if stored and tuple(stored[0][1:]) != tuple(
             to_units(value, AMOUNT, name)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tradedb.models.values import TIMEFRAME_MS, check_exchange
+from tradedb.models.timeframes import timeframe_of
+from tradedb.models.values import check_exchange
 from tradedb.services.marketdata.resample import check_series
 from tradedb.store import Store
 from tradedb.store.market import Coverage
@@ -28,8 +29,8 @@ class MarketSummary:
     @property
     def expected(self) -> int:
         """Candles from the first to the last stored one, had none been missing."""
-        step = TIMEFRAME_MS[self.coverage.timeframe]
-        return (self.coverage.last - self.coverage.first) // step + 1
+        frame = timeframe_of(self.coverage.timeframe)
+        return frame.count(self.coverage.first, self.coverage.last)
 
     @property
     def missing(self) -> int:
@@ -47,15 +48,15 @@ def list_data(store: Store, *, exchange: str | None = None) -> list[MarketSummar
     summaries = []
     with store.db.snapshot():
         for coverage in store.market.coverage(exchange):
-            step = TIMEFRAME_MS[coverage.timeframe]
-            complete = (coverage.last - coverage.first) // step + 1 == coverage.candles
-            holes = 0 if complete else store.market.hole_count(*_series_of(coverage), step)
+            frame = timeframe_of(coverage.timeframe)
+            complete = frame.count(coverage.first, coverage.last) == coverage.candles
+            holes = (
+                0
+                if complete
+                else store.market.hole_count(coverage.exchange, coverage.symbol, frame)
+            )
             summaries.append(MarketSummary(coverage, holes))
     return summaries
-
-
-def _series_of(coverage: Coverage) -> tuple[str, str, str]:
-    return coverage.exchange, coverage.symbol, coverage.timeframe
 
 
 def gaps(
@@ -69,10 +70,8 @@ def gaps(
 ) -> list[Gap]:
     """The missing ranges between the first and last stored candle (in the time range)."""
     start, end = check_series(exchange, symbol, timeframe, since, until)
-    step = TIMEFRAME_MS[timeframe]
+    frame = timeframe_of(timeframe)
     return [
-        Gap(before + step, after - step, (after - before) // step - 1)
-        for before, after in store.market.holes(
-            exchange, symbol, timeframe, step, since=start, until=end
-        )
+        Gap(frame.end(before), frame.shift(after, -1), frame.count(before, after) - 2)
+        for before, after in store.market.holes(exchange, symbol, frame, since=start, until=end)
     ]

@@ -16,15 +16,10 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from tradedb.errors import ValidationError
-from tradedb.models.values import TIMEFRAME_MS, check_exchange, check_symbol, parse_time_bound
+from tradedb.models.timeframes import Timeframe, check_timeframe, timeframe_of
+from tradedb.models.values import check_exchange, check_symbol, parse_time_bound
 from tradedb.store import Store
 from tradedb.store.bulk import BulkResult, OnConflict
-
-
-def check_timeframe(value: str, field: str = "timeframe") -> str:
-    if value not in TIMEFRAME_MS:
-        raise ValidationError(field, value, f"must be one of {', '.join(TIMEFRAME_MS)}")
-    return value
 
 
 def check_series(
@@ -50,18 +45,21 @@ N = TypeVar("N", int, Decimal)
 
 
 def resample_units(
-    rows: Iterable[tuple[int, N, N, N, N, N]], step: int
+    rows: Iterable[tuple[int, N, N, N, N, N]], frame: Timeframe
 ) -> list[tuple[int, N, N, N, N, N]]:
     """Aggregate candles (time ms, open, high, low, close, volume), in time order, into
-    buckets of `step` ms aligned to the UTC epoch. A trade is the candle (time, price,
-    price, price, price, amount), so trades become candles the same way."""
+    the candles of `frame`. A trade is the candle (time, price, price, price, price,
+    amount), so trades become candles the same way."""
     out: list[tuple[int, N, N, N, N, N]] = []
     current: list[Any] | None = None
+    bucket_end = 0
     for ts, o, h, low, c, v in rows:
-        start = ts - ts % step
-        if current is None or start != current[0]:
+        # Rows come in time order, so a row past the bucket's end starts the next one.
+        if current is None or ts >= bucket_end:
             if current is not None:
                 out.append(tuple(current))
+            start = frame.floor(ts)
+            bucket_end = frame.end(start)
             current = [start, o, h, low, c, v]
             continue
         current[2] = max(current[2], h)
@@ -98,25 +96,26 @@ def resample(
     """
     check_exchange(exchange)
     check_symbol(symbol)
-    source_step = TIMEFRAME_MS[check_timeframe(source, "source")]
+    source_frame = timeframe_of(source, "source")
     start, end = time_range(since, until)
     # Every target is checked before anything is written.
-    steps = []
+    frames = []
     for target in targets:
-        step = TIMEFRAME_MS[check_timeframe(target, "target")]
-        if step <= source_step or step % source_step:
+        frame = timeframe_of(target, "target")
+        if not source_frame.divides(frame):
             raise ValidationError(
                 "target",
                 target,
-                f"must be a longer timeframe than {source} and a whole multiple of it",
+                f"must be a longer timeframe than {source}, each of its candles made of whole "
+                f"{source} candles",
             )
-        steps.append(step)
+        frames.append(frame)
     results = []
-    for target, step in zip(targets, steps, strict=True):
-        first = None if start is None else start - start % step
-        last = None if end is None else end + (-end % step)
+    for target, frame in zip(targets, frames, strict=True):
+        first = None if start is None else frame.floor(start)
+        last = None if end is None else frame.ceil(end)
         rows = store.market.candle_units(exchange, symbol, source, first, last)
-        candles = resample_units(rows, step)
+        candles = resample_units(rows, frame)
         written = store.market.write_candle_units(
             exchange, symbol, target, candles, on_conflict=on_conflict
         )

@@ -33,6 +33,7 @@ from fractions import Fraction
 
 from tradedb.errors import ValidationError
 from tradedb.models.fields import OrderType, Side
+from tradedb.models.timeframes import Timeframe
 from tradedb.models.values import to_decimal
 from tradedb.services.ledger.arithmetic import UNIT, quantize
 from tradedb.services.ledger.orders import reservation
@@ -54,14 +55,14 @@ class PaperExchange:
         self,
         *,
         session_id: str,
-        timeframe_ms: int,
+        timeframe: Timeframe,
         fees: FeeSchedule,
         accounts: Mapping[str, Account],
         recorder: Recorder,
         symbols: Iterable[str],
     ) -> None:
         self.session_id = session_id
-        self.timeframe_ms = timeframe_ms
+        self.timeframe = timeframe
         self.fees = fees
         self.accounts = accounts
         self.recorder = recorder
@@ -191,7 +192,7 @@ class PaperExchange:
         """The price and time at which `candle` fills the order, if it does."""
         if order.price is None:
             return candle.open, candle.timestamp
-        last_moment = candle.timestamp + self.timeframe_ms - 1
+        last_moment = self.timeframe.end(candle.timestamp) - 1
         price = order.price
         if (order.side, order.order_type) in FILLS_FROM_ABOVE:
             if candle.open <= price:

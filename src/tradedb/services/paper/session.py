@@ -20,9 +20,9 @@ from decimal import Decimal, localcontext
 from fractions import Fraction
 
 from tradedb.errors import ValidationError
+from tradedb.models.timeframes import check_timeframe, timeframe_of
 from tradedb.models.values import (
     EXACT,
-    TIMEFRAME_MS,
     check_exchange,
     check_symbol,
     format_decimal,
@@ -32,7 +32,6 @@ from tradedb.models.values import (
     to_decimal,
 )
 from tradedb.services.ledger import Ledger
-from tradedb.services.marketdata.resample import check_timeframe
 from tradedb.services.paper import allocation as weighting
 from tradedb.services.paper import candles as market
 from tradedb.services.paper import funding
@@ -393,11 +392,11 @@ def replay(
     and the time the session ended (when its live orders were canceled).
 
     `on_time(t, marks)` is called once all candles of time t have been handled."""
-    step = TIMEFRAME_MS[plan.timeframe]
+    frame = timeframe_of(plan.timeframe)
     strategies = {spec.name: spec.build() for spec in plan.strategies if spec.name in accounts}
     exchange = PaperExchange(
         session_id=session_id,
-        timeframe_ms=step,
+        timeframe=frame,
         fees=plan.fees,
         accounts=accounts,
         recorder=recorder,
@@ -421,7 +420,7 @@ def replay(
             exchange.match(candle)
             history.append(candle)
             marks[candle.symbol] = candle.close
-            now = candle.timestamp + step
+            now = frame.end(candle.timestamp)
             for name, strategy in strategies.items():
                 actions = strategy.on_candle(Context(candle, now, history, views[name]))
                 if actions:
@@ -431,7 +430,7 @@ def replay(
                 progress(done, total)
         if on_time is not None and current is not None:
             on_time(current, marks)
-        ended = plan.end if current is None else min(plan.end, current + step)
+        ended = plan.end if current is None else min(plan.end, frame.end(current))
         exchange.close(ended)
         recorder.commit()
     except BaseException as error:

@@ -18,10 +18,10 @@ from fractions import Fraction
 
 from tradedb.errors import UnknownRecord, ValidationError
 from tradedb.models import Performance
+from tradedb.models.timeframes import TIMEFRAME_NAMES, timeframe_of
 from tradedb.models.values import (
     AMOUNT,
     PERCENT,
-    TIMEFRAME_MS,
     check_exchange,
     check_name,
     market_assets,
@@ -370,8 +370,7 @@ def _markets(
         timeframe = choose_timeframe(counts)
         candles: tuple[CandleUnits, ...] = ()
         if timeframe is not None:
-            step = TIMEFRAME_MS[timeframe]
-            aligned = since - since % step
+            aligned = timeframe_of(timeframe).floor(since)
             candles = tuple(store.market.candle_units(exchange, symbol, timeframe, aligned, until))
         yield MarketChart(exchange, symbol, timeframe, candles, tuple(markers))
 
@@ -391,7 +390,7 @@ def _window(first: int, last: int, filters: ReportFilters) -> tuple[int, int]:
 def choose_timeframe(counts: dict[str, int]) -> str | None:
     """The finest timeframe with at most MAX_CANDLES candles in the window, else the
     coarsest one stored; None when nothing is stored."""
-    stored = [timeframe for timeframe in TIMEFRAME_MS if counts.get(timeframe)]
+    stored = [timeframe for timeframe in TIMEFRAME_NAMES if counts.get(timeframe)]
     for timeframe in stored:
         if counts[timeframe] <= MAX_CANDLES:
             return timeframe
