@@ -12,6 +12,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from tradedb.api import MarketData
+from tradedb.cli import freqtrade
 from tradedb.cli.common import (
     DbOption,
     JsonOption,
@@ -26,6 +27,7 @@ from tradedb.cli.common import (
 )
 from tradedb.cli.options import SEVERAL, SinceOption, UntilOption, listed
 from tradedb.models.values import format_decimal, parse_every
+from tradedb.services.ledger.freqtrade_db import looks_like_database
 from tradedb.services.marketdata import files
 from tradedb.services.marketdata import tickers as recording
 from tradedb.services.marketdata.candles import AMOUNTS
@@ -168,7 +170,10 @@ def resample(
 
 
 def import_files(
-    path: Annotated[Path, typer.Argument(help="A data file, or a folder of them.")],
+    path: Annotated[
+        Path,
+        typer.Argument(help="A data file, a folder of them, or a freqtrade tradesv3.sqlite."),
+    ],
     exchange: Annotated[
         str | None, typer.Option(help="The exchange (else the name of the file's folder).")
     ] = None,
@@ -196,7 +201,13 @@ def import_files(
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Import candles (or trades, as candles) from freqtrade, Binance or Kraken files."""
+    """Import candles (or trades, as candles) from freqtrade, Binance or Kraken files, or a
+    freqtrade bot's database (tradesv3.sqlite) into the ledger, comparing each trade's P&L
+    with freqtrade's."""
+    if format is None and looks_like_database(path):
+        options = {"exchange": exchange, "symbol": symbol, "timeframe": timeframe}
+        freqtrade.import_database(path, db, strict=strict, as_json=as_json, market_options=options)
+        return
     candidates = files.candidates(path)
     with (
         open_database(db) as database,

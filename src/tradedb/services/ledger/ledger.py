@@ -8,6 +8,7 @@ back: nothing of the operation is written.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, localcontext
@@ -37,7 +38,7 @@ from tradedb.models.values import (
     to_decimal,
     to_epoch_ms,
 )
-from tradedb.services.ledger import listing
+from tradedb.services.ledger import freqtrade_db, listing
 from tradedb.services.ledger import orders as order_rules
 from tradedb.services.ledger.arithmetic import quantize, share
 from tradedb.services.ledger.audit import audit
@@ -508,6 +509,20 @@ class Ledger:
             timestamp=trade.get("timestamp"),
             opens_short=opens_short,
         )
+
+    def import_freqtrade(
+        self, path: str | os.PathLike[str], *, strict: bool = False
+    ) -> freqtrade_db.FreqtradeImport:
+        """Import a freqtrade bot's database (tradesv3.sqlite, read-only) in one
+        transaction: its orders, their fills and fees, with its strategies and exchanges;
+        positions and P&L follow exactly, and each trade's P&L is compared with
+        freqtrade's `close_profit_abs`. Importing it again records nothing twice.
+
+        freqtrade's float noise past 8 decimals is rounded half-even and counted;
+        `strict` refuses it instead. Futures and margin trades are skipped, with the
+        reason. docs/ledger.md says what maps to what."""
+        source = freqtrade_db.read_database(path, strict=strict)
+        return freqtrade_db.import_database(self._store, self, source)
 
     def _redelivered(
         self,
