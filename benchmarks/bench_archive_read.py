@@ -48,7 +48,10 @@ def write_archive(folder: Path, columns: Any, rows_per_group: int) -> Path:
     saved = archive.ROWS_PER_GROUP
     archive.ROWS_PER_GROUP = rows_per_group
     try:
-        archive.write_partition(archive.archive_folder(database), relative, columns, market)
+        folder = archive.archive_folder(database)
+        entry = archive.write_partition(folder, relative, columns, market)
+        # Readers find files through the manifest, as retention records them.
+        archive.write_manifest(folder, {relative: entry})
     finally:
         archive.ROWS_PER_GROUP = saved
     return database
@@ -73,9 +76,14 @@ def main() -> None:
         middle = JAN_1_2019 + (options.rows // 2) * MINUTE_MS
 
         def reader(database: Path, span: int) -> Callable[[], Any]:
-            return lambda: archive.archived_columns(
-                database, EXCHANGE, SYMBOL, TIMEFRAME, since=middle, until=middle + span
-            )
+            def read() -> Any:
+                # Cold: readers keep decoded row groups, and a repeat would time the cache.
+                archive.clear_cache()
+                return archive.archived_columns(
+                    database, EXCHANGE, SYMBOL, TIMEFRAME, since=middle, until=middle + span
+                )
+
+            return read
 
         variants = {
             (name, label): reader(database, span)

@@ -30,7 +30,8 @@ class Declared:
     pk: bool = False
 
 
-AMOUNT_UNITS = Declared("BIGINT", notnull=True, default="0", scale=8)
+# Amounts have no declared type on SQLite (BLOB affinity), see tradedb.schema.money.
+AMOUNT_UNITS = Declared("", notnull=True, default="0", scale=8)
 
 # Columns tradedb adds to spec tables, each for a documented need:
 #   trades.exchange_trade_id: the exchange's own id of a fill, so that a re-delivered fill
@@ -286,11 +287,18 @@ def parse_checks(sql: str) -> Checks:
     value_sets: dict[str, frozenset[str]] = {}
     guards: dict[str, frozenset[str]] = {}
     for body in check_bodies(sql):
-        guard = re.fullmatch(r"\s*typeof\s*\(\s*(\w+)\s*\)\s+IN\s*\((.*)\)\s*", body, re.I | re.S)
+        guard = re.fullmatch(
+            r"\s*typeof\s*\(\s*(\w+)\s*\)\s+IN\s*\(([^)]*)\)"
+            r"(\s+OR\s+\(typeof\(\1\) = 'text' AND .*\))?\s*",
+            body,
+            re.I | re.S,
+        )
         value_set = re.fullmatch(r"\s*(\w+)\s+IN\s*\((.*)\)\s*", body, re.I | re.S)
         if guard:
             assert guard.group(1) not in guards, f"two storage guards on {guard.group(1)}"
-            guards[guard.group(1)] = _quoted(guard.group(2))
+            # "overflow": the text form of units past int64 (tradedb.schema.money).
+            overflow = {"overflow"} if guard.group(3) else set()
+            guards[guard.group(1)] = _quoted(guard.group(2)) | overflow
         elif value_set:
             assert value_set.group(1) not in value_sets, f"two CHECKs on {value_set.group(1)}"
             value_sets[value_set.group(1)] = _quoted(value_set.group(2))

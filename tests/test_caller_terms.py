@@ -21,8 +21,8 @@ from tradedb.mcp.errors import tool_errors
 pytestmark = pytest.mark.fault("bad input")
 
 USER_ERROR = 2
-SQLITE_CAP = "92233720368.54775807"
-POSTGRESQL_CAP = "999999999999.99999999"
+# DECIMAL(20,8)'s largest value: what a wallet holds on either engine.
+WALLET_CAP = "999999999999.99999999"
 
 
 def cli(*args: str) -> tuple[int, str, str]:
@@ -54,14 +54,11 @@ def test_a_deposit_over_the_cap_names_amount_on_the_command_line(tmp_path: Path)
     database = str(tmp_path / "bot.sqlite")
     deposit = ("deposit", "--exchange", "kraken", "--asset", "USD", "--db", database)
 
-    line = one_line(*cli(*deposit, "--amount", "100000000000"))
+    line = one_line(*cli(*deposit, "--amount", "1000000000000"))
 
-    assert line.startswith("error: amount=100000000000: depositing 100000000000 USD would ")
-    assert "the available balance of USD on kraken" in line
-    assert f"±{SQLITE_CAP}" in line
+    assert line.startswith("error: amount='1000000000000': does not fit DECIMAL(20,8)")
     assert "available_change" not in line
-    with tradedb.open(database, readonly=True) as db:
-        assert journal(db) == (0, 0, [])
+    assert not Path(database).exists()  # refused before the database was created
 
 
 def test_a_deposit_that_overflows_the_wallet_names_amount_the_balance_and_the_limit(
@@ -69,16 +66,16 @@ def test_a_deposit_that_overflows_the_wallet_names_amount_the_balance_and_the_li
 ) -> None:
     database = str(tmp_path / "bot.sqlite")
     deposit = ("deposit", "--exchange", "kraken", "--asset", "USD", "--db", database)
-    assert cli(*deposit, "--amount", "90000000000")[0] == 0
+    assert cli(*deposit, "--amount", "900000000000")[0] == 0
     with tradedb.open(database, readonly=True) as db:
         before = journal(db)
 
-    line = one_line(*cli(*deposit, "--amount", "90000000000"))
+    line = one_line(*cli(*deposit, "--amount", "900000000000"))
 
     assert line == (
-        "error: amount=90000000000: depositing 90000000000 USD would make the available "
-        f"balance of USD on kraken 180000000000, beyond ±{SQLITE_CAP}, the most SQLite holds "
-        "in a wallet"
+        "error: amount=900000000000: depositing 900000000000 USD would make the available "
+        f"balance of USD on kraken 1800000000000, beyond ±{WALLET_CAP}, the most a wallet "
+        "holds (DECIMAL(20,8))"
     )
     with tradedb.open(database, readonly=True) as db:
         assert journal(db) == before
@@ -86,8 +83,7 @@ def test_a_deposit_that_overflows_the_wallet_names_amount_the_balance_and_the_li
 
 def test_the_library_names_amount_on_both_engines(db_target: str) -> None:
     with tradedb.open(db_target) as db:
-        cap = SQLITE_CAP if db.engine == "sqlite" else POSTGRESQL_CAP
-        engine = "SQLite" if db.engine == "sqlite" else "PostgreSQL"
+        cap = WALLET_CAP
         nearly = Decimal(cap).to_integral_value() - 1
         db.ledger.deposit(exchange="kraken", asset="USD", amount=nearly)
         before = journal(db)
@@ -97,7 +93,7 @@ def test_the_library_names_amount_on_both_engines(db_target: str) -> None:
 
         assert (caught.value.field, caught.value.value) == ("amount", Decimal(5))
         assert "balance of USD on kraken" in caught.value.rule
-        assert f"beyond ±{cap}, the most {engine} holds in a wallet" in caught.value.rule
+        assert f"beyond ±{cap}, the most a wallet holds (DECIMAL(20,8))" in caught.value.rule
         assert "CHECK" not in str(caught.value)
         assert "ck_wallets" not in str(caught.value)
         assert journal(db) == before

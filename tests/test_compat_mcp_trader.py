@@ -42,7 +42,7 @@ from tradedb.store import Store
 
 JAN_2018 = 1_515_560_100_000  # 2018-01-10 04:55 UTC, a 5m boundary
 FIVE_MINUTES = 300_000
-CAP_UNITS = 2**63 - 1  # 92,233,720,368.54775807 in units of 1e-8
+CAP_UNITS = 10**20 - 1  # DECIMAL(20,8)'s 999,999,999,999.99999999 in units of 1e-8
 AMOUNT_FIELDS = ("open_price", "high_price", "low_price", "close_price", "volume")
 THEIR_AMOUNTS = ("open", "high", "low", "close", "volume")
 
@@ -159,7 +159,7 @@ FUTURE = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelt
             "needs more than 8 decimals",
         ),
         ({"volume": 1e-09}, "volume", "needs more than 8 decimals"),
-        ({"high": 1e11}, "high", "exceeds ±92233720368.54775807"),
+        ({"high": 1e12}, "high", "exceeds ±999999999999.99999999"),
         ({"high": float("inf")}, "high", "NaN and infinity are not amounts"),
         ({"volume": float("inf")}, "volume", "NaN and infinity are not amounts"),
         ({"open": float("nan")}, "open", "greater than or equal to 0"),
@@ -198,7 +198,10 @@ def test_candle_data_that_does_not_fit_is_refused_naming_field_value_and_rule(
 
 def test_an_amount_above_the_cap_is_an_amount_out_of_range() -> None:
     with pytest.raises(AmountOutOfRange):
-        from_candle_data(candle_data(volume=1e11), exchange="binance", timeframe="5m")
+        from_candle_data(candle_data(volume=1e30), exchange="binance", timeframe="5m")
+    # A meme coin's volume in the trillions fits the volume's DECIMAL(38,8).
+    record = from_candle_data(candle_data(volume=5.1e12), exchange="binance", timeframe="5m")
+    assert record.volume == Decimal("5100000000000")
 
 
 def test_exchange_and_timeframe_are_checked_as_for_any_candle() -> None:
@@ -498,7 +501,7 @@ def test_computed_floats_are_quantized_half_even(field: str, value: float, exact
     ("changes", "field", "rule"),
     [
         ({"dollar_risk": float("inf")}, "dollar_risk", "NaN and infinity are not amounts"),
-        ({"position_cost": 1e12}, "position_cost", "exceeds ±92233720368.54775807"),
+        ({"position_cost": 1e12}, "position_cost", "exceeds ±999999999999.99999999"),
         (
             {"r_multiples": {"r1": float("inf"), "r2": 1.0, "r3": 1.0}},
             "r_multiples.r1",

@@ -1,8 +1,9 @@
-"""Money is exact: every DECIMAL(20,8) value an engine can hold comes back as it went in.
+"""Money is exact: every DECIMAL(20,8) value comes back as it went in, on both engines.
 
-On SQLite amounts are stored as 64-bit integer units of 1e-8, so the round trip, SQL SUM
-and the generated wallets.total_balance are exact across the whole range up to the cap.
-On PostgreSQL they are NUMERIC(20,8): the same values, and the whole DECIMAL range.
+On SQLite amounts are stored as 64-bit integer units of 1e-8 and, past int64, in the
+overflow form (tradedb.schema.money), so the round trip, tradedb's sums and the generated
+wallets.total_balance are exact across DECIMAL(20,8)'s whole range. On PostgreSQL they
+are NUMERIC(20,8).
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ from hypothesis import strategies as st
 from records import TS, trade
 from tradedb.errors import AmountOutOfRange, ValidationError
 from tradedb.models.values import AMOUNT, PERCENT, to_decimal
-from tradedb.schema.money import cap, encode, to_units
+from tradedb.schema.money import OVERFLOW_DIGITS, encode, exact_units, stored, to_units
 from tradedb.store import Store
 
 INT64_MAX = 2**63 - 1
-CAP = Decimal("92233720368.54775807")
+LARGEST_UNITS = 10**20 - 1  # DECIMAL(20,8)'s 999999999999.99999999
 
 
 def clear(store: Store, table: str) -> None:
@@ -39,27 +40,39 @@ def stored_form(store: Store, value: Decimal) -> Any:
 
 
 def limit(store: Store) -> Decimal:
-    """The largest amount the engine stores: the int64 cap on SQLite, DECIMAL(20,8)'s own
-    on PostgreSQL."""
-    return store.db.dialect.amount_limit(AMOUNT)
+    """The largest amount a DECIMAL(20,8) column holds, on either engine."""
+    return AMOUNT.largest
 
 
-def test_the_cap_is_int64_units() -> None:
-    assert cap(8) == CAP
-    assert cap(4) == Decimal("922337203685477.5807")
+def test_units_past_int64_are_stored_as_zero_padded_text() -> None:
+    assert stored(INT64_MAX) == INT64_MAX
+    assert stored(-INT64_MAX) == -INT64_MAX
+    assert stored(INT64_MAX + 1) == str(INT64_MAX + 1).zfill(OVERFLOW_DIGITS)
+    assert stored(-LARGEST_UNITS) == "-" + str(LARGEST_UNITS).zfill(OVERFLOW_DIGITS)
+    # Zero-padded to one width, the text sorts as the numbers do.
+    assert sorted([stored(10**20 - 1), stored(10**19), stored(2**63)]) == [
+        stored(2**63),
+        stored(10**19),
+        stored(10**20 - 1),
+    ]
 
 
 # --- exact round trip over the whole range -----------------------------------------------
 
+EDGE_UNITS = (0, 1, -1, INT64_MAX, -INT64_MAX, INT64_MAX + 1, -INT64_MAX - 1, LARGEST_UNITS)
+EDGE_UNITS += (-LARGEST_UNITS, 10**15 + 1, -(10**15) - 1)
 units_in_range = st.one_of(
     st.integers(min_value=-INT64_MAX, max_value=INT64_MAX),
-    st.sampled_from([0, 1, -1, INT64_MAX, -INT64_MAX, 10**15 + 1, -(10**15) - 1]),
+    st.integers(min_value=-LARGEST_UNITS, max_value=LARGEST_UNITS),
+    st.sampled_from(EDGE_UNITS),
 )
 
 
 @settings(max_examples=300, deadline=None)
 @given(units=units_in_range)
-def test_every_amount_within_the_cap_round_trips_exactly(shared_store: Store, units: int) -> None:
+def test_every_amount_in_the_decimal_range_round_trips_exactly(
+    shared_store: Store, units: int
+) -> None:
     value = from_units(units)
     amount = from_units(max(abs(units), 1))
     stored = shared_store.trades.insert(trade(profit_loss=value, amount=amount, total_value=amount))
@@ -118,7 +131,7 @@ def test_signed_position_pnl_round_trips_through_text_input(
 # --- SQL SUM is exact ------------------------------------------------------------------
 
 
-def amounts_within_cap() -> st.SearchStrategy[list[int]]:
+def amounts_within_int64() -> st.SearchStrategy[list[int]]:
     """Lists of positive units whose total still fits in int64."""
     return st.integers(min_value=1, max_value=25).flatmap(
         lambda n: st.lists(
@@ -133,8 +146,8 @@ def amounts_within_cap() -> st.SearchStrategy[list[int]]:
 
 
 @settings(max_examples=200, deadline=None)
-@given(units=amounts_within_cap())
-def test_sql_sum_of_amounts_is_exact(shared_store: Store, units: list[int]) -> None:
+@given(units=amounts_within_int64())
+def test_sql_sum_of_amounts_within_int64_is_exact(shared_store: Store, units: list[int]) -> None:
     clear(shared_store, "trades")
     values = [from_units(u) for u in units]
     written = shared_store.trades.insert_many(
@@ -194,18 +207,19 @@ any_input = st.one_of(
 @given(value=any_input)
 def test_bulk_to_units_matches_the_record_path(value: object) -> None:
     fast = _outcome(lambda: to_units(value, AMOUNT, "x"))
-    general = _outcome(lambda: encode(to_decimal(value, "x"), 8, "x"))
+    general = _outcome(lambda: exact_units(to_decimal(value, "x"), 8, "x"))
     assert fast == general
     if fast[0] == "ok":
         assert type(fast[1]) is int
-        assert -INT64_MAX <= fast[1] <= INT64_MAX
+        assert -LARGEST_UNITS <= fast[1] <= LARGEST_UNITS
+        assert encode(to_decimal(value, "x"), 8, "x") == stored(fast[1])
 
 
 @settings(max_examples=300, deadline=None)
 @given(value=st.one_of(st.integers(-(10**11), 10**11), plain_text, st.floats(), decorated_text))
 def test_bulk_to_units_matches_the_record_path_for_percent(value: object) -> None:
     fast = _outcome(lambda: to_units(value, PERCENT, "x"))
-    general = _outcome(lambda: encode(to_decimal(value, "x", PERCENT), 4, "x"))
+    general = _outcome(lambda: exact_units(to_decimal(value, "x", PERCENT), 4, "x"))
     assert fast == general
 
 
@@ -218,6 +232,8 @@ def test_bulk_to_units_matches_the_record_path_for_percent(value: object) -> Non
         (-5, -500_000_000),
         ("92233720368.54775807", INT64_MAX),
         ("-92233720368.54775807", -INT64_MAX),
+        ("92233720368.54775808", INT64_MAX + 1),
+        ("999999999999.99999999", LARGEST_UNITS),
         ("1.000000000", 100_000_000),
     ],
 )
@@ -273,8 +289,7 @@ def test_exactly_the_cap_is_accepted(store: Store) -> None:
     assert store.trades.get(negative.id).profit_loss == -most  # type: ignore[union-attr]
 
 
-@pytest.mark.postgresql_only
-def test_postgresql_holds_the_whole_decimal_range(store: Store) -> None:
+def test_both_engines_hold_the_whole_decimal_range(store: Store) -> None:
     most = Decimal("999999999999.99999999")
     assert limit(store) == most
     stored = store.trades.insert(trade(amount=most, price=most, total_value=most))
@@ -286,8 +301,8 @@ def test_postgresql_holds_the_whole_decimal_range(store: Store) -> None:
 
 
 @pytest.mark.fault("bad input")
-def test_to_units_refuses_just_over_the_cap() -> None:
-    for text in ("92233720368.54775808", "-92233720368.54775808"):
+def test_to_units_refuses_just_over_the_decimal_range() -> None:
+    for text in ("1000000000000", "-1000000000000.00000000"):
         with pytest.raises(AmountOutOfRange) as info:
             to_units(text, AMOUNT, "balance")
         assert info.value.field == "balance"
@@ -316,9 +331,10 @@ def test_total_balance_of_point_one_and_point_two_is_point_three(store: Store) -
     assert raw == stored_form(store, Decimal("0.3"))
 
 
-balance_pairs = st.integers(min_value=0, max_value=INT64_MAX).flatmap(
-    lambda total: st.tuples(st.integers(min_value=0, max_value=total), st.just(total))
-)
+balance_pairs = st.one_of(
+    st.integers(min_value=0, max_value=INT64_MAX),
+    st.integers(min_value=INT64_MAX - 10, max_value=LARGEST_UNITS),
+).flatmap(lambda total: st.tuples(st.integers(min_value=0, max_value=total), st.just(total)))
 
 
 @settings(max_examples=200, deadline=None)
@@ -346,7 +362,6 @@ def test_total_balance_is_exactly_available_plus_locked(
     (raw,) = shared_store.db.connection.execute(
         "SELECT total_balance FROM wallets WHERE id = ?", (wallet.id,)
     ).fetchone()
-    assert type(raw) is type(stored_form(shared_store, Decimal(1)))
     assert raw == stored_form(shared_store, from_units(total_units))
 
 

@@ -126,7 +126,7 @@ def test_the_archive_is_hive_partitioned_zstd_decimal_with_a_checked_manifest(
     dataset = ds.dataset(folder / "market_data", format="parquet", partitioning="hive")
     table = dataset.to_table()
     assert set(table.column("symbol").to_pylist()) == {ETH}
-    assert table.schema.field("close_price").type == pa.decimal128(20, 8)
+    assert table.schema.field("close_price").type == pa.decimal128(38, 8)
     assert table.column("close_price").to_pylist() == [Decimal(r[4]) for r in archived]
 
 
@@ -219,10 +219,11 @@ def test_the_dry_run_reports_what_would_move_or_go_and_changes_nothing(
         (ETH, sum(1 for row in eth if row[0] < JAN_20_2018))
     ]
     assert {(d.table, d.rows) for d in report.deletions} == {
-        ("tickers", 1),
         ("bot_logs", 1),
         ("balance_history", 1),
     }
+    # Tickers are archived, as candles are.
+    assert [(p.symbol, p.rows) for p in report.ticker_partitions] == [(ETH, 1)]
     assert report.database_bytes_freed_estimate > 0
     assert report.archive_bytes_estimate > 0
     assert store.row_counts() == counts

@@ -7,11 +7,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from tradedb.models import Ticker
+from tradedb.models import Ticker, TickerCreate
 from tradedb.models.fields import TimeframeName
 from tradedb.services.marketdata import candles as candle_reads
 from tradedb.services.marketdata import download as fetching
-from tradedb.services.marketdata import quality, reading
+from tradedb.services.marketdata import history, quality, reading
 from tradedb.services.marketdata import tickers as ticker_recording
 from tradedb.services.marketdata.importing import ImportResult, import_path
 from tradedb.services.marketdata.resample import ResampleResult, resample
@@ -217,8 +217,25 @@ class MarketData:
             limit=limit,
         )
 
-    def latest_ticker(self, *, symbol: str, exchange: str | None = None) -> Ticker:
+    def latest_ticker(self, *, symbol: str, exchange: str | None = None) -> Ticker | TickerCreate:
+        """The newest ticker of a market (on one exchange, or of any). A ticker retention
+        archived comes back as a TickerCreate: its row, id and all, is gone."""
         return reading.latest_ticker(self._store, symbol=symbol, exchange=exchange)
+
+    def tickers(
+        self,
+        *,
+        exchange: str,
+        symbol: str,
+        since: object = None,
+        until: object = None,
+        limit: int = 100,
+    ) -> history.TickerPage:
+        """A market's tickers in time order, archived ones included: with `since`, the
+        first `limit` from it; without, the newest `limit` before `until`."""
+        return reading.ticker_page(
+            self._store, exchange=exchange, symbol=symbol, since=since, until=until, limit=limit
+        )
 
     def list_data(self, *, exchange: str | None = None) -> list[quality.MarketSummary]:
         """What is stored per exchange, market and timeframe: first, last, count, gaps."""

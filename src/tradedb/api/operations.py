@@ -18,7 +18,7 @@ class Operations:
     @staticmethod
     def retention_policy() -> Policy:
         """The retention policy of the config file's `[retention]` table (else the
-        defaults: candles a year, then archived; tickers a year; DEBUG logs 30 days;
+        defaults: candles a year and tickers 90 days, then archived; DEBUG logs 30 days;
         balance history 2 years; trading records for ever)."""
         return Policy.from_config()
 
@@ -29,8 +29,9 @@ class Operations:
     def run_retention(
         self, policy: Policy | None = None, *, on_event: Event | None = None
     ) -> RetentionReport:
-        """Archive candles past their horizon to Parquet, delete what the policy lets go,
-        give the space back. Trades and performance records are never touched."""
+        """Archive candles and tickers past their horizon to Parquet, delete what the
+        policy lets go, give the space back. Trades and performance records are never
+        touched."""
         return retention.run(self._store, policy or self.retention_policy(), on_event=on_event)
 
     def audit(self) -> list[str]:

@@ -53,7 +53,16 @@ PANELS = (
     ),
     (
         "Market data",
-        ("download", "tickers", "import", "candles", "list-data", "gaps", "resample"),
+        (
+            "download",
+            "tickers",
+            "import",
+            "candles",
+            "ticker-history",
+            "list-data",
+            "gaps",
+            "resample",
+        ),
     ),
     ("Analysis", ("value", "snapshot", "metrics", "paper", "report")),
     (

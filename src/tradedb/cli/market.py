@@ -1,9 +1,11 @@
-"""Market-data commands: list-data, gaps, resample, import, candles, download, tickers."""
+"""Market-data commands: list-data, gaps, resample, import, candles, download, tickers,
+ticker-history."""
 
 from __future__ import annotations
 
 import csv
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
@@ -550,6 +552,58 @@ def record_tickers(
         raise typer.Exit(1)
 
 
+TICKER_AMOUNTS = (
+    "bid_price",
+    "ask_price",
+    "last_price",
+    "volume_24h",
+    "price_change_24h",
+    "price_change_percent_24h",
+)
+
+
+def ticker_history(
+    exchange: ExchangeArg,
+    symbol: SymbolArg,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    limit: Annotated[
+        int, typer.Option(help="At most this many: from --since on, else the newest.")
+    ] = 100,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show a market's stored tickers, archived ones included, oldest first."""
+    with open_database(db, readonly=True) as database:
+        page = database.market.tickers(
+            exchange=exchange, symbol=symbol, since=since, until=until, limit=limit
+        )
+    if as_json:
+        print_json(
+            [
+                {
+                    "timestamp": t.timestamp,
+                    **{name: _text(getattr(t, name)) for name in TICKER_AMOUNTS},
+                }
+                for t in page.tickers
+            ]
+        )
+    else:
+        table = Table(title=f"tickers: {exchange} {symbol}")
+        table.add_column("time (UTC)")
+        for name in ("bid", "ask", "last", "24h volume", "24h change", "24h change %"):
+            table.add_column(name, justify="right")
+        for t in page.tickers:
+            table.add_row(moment(t.timestamp), *(amount(getattr(t, n)) for n in TICKER_AMOUNTS))
+        out.print(table)
+    if page.truncated:
+        err.print(f"more tickers in the range than --limit {limit}", highlight=False)
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else format_decimal(value)
+
+
 def register(app: typer.Typer) -> None:
     """Add the market-data commands to the `tradedb` app."""
     app.command("list-data")(user_errors(list_data))
@@ -559,3 +613,4 @@ def register(app: typer.Typer) -> None:
     app.command()(user_errors(candles))
     app.command("download")(user_errors(download_candles))
     app.command("tickers")(user_errors(record_tickers))
+    app.command("ticker-history")(user_errors(ticker_history))

@@ -1,4 +1,5 @@
-"""`tradedb retention run`: archive old candles, delete what the policy lets go."""
+"""`tradedb retention run`: archive old candles and tickers, delete what the policy lets
+go."""
 
 from __future__ import annotations
 
@@ -21,9 +22,11 @@ from tradedb.cli.common import (
 )
 from tradedb.cli.helpstyle import App
 from tradedb.services.ops import retention
-from tradedb.services.ops.retention import CandleSpan
+from tradedb.services.ops.retention import CandleSpan, TickerSpan
 
-retention_app = App(help="Retention: archive old candles, prune logs.", no_args_is_help=True)
+retention_app = App(
+    help="Retention: archive old candles and tickers, prune logs.", no_args_is_help=True
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -43,8 +46,9 @@ def run(
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Move candles past their horizon to Parquet archives; delete old tickers, DEBUG logs
-    and balance history ([retention] in the config file). Trading records are permanent."""
+    """Move candles and tickers past their horizon to Parquet archives; delete old DEBUG
+    logs and balance history ([retention] in the config file). Trading records are
+    permanent."""
     policy = Operations.retention_policy()
     if vacuum is not None:
         policy = retention.Policy(policy.keep_days, vacuum)  # type: ignore[arg-type]
@@ -56,6 +60,7 @@ def run(
     if as_json:
         data = asdict(report)
         data["candles_moved"] = report.candles_moved
+        data["tickers_moved"] = report.tickers_moved
         print_json(data)
         return
     _print(report)
@@ -75,9 +80,9 @@ def _run_with_progress(
     )
     task = progress.add_task("retention", total=None)
     plan = ops.retention_plan(policy)
-    progress.update(task, total=len(plan.partitions) + 3)
+    progress.update(task, total=len(plan.partitions) + len(plan.ticker_partitions) + 2)
 
-    def advance(step: str, span: CandleSpan | None) -> None:
+    def advance(step: str, span: CandleSpan | TickerSpan | None) -> None:
         if step == "deleted" and span is not None:
             progress.update(task, advance=1, description=f"{span.exchange} {span.symbol}")
         elif step.startswith("deleted "):
@@ -102,6 +107,15 @@ def _print(report: retention.RetentionReport) -> None:
             move.status,
         )
     out.print(table)
+    if report.ticker_partitions:
+        tickers = Table(title=f"tickers to archives ({report.archive_dir})")
+        for column in ("exchange", "symbol", "year", "rows", "status"):
+            tickers.add_column(column, justify="right" if column in ("year", "rows") else "left")
+        for move in report.ticker_partitions:
+            tickers.add_row(
+                move.exchange, move.symbol, str(move.year), f"{move.rows:,}", move.status
+            )
+        out.print(tickers)
     deleted = Table(title="rows deleted" if not report.dry_run else "rows that would go")
     deleted.add_column("table")
     deleted.add_column("group")
@@ -110,7 +124,8 @@ def _print(report: retention.RetentionReport) -> None:
         deleted.add_row(item.table, item.group, f"{item.rows:,}")
     out.print(deleted)
     out.print(
-        f"{verb} {report.candles_moved:,} candles; database space freed about "
+        f"{verb} {report.candles_moved:,} candles and {report.tickers_moved:,} tickers; "
+        "database space freed about "
         f"{report.database_bytes_freed_estimate:,} bytes, archives about "
         f"{report.archive_bytes_estimate:,} bytes",
         highlight=False,

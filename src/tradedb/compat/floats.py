@@ -21,7 +21,6 @@ from typing import Literal
 
 from tradedb.errors import AmountOutOfRange, ValidationError
 from tradedb.models.values import AMOUNT, EXACT, DecimalSpec, format_decimal
-from tradedb.schema.money import cap
 
 Sign = Literal["positive", "non-negative", "any"]
 
@@ -85,7 +84,7 @@ def _checked(
         raise ValidationError(field, value, f"must be greater than zero ({column})")
     if sign == "non-negative" and number < 0:
         raise ValidationError(field, value, f"must not be negative ({column})")
-    limit = cap(spec.scale).min(spec.limit - Decimal(1).scaleb(-spec.scale))
+    limit = spec.largest
     if abs(number) > limit:
         raise AmountOutOfRange(
             field,

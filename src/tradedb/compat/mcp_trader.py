@@ -49,7 +49,9 @@ from tradedb.models.base import Record, as_tradedb_error, validate_record
 from tradedb.models.fields import Amount, Percent
 from tradedb.models.market import Candle, CandleCreate
 from tradedb.models.values import (
+    AMOUNT,
     PERCENT,
+    VOLUME,
     format_decimal,
     market_assets,
     ms_to_datetime,
@@ -138,7 +140,7 @@ def from_candle_data(
 ) -> CandleCreate:
     """An mcp-trader candle as a record tradedb can store, or a refusal.
 
-    Each float is taken as its shortest repr and must fit DECIMAL(20,8) as it is (at most
+    Each float is taken as its shortest repr and must fit its column as it is (at most
     8 decimals, not negative, prices above zero, within the column's range); nothing is
     rounded. `date` must be timezone-aware, a whole millisecond and aligned to `timeframe`.
     `symbol` replaces the candle's own when that is not a ccxt symbol ('BTC/USDT').
@@ -149,6 +151,7 @@ def from_candle_data(
             getattr(data, field),
             field,
             column=f"market_data.{column}",
+            spec=VOLUME if field == "volume" else AMOUNT,
             sign="non-negative" if field == "volume" else "positive",
         )
         for field, column in CANDLE_COLUMNS.items()

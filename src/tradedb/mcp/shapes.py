@@ -172,7 +172,10 @@ class SyncStatus(BaseModel):
 # --- market data -------------------------------------------------------------------------------
 
 
-class TickerShape(RowTimes):
+class TickerShape(Shape):
+    # A ticker retention archived has left its row: it has no id or row time any more.
+    id: int | None = Field(description="The row's id; null for an archived ticker.")
+    created_at: int | None = Field(description="Epoch s the row was written; null if archived.")
     symbol: str
     bid_price: FixedPoint | None
     ask_price: FixedPoint | None

@@ -12,6 +12,7 @@ from tradedb.errors import ValidationError
 from tradedb.models.values import (
     AMOUNT,
     PERCENT,
+    VOLUME,
     DecimalSpec,
     check_asset,
     check_exchange,
@@ -75,6 +76,7 @@ PositiveAmount = Annotated[
     Decimal, BeforeValidator(_decimal(AMOUNT, signed=False, positive=True)), _as_fixed_point
 ]
 SignedAmount = Annotated[Decimal, BeforeValidator(_decimal(AMOUNT, signed=True)), _as_fixed_point]
+Volume = Annotated[Decimal, BeforeValidator(_decimal(VOLUME, signed=False)), _as_fixed_point]
 Percent = Annotated[Decimal, BeforeValidator(_decimal(PERCENT, signed=False)), _as_fixed_point]
 SignedPercent = Annotated[Decimal, BeforeValidator(_decimal(PERCENT, signed=True)), _as_fixed_point]
 EpochMs = Annotated[int, BeforeValidator(_epoch_ms)]

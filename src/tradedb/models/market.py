@@ -15,6 +15,7 @@ from tradedb.models.fields import (
     SignedPercent,
     Symbol,
     TimeframeName,
+    Volume,
 )
 from tradedb.models.values import check_aligned, check_not_future
 
@@ -26,7 +27,7 @@ class CandleCreate(Record):
     high_price: PositiveAmount
     low_price: PositiveAmount
     close_price: PositiveAmount
-    volume: Amount
+    volume: Volume
     timeframe: TimeframeName
     exchange: Exchange
 
@@ -56,7 +57,7 @@ class TickerCreate(Record):
     bid_price: Amount | None = None
     ask_price: Amount | None = None
     last_price: Amount
-    volume_24h: Amount | None = None
+    volume_24h: Volume | None = None
     price_change_24h: SignedAmount | None = None
     price_change_percent_24h: SignedPercent | None = None
     timestamp: EpochMs

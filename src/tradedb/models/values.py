@@ -37,9 +37,8 @@ class DecimalSpec:
     @property
     def largest(self) -> Decimal:
         """Largest magnitude that fits, e.g. 999999999999.99999999 for DECIMAL(20,8)."""
-        return (self.limit - Decimal(1).scaleb(-self.scale)).quantize(
-            Decimal(1).scaleb(-self.scale)
-        )
+        # Spelt out: arithmetic in the default context keeps only 28 digits.
+        return Decimal(f"{'9' * (self.precision - self.scale)}.{'9' * self.scale}")
 
 
 # Arithmetic on validated amounts never rounds in this context.
@@ -47,6 +46,9 @@ EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 AMOUNT = DecimalSpec(20, 8)
 PERCENT = DecimalSpec(10, 4)
+# Traded volumes: the spec's DECIMAL(20,8) stops below 10^12, and a meme coin's 24h volume
+# (SHIB, PEPE) runs to trillions of coins. 30 integer digits hold any token supply there is.
+VOLUME = DecimalSpec(38, 8)
 
 
 def to_decimal(value: object, field: str, spec: DecimalSpec = AMOUNT) -> Decimal:

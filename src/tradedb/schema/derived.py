@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import Table
 
-from tradedb.schema.money import ScaledDecimal
+from tradedb.schema.money import OVERFLOW_DIGITS, ScaledDecimal
 from tradedb.schema.tables import (
     ALL_TABLES,
     CACHE_TABLES,
@@ -27,10 +27,17 @@ def view_name(table: Table) -> str:
 
 
 def _fixed_point(column: str, scale: int) -> str:
-    """SQL that renders integer units as exact fixed-point text, e.g. 10 -> '0.00000010'."""
+    """SQL that renders stored units as exact fixed-point text, e.g. 10 -> '0.00000010';
+    the overflow form (tradedb.schema.money) by cutting its digits, never through a
+    float."""
     unit = 10**scale
+    digits = f"ltrim({column}, '-')"
+    whole_digits = OVERFLOW_DIGITS - scale
     return (
-        f"CASE WHEN {column} IS NULL THEN NULL ELSE printf('%s%d.%0{scale}d', "
+        f"CASE WHEN {column} IS NULL THEN NULL WHEN typeof({column}) = 'text' THEN "
+        f"substr({column}, 1, length({column}) - {OVERFLOW_DIGITS}) || "
+        f"ltrim(substr({digits}, 1, {whole_digits}), '0') || '.' || "
+        f"substr({digits}, {whole_digits + 1}) ELSE printf('%s%d.%0{scale}d', "
         f"CASE WHEN {column} < 0 THEN '-' ELSE '' END, abs({column}) / {unit}, "
         f"abs({column}) % {unit}) END AS {column}"
     )

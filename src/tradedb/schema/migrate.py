@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -244,8 +245,11 @@ def _rebuild_derived(connection: Connection) -> None:
 _CREATE_TABLE = re.compile(r"\s*CREATE TABLE (\w+) \(")
 
 
-def relax_table_definition(connection: Connection, table: str, old: str, new: str) -> None:
-    """Replace `old` by `new` in a table's CREATE statement, with no copy of its rows.
+def relax_table_definition(
+    connection: Connection, table: str, edits: Sequence[tuple[str, str]]
+) -> None:
+    """Replace each `old` by its `new` in a table's CREATE statement, with no copy of its
+    rows. Each `old` must stand exactly once, not as the end of a longer name.
 
     Only for a change that no stored row can break and that leaves the stored format as
     it is, such as a CHECK that allows more values: SQLite documents editing the schema
@@ -255,13 +259,18 @@ def relax_table_definition(connection: Connection, table: str, old: str, new: st
     definition = connection.exec_driver_sql(
         "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
     ).scalar()
-    if not isinstance(definition, str) or definition.count(old) != 1:
-        raise RuntimeError(f"{table}'s definition does not hold {old!r} once")
+    if not isinstance(definition, str):
+        raise RuntimeError(f"no table {table}")
+    for old, new in edits:
+        pattern = re.compile(r"(?<!\w)" + re.escape(old))
+        definition, found = pattern.subn(new.replace("\\", "\\\\"), definition)
+        if found != 1:
+            raise RuntimeError(f"{table}'s definition holds {old!r} {found} times, not once")
     version = connection.exec_driver_sql("PRAGMA schema_version").scalar_one()
     connection.exec_driver_sql("PRAGMA writable_schema = ON")
     connection.exec_driver_sql(
         "UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = ?",
-        (definition.replace(old, new), table),
+        (definition, table),
     )
     # A new schema version makes every connection read the edited definition.
     connection.exec_driver_sql(f"PRAGMA schema_version = {int(version) + 1}")

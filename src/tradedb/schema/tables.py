@@ -39,8 +39,8 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.schema import SchemaItem
 
 from tradedb.models.timeframes import TIMEFRAME_NAMES
-from tradedb.models.values import AMOUNT, PERCENT, DecimalSpec
-from tradedb.schema.money import ScaledDecimal
+from tradedb.models.values import AMOUNT, PERCENT, VOLUME, DecimalSpec
+from tradedb.schema.money import OVERFLOW_DIGITS, OVERFLOW_FLOOR, ScaledDecimal
 
 metadata = MetaData(
     naming_convention={
@@ -126,9 +126,8 @@ def _table(name: str, *items: SchemaItem) -> Table:
     table = Table(name, metadata, *items, sqlite_autoincrement=True)
     for column in table.columns:
         if isinstance(column.type, ScaledDecimal):
-            allowed = "'integer', 'null'" if column.nullable else "'integer'"
             guard = CheckConstraint(
-                f"typeof({column.name}) IN ({allowed})",
+                storage_guard(column.name, column.type.spec, nullable=bool(column.nullable)),
                 name=f"{column.name}_integer_units_1e_{column.type.spec.scale}",
             ).ddl_if(dialect="sqlite")
             table.append_constraint(guard)
@@ -137,6 +136,63 @@ def _table(name: str, *items: SchemaItem) -> Table:
             ).ddl_if(dialect="postgresql")
             table.append_constraint(not_nan)
     return table
+
+
+def storage_guard(name: str, spec: DecimalSpec, *, nullable: bool) -> str:
+    """SQLite's CHECK on an amount column: integer units, or past int64 the overflow form
+    (tradedb.schema.money) of a value below the column's precision, and nothing else."""
+    kinds = "'integer', 'null'" if nullable else "'integer'"
+    guard = f"typeof({name}) IN ({kinds})"
+    limit = str(10**spec.precision).zfill(OVERFLOW_DIGITS)
+    if limit <= OVERFLOW_FLOOR:
+        return guard  # every value of the column fits int64
+    digits = f"ltrim({name}, '-')"
+    return (
+        f"{guard} OR (typeof({name}) = 'text' AND length({name}) = {OVERFLOW_DIGITS} + "
+        f"({name} GLOB '-*') AND {digits} NOT GLOB '*[^0-9]*' AND {digits} >= "
+        f"'{OVERFLOW_FLOOR}' AND {digits} < '{limit}')"
+    )
+
+
+class wallet_total(FunctionElement[Any]):
+    """total_balance = available_balance + locked_balance, written per dialect."""
+
+    inherit_cache = True
+
+
+@compiles(wallet_total, "sqlite")
+def _wallet_total_sqlite(element: Any, compiler: SQLCompiler, **kw: Any) -> str:
+    # Integers add as they are. A sum past int64 (SQLite would make it a float) is added
+    # in two parts of the units, below and above 10^10, and written in the overflow form;
+    # balances are never negative, so the parts need no sign.
+    parts = []
+    for name in ("available_balance", "locked_balance"):
+        parts.append(
+            (
+                f"(CASE WHEN typeof({name}) = 'integer' THEN {name} / {_SPLIT} "
+                f"ELSE CAST(substr({name}, 1, length({name}) - {_SPLIT_DIGITS}) AS INTEGER) END)",
+                f"(CASE WHEN typeof({name}) = 'integer' THEN {name} % {_SPLIT} "
+                f"ELSE CAST(substr({name}, -{_SPLIT_DIGITS}) AS INTEGER) END)",
+            )
+        )
+    (high_a, low_a), (high_b, low_b) = parts
+    low = f"({low_a} + {low_b})"
+    return (
+        "CASE WHEN typeof(available_balance) = 'integer' AND typeof(locked_balance) = "
+        "'integer' AND typeof(available_balance + locked_balance) = 'integer' THEN "
+        "available_balance + locked_balance ELSE printf("
+        f"'%0{OVERFLOW_DIGITS - _SPLIT_DIGITS}d%0{_SPLIT_DIGITS}d', "
+        f"{high_a} + {high_b} + {low} / {_SPLIT}, {low} % {_SPLIT}) END"
+    )
+
+
+@compiles(wallet_total)
+def _wallet_total_default(element: Any, compiler: SQLCompiler, **kw: Any) -> str:
+    return "available_balance + locked_balance"
+
+
+_SPLIT_DIGITS = 10
+_SPLIT = 10**_SPLIT_DIGITS
 
 
 SIDES = ("buy", "sell")
@@ -252,7 +308,7 @@ market_data = _table(
     _money("high_price", nullable=False),
     _money("low_price", nullable=False),
     _money("close_price", nullable=False),
-    _money("volume", nullable=False),
+    _money("volume", nullable=False, spec=VOLUME),
     Column("timeframe", Str, nullable=False),
     Column("exchange", Str, nullable=False),
     _created_at(),
@@ -267,7 +323,7 @@ tickers = _table(
     _money("bid_price"),
     _money("ask_price"),
     _money("last_price", nullable=False),
-    _money("volume_24h"),
+    _money("volume_24h", spec=VOLUME),
     _money("price_change_24h"),
     _percent("price_change_percent_24h"),
     Column("timestamp", Int64, nullable=False),
@@ -352,7 +408,7 @@ wallets = _table(
     Column(
         "total_balance",
         ScaledDecimal(AMOUNT),
-        Computed("available_balance + locked_balance", persisted=True),
+        Computed(wallet_total(), persisted=True),
     ),
     _money("usd_value"),
     Column("last_updated", Int64, nullable=False),

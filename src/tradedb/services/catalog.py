@@ -47,6 +47,11 @@ def describe_schema() -> dict[str, Any]:
             "readable_views": (
                 "each table has a view <table>_readable showing amounts as fixed-point text"
             ),
+            "archives": (
+                "market_data and tickers rows past retention's horizon move to Parquet "
+                "archives: tradedb's market-data readers (candles, list_data, tickers, "
+                "valuation) include them, reads of the tables themselves do not"
+            ),
         },
         "tables": [_table(table) for table in ALL_TABLES],
     }

@@ -184,34 +184,46 @@ class AnalyticsRecords:
     def balances_at(self, at_ms: int) -> dict[tuple[str, str], Decimal]:
         """Per (exchange, asset): the sum of its journal lines up to and including at_ms
         (available plus locked), for the wallets not at zero then."""
-        rows = self.db.connection.execute(
-            "SELECT exchange, asset, sum(available_change + locked_change) "
-            "FROM wallet_movements WHERE timestamp <= ? GROUP BY exchange, asset "
-            "HAVING sum(available_change + locked_change) != 0 ORDER BY exchange, asset",
+        total = self.db.dialect.sum_of
+        rows = self.db.summed_rows(
+            lambda exact: (
+                "SELECT exchange, asset, "
+                f"{total('available_change', 'locked_change', exact=exact)} "
+                "FROM wallet_movements WHERE timestamp <= ? GROUP BY exchange, asset "
+                "ORDER BY exchange, asset"
+            ),
             (at_ms,),
-        ).fetchall()
-        return {(e, a): self._out(total) for e, a, total in rows}
+        )
+        return {(e, a): self._out(units) for e, a, units in rows if units != 0}
 
     def daily_balance_changes(self, before_ms: int) -> list[tuple[int, str, str, Decimal]]:
         """Per UTC day (days since the epoch), exchange and asset: the net change of the
         wallet that day, for journal lines before before_ms; in day order."""
-        rows = self.db.connection.execute(
-            f"SELECT timestamp / {DAY_MS} AS day, exchange, asset, "
-            "sum(available_change + locked_change) FROM wallet_movements "
-            "WHERE timestamp < ? GROUP BY day, exchange, asset ORDER BY day, exchange, asset",
+        total = self.db.dialect.sum_of
+        rows = self.db.summed_rows(
+            lambda exact: (
+                f"SELECT timestamp / {DAY_MS} AS day, exchange, asset, "
+                f"{total('available_change', 'locked_change', exact=exact)} "
+                "FROM wallet_movements WHERE timestamp < ? GROUP BY day, exchange, asset "
+                "ORDER BY day, exchange, asset"
+            ),
             (before_ms,),
-        ).fetchall()
+        )
         return [(int(day), e, a, self._out(total)) for day, e, a, total in rows]
 
     def flows(self, before_ms: int, kinds: Sequence[str] = FLOW_KINDS) -> list[Flow]:
         """Deposits, withdrawals and opening balances before before_ms, in time order."""
         marks = ", ".join("?" for _ in kinds)
-        rows = self.db.connection.execute(
-            "SELECT timestamp, exchange, asset, kind, available_change + locked_change "
-            f"FROM wallet_movements WHERE kind IN ({marks}) AND timestamp < ? "
-            "ORDER BY timestamp, id",
+        add = self.db.dialect.add_of
+        rows = self.db.summed_rows(
+            lambda exact: (
+                "SELECT timestamp, exchange, asset, kind, "
+                f"{add('available_change', 'locked_change', exact=exact)} "
+                f"FROM wallet_movements WHERE kind IN ({marks}) AND timestamp < ? "
+                "ORDER BY timestamp, id"
+            ),
             (*kinds, before_ms),
-        ).fetchall()
+        )
         return [Flow(int(t), e, a, k, self._out(c)) for t, e, a, k, c in rows]
 
     def fills(self, before_ms: int) -> list[Fill]:

@@ -22,6 +22,7 @@ from tradedb.models.values import (
     MAX_EPOCH_MS,
     MIN_EPOCH_MS,
     PERCENT,
+    VOLUME,
     DecimalSpec,
     check_aligned,
     check_exchange,
@@ -49,7 +50,7 @@ TICKER_AMOUNTS: tuple[tuple[str, DecimalSpec, bool, bool], ...] = (
     ("bid_price", AMOUNT, False, False),
     ("ask_price", AMOUNT, False, False),
     ("last_price", AMOUNT, True, False),
-    ("volume_24h", AMOUNT, False, False),
+    ("volume_24h", VOLUME, False, False),
     ("price_change_24h", AMOUNT, False, True),
     ("price_change_percent_24h", PERCENT, False, True),
 )
@@ -156,7 +157,7 @@ def _candle_row(row: Sequence[object], frame: Timeframe) -> CandleUnits:
     h = to_units(row[2], AMOUNT, "high_price")
     low = to_units(row[3], AMOUNT, "low_price")
     c = to_units(row[4], AMOUNT, "close_price")
-    volume = _units(row[5], AMOUNT, "volume", signed=False)
+    volume = _units(row[5], VOLUME, "volume", signed=False)
     if h < (o if o > c else c):
         raise ValidationError("high_price", row[2], "is below max(open, close)")
     if low > (c if o > c else o):

@@ -24,7 +24,6 @@ from typing import Any
 
 from sqlalchemy.sql.ddl import sort_tables
 
-from tradedb.errors import AmountOutOfRange
 from tradedb.models.values import DecimalSpec, format_decimal
 from tradedb.schema.money import ScaledDecimal
 from tradedb.schema.tables import ALL_TABLES, migration_progress
@@ -121,14 +120,19 @@ class Figures:
 def figures(db: Database, table: CopiedTable) -> Figures:
     """The figures of a table as `db` holds it (in the caller's snapshot, if any)."""
     dialect = db.dialect
-    parts = [(name, spec.scale, dialect.exact_sum(name)) for name, spec in table.amounts.items()]
-    selected = ["count(*)", "coalesce(max(id), 0)", *(sql for *_, sqls in parts for sql in sqls)]
-    row = db.connection.execute(f"SELECT {', '.join(selected)} FROM {table.name}").fetchone()
+
+    def sql(exact: bool) -> str:
+        sums = (part for name in table.amounts for part in dialect.exact_sum(name, exact=exact))
+        selected = ["count(*)", "coalesce(max(id), 0)", *sums]
+        return f"SELECT {', '.join(selected)} FROM {table.name}"
+
+    [row] = db.summed_rows(sql)
+    # The exact query has one part per column, the fast one may have more.
+    width = (len(row) - 2) // max(1, len(table.amounts))
     sums = {}
-    at = 2
-    for name, scale, sqls in parts:
-        sums[name] = dialect.exact_sum_value(row[at : at + len(sqls)], scale)
-        at += len(sqls)
+    for index, (name, spec) in enumerate(table.amounts.items()):
+        at = 2 + index * width
+        sums[name] = dialect.exact_sum_value(row[at : at + width], spec.scale)
     return Figures(int(row[0]), int(row[1]), sums)
 
 
@@ -143,52 +147,6 @@ def occupied_tables(db: Database) -> dict[str, int]:
         if db.connection.execute(f"SELECT 1 FROM {table.name} LIMIT 1").fetchone() is not None:
             held[table.name] = row_count(db, table)
     return held
-
-
-@dataclass(frozen=True)
-class OutOfRange:
-    """A source amount the target's engine cannot store."""
-
-    table: str
-    column: str
-    row_id: int
-    value: Decimal
-    limit: Decimal
-
-
-def first_out_of_range(source: Database, target: Dialect, table: CopiedTable) -> OutOfRange | None:
-    """The first amount of `table` in the source beyond what the target's engine stores
-    (SQLite: ±92,233,720,368.54775807; PostgreSQL: the column's DECIMAL precision), so
-    that such a copy is refused before anything is written, not failed half-way."""
-    if not amounts_as_units(source.dialect, target):
-        return None  # the same engine holds whatever it holds
-    checks = []
-    for name, scale in table.written_amounts.items():
-        limit = target.amount_limit(table.amounts[name])
-        try:
-            stored = source.dialect.amount_in(limit, scale, name)
-        except AmountOutOfRange:
-            continue  # the target holds more than the source ever can
-        checks.append((name, scale, limit, stored))
-    if not checks:
-        return None
-    where = " OR ".join(f"{name} > ? OR {name} < ?" for name, *_ in checks)
-    params: list[Any] = []
-    for *_, stored in checks:
-        params += [stored, -stored]
-    names = ", ".join(name for name, *_ in checks)
-    row = source.connection.execute(
-        f"SELECT id, {names} FROM {table.name} WHERE {where} ORDER BY id LIMIT 1", params
-    ).fetchone()
-    if row is None:
-        return None
-    for (name, scale, limit, _), value in zip(checks, row[1:], strict=True):
-        if value is None:
-            continue
-        amount = source.dialect.amount_out(value, scale)
-        if abs(amount) > limit:
-            return OutOfRange(table.name, name, int(row[0]), amount, limit)
-    raise AssertionError("a row past the limit has a value past it")
 
 
 # --- pages ------------------------------------------------------------------------------------

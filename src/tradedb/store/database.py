@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 from tradedb.errors import TradeDBError
-from tradedb.models.values import DecimalSpec
+from tradedb.models.values import AMOUNT
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
@@ -86,12 +86,21 @@ class Dialect(ABC):
     table_exists: ClassVar[str]
 
     @abstractmethod
-    def amount_in(self, value: Decimal, scale: int, column: str) -> Any:
+    def amount_in(
+        self, value: Decimal, scale: int, column: str, precision: int = AMOUNT.precision
+    ) -> Any:
         """A checked Decimal as the engine stores it; refuses what the column cannot hold."""
 
-    @abstractmethod
-    def amount_limit(self, spec: DecimalSpec) -> Decimal:
-        """The largest magnitude a column of this kind holds exactly."""
+    @staticmethod
+    def amount_number(value: Any) -> Any:
+        """A stored amount as a number Python adds exactly: SQLite's units as an int,
+        PostgreSQL's Decimal as it is."""
+        return value
+
+    @staticmethod
+    def amount_stored(number: Any) -> Any:
+        """An `amount_number` back in the stored form."""
+        return number
 
     @abstractmethod
     def amount_out(self, value: Any, scale: int) -> Decimal:
@@ -99,16 +108,32 @@ class Dialect(ABC):
 
     @abstractmethod
     def units_of(self, column: str, scale: int) -> str:
-        """SQL giving an amount column as integer units of 10**-scale."""
+        """SQL giving an amount column as its exact integer units of 10**-scale (past
+        int64: SQLite's overflow text, PostgreSQL's NUMERIC)."""
+
+    @abstractmethod
+    def clamped_units_of(self, column: str, scale: int) -> str:
+        """SQL giving an amount column as int64 units, a value past int64 as INT64_MAX:
+        the fast reads' form, which reads such rows again exactly."""
 
     @abstractmethod
     def from_units(self, placeholder: str, scale: int) -> str:
         """SQL storing integer units given in `placeholder` into an amount column."""
 
+    def sum_of(self, *columns: str, exact: bool = False) -> str:
+        """SQL summing amount columns (each row's values added together) over a group.
+        Exact on PostgreSQL; on SQLite `exact` asks for it (see Database.summed_rows)."""
+        return f"sum({' + '.join(columns)})"
+
+    def add_of(self, *columns: str, exact: bool = False) -> str:
+        """SQL adding amount columns within a row, as `sum_of` does."""
+        return f"({' + '.join(columns)})"
+
     @abstractmethod
-    def exact_sum(self, column: str) -> tuple[str, ...]:
+    def exact_sum(self, column: str, *, exact: bool = False) -> tuple[str, ...]:
         """Aggregates over an amount column whose results `exact_sum_value` turns into the
-        column's exact sum, however large it grows (0 when no row is selected)."""
+        column's exact sum, however large it grows (0 when no row is selected); read them
+        with Database.summed_rows."""
 
     @abstractmethod
     def exact_sum_value(self, parts: Sequence[Any], scale: int) -> Decimal:
@@ -263,6 +288,12 @@ class Database(ABC):
         where it is."""
 
     # --- connections -------------------------------------------------------------------------
+
+    def summed_rows(self, build: Callable[[bool], str], params: Sequence[Any] = ()) -> list[Any]:
+        """The rows of a query whose amounts are sums or additions (`Dialect.sum_of`,
+        `add_of`), built by `build(exact)`; an engine whose fast arithmetic can fail to be
+        exact runs it again with `exact`."""
+        return list(self.connection.execute(build(False), params).fetchall())
 
     @property
     def connection(self) -> Any:

@@ -45,9 +45,6 @@ class WalletChange:
     reference: str | None = None
 
 
-ENGINE_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
-
-
 class BalanceOutOfRange(AmountOutOfRange):
     """A wallet change, or the balance it would lead to, beyond what the wallet's column
     holds; nothing was written. The ledger reports it in its caller's terms (the amount
@@ -61,7 +58,6 @@ class BalanceOutOfRange(AmountOutOfRange):
         balance: str | None,
         value: Decimal | None,
         limit: Decimal,
-        engine: str,
         change: bool,
     ) -> None:
         self.limit = limit
@@ -74,8 +70,7 @@ class BalanceOutOfRange(AmountOutOfRange):
         else:
             effect = f"would make {what} {format_plain(value)},"
         self.consequence = (
-            f"{effect} beyond ±{format_plain(limit)}, the most {ENGINE_NAMES[engine]} "
-            "holds in a wallet"
+            f"{effect} beyond ±{format_plain(limit)}, the most a wallet holds ({AMOUNT.sql})"
         )
         column = f"{balance or 'total'}_{'change' if change else 'balance'}"
         super().__init__(column, value, self.consequence)
@@ -204,6 +199,7 @@ class LedgerRecords:
         """
         self.db.require_write("change_wallets")
         conn = self.db.connection
+        number, stored = self.db.dialect.amount_number, self.db.dialect.amount_stored
         net: dict[str, list[Any]] = {}
         journal = []
         for change in changes:
@@ -216,8 +212,8 @@ class LedgerRecords:
                     exchange, change.asset, over, exc.value, change=True
                 ) from None
             totals = net.setdefault(change.asset, [0, 0])
-            totals[0] += available
-            totals[1] += locked
+            totals[0] += number(available)
+            totals[1] += number(locked)
             journal.append(
                 (
                     exchange,
@@ -236,18 +232,20 @@ class LedgerRecords:
         history = []
         for asset, (available, locked) in net.items():
             try:
-                new_available, new_locked = conn.execute(
-                    self._change_wallet_sql, (exchange, asset, available, locked, timestamp)
+                row = conn.execute(
+                    self._change_wallet_sql,
+                    (exchange, asset, stored(available), stored(locked), timestamp),
                 ).fetchone()
             except self._wallet_refusals:
                 # The wallet's only constraints guard its columns' range: SQLite refuses a
                 # sum past int64 with a storage CHECK (the driver a net change past it),
                 # PostgreSQL with a numeric overflow.
                 raise self._balance_overflow(exchange, asset, available, locked) from None
-            after = Balance(self._out(new_available), self._out(new_locked))
+            new_available, new_locked = number(row[0]), number(row[1])
+            after = Balance(self._out(row[0]), self._out(row[1]))
             before = Balance(
-                self._out(new_available - available),
-                self._out(new_locked - locked),
+                self._out(stored(new_available - available)),
+                self._out(stored(new_locked - locked)),
             )
             result[asset] = (before, after)
             for kind, changed, value in (
@@ -256,7 +254,7 @@ class LedgerRecords:
                 ("total", available + locked, new_available + new_locked),
             ):
                 if changed:
-                    history.append((exchange, asset, value, timestamp, kind))
+                    history.append((exchange, asset, stored(value), timestamp, kind))
         if history:
             conn.executemany(_INSERT_HISTORY, history)
         return result
@@ -274,7 +272,7 @@ class LedgerRecords:
         after = Balance(
             current.available + self._out(available), current.locked + self._out(locked)
         )
-        limit = self.db.dialect.amount_limit(AMOUNT)
+        limit = AMOUNT.largest
         for balance, value in (
             ("available", after.available),
             ("locked", after.locked),
@@ -298,8 +296,7 @@ class LedgerRecords:
             asset=asset,
             balance=balance,
             value=None if value is None else Decimal(str(value)),
-            limit=self.db.dialect.amount_limit(AMOUNT),
-            engine=self.db.engine,
+            limit=AMOUNT.largest,
             change=change,
         )
 
@@ -307,32 +304,43 @@ class LedgerRecords:
 
     def journal_sums(self) -> dict[tuple[str, str], Balance]:
         """Per wallet: the sum of its journal lines."""
-        return self._balances_by_wallet(
-            "SELECT exchange, asset, sum(available_change), sum(locked_change) "
-            "FROM wallet_movements GROUP BY exchange, asset"
+        total = self.db.dialect.sum_of
+        rows = self.db.summed_rows(
+            lambda exact: (
+                f"SELECT exchange, asset, {total('available_change', exact=exact)}, "
+                f"{total('locked_change', exact=exact)} FROM wallet_movements "
+                "GROUP BY exchange, asset"
+            )
         )
+        return self._balances_by_wallet(rows)
 
     def wallet_rows(self) -> dict[tuple[str, str], Balance]:
         return self._balances_by_wallet(
-            "SELECT exchange, asset, available_balance, locked_balance FROM wallets"
+            self.db.connection.execute(
+                "SELECT exchange, asset, available_balance, locked_balance FROM wallets"
+            ).fetchall()
         )
 
-    def _balances_by_wallet(self, sql: str) -> dict[tuple[str, str], Balance]:
+    def _balances_by_wallet(self, rows: Iterable[Any]) -> dict[tuple[str, str], Balance]:
         """Rows of (exchange, asset, available units, locked units) as Balances."""
         return {
             (exchange, asset): Balance(self._out(available), self._out(locked))
-            for exchange, asset, available, locked in self.db.connection.execute(sql)
+            for exchange, asset, available, locked in rows
         }
 
     def movement_sums(self, kinds: Iterable[str]) -> dict[tuple[str, str], Decimal]:
         """Per wallet: the total change recorded by journal lines of these kinds."""
         kinds = tuple(kinds)
         marks = ", ".join("?" for _ in kinds)
-        rows = self.db.connection.execute(
-            "SELECT exchange, asset, sum(available_change + locked_change) "
-            f"FROM wallet_movements WHERE kind IN ({marks}) GROUP BY exchange, asset",
+        total = self.db.dialect.sum_of
+        rows = self.db.summed_rows(
+            lambda exact: (
+                "SELECT exchange, asset, "
+                f"{total('available_change', 'locked_change', exact=exact)} "
+                f"FROM wallet_movements WHERE kind IN ({marks}) GROUP BY exchange, asset"
+            ),
             kinds,
-        ).fetchall()
+        )
         return {(e, a): self._out(total) for e, a, total in rows}
 
     def wallets_with_movements(self, kinds: Iterable[str]) -> set[tuple[str, str]]:
@@ -346,10 +354,14 @@ class LedgerRecords:
 
     def trade_flows(self) -> list[tuple[str, str, str, str | None, Decimal, Decimal, Decimal]]:
         """Per exchange, symbol, side and fee currency: sums of amount, value and fee."""
-        rows = self.db.connection.execute(
-            "SELECT exchange, symbol, side, fee_currency, sum(amount), sum(total_value), "
-            "sum(coalesce(fee, 0)) FROM trades GROUP BY exchange, symbol, side, fee_currency"
-        ).fetchall()
+        total = self.db.dialect.sum_of
+        rows = self.db.summed_rows(
+            lambda exact: (
+                f"SELECT exchange, symbol, side, fee_currency, {total('amount', exact=exact)}, "
+                f"{total('total_value', exact=exact)}, {total('coalesce(fee, 0)', exact=exact)} "
+                "FROM trades GROUP BY exchange, symbol, side, fee_currency"
+            )
+        )
         return [
             (e, s, side, fc, self._out(a), self._out(v), self._out(f))
             for e, s, side, fc, a, v, f in rows
@@ -357,21 +369,32 @@ class LedgerRecords:
 
     def order_fill_sums(self) -> list[tuple[str, str, Decimal, Decimal, Decimal, Decimal]]:
         """Per order: amount, filled_amount, remaining_amount and the sum of its fills."""
-        rows = self.db.connection.execute(
-            "SELECT o.exchange, o.order_id, o.amount, coalesce(o.filled_amount, 0), "
-            "coalesce(o.remaining_amount, o.amount - coalesce(o.filled_amount, 0)), "
-            "coalesce(t.total, 0) FROM crypto_orders o LEFT JOIN (SELECT exchange, order_id, "
-            "sum(amount) AS total FROM trades WHERE order_id IS NOT NULL "
-            "GROUP BY exchange, order_id) t ON t.exchange = o.exchange AND t.order_id = o.order_id"
-        ).fetchall()
-        return [(e, oid, *(self._out(value) for value in values)) for e, oid, *values in rows]
+        total = self.db.dialect.sum_of
+        rows = self.db.summed_rows(
+            lambda exact: (
+                "SELECT o.exchange, o.order_id, o.amount, coalesce(o.filled_amount, 0), "
+                "o.remaining_amount, coalesce(t.total, 0) FROM crypto_orders o LEFT JOIN "
+                f"(SELECT exchange, order_id, {total('amount', exact=exact)} AS total "
+                "FROM trades WHERE order_id IS NOT NULL GROUP BY exchange, order_id) t "
+                "ON t.exchange = o.exchange AND t.order_id = o.order_id"
+            )
+        )
+        out = []
+        for exchange, order_id, amount, filled, remaining, fills in rows:
+            ordered, done = self._out(amount), self._out(filled)
+            left = ordered - done if remaining is None else self._out(remaining)
+            out.append((exchange, order_id, ordered, done, left, self._out(fills)))
+        return out
 
     def reserved_by_live_orders(self) -> dict[tuple[str, str], Decimal]:
-        rows = self.db.connection.execute(
-            "SELECT exchange, locked_asset, sum(locked_amount) FROM crypto_orders "
-            "WHERE status IN ('pending', 'open') AND locked_asset IS NOT NULL "
-            "GROUP BY exchange, locked_asset"
-        ).fetchall()
+        total = self.db.dialect.sum_of
+        rows = self.db.summed_rows(
+            lambda exact: (
+                f"SELECT exchange, locked_asset, {total('locked_amount', exact=exact)} "
+                "FROM crypto_orders WHERE status IN ('pending', 'open') "
+                "AND locked_asset IS NOT NULL GROUP BY exchange, locked_asset"
+            )
+        )
         return {(e, a): self._out(total) for e, a, total in rows}
 
     def final_orders_holding_funds(self) -> list[tuple[str, str, Decimal]]:
@@ -383,12 +406,15 @@ class LedgerRecords:
 
     def position_pnl_sums(self) -> list[tuple[int, str, Decimal, Decimal]]:
         """Per position: status, realized_pnl and the sum of its trades' profit_loss."""
-        rows = self.db.connection.execute(
-            "SELECT p.id, p.status, coalesce(p.realized_pnl, 0), coalesce(t.total, 0) "
-            "FROM positions p LEFT JOIN (SELECT position_id, sum(profit_loss) AS total "
-            "FROM trades WHERE position_id IS NOT NULL GROUP BY position_id) t "
-            "ON t.position_id = p.id"
-        ).fetchall()
+        total = self.db.dialect.sum_of
+        rows = self.db.summed_rows(
+            lambda exact: (
+                "SELECT p.id, p.status, coalesce(p.realized_pnl, 0), coalesce(t.total, 0) "
+                f"FROM positions p LEFT JOIN (SELECT position_id, "
+                f"{total('profit_loss', exact=exact)} AS total FROM trades "
+                "WHERE position_id IS NOT NULL GROUP BY position_id) t ON t.position_id = p.id"
+            )
+        )
         return [(pid, status, self._out(r), self._out(s)) for pid, status, r, s in rows]
 
     def integrity_problems(self) -> list[str]:
@@ -399,11 +425,16 @@ class LedgerRecords:
         # A wallet is created by its first change; last_updated keeps the latest event time
         # even when events are recorded out of order.
         dialect = self.db.dialect
+        # Exact on SQLite past int64 too (units_add), where + would give a float that the
+        # storage guard refuses: a whale's SHIB balance passes int64 units.
+        available = dialect.add_of(
+            "wallets.available_balance", "excluded.available_balance", exact=True
+        )
+        locked = dialect.add_of("wallets.locked_balance", "excluded.locked_balance", exact=True)
         return (
             "INSERT INTO wallets (exchange, asset, available_balance, locked_balance, "
             "last_updated) VALUES (?, ?, ?, ?, ?) ON CONFLICT (exchange, asset) DO UPDATE SET "
-            "available_balance = wallets.available_balance + excluded.available_balance, "
-            "locked_balance = wallets.locked_balance + excluded.locked_balance, "
+            f"available_balance = {available}, locked_balance = {locked}, "
             f"last_updated = {dialect.greatest}(wallets.last_updated, excluded.last_updated), "
             f"updated_at = {dialect.epoch_seconds_now} "
             "RETURNING available_balance, locked_balance"

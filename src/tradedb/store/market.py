@@ -14,6 +14,7 @@ from typing import Any
 
 from tradedb.models.timeframes import Timeframe, timeframe_of
 from tradedb.models.values import AMOUNT, now_epoch_ms
+from tradedb.schema.money import INT64_MAX
 from tradedb.store import candle_blocks as blocks
 from tradedb.store.bulk import (
     CANDLE_KEY,
@@ -58,6 +59,12 @@ class MarketRecords:
             self.db.dialect, exchange, symbol, timeframe, since=since, until=until
         )
         rows: list[CandleUnits] = self.db.connection.execute(sql, params).fetchall()
+        if INT64_MAX in itertools.chain.from_iterable(rows):
+            exact_sql, _ = _candle_query(
+                self.db.dialect, exchange, symbol, timeframe, since=since, until=until, exact=True
+            )
+            found = self.db.connection.execute(exact_sql, params).fetchall()
+            rows = [(ts, *map(int, values)) for ts, *values in found]
         return rows
 
     def last_timestamp(self, exchange: str, symbol: str, timeframe: str) -> int | None:
@@ -207,7 +214,9 @@ class MarketRecords:
             pieces.append(_column_rows(self.db, conn, market, overlapped[-1] + span, until))
         if token is not None:
             for start, columns in built.items():
-                blocks.keep(self.db, market, start, columns, token)
+                # A span holding a value past int64 stays uncached: blocks are int64.
+                if columns.dtype != object:
+                    blocks.keep(self.db, market, start, columns, token)
         return _arrow_table(np.concatenate(pieces, axis=1))
 
 
@@ -218,10 +227,41 @@ CANDLE_FIELDS = ("timestamp", "open", "high", "low", "close", "volume")
 _AMOUNT_COLUMNS = ("open_price", "high_price", "low_price", "close_price", "volume")
 
 
-def candle_columns_sql(dialect: Dialect) -> str:
-    """The candle columns as int64: the timestamp, then the amounts in units of 1e-8."""
-    units = (dialect.units_of(column, AMOUNT.scale) for column in _AMOUNT_COLUMNS)
+def candle_columns_sql(dialect: Dialect, *, exact: bool = False) -> str:
+    """The candle columns: the timestamp, then the amounts in units of 1e-8, as int64 with
+    any value past int64 read as INT64_MAX (the fast form), or `exact`."""
+    units_of = dialect.units_of if exact else dialect.clamped_units_of
+    units = (units_of(column, AMOUNT.scale) for column in _AMOUNT_COLUMNS)
     return ", ".join(("timestamp", *units))
+
+
+def candle_columns(db: Database, conn: Any, where: str, params: Sequence[Any]) -> Any:
+    """Candles `where` selects, in time order, as NumPy columns of shape (6, candles):
+    int64, or where a value passes int64 (a meme coin's volume) Python ints."""
+    import numpy as np
+
+    tail = f"FROM market_data WHERE {where} ORDER BY timestamp"
+    sql = f"SELECT {candle_columns_sql(db.dialect)} {tail}"
+    columns = db.int64_columns(conn, sql, params, len(CANDLE_FIELDS))
+    if not (columns[1:] == INT64_MAX).any():
+        return columns
+    exact = f"SELECT {candle_columns_sql(db.dialect, exact=True)} {tail}"
+    rows = [tuple(map(int, row)) for row in conn.execute(exact, params).fetchall()]
+    return np.array(rows, dtype=object).T.reshape(len(CANDLE_FIELDS), -1)
+
+
+def arrow_columns(columns: Any) -> list[Any]:
+    """Candle columns as Arrow arrays: int64, or decimal128(38, 0) units where a value
+    passes int64."""
+    import pyarrow as pa
+
+    out = []
+    for column in columns:
+        try:
+            out.append(pa.array(column, pa.int64()))
+        except (OverflowError, pa.ArrowInvalid, pa.ArrowTypeError):
+            out.append(pa.array([int(value) for value in column], pa.decimal128(38, 0)))
+    return out
 
 
 def _series(
@@ -248,9 +288,10 @@ def _candle_query(
     *,
     since: int | None,
     until: int | None,
+    exact: bool = False,
 ) -> tuple[str, list[object]]:
     where, params = _series(exchange, symbol, timeframe, since, until)
-    columns = candle_columns_sql(dialect)
+    columns = candle_columns_sql(dialect, exact=exact)
     return f"SELECT {columns} FROM market_data WHERE {where} ORDER BY timestamp", params
 
 
@@ -267,18 +308,15 @@ def _within(columns: Any, since: int | None, until: int | None) -> Any:
 def _column_rows(
     db: Database, conn: Any, market: blocks.Market, since: int | None, until: int | None
 ) -> Any:
-    """Candles read into int64 columns of shape (6, candles), by the engine's fastest way
-    (Database.int64_columns)."""
-    sql, params = _candle_query(
-        db.dialect, market.exchange, market.symbol, market.timeframe, since=since, until=until
-    )
-    return db.int64_columns(conn, sql, params, len(CANDLE_FIELDS))
+    """Candles read into columns of shape (6, candles) (`candle_columns`)."""
+    where, params = _series(market.exchange, market.symbol, market.timeframe, since, until)
+    return candle_columns(db, conn, where, params)
 
 
 def _arrow_table(columns: Any) -> Any:
     import pyarrow as pa
 
-    return pa.table({name: pa.array(columns[index]) for index, name in enumerate(CANDLE_FIELDS)})
+    return pa.table(dict(zip(CANDLE_FIELDS, arrow_columns(columns), strict=True)))
 
 
 def _holes_query(

@@ -118,15 +118,19 @@ class ReportRecords:
         where, params = _where(
             strategies, {"exchange": exchange}, "timestamp", since, until, high_included=False
         )
-        sql = (
-            "SELECT strategy, exchange, symbol, fee_currency, count(*), "
-            "count(CASE WHEN profit_loss > 0 THEN 1 END), "
-            "count(CASE WHEN profit_loss < 0 THEN 1 END), "
-            "sum(profit_loss), sum(fee) "
-            f"FROM trades WHERE {where} "
-            "GROUP BY strategy, exchange, symbol, fee_currency "
-            "ORDER BY strategy, exchange, symbol, fee_currency"
-        )
+        total = self.db.dialect.sum_of
+
+        def sql(exact: bool) -> str:
+            return (
+                "SELECT strategy, exchange, symbol, fee_currency, count(*), "
+                "count(CASE WHEN profit_loss > 0 THEN 1 END), "
+                "count(CASE WHEN profit_loss < 0 THEN 1 END), "
+                f"{total('profit_loss', exact=exact)}, {total('fee', exact=exact)} "
+                f"FROM trades WHERE {where} "
+                "GROUP BY strategy, exchange, symbol, fee_currency "
+                "ORDER BY strategy, exchange, symbol, fee_currency"
+            )
+
         return [
             TradeTotals(
                 strategy=row[0],
@@ -139,7 +143,7 @@ class ReportRecords:
                 realized_pnl=None if row[7] is None else self._amount(row[7]),
                 fees=self._amount(row[8]),
             )
-            for row in self.db.connection.execute(sql, params)
+            for row in self.db.summed_rows(sql, params)
         ]
 
     def markers(

@@ -63,13 +63,14 @@ class _Column:
     name: str
     scale: int | None  # decimal scale of an amount column, None otherwise
     dialect: Dialect
+    precision: int = 0  # and its precision
     is_bool: bool = False
 
     def encode(self, value: Any) -> Any:
         if value is None:
             return None
         if self.scale is not None:
-            return self.dialect.amount_in(value, self.scale, self.name)
+            return self.dialect.amount_in(value, self.scale, self.name, self.precision)
         return value
 
     def decode(self, value: Any) -> Any:
@@ -118,6 +119,9 @@ class Repository(Generic[CreateT, ReadT]):
                 column.type.spec.scale if isinstance(column.type, ScaledDecimal) else None,
                 self.db.dialect,
                 is_bool=isinstance(column.type, Boolean),
+                precision=(
+                    column.type.spec.precision if isinstance(column.type, ScaledDecimal) else 0
+                ),
             )
             for column in table.columns
         }
@@ -366,7 +370,7 @@ class Repository(Generic[CreateT, ReadT]):
                 continue
             parts = [part.strip() for part in str(computed.sqltext).split("+")]
             total = sum((getattr(record, part) for part in parts), Decimal(0))
-            limit = self.db.dialect.amount_limit(column.type.spec)
+            limit = column.type.spec.largest
             if constraint is None and abs(total) <= limit:
                 continue
             return AmountOutOfRange(

@@ -1,6 +1,8 @@
 """The SQL of retention: what lies past a horizon, and deleting it.
 
-Only the tables that a retention policy may shorten can be named here. Trading records
+Only the tables that a retention policy may shorten can be named here. Candles and
+tickers are archived before they are deleted, so their rows are read here as integer
+units and deleted only while they are still exactly what was archived. Trading records
 (trades, orders, positions, performance metrics, the wallet journal) are refused by
 `delete_before` and `count_before` whatever the caller asks, so no policy, however it is
 written, can reach them through this module.
@@ -12,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from tradedb.errors import ValidationError
+from tradedb.models.values import AMOUNT, PERCENT
 from tradedb.store.database import Database
-from tradedb.store.market import candle_columns_sql
+from tradedb.store.market import candle_columns
 
 # table -> the WHERE condition (besides the horizon) that retention may delete under.
 RETAINABLE: dict[str, str] = {
@@ -34,6 +37,15 @@ PERMANENT = frozenset(
     }
 )
 CANDLE_COLUMNS = ("timestamp", "open_price", "high_price", "low_price", "close_price", "volume")
+# A ticker's columns as archived: its time, then its amounts with their scales.
+TICKER_AMOUNTS = (
+    ("bid_price", AMOUNT.scale),
+    ("ask_price", AMOUNT.scale),
+    ("last_price", AMOUNT.scale),
+    ("volume_24h", AMOUNT.scale),
+    ("price_change_24h", AMOUNT.scale),
+    ("price_change_percent_24h", PERCENT.scale),
+)
 
 
 class PermanentTable(ValidationError):
@@ -62,6 +74,22 @@ class CandleSpan:
     start: int
     end: int
     rows: int
+
+
+@dataclass(frozen=True)
+class TickerSpan:
+    """One market's tickers in [start, end): a partition of the archive to be."""
+
+    exchange: str
+    symbol: str
+    start: int
+    end: int
+    rows: int
+
+
+# A ticker as integer units: (timestamp, bid, ask, last, volume, change, change percent),
+# None where the ticker has no value.
+TickerRow = tuple[Any, ...]
 
 
 class RetentionRecords:
@@ -141,13 +169,61 @@ class RetentionRecords:
             return int(cursor.rowcount)
 
     def _columns(self, conn: Any, span: CandleSpan) -> Any:
-        sql = (
-            f"SELECT {candle_columns_sql(self.db.dialect)} FROM market_data "
-            "WHERE symbol = ? AND timeframe = ? AND exchange = ? AND timestamp >= ? "
-            "AND timestamp < ? ORDER BY timestamp"
-        )
+        # Exact: an amount past int64 comes as a Python int, and is archived as it is.
+        where = "symbol = ? AND timeframe = ? AND exchange = ? AND timestamp >= ? AND timestamp < ?"
         params = (span.symbol, span.timeframe, span.exchange, span.start, span.end)
-        return self.db.int64_columns(conn, sql, params, len(CANDLE_COLUMNS))
+        return candle_columns(self.db, conn, where, params)
+
+    def ticker_markets_before(self, cutoff: int) -> list[tuple[str, str, int]]:
+        """(exchange, symbol, oldest timestamp) of each market with tickers older than
+        `cutoff`."""
+        sql = (
+            "SELECT exchange, symbol, min(timestamp) FROM tickers WHERE timestamp < ? "
+            "GROUP BY exchange, symbol ORDER BY exchange, symbol"
+        )
+        with self.db.snapshot() as conn:
+            return [(e, s, int(first)) for e, s, first in conn.execute(sql, (cutoff,))]
+
+    def ticker_count(self, exchange: str, symbol: str, start: int, end: int) -> int:
+        sql = (
+            "SELECT count(*) FROM tickers WHERE symbol = ? AND exchange = ? "
+            "AND timestamp >= ? AND timestamp < ?"
+        )
+        with self.db.snapshot() as conn:
+            count: int = conn.execute(sql, (symbol, exchange, start, end)).fetchone()[0]
+        return count
+
+    def ticker_rows(self, span: TickerSpan) -> list[TickerRow]:
+        """The span's tickers in time order, amounts in integer units (None: no value)."""
+        with self.db.snapshot() as conn:
+            return self._ticker_rows(conn, span)
+
+    def delete_tickers_if_unchanged(
+        self, span: TickerSpan, archived: list[TickerRow]
+    ) -> int | None:
+        """Delete the span's tickers if they are still exactly `archived`; None, deleting
+        nothing, if a writer changed one since (as `delete_candles_if_unchanged`)."""
+        with self.db.transaction(durable=False) as conn:
+            if self._ticker_rows(conn, span) != archived:
+                return None
+            cursor = conn.execute(
+                "DELETE FROM tickers WHERE symbol = ? AND exchange = ? "
+                "AND timestamp >= ? AND timestamp < ?",
+                (span.symbol, span.exchange, span.start, span.end),
+            )
+            return int(cursor.rowcount)
+
+    def _ticker_rows(self, conn: Any, span: TickerSpan) -> list[TickerRow]:
+        units = ", ".join(self.db.dialect.units_of(c, scale) for c, scale in TICKER_AMOUNTS)
+        sql = (
+            f"SELECT timestamp, {units} FROM tickers WHERE symbol = ? AND exchange = ? "
+            "AND timestamp >= ? AND timestamp < ? ORDER BY timestamp"
+        )
+        params = (span.symbol, span.exchange, span.start, span.end)
+        return [
+            tuple(None if value is None else int(value) for value in row)
+            for row in conn.execute(sql, params)
+        ]
 
     def bytes_per_row(self, table: str) -> float | None:
         """Average bytes a row of `table` and its indexes take on disk, or None where the

@@ -49,7 +49,7 @@ class UsdValueRecords:
     @property
     def limit(self) -> Decimal:
         """The largest USD value the columns hold on this engine."""
-        return self.db.dialect.amount_limit(AMOUNT)
+        return AMOUNT.largest
 
     # --- reads ---------------------------------------------------------------------------
 

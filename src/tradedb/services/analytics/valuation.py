@@ -4,6 +4,7 @@ The rules (docs/metrics.md explains them to users):
 
 - A quote is the latest stored ticker `last_price` at or before t, or the close of the
   latest stored candle that had closed by t, whichever is newer (a ticker on a tie).
+  Tickers and candles retention archived count as stored (MarketHistory).
   Quotes older than `max_age_ms` (default one day) are not used.
 - USD, USDT and USDC count as USD (configurable: `usd_assets`).
 - Routes, in this order: a direct market ASSET/USD or its inverse USD/ASSET; through one
@@ -26,6 +27,7 @@ from fractions import Fraction
 from tradedb.errors import Unvaluable, ValidationError
 from tradedb.models.values import check_asset, market_assets, ms_to_datetime, to_decimal
 from tradedb.services.ledger.arithmetic import quantize
+from tradedb.services.marketdata.history import MarketHistory
 from tradedb.store import Store
 from tradedb.store.analytics import DAY_MS, AnalyticsRecords, StoredQuote
 
@@ -120,6 +122,8 @@ class Valuer:
         if isinstance(max_age_ms, bool) or not isinstance(max_age_ms, int) or max_age_ms <= 0:
             raise ValidationError("max_age_ms", max_age_ms, "must be a positive number of ms")
         self.records = AnalyticsRecords.of(store)
+        # Quotes come from the database and its archives alike.
+        self.history = MarketHistory(store)
         self.usd_assets = tuple(check_asset(asset, "usd_assets") for asset in usd_assets)
         self.max_age_ms = max_age_ms
         references: dict[str, Decimal] = {}
@@ -256,8 +260,8 @@ class Valuer:
         found = [
             quote
             for quote in (
-                self.records.latest_ticker(symbol, at_ms, oldest, exchange),
-                self.records.latest_candle(symbol, at_ms, oldest, exchange),
+                self.history.latest_ticker(symbol, at_ms, oldest, exchange),
+                self.history.latest_candle(symbol, at_ms, oldest, exchange),
             )
             if quote is not None and quote.price > 0
         ]
@@ -265,7 +269,7 @@ class Valuer:
 
     def _markets(self) -> set[str]:
         if self._symbols is None:
-            self._symbols = self.records.market_symbols()
+            self._symbols = self.history.market_symbols()
         return self._symbols
 
     def _intermediates(self, asset: str) -> list[str]:

@@ -8,7 +8,8 @@ page by page, so that an interrupted download keeps what it fetched. Per market 
 
 - **backwards** from the oldest stored candle to `since`, when `since` is earlier (a
   backfill): each page ends where the stored candles begin, so an interrupted backfill
-  leaves no hole and the next run goes on from the new oldest candle;
+  leaves no hole and the next run goes on from the new oldest candle. Candles retention
+  archived count as stored (MarketHistory), so they are not fetched again;
 - with `fill_gaps`, each run of missing candles between the oldest and the newest stored;
 - **forwards** from the newest stored candle (or from `since`, or the latest page when
   nothing is stored) to `until` or now.
@@ -36,6 +37,7 @@ from tradedb.models.values import (
     now_epoch_ms,
     parse_time_bound,
 )
+from tradedb.services.marketdata.history import MarketHistory
 from tradedb.store import Store
 
 DEFAULT_PAGE = 500
@@ -141,7 +143,8 @@ class _Series:
         self.failed: str | None = None
 
     def download(self, start: int | None, end: int | None, *, fill_gaps: bool) -> MarketDownload:
-        records = self.store.market
+        # Archived candles are there: a backfill must not fetch them into the database again.
+        records = MarketHistory(self.store)
         first = records.first_timestamp(self.client.id, self.symbol, self.timeframe)
         last = records.last_timestamp(self.client.id, self.symbol, self.timeframe)
         stop = self.now if end is None else min(end, self.now)

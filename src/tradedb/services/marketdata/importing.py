@@ -40,6 +40,7 @@ from tradedb.models.timeframes import timeframe_of
 from tradedb.models.values import AMOUNT, check_exchange, ms_to_datetime
 from tradedb.schema.money import to_units
 from tradedb.services.marketdata import files
+from tradedb.services.marketdata.history import MarketHistory
 from tradedb.store import Store
 from tradedb.store.bulk import BulkResult, OnConflict
 
@@ -297,10 +298,9 @@ def _boundary_kept(
         return set()
     frame = timeframe_of(timeframe)
     kept = set()
+    history = MarketHistory(store)  # an archived candle is as stored
     for candle in {candles[0][0]: candles[0], candles[-1][0]: candles[-1]}.values():
-        stored = store.market.candle_units(
-            exchange, symbol, timeframe, candle[0], frame.end(candle[0])
-        )
+        stored = history.candle_units(exchange, symbol, timeframe, candle[0], frame.end(candle[0]))
         # to_units refuses what the column cannot hold, as the write would.
         if stored and tuple(stored[0][1:]) != tuple(
             to_units(value, AMOUNT, name)

@@ -1,4 +1,5 @@
-"""Market data a little at a time: a page of one market's candles, its newest ticker.
+"""Market data a little at a time: a page of one market's candles or tickers, its newest
+ticker.
 
 `candles.get_candles` and `candles.exact_rows` read whole ranges for programs that chart
 or compute; a caller with a small budget of rows (an agent over MCP) asks for a page
@@ -12,11 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tradedb.errors import UnknownRecord, ValidationError
-from tradedb.models import Candle, CandleCreate, Ticker
+from tradedb.models import Candle, CandleCreate, Ticker, TickerCreate
 from tradedb.models.values import check_exchange, check_symbol
 from tradedb.schema.money import from_units
-from tradedb.services.marketdata.resample import check_series
-from tradedb.services.ops import archive
+from tradedb.services.marketdata.history import MarketHistory, TickerPage
+from tradedb.services.marketdata.resample import check_series, time_range
 from tradedb.store import Store
 from tradedb.store.repository import MAX_LIMIT
 
@@ -61,9 +62,8 @@ def candle_page(
     )
     candles: list[Candle | CandleCreate] = list(page.items)
     more = page.next_after is not None
-    archived = archive.archived_columns(
-        store.db.companion_base, exchange, symbol, timeframe, since=start, until=end
-    )
+    history = MarketHistory(store)
+    archived = history.archived_candles(exchange, symbol, timeframe, start, end)
     if archived is not None:
         # The database's candle wins where both hold a time. One the database holds beyond
         # this page lies past the page's end, so it can never displace one of these.
@@ -79,7 +79,7 @@ def candle_page(
     if (
         not candles
         and archived is None
-        and store.market.last_timestamp(exchange, symbol, timeframe) is None
+        and history.last_timestamp(exchange, symbol, timeframe) is None
     ):
         raise UnknownRecord(
             "symbol",
@@ -109,17 +109,43 @@ def _archived(row: list[int], exchange: str, symbol: str, timeframe: str) -> Can
     )
 
 
-def latest_ticker(store: Store, *, symbol: str, exchange: str | None = None) -> Ticker:
-    """The newest stored ticker of a market (on one exchange, or the newest of any)."""
-    where = {"symbol": check_symbol(symbol)}
+def latest_ticker(
+    store: Store, *, symbol: str, exchange: str | None = None
+) -> Ticker | TickerCreate:
+    """The newest stored ticker of a market (on one exchange, or the newest of any),
+    archived ones included."""
+    check_symbol(symbol)
     if exchange is not None:
-        where["exchange"] = check_exchange(exchange)
-    page = store.tickers.list(where, newest_first=True, limit=1)
-    if not page.items:
+        check_exchange(exchange)
+    newest = MarketHistory(store).newest_ticker(symbol, exchange)
+    if newest is None:
         venue = f" on {exchange}" if exchange is not None else ""
         raise UnknownRecord(
             "symbol",
             symbol,
             f"no ticker is stored for this market{venue} (`tradedb tickers` records them)",
         )
-    return page.items[0]
+    return newest
+
+
+def ticker_page(
+    store: Store,
+    *,
+    exchange: str,
+    symbol: str,
+    since: object = None,
+    until: object = None,
+    limit: int = 100,
+) -> TickerPage:
+    """With `since`, the first `limit` tickers from it (inclusive) before `until`
+    (exclusive); without, the newest `limit` before `until`; archived ones included."""
+    check_exchange(exchange)
+    check_symbol(symbol)
+    start, end = time_range(since, until)
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT:
+        raise ValidationError("limit", limit, f"must be an integer from 1 to {MAX_LIMIT}")
+    if start is not None and end is not None and start >= end:
+        raise ValidationError("until", until, "must be later than since")
+    return MarketHistory(store).tickers(
+        exchange, symbol, since=start, until=end, limit=limit, newest_first=start is None
+    )

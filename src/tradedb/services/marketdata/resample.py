@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from tradedb.errors import ValidationError
 from tradedb.models.timeframes import Timeframe, check_timeframe, timeframe_of
 from tradedb.models.values import check_exchange, check_symbol, parse_time_bound
+from tradedb.services.marketdata.history import MarketHistory
 from tradedb.store import Store
 from tradedb.store.bulk import BulkResult, OnConflict
 
@@ -114,7 +115,7 @@ def resample(
     for target, frame in zip(targets, frames, strict=True):
         first = None if start is None else frame.floor(start)
         last = None if end is None else frame.ceil(end)
-        rows = store.market.candle_units(exchange, symbol, source, first, last)
+        rows = MarketHistory(store).candle_units(exchange, symbol, source, first, last)
         candles = resample_units(rows, frame)
         written = store.market.write_candle_units(
             exchange, symbol, target, candles, on_conflict=on_conflict

@@ -2,14 +2,17 @@
 
     database.sqlite.zst     a snapshot taken as `take_snapshot` takes one (on PostgreSQL,
      or database.pgdump     pg_dump's custom format, as a PostgreSQL snapshot holds it)
-    archives/...            the Parquet archives of retention (`[retention] archive_dir`)
+    archives/...            the Parquet archives of retention (a local archive folder; one in
+                            an object store is not copied: it lives in the store)
     config/config.toml      the config file, when there is one
     manifests/...           the manifests of every backup in the folder at that moment
 
 with its manifest beside it, like a snapshot's. Parquet is already zstd-compressed and the
 database is compressed on its own, so the tar itself is not compressed again.
 `restore_full` puts it all back into one folder with a single call; a PostgreSQL dump
-goes into a new database on a server instead (`--to-db`).
+goes into a new database on a server instead (`--to-db`). It records the restored archive
+folder beside the restored database (archive_location's link), so the restored database
+reads its archives with nothing to configure.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import IO
 
 from tradedb import owner_only
 from tradedb.services.location import BackupLocation, config_section
-from tradedb.services.ops import archive
+from tradedb.services.ops import archive_location
 from tradedb.services.ops.backup_manifest import (
     MANIFEST_SUFFIX,
     TEMP_PREFIX,
@@ -67,14 +70,18 @@ def archive_dir(
     option: str | None, database: Database, env: Mapping[str, str] | None = None
 ) -> Path | None:
     """Where retention keeps its Parquet archives: the option, else retention's own rule
-    (`archive.archive_folder`: `[retention] archive_dir`, else `<stem>-archives/` beside
-    the database's companion base). None when that default folder does not exist, as
-    before retention's first run."""
+    (`archive_location.locate`: the folder a restore recorded, `[retention] archive_dir`,
+    else `<stem>-archives/` beside the database's companion base). None when that default
+    folder does not exist, as before retention's first run, and for an object store."""
     if option:
         return Path(option).expanduser()
-    folder = archive.archive_folder(companion_base(parse_target(database)), env)
+    base = companion_base(parse_target(database))
+    folder = archive_location.locate(base, env)
+    if not folder.is_local:
+        return None
+    named = archive_location.read_link(base) is not None
     configured = config_section("retention", env).get("archive_dir") is not None
-    return folder if configured or folder.is_dir() else None
+    return folder.path if named or configured or folder.path.is_dir() else None
 
 
 def take_full(
@@ -194,7 +201,8 @@ def restore_full(
     """Restore a full backup (already checked against its manifest) into the folder `to`:
     archives/, config.toml and manifests/, and its database to `database` (accepted by
     `method.check_destination`): tradedb.sqlite in the folder by default. Anything
-    already there is replaced only with `force`."""
+    already there is replaced only with `force`. The restored database's archive folder
+    is recorded beside it (`<stem>-archives.json`), so it reads `to/archives`."""
     with tarfile.open(path, mode="r") as tar:
         names = tar.getnames()
         has_archives = any(n == ARCHIVES or n.startswith(f"{ARCHIVES}/") for n in names)
@@ -235,6 +243,12 @@ def restore_full(
             assert config is not None  # a regular file, by the check above
             with config, owner_only.new_file(to / RESTORED_CONFIG, replace=True) as writer:
                 shutil.copyfileobj(config, writer)
+    base = companion_base(database)
+    if has_archives:
+        archive_location.write_link(base, to / ARCHIVES)
+    else:
+        # A link left there names the archives of the database just replaced.
+        archive_location.remove_link(base)
     return FullRestore(
         database=database,
         archives=to / ARCHIVES if has_archives else None,

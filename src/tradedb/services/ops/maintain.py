@@ -376,7 +376,10 @@ def run_retention(context: JobContext) -> str:
     policy = retention.Policy.from_config(dict(context.env))
     with store_module.Store.open(context.database) as store:
         report = retention.run(store, policy)
-    return f"{report.candles_moved} candles archived, {len(report.deletions)} deletions"
+    return (
+        f"{report.candles_moved} candles and {report.tickers_moved} tickers archived, "
+        f"{len(report.deletions)} deletions"
+    )
 
 
 def take_snapshot(context: JobContext) -> str:

@@ -41,7 +41,6 @@ from tradedb.store.database import DatabaseUnavailable
 from tradedb.store.engines import (
     PostgresTarget,
     Target,
-    dialect_of,
     driver_errors,
     location_key,
     parse_target,
@@ -181,7 +180,6 @@ def migrate_database(
                 source_figures = {
                     table.name: copying.figures(source_db, table) for table in COPIED_TABLES
                 }
-                _refuse_out_of_range(source_db, target)
                 start = _starting_point(
                     target, target_status, source_key, source_figures, into_non_empty
                 )
@@ -232,19 +230,6 @@ def _check_source_schema(source: Target) -> None:
         f"{source} is at schema {status.current} and this tradedb copies schema "
         f"{status.head}: back it up, then run `tradedb init --db {source}` first"
     )
-
-
-def _refuse_out_of_range(source_db: Database, target: Target) -> None:
-    """Refuse amounts the target's engine cannot store."""
-    dialect = dialect_of(target)
-    for table in COPIED_TABLES:
-        found = copying.first_out_of_range(source_db, dialect, table)
-        if found is not None:
-            raise MigrationRefused(
-                f"{source_db.display_name}: {found.table}.{found.column} of id {found.row_id} "
-                f"is {format_decimal(found.value)}, beyond ±{format_decimal(found.limit)}, the "
-                f"most {dialect.name} stores there; nothing was copied"
-            )
 
 
 def _starting_point(

@@ -1,8 +1,9 @@
-"""Retention: candles past their horizon move to Parquet archives; tickers, DEBUG logs and
-old balance history are deleted; trading records are never touched.
+"""Retention: candles and tickers past their horizon move to Parquet archives; DEBUG logs
+and old balance history are deleted; trading records are never touched.
 
-The order of a candle partition's move is what makes a kill at any moment harmless:
-1. read the partition's candles from the database (and its existing archive file, checked
+The order of a partition's move (a market's candles, or its tickers, of one year) is what
+makes a kill at any moment harmless:
+1. read the partition's rows from the database (and its existing archive file, checked
    against the manifest), merge them;
 2. write the archive to a temporary file, fsync it, read it back and compare (row count
    and a SHA-256 of the rows), rename it over the old file, fsync the folder;
@@ -20,16 +21,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from tradedb.errors import ValidationError
 from tradedb.models.values import now_epoch_ms
 from tradedb.services.location import config_section
 from tradedb.services.ops import archive
+from tradedb.services.ops.archive_location import Folder, locate
 from tradedb.store import Store
-from tradedb.store.retention import PERMANENT, PermanentTable, RetentionRecords
+from tradedb.store.retention import PERMANENT, PermanentTable, RetentionRecords, TickerRow
 from tradedb.store.retention import CandleSpan as CandleSpan  # noqa: PLC0414 - Events carry it
+from tradedb.store.retention import TickerSpan as TickerSpan  # noqa: PLC0414 - Events carry it
 
 DAY_MS = 86_400_000
 DEFAULT_KEEP_DAYS = {
@@ -40,9 +42,13 @@ DEFAULT_KEEP_DAYS = {
 }
 # Measured (zstd level 9): a year of a random walk of 1m prices took 24.7 bytes a candle.
 ARCHIVE_BYTES_PER_CANDLE = 25
+# Measured likewise: tickers of one market every minute for a year, all seven amounts set.
+ARCHIVE_BYTES_PER_TICKER = 40
+# Tables whose rows past the horizon are only deleted.
+DELETED_TABLES = ("bot_logs", "balance_history")
 Vacuum = Literal["auto", "full", "incremental", "none"]
 VACUUM_CHOICES = ("auto", "full", "incremental", "none")
-Event = Callable[[str, CandleSpan | None], None]
+Event = Callable[[str, CandleSpan | TickerSpan | None], None]
 
 
 @dataclass(frozen=True)
@@ -87,12 +93,14 @@ class Policy:
         return cls({**DEFAULT_KEEP_DAYS, **keep}, vacuum)  # type: ignore[arg-type]
 
     def cutoff(self, table: str, now: int) -> int:
-        return now - self.keep_days[table] * DAY_MS
+        """A table the policy leaves out keeps its default horizon."""
+        return now - self.keep_days.get(table, DEFAULT_KEEP_DAYS[table]) * DAY_MS
 
 
 @dataclass
 class PartitionMove:
-    """One archive partition: the candles moved (or to move) out of the database."""
+    """One archive partition: the candles (or tickers, with no timeframe) moved, or to be
+    moved, out of the database."""
 
     exchange: str
     symbol: str
@@ -102,7 +110,7 @@ class PartitionMove:
     file: str
     archive_rows: int = 0
     archive_bytes: int = 0
-    status: str = "planned"  # planned | moved | changed (a writer changed a candle: kept)
+    status: str = "planned"  # planned | moved | changed (a writer changed a row: kept)
 
 
 @dataclass
@@ -119,6 +127,7 @@ class RetentionReport:
     archive_dir: str
     cutoffs: dict[str, int]
     partitions: list[PartitionMove] = field(default_factory=list)
+    ticker_partitions: list[PartitionMove] = field(default_factory=list)
     deletions: list[Deletion] = field(default_factory=list)
     database_bytes_freed_estimate: int = 0
     archive_bytes_estimate: int = 0
@@ -132,6 +141,10 @@ class RetentionReport:
     def candles_moved(self) -> int:
         return sum(p.rows for p in self.partitions if p.status in ("moved", "planned"))
 
+    @property
+    def tickers_moved(self) -> int:
+        return sum(p.rows for p in self.ticker_partitions if p.status in ("moved", "planned"))
+
 
 def plan(store: Store, policy: Policy, *, now: int | None = None) -> RetentionReport:
     """What a run would move and delete, touching nothing."""
@@ -140,7 +153,9 @@ def plan(store: Store, policy: Policy, *, now: int | None = None) -> RetentionRe
     report = _report(store, policy, now, dry_run=True)
     for span in candle_spans(records, report.cutoffs["market_data"]):
         report.partitions.append(_move_of(span))
-    for table in ("tickers", "bot_logs", "balance_history"):
+    for ticker_span in ticker_spans(records, report.cutoffs["tickers"]):
+        report.ticker_partitions.append(_ticker_move_of(ticker_span))
+    for table in DELETED_TABLES:
         for group, rows in records.count_before(table, report.cutoffs[table]):
             report.deletions.append(Deletion(table, group, rows))
     _estimate(records, report)
@@ -154,12 +169,13 @@ def run(
     now: int | None = None,
     on_event: Event | None = None,
 ) -> RetentionReport:
-    """Archive candles past their horizon, delete what the policy lets go, reclaim space."""
+    """Archive candles and tickers past their horizon, delete what the policy lets go,
+    reclaim space."""
     now = now_epoch_ms() if now is None else now
     event = on_event or (lambda _name, _span: None)
     records = RetentionRecords(store.db)
     report = _report(store, policy, now, dry_run=False)
-    folder = Path(report.archive_dir)
+    folder = locate(store.db.companion_base)
     report.size_before = store.db.size_bytes()
     with archive.locked(folder):
         manifest = recover(folder, report)
@@ -167,7 +183,10 @@ def run(
         event("start", None)
         for span in spans:
             report.partitions.append(_archive_span(records, folder, manifest, span, event))
-        for table in ("tickers", "bot_logs", "balance_history"):
+        for ticker_span in ticker_spans(records, report.cutoffs["tickers"]):
+            move = _archive_tickers(records, folder, manifest, ticker_span, event)
+            report.ticker_partitions.append(move)
+        for table in DELETED_TABLES:
             counted = records.count_before(table, report.cutoffs[table])
             deleted = records.delete_before(table, report.cutoffs[table])
             if deleted:
@@ -183,49 +202,77 @@ def candle_spans(records: RetentionRecords, cutoff: int) -> list[CandleSpan]:
     """Each market's candles older than `cutoff`, one span per UTC year."""
     spans = []
     for exchange, symbol, timeframe, oldest in records.candle_markets_before(cutoff):
-        for year in range(archive.year_of(oldest), archive.year_of(cutoff - 1) + 1):
-            start = archive.year_start(year)
-            end = min(archive.year_start(year + 1), cutoff)
+        for start, end in _years(oldest, cutoff):
             rows = records.candle_count(exchange, symbol, timeframe, start, end)
             if rows:
                 spans.append(CandleSpan(exchange, symbol, timeframe, start, end, rows))
     return spans
 
 
-def recover(folder: Path, report: RetentionReport | None = None) -> dict[str, archive.ArchiveFile]:
+def ticker_spans(records: RetentionRecords, cutoff: int) -> list[TickerSpan]:
+    """Each market's tickers older than `cutoff`, one span per UTC year."""
+    spans = []
+    for exchange, symbol, oldest in records.ticker_markets_before(cutoff):
+        for start, end in _years(oldest, cutoff):
+            rows = records.ticker_count(exchange, symbol, start, end)
+            if rows:
+                spans.append(TickerSpan(exchange, symbol, start, end, rows))
+    return spans
+
+
+def _years(oldest: int, cutoff: int) -> list[tuple[int, int]]:
+    return [
+        (archive.year_start(year), min(archive.year_start(year + 1), cutoff))
+        for year in range(archive.year_of(oldest), archive.year_of(cutoff - 1) + 1)
+    ]
+
+
+def recover(
+    folder: Folder | Any, report: RetentionReport | None = None
+) -> dict[str, archive.ArchiveFile]:
     """Bring the manifest in line with the files after a killed run: temporary files are
     removed, a renamed file the manifest does not know yet is checked against its own
-    metadata and recorded. A listed file that is missing or damaged stops the run."""
-    for leftover in archive.leftover_temporaries(folder):
-        leftover.unlink()
-        if report is not None:
-            report.recovered.append(f"removed {leftover.relative_to(folder)}")
+    metadata and recorded. A listed file that is missing or damaged stops the run.
+
+    A local file is compared with its manifest entry by its SHA-256; an object, whose
+    every byte would have to be fetched for that, by its size (a PUT replaces an object
+    whole, and a file rewritten with more rows is larger)."""
+    folder = archive.as_folder(folder)
+    if folder.is_local:
+        for leftover in archive.leftover_temporaries(folder.path):
+            leftover.unlink()
+            if report is not None:
+                report.recovered.append(f"removed {leftover.relative_to(folder.path)}")
     manifest = archive.read_manifest(folder)
+    files = archive.archive_files(folder)
     changed = False
-    for path in archive.partition_files(folder):
-        relative = path.relative_to(folder).as_posix()
+    for relative, size in files.items():
         entry = manifest.get(relative)
-        if entry is not None and archive.file_sha256(path) == entry.sha256:
+        if entry is not None and _unchanged(folder, relative, size, entry):
             continue
-        columns = archive.check_file(path)
-        _, metadata = archive.read_columns(path)
-        manifest[relative] = _entry(relative, columns, metadata, archive.file_sha256(path))
+        manifest[relative] = archive.entry_of_file(folder, relative)
         changed = True
         if report is not None:
             report.recovered.append(f"recorded {relative}")
     for relative in manifest:
-        if not (folder / relative).is_file():
+        if relative not in files:
             raise archive.ArchiveError(
-                f"archive {folder / relative} is in the manifest but missing"
+                f"archive {folder}/{relative} is in the manifest but missing"
             )
     if changed:
         archive.write_manifest(folder, manifest)
     return manifest
 
 
+def _unchanged(folder: Folder, relative: str, size: int, entry: archive.ArchiveFile) -> bool:
+    if folder.is_local:
+        return archive.file_sha256(folder.path / relative) == entry.sha256
+    return entry.bytes == size
+
+
 def _archive_span(
     records: RetentionRecords,
-    folder: Path,
+    folder: Folder,
     manifest: dict[str, archive.ArchiveFile],
     span: CandleSpan,
     event: Event,
@@ -235,7 +282,7 @@ def _archive_span(
     move.rows = int(fresh.shape[1])
     existing = manifest.get(move.file)
     older = (
-        archive.check_file(folder / move.file, existing)
+        archive.candle_columns_of(archive.checked_table(folder, move.file, existing))
         if existing is not None
         else archive.empty_columns()
     )
@@ -249,34 +296,66 @@ def _archive_span(
     entry = archive.write_partition(
         folder, move.file, merged, market, fault=lambda step: event(step, span)
     )
+    _record(folder, manifest, entry, span, event)
+    deleted = records.delete_candles_if_unchanged(span, fresh)
+    return _moved(move, deleted, entry, span, event)
+
+
+def _archive_tickers(
+    records: RetentionRecords,
+    folder: Folder,
+    manifest: dict[str, archive.ArchiveFile],
+    span: TickerSpan,
+    event: Event,
+) -> PartitionMove:
+    move = _ticker_move_of(span)
+    fresh: list[TickerRow] = records.ticker_rows(span)
+    move.rows = len(fresh)
+    existing = manifest.get(move.file)
+    older = (
+        archive.ticker_rows_of(archive.checked_table(folder, move.file, existing))
+        if existing is not None
+        else []
+    )
+    merged = archive.merge_rows(fresh, older)
+    market = {
+        "exchange": span.exchange,
+        "symbol": span.symbol,
+        "year": str(archive.year_of(span.start)),
+    }
+    entry = archive.write_ticker_partition(
+        folder, move.file, merged, market, fault=lambda step: event(step, span)
+    )
+    _record(folder, manifest, entry, span, event)
+    deleted = records.delete_tickers_if_unchanged(span, fresh)
+    return _moved(move, deleted, entry, span, event)
+
+
+def _record(
+    folder: Folder,
+    manifest: dict[str, archive.ArchiveFile],
+    entry: archive.ArchiveFile,
+    span: CandleSpan | TickerSpan,
+    event: Event,
+) -> None:
     event("renamed", span)
-    manifest[move.file] = entry
+    manifest[entry.path] = entry
     archive.write_manifest(folder, manifest)
     event("manifest", span)
-    deleted = records.delete_candles_if_unchanged(span, fresh)
+
+
+def _moved(
+    move: PartitionMove,
+    deleted: int | None,
+    entry: archive.ArchiveFile,
+    span: CandleSpan | TickerSpan,
+    event: Event,
+) -> PartitionMove:
     move.status = "moved" if deleted is not None else "changed"
     move.archive_rows = entry.rows
-    move.archive_bytes = (folder / move.file).stat().st_size
+    move.archive_bytes = entry.bytes or 0
     event("deleted", span)
     return move
-
-
-def _entry(
-    relative: str, columns: Any, metadata: dict[str, str], sha256: str
-) -> archive.ArchiveFile:
-    return archive.ArchiveFile(
-        path=relative,
-        table="market_data",
-        exchange=metadata["exchange"],
-        symbol=metadata["symbol"],
-        timeframe=metadata["timeframe"],
-        year=int(metadata["year"]),
-        rows=int(columns.shape[1]),
-        first_timestamp=int(columns[0, 0]),
-        last_timestamp=int(columns[0, -1]),
-        sha256=sha256,
-        rows_sha256=metadata["rows_sha256"],
-    )
 
 
 def _move_of(span: CandleSpan) -> PartitionMove:
@@ -291,12 +370,18 @@ def _move_of(span: CandleSpan) -> PartitionMove:
     )
 
 
+def _ticker_move_of(span: TickerSpan) -> PartitionMove:
+    year = archive.year_of(span.start)
+    relative = archive.ticker_partition_path(span.exchange, span.symbol, year)
+    return PartitionMove(span.exchange, span.symbol, "", year, span.rows, relative)
+
+
 def _report(store: Store, policy: Policy, now: int, *, dry_run: bool) -> RetentionReport:
-    cutoffs = {table: policy.cutoff(table, now) for table in policy.keep_days}
+    cutoffs = {table: policy.cutoff(table, now) for table in DEFAULT_KEEP_DAYS}
     return RetentionReport(
         dry_run=dry_run,
         now=now,
-        archive_dir=str(archive.archive_folder(store.db.companion_base)),
+        archive_dir=str(locate(store.db.companion_base)),
         cutoffs=cutoffs,
     )
 
@@ -304,12 +389,16 @@ def _report(store: Store, policy: Policy, now: int, *, dry_run: bool) -> Retenti
 def _estimate(records: RetentionRecords, report: RetentionReport) -> None:
     freed = 0.0
     candles = sum(p.rows for p in report.partitions)
+    tickers = sum(p.rows for p in report.ticker_partitions)
     freed += candles * (records.bytes_per_row("market_data") or 0)
-    for table in ("tickers", "bot_logs", "balance_history"):
+    freed += tickers * (records.bytes_per_row("tickers") or 0)
+    for table in DELETED_TABLES:
         rows = sum(d.rows for d in report.deletions if d.table == table)
         freed += rows * (records.bytes_per_row(table) or 0) if rows else 0
     report.database_bytes_freed_estimate = int(freed)
-    report.archive_bytes_estimate = candles * ARCHIVE_BYTES_PER_CANDLE
+    report.archive_bytes_estimate = (
+        candles * ARCHIVE_BYTES_PER_CANDLE + tickers * ARCHIVE_BYTES_PER_TICKER
+    )
 
 
 def _reclaim(

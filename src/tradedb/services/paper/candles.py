@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from tradedb.schema.money import from_units
+from tradedb.services.marketdata.history import MarketHistory
 from tradedb.store import Store
 
 SCALE = 8
@@ -33,11 +34,13 @@ def load(
     since: int,
     until: int,
 ) -> dict[str, list[Candle]]:
-    """Each market's candles from `since` (inclusive) to `until` (exclusive), oldest first.
-    Read as integer units and turned into Decimals without arithmetic: exact."""
+    """Each market's candles from `since` (inclusive) to `until` (exclusive), oldest first,
+    archived ones included. Read as integer units and turned into Decimals without
+    arithmetic: exact."""
     series: dict[str, list[Candle]] = {}
+    history = MarketHistory(store)
     for symbol in symbols:
-        rows = store.market.candle_units(exchange, symbol, timeframe, since, until)
+        rows = history.candle_units(exchange, symbol, timeframe, since, until)
         series[symbol] = [
             Candle(symbol, ts, *(from_units(value, SCALE) for value in values))
             for ts, *values in rows

@@ -40,9 +40,10 @@ from tradedb.models.values import (
 from tradedb.services.ledger import FillResult, Ledger
 from tradedb.services.ledger.arithmetic import quantize
 from tradedb.services.ledger.orders import OrderTerms
+from tradedb.services.marketdata.history import MarketHistory
 from tradedb.services.paper.fees import FeeSchedule
 from tradedb.store import Store
-from tradedb.store.analytics import AnalyticsRecords, StoredQuote
+from tradedb.store.analytics import StoredQuote
 
 RecordT = TypeVar("RecordT")
 ORDER_ID_PREFIX = "paper-"
@@ -154,7 +155,7 @@ def latest_price(
 ) -> StoredQuote:
     """The newer of the market's last ticker and its latest closed candle on `exchange`
     at `at_ms`, no older than `max_age_ms`; a tie goes to the ticker."""
-    records = AnalyticsRecords.of(store)
+    records = MarketHistory(store)
     oldest = at_ms - max_age_ms
     with store.db.snapshot():
         ticker = records.latest_ticker(symbol, at_ms, oldest, exchange)

@@ -29,6 +29,7 @@ from tradedb.models.values import (
     to_iso_date,
 )
 from tradedb.schema.money import from_units
+from tradedb.services.marketdata.history import MarketHistory
 from tradedb.store import Store
 from tradedb.store.bulk import CandleUnits
 from tradedb.store.reports import Key, Marker, ReportRecords, TradeTotals
@@ -357,6 +358,7 @@ def _markets(
     for total in totals:
         traded[(total.exchange, total.symbol)] += total.trades
     ranked = sorted(traded.items(), key=lambda item: (-item[1], item[0]))
+    history = MarketHistory(store)  # archived candles are charted too
     for (exchange, symbol), _ in ranked[:MAX_MARKETS]:
         markers = records.markers(
             exchange=exchange,
@@ -366,12 +368,12 @@ def _markets(
             until=filters.until,
         )
         since, until = _window(markers[0].timestamp, markers[-1].timestamp, filters)
-        counts = records.candle_counts(exchange, symbol, since, until)
+        counts = history.candle_counts(exchange, symbol, since, until)
         timeframe = choose_timeframe(counts)
         candles: tuple[CandleUnits, ...] = ()
         if timeframe is not None:
             aligned = timeframe_of(timeframe).floor(since)
-            candles = tuple(store.market.candle_units(exchange, symbol, timeframe, aligned, until))
+            candles = tuple(history.candle_units(exchange, symbol, timeframe, aligned, until))
         yield MarketChart(exchange, symbol, timeframe, candles, tuple(markers))
 
 

@@ -52,8 +52,9 @@ from tradedb.errors import (
     TradeDBError,
     ValidationError,
 )
-from tradedb.models.values import EXACT, DecimalSpec
+from tradedb.models.values import AMOUNT, EXACT, DecimalSpec
 from tradedb.schema import migrate
+from tradedb.schema.money import INT64_MAX
 from tradedb.schema.tables import PG_EPOCH_SECONDS_NOW, metadata
 from tradedb.store.batch import Batch, OnConflict
 from tradedb.store.database import (
@@ -95,31 +96,34 @@ class PostgresDialect(Dialect):
         "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = ?"
     )
 
-    def amount_in(self, value: Decimal, scale: int, column: str) -> Decimal:
+    def amount_in(
+        self, value: Decimal, scale: int, column: str, precision: int = AMOUNT.precision
+    ) -> Decimal:
         if not value.is_finite():
             raise ValidationError(column, value, "NaN and infinity are not amounts")
         quantum = Decimal(1).scaleb(-scale)
         if value != value.quantize(quantum, context=EXACT):
             raise ValidationError(column, value, f"has more than {scale} decimal places")
-        if value and value.adjusted() >= 20 - scale:
+        if value and value.adjusted() >= precision - scale:
             raise AmountOutOfRange(
-                column, value, f"exceeds ±{self.amount_limit(DecimalSpec(20, scale))}"
+                column, value, f"exceeds ±{DecimalSpec(precision, scale).largest}"
             )
         return value
 
     def amount_out(self, value: Any, scale: int) -> Decimal:
         return value if type(value) is Decimal else Decimal(value)
 
-    def amount_limit(self, spec: DecimalSpec) -> Decimal:
-        return spec.largest
-
     def units_of(self, column: str, scale: int) -> str:
-        return f"CAST({column} * {10**scale} AS BIGINT)"
+        # NUMERIC, not BIGINT: a volume's units pass int64.
+        return f"CAST({column} * {10**scale} AS NUMERIC(38, 0))"
+
+    def clamped_units_of(self, column: str, scale: int) -> str:
+        return f"CAST(least(greatest({column} * {10**scale}, -{INT64_MAX}), {INT64_MAX}) AS BIGINT)"
 
     def from_units(self, placeholder: str, scale: int) -> str:
-        return f"(CAST({placeholder} AS BIGINT) * {Decimal(1).scaleb(-scale):f})"
+        return f"(CAST({placeholder} AS NUMERIC(38, 0)) * {Decimal(1).scaleb(-scale):f})"
 
-    def exact_sum(self, column: str) -> tuple[str, ...]:
+    def exact_sum(self, column: str, *, exact: bool = False) -> tuple[str, ...]:
         return (f"coalesce(sum({column}), 0)",)
 
     def exact_sum_value(self, parts: Sequence[Any], scale: int) -> Decimal:

@@ -19,7 +19,7 @@ import stat
 import struct
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from functools import cache
@@ -37,9 +37,8 @@ from tradedb.errors import (
     SchemaVersionError,
     TradeDBError,
 )
-from tradedb.models.values import DecimalSpec
 from tradedb.schema import migrate
-from tradedb.schema.money import cap, encode, from_units
+from tradedb.schema.money import INT64_MAX, encode, from_units, stored, units_of
 from tradedb.schema.tables import EPOCH_SECONDS_NOW
 from tradedb.store.batch import Batch, OnConflict
 from tradedb.store.database import (
@@ -91,17 +90,31 @@ class SQLiteDialect(Dialect):
     # amounts, and a call frame more for each was a measurable part of the engine split.
     amount_in = staticmethod(encode)
     amount_out = staticmethod(from_units)
-
-    def amount_limit(self, spec: DecimalSpec) -> Decimal:
-        return min(cap(spec.scale), spec.largest)
+    amount_number = staticmethod(units_of)
+    amount_stored = staticmethod(stored)  # type: ignore[assignment]  # takes int units
 
     def units_of(self, column: str, scale: int) -> str:
         return column
 
+    def clamped_units_of(self, column: str, scale: int) -> str:
+        return f"CASE WHEN typeof({column}) = 'integer' THEN {column} ELSE {INT64_MAX} END"
+
     def from_units(self, placeholder: str, scale: int) -> str:
         return placeholder
 
-    def exact_sum(self, column: str) -> tuple[str, ...]:
+    def sum_of(self, *columns: str, exact: bool = False) -> str:
+        if exact:
+            return f"units_sum({', '.join(columns)})"
+        return super().sum_of(*columns)
+
+    def add_of(self, *columns: str, exact: bool = False) -> str:
+        if exact:
+            return f"units_add({', '.join(columns)})"
+        return super().add_of(*columns)
+
+    def exact_sum(self, column: str, *, exact: bool = False) -> tuple[str, ...]:
+        if exact:
+            return (f"coalesce(units_sum({column}), 0)",)
         # sum() of integers stops with "integer overflow" past int64, which the volumes of
         # a million candles in units of 1e-8 can pass. The parts of each value above and
         # below 1e9 units are summed apart; each of those sums stays within int64 up to a
@@ -112,6 +125,8 @@ class SQLiteDialect(Dialect):
         )
 
     def exact_sum_value(self, parts: Sequence[Any], scale: int) -> Decimal:
+        if len(parts) == 1:
+            return from_units(parts[0], scale)
         high, low = parts
         return from_units(int(high) * _SUM_SPLIT + int(low), scale)
 
@@ -224,6 +239,8 @@ class SQLiteDatabase(Database):
             conn.execute("PRAGMA wal_autocheckpoint = 0")
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys = ON")
+        conn.create_aggregate("units_sum", -1, _UnitsSum)  # type: ignore[arg-type]
+        conn.create_function("units_add", -1, _units_add, deterministic=True)
         # SQLite's default page cache is 2 MB. Candle blocks are read as blobs whose pages
         # chain one to the next; from SQLite's cache a year of 1m candles reads about 4x
         # faster than through the OS. Memory is only taken as pages are read.
@@ -308,6 +325,21 @@ class SQLiteDatabase(Database):
 
     def schema_status(self) -> migrate.SchemaStatus:
         return migrate.status(self.connection)
+
+    def summed_rows(self, build: Callable[[bool], str], params: Sequence[Any] = ()) -> list[Any]:
+        # SQLite adds integers at C speed, but a sum past int64 stops with "integer
+        # overflow" and an amount in the overflow form turns it into a float: then the
+        # query runs again with the exact units_sum and units_add.
+        conn = self.connection
+        try:
+            rows = list(conn.execute(build(False), params).fetchall())
+        except sqlite3.OperationalError as exc:
+            if "integer overflow" not in str(exc):
+                raise
+        else:
+            if not any(type(value) is float for row in rows for value in row):
+                return rows
+        return list(conn.execute(build(True), params).fetchall())
 
     def int64_columns(self, conn: Any, sql: str, params: Sequence[Any], width: int) -> Any:
         """The rows stream into one NumPy array with no list of row tuples in between."""
@@ -408,7 +440,8 @@ class SQLiteDatabase(Database):
                 table, batch.columns, names, batch.key, on_conflict=on_conflict, rows=rows
             )
 
-        whole = len(batch.values) - len(batch.values) % chunk
+        values = _stored_values(batch.values)
+        whole = len(values) - len(values) % chunk
         # AUTOINCREMENT ids only grow, so rows above the old maximum are the new ones.
         highest_before = conn.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()[0]
         # A cursor's rowcount counts the statement's own rows, not those its triggers change.
@@ -416,10 +449,10 @@ class SQLiteDatabase(Database):
         if whole:
             changed += conn.executemany(
                 statement(ROWS_PER_STATEMENT),
-                (shared + batch.values[at : at + chunk] for at in range(0, whole, chunk)),
+                (shared + values[at : at + chunk] for at in range(0, whole, chunk)),
             ).rowcount
-        if whole < len(batch.values):
-            rest = batch.values[whole:]
+        if whole < len(values):
+            rest = values[whole:]
             changed += conn.execute(statement(len(rest) // width), shared + rest).rowcount
         inserted = conn.execute(
             f"SELECT count(*) FROM {table} WHERE id > ?", (highest_before,)
@@ -434,7 +467,11 @@ class SQLiteDatabase(Database):
         *,
         units: Mapping[str, int],
     ) -> list[tuple[str, list[Sequence[Any]]]]:
-        # Integer units are how SQLite stores amounts, so every value goes in as it is.
+        # Integer units are how SQLite stores amounts; from PostgreSQL they come as whole
+        # Decimals, and past int64 they go in the overflow form.
+        at_amounts = [index for index, name in enumerate(columns) if name in units]
+        if at_amounts:
+            rows = [_stored_row(row, at_amounts) for row in rows]
         # Many rows per INSERT (as upsert_batch does), each statement's values flattened.
         width = len(columns)
         chunk = max(1, min(ROWS_PER_STATEMENT, _MAX_VARIABLES // width))
@@ -852,3 +889,46 @@ def create_owner_only(path: Path) -> bool:
     # The umask may have narrowed the mode further, never widened it; set it exactly.
     os.chmod(path, OWNER_ONLY)
     return True
+
+
+def _stored_values(values: list[Any]) -> list[Any]:
+    """Batch values as SQLite stores them: units past int64 in the overflow form. Such
+    units are rare (a meme coin's volume), so the common batch is returned as it is."""
+    for value in values:
+        if type(value) is int and not -INT64_MAX <= value <= INT64_MAX:
+            return [stored(v) if type(v) is int else v for v in values]
+    return values
+
+
+def _stored_row(row: Sequence[Any], at_amounts: Sequence[int]) -> list[Any]:
+    out = list(row)
+    for index in at_amounts:
+        value = out[index]
+        if value is not None:
+            out[index] = stored(int(value))
+    return out
+
+
+class _UnitsSum:
+    """SQL aggregate units_sum(a, b, ...): the exact sum of every argument over the
+    group, as SQLite stores units (an integer, or past int64 the overflow form); NULL
+    when no value is, as sum() gives."""
+
+    def __init__(self) -> None:
+        self.total: int | None = None
+
+    def step(self, *values: int | str | None) -> None:
+        for value in values:
+            if value is not None:
+                self.total = units_of(value) + (self.total or 0)
+
+    def finalize(self) -> int | str | None:
+        return None if self.total is None else stored(self.total)
+
+
+def _units_add(*values: int | str | None) -> int | str | None:
+    """SQL function units_add(a, b, ...): the exact sum of a row's amounts, NULL if any
+    is NULL, as SQL's + gives."""
+    if any(value is None for value in values):
+        return None
+    return stored(sum(units_of(value) for value in values if value is not None))

@@ -31,7 +31,7 @@ CCXT_STANDARD = (
 def upgrade() -> None:
     connection = op.get_bind()
     if connection.dialect.name == "sqlite":
-        relax_table_definition(connection, "market_data", SPEC_SIX, CCXT_STANDARD)
+        relax_table_definition(connection, "market_data", [(SPEC_SIX, CCXT_STANDARD)])
         return
     connection.exec_driver_sql(
         "ALTER TABLE market_data DROP CONSTRAINT ck_market_data_timeframe, "
