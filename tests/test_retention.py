@@ -232,7 +232,7 @@ def test_the_dry_run_reports_what_would_move_or_go_and_changes_nothing(
 
 def add_logs_tickers_balances(store: Store, now: int) -> None:
     """One row past each horizon and one inside it, and an old INFO log that stays."""
-    for age in (100 * DAY, 10 * DAY):
+    for age in (366 * DAY, 10 * DAY):
         store.tickers.insert(
             {"symbol": ETH, "last_price": "0.1", "timestamp": now - age, "exchange": "binance"}
         )

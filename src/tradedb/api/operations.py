@@ -18,7 +18,7 @@ class Operations:
     @staticmethod
     def retention_policy() -> Policy:
         """The retention policy of the config file's `[retention]` table (else the
-        defaults: candles a year and tickers 90 days, then archived; DEBUG logs 30 days;
+        defaults: candles and tickers a year, then archived; DEBUG logs 30 days;
         balance history 2 years; trading records for ever)."""
         return Policy.from_config()
 

@@ -36,7 +36,7 @@ from tradedb.store.retention import TickerSpan as TickerSpan  # noqa: PLC0414 - 
 DAY_MS = 86_400_000
 DEFAULT_KEEP_DAYS = {
     "market_data": 365,  # the spec: raw market data, 1 year, older compressed
-    "tickers": 90,  # not in the spec; tickers are snapshots a bot rarely looks back on
+    "tickers": 365,  # the spec's rule for market data: 1 year, older compressed
     "bot_logs": 30,  # the spec: DEBUG logs, 30 days (other levels are kept)
     "balance_history": 730,  # the spec: 2 years
 }
