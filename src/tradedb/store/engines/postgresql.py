@@ -118,7 +118,12 @@ class PostgresDialect(Dialect):
         return f"CAST({column} * {10**scale} AS NUMERIC(38, 0))"
 
     def clamped_units_of(self, column: str, scale: int) -> str:
-        return f"CAST(least(greatest({column} * {10**scale}, -{INT64_MAX}), {INT64_MAX}) AS BIGINT)"
+        # Both signs to INT64_MAX, the one value the fast reads look for.
+        units = f"{column} * {10**scale}"
+        return (
+            f"CAST(CASE WHEN abs({units}) > {INT64_MAX} THEN {INT64_MAX} ELSE {units} END "
+            "AS BIGINT)"
+        )
 
     def from_units(self, placeholder: str, scale: int) -> str:
         return f"(CAST({placeholder} AS NUMERIC(38, 0)) * {Decimal(1).scaleb(-scale):f})"
