@@ -142,6 +142,22 @@ def test_freqtrade_trades_in_json_become_the_same_candles(
     )
 
 
+def test_freqtrade_trades_in_parquet_become_the_same_candles(
+    store: Store, tmp_path: Path
+) -> None:
+    from pyarrow import parquet
+
+    path = tmp_path / "XRP_ETH-trades.parquet"
+    parquet.write_table(read_feather("XRP_ETH-trades.feather"), path)
+
+    [result] = import_path(store, path, exchange="binance")
+
+    assert (result.format, result.trades) == ("freqtrade-trades", 12477)
+    assert stored(store, "binance", XRP, "1m") == exact(
+        ohlcv_rows(read_feather("XRP_ETH-1m.feather"))
+    )
+
+
 def test_kraken_trade_history_becomes_candles(store: Store) -> None:
     [result] = import_path(store, DATA / "BCHEUR.csv", exchange="kraken", timeframe="5m")
 

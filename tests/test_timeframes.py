@@ -280,3 +280,25 @@ def test_the_cli_reads_and_lists_monthly_candles(store: Store) -> None:
     assert (entry["timeframe"], entry["candles"], entry["missing"]) == ("1M", 3, 0)
     assert read.exit_code == 0, read.output
     assert [c["timestamp"] for c in json.loads(read.stdout)] == [row[0] for row in rows]
+
+
+def test_a_file_whose_timeframe_cannot_be_read_is_one_line_naming_it_and_the_option(
+    store: Store, tmp_path: Path
+) -> None:
+    path = tmp_path / "eth-prices.feather"
+    freqtrade_file(path, [tuple(row) for row in ETH_5M[:3]])
+
+    result = CliRunner().invoke(
+        app,
+        [
+            *("import", str(path), "--format", "freqtrade-feather", "--exchange", "binance"),
+            *("--symbol", ETH, "--db", target_of(store)),
+        ],
+    )
+
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "error: eth-prices.feather: timeframe=None: cannot be told from eth-prices.feather; "
+        "give `--timeframe TIMEFRAME`"
+    ]
+    assert store.market.coverage() == []
