@@ -142,9 +142,7 @@ def test_freqtrade_trades_in_json_become_the_same_candles(
     )
 
 
-def test_freqtrade_trades_in_parquet_become_the_same_candles(
-    store: Store, tmp_path: Path
-) -> None:
+def test_freqtrade_trades_in_parquet_become_the_same_candles(store: Store, tmp_path: Path) -> None:
     from pyarrow import parquet
 
     path = tmp_path / "XRP_ETH-trades.parquet"
