@@ -29,7 +29,7 @@ from tradedb.services.location import config_section
 from tradedb.services.ops import archive
 from tradedb.services.ops.archive_location import Folder, locate
 from tradedb.store import Store
-from tradedb.store.retention import PERMANENT, PermanentTable, RetentionRecords, TickerRow
+from tradedb.store.retention import PERMANENT, PermanentTable, RetentionRecords
 from tradedb.store.retention import CandleSpan as CandleSpan  # noqa: PLC0414 - Events carry it
 from tradedb.store.retention import TickerSpan as TickerSpan  # noqa: PLC0414 - Events carry it
 
@@ -184,7 +184,7 @@ def run(
         for span in spans:
             report.partitions.append(_archive_span(records, folder, manifest, span, event))
         for ticker_span in ticker_spans(records, report.cutoffs["tickers"]):
-            move = _archive_tickers(records, folder, manifest, ticker_span, event)
+            move = _archive_span(records, folder, manifest, ticker_span, event)
             report.ticker_partitions.append(move)
         for table in DELETED_TABLES:
             counted = records.count_before(table, report.cutoffs[table])
@@ -270,64 +270,46 @@ def _unchanged(folder: Folder, relative: str, size: int, entry: archive.ArchiveF
     return entry.bytes == size
 
 
+@dataclass(frozen=True)
+class _Kind:
+    """What differs between archiving a span of candles and a span of tickers: how its
+    rows are read (int64 columns, or rows), merged with the file's, written and deleted."""
+
+    move_of: Callable[[Any], PartitionMove]
+    fresh: Callable[[RetentionRecords, Any], Any]
+    count: Callable[[Any], int]
+    older: Callable[[Any], Any]
+    none: Callable[[], Any]
+    merge: Callable[[Any, Any], Any]
+    write: Callable[..., archive.ArchiveFile]
+    delete: Callable[[RetentionRecords, Any, Any], int | None]
+
+
 def _archive_span(
     records: RetentionRecords,
     folder: Folder,
     manifest: dict[str, archive.ArchiveFile],
-    span: CandleSpan,
+    span: CandleSpan | TickerSpan,
     event: Event,
 ) -> PartitionMove:
-    move = _move_of(span)
-    fresh = records.candle_columns(span)
-    move.rows = int(fresh.shape[1])
+    kind = _CANDLES if isinstance(span, CandleSpan) else _TICKERS
+    move = kind.move_of(span)
+    fresh = kind.fresh(records, span)
+    move.rows = kind.count(fresh)
     existing = manifest.get(move.file)
     older = (
-        archive.candle_columns_of(archive.checked_table(folder, move.file, existing))
+        kind.older(archive.checked_table(folder, move.file, existing))
         if existing is not None
-        else archive.empty_columns()
+        else kind.none()
     )
-    merged = archive.merge(fresh, older)
-    market = {
-        "exchange": span.exchange,
-        "symbol": span.symbol,
-        "timeframe": span.timeframe,
-        "year": str(archive.year_of(span.start)),
-    }
-    entry = archive.write_partition(
-        folder, move.file, merged, market, fault=lambda step: event(step, span)
-    )
+    merged = kind.merge(fresh, older)
+    market = {"exchange": span.exchange, "symbol": span.symbol}
+    if isinstance(span, CandleSpan):
+        market["timeframe"] = span.timeframe
+    market["year"] = str(archive.year_of(span.start))
+    entry = kind.write(folder, move.file, merged, market, fault=lambda step: event(step, span))
     _record(folder, manifest, entry, span, event)
-    deleted = records.delete_candles_if_unchanged(span, fresh)
-    return _moved(move, deleted, entry, span, event)
-
-
-def _archive_tickers(
-    records: RetentionRecords,
-    folder: Folder,
-    manifest: dict[str, archive.ArchiveFile],
-    span: TickerSpan,
-    event: Event,
-) -> PartitionMove:
-    move = _ticker_move_of(span)
-    fresh: list[TickerRow] = records.ticker_rows(span)
-    move.rows = len(fresh)
-    existing = manifest.get(move.file)
-    older = (
-        archive.ticker_rows_of(archive.checked_table(folder, move.file, existing))
-        if existing is not None
-        else []
-    )
-    merged = archive.merge_rows(fresh, older)
-    market = {
-        "exchange": span.exchange,
-        "symbol": span.symbol,
-        "year": str(archive.year_of(span.start)),
-    }
-    entry = archive.write_ticker_partition(
-        folder, move.file, merged, market, fault=lambda step: event(step, span)
-    )
-    _record(folder, manifest, entry, span, event)
-    deleted = records.delete_tickers_if_unchanged(span, fresh)
+    deleted = kind.delete(records, span, fresh)
     return _moved(move, deleted, entry, span, event)
 
 
@@ -374,6 +356,28 @@ def _ticker_move_of(span: TickerSpan) -> PartitionMove:
     year = archive.year_of(span.start)
     relative = archive.ticker_partition_path(span.exchange, span.symbol, year)
     return PartitionMove(span.exchange, span.symbol, "", year, span.rows, relative)
+
+
+_CANDLES = _Kind(
+    _move_of,
+    RetentionRecords.candle_columns,
+    lambda columns: int(columns.shape[1]),
+    archive.candle_columns_of,
+    archive.empty_columns,
+    archive.merge,
+    archive.write_partition,
+    RetentionRecords.delete_candles_if_unchanged,
+)
+_TICKERS = _Kind(
+    _ticker_move_of,
+    RetentionRecords.ticker_rows,
+    len,
+    archive.ticker_rows_of,
+    list,
+    archive.merge_rows,
+    archive.write_ticker_partition,
+    RetentionRecords.delete_tickers_if_unchanged,
+)
 
 
 def _report(store: Store, policy: Policy, now: int, *, dry_run: bool) -> RetentionReport:
