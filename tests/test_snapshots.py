@@ -213,3 +213,36 @@ def test_snapshot_command_refuses_bad_input_in_one_line(db_path: Path, args: tup
     assert len(result.stderr.splitlines()) == 1, result.stderr
     assert "Traceback" not in result.stderr
     assert not db_path.exists()
+
+
+def test_the_portfolio_holds_each_exchanges_latest_snapshot_with_its_own_time(
+    store: Store,
+) -> None:
+    from tradedb.services.analytics.reading import latest_snapshot
+
+    def row(exchange: str, asset: str, at: int, usd: str) -> dict[str, object]:
+        return {
+            "timestamp": at,
+            "asset": asset,
+            "amount": "1",
+            "usd_value": usd,
+            "price_per_unit": usd,
+            "exchange": exchange,
+        }
+
+    early, late = ms("2024-01-01T00:00"), ms("2024-03-01T00:00")
+    store.snapshots.insert(row("binance", "BTC", early - HOUR, "40000"))
+    store.snapshots.insert(row("binance", "BTC", early, "42000"))
+    store.snapshots.insert(row("kraken", "ETH", late, "3000.5"))
+
+    view = latest_snapshot(store)
+    before_kraken = latest_snapshot(store, at=late - 1)
+
+    # Binance's latest snapshot is older than Kraken's: it is still the portfolio's.
+    assert [(r.exchange, r.timestamp, r.usd_value) for r in view.rows] == [
+        ("binance", early, Decimal("42000")),
+        ("kraken", late, Decimal("3000.5")),
+    ]
+    assert (view.timestamp, view.total_usd) == (late, Decimal("45000.5"))
+    assert [r.exchange for r in before_kraken.rows] == ["binance"]
+    assert [r.exchange for r in latest_snapshot(store, exchange="kraken").rows] == ["kraken"]

@@ -89,7 +89,7 @@ class Analytics:
         return snapshot_days(self._store, start, end, valuer, progress=progress)
 
     def portfolio(self, *, at: object = None, exchange: str | None = None) -> reading.PortfolioView:
-        """The newest stored snapshot at or before `at`."""
+        """Every exchange's newest stored snapshot at or before `at`, each with its own time."""
         return reading.latest_snapshot(self._store, at=at, exchange=exchange)
 
     # --- performance ---------------------------------------------------------------------

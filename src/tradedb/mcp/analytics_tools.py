@@ -105,8 +105,9 @@ def register(server: MCPServer, db: TradeDB) -> None:
     def portfolio(
         *, exchange: OptionalExchange = None, at: Time = None, limit: Limit = DEFAULT_ROWS
     ) -> Portfolio:
-        """The latest portfolio snapshot (at or before `at`, if given): per exchange and
-        asset the amount held, its USD price and value, and the USD total."""
+        """Every exchange's latest portfolio snapshot (at or before `at`, if given), each
+        row with its own time: per exchange and asset the amount held, its USD price and
+        value, and the USD total."""
         view = db.analytics.portfolio(at=at, exchange=exchange)
         return Portfolio(
             timestamp=view.timestamp,

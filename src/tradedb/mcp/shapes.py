@@ -249,7 +249,10 @@ class SnapshotRowShape(RowTimes):
 
 
 class Portfolio(BaseModel):
-    timestamp: int = Field(description="When the snapshot was taken, epoch ms UTC.")
+    timestamp: int = Field(
+        description="The newest of the exchanges' snapshot times, epoch ms UTC; each row "
+        "has its own exchange's."
+    )
     total_usd: FixedPoint
     rows: list[SnapshotRowShape]
     truncated: bool

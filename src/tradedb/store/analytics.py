@@ -285,8 +285,29 @@ class AnalyticsRecords:
             stored = self.snapshots.select_all("timestamp = ?", (at_ms,))
         return stored
 
-    def snapshot_at(self, at_ms: int) -> list[PortfolioSnapshot]:
-        return self.snapshots.select_all("timestamp = ?", (at_ms,))
+    def latest_snapshots(
+        self, at_ms: int | None, exchange: str | None = None
+    ) -> list[PortfolioSnapshot]:
+        """Each exchange's newest snapshot rows taken at or before at_ms (any time when
+        None): exchanges are snapshotted at their own times, so no one snapshot time
+        holds them all."""
+        where, params = "1 = 1", list[object]()
+        if at_ms is not None:
+            where, params = "timestamp <= ?", list[object]([at_ms])
+        if exchange is not None:
+            where += " AND exchange = ?"
+            params.append(exchange)
+        newest = self.db.connection.execute(
+            f"SELECT exchange, max(timestamp) FROM portfolio_snapshots WHERE {where} "
+            "GROUP BY exchange",
+            params,
+        ).fetchall()
+        rows: list[PortfolioSnapshot] = []
+        for venue, timestamp in newest:
+            rows += self.snapshots.select_all(
+                "exchange = ? AND timestamp = ?", (venue, int(timestamp))
+            )
+        return rows
 
     def upsert_performance(self, rows: Iterable[Mapping[str, Any]]) -> list[Performance]:
         """Insert or update rows keyed by (date, strategy, exchange), in one transaction."""

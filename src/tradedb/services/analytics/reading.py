@@ -52,8 +52,8 @@ def performance_page(
 
 @dataclass(frozen=True)
 class PortfolioView:
-    """One portfolio snapshot: its time, its rows (by exchange, then asset) and their
-    USD total."""
+    """Each exchange's latest snapshot: the newest of their times, the rows (by exchange,
+    then asset, each with its own time) and their USD total."""
 
     timestamp: int
     rows: list[PortfolioSnapshot]
@@ -66,28 +66,24 @@ class PortfolioView:
 def latest_snapshot(
     store: Store, *, at: object = None, exchange: str | None = None
 ) -> PortfolioView:
-    """The newest snapshot taken at or before `at` (default: the newest of all); with
-    `exchange`, only that exchange's rows of it."""
+    """Each exchange's newest snapshot taken at or before `at` (default: its newest of
+    all); with `exchange`, only that exchange's. Exchanges are snapshotted at their own
+    times, so each row keeps its own `timestamp`."""
     at_ms = None if at is None else parse_time_bound(at, "at")
     if exchange is not None:
         check_exchange(exchange)
     with store.db.snapshot():
-        where = {} if exchange is None else {"exchange": exchange}
-        newest = store.snapshots.list(
-            where, until=None if at_ms is None else at_ms + 1, newest_first=True, limit=1
+        rows = AnalyticsRecords.of(store).latest_snapshots(at_ms, exchange)
+    if not rows:
+        raise UnknownRecord(
+            "portfolio_snapshots",
+            exchange or "any exchange",
+            "no portfolio snapshot is stored"
+            + ("" if at_ms is None else " at or before that time")
+            + " (`tradedb snapshot` writes them)",
         )
-        if not newest.items:
-            raise UnknownRecord(
-                "portfolio_snapshots",
-                exchange or "any exchange",
-                "no portfolio snapshot is stored"
-                + ("" if at_ms is None else " at or before that time")
-                + " (`tradedb snapshot` writes them)",
-            )
-        timestamp = newest.items[0].timestamp
-        rows = AnalyticsRecords.of(store).snapshot_at(timestamp)
-    chosen = [row for row in rows if exchange is None or row.exchange == exchange]
-    return PortfolioView(timestamp, sorted(chosen, key=lambda row: (row.exchange, row.asset)))
+    newest = max(row.timestamp for row in rows)
+    return PortfolioView(newest, sorted(rows, key=lambda row: (row.exchange, row.asset)))
 
 
 def _next_day(iso: str) -> str:
