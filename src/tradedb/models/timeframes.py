@@ -73,6 +73,11 @@ class Timeframe:
         """Where the candle starting at `start_ms` ends (the next one's start)."""
         return self.shift(start_ms, 1)
 
+    def starts_closed_between(self, not_before_ms: int, at_ms: int) -> tuple[int, int]:
+        """The first and last start of the candles that closed in [not_before_ms, at_ms]:
+        a candle still open at at_ms has its close in the future."""
+        return self.shift(self.ceil(not_before_ms), -1), self.shift(self.floor(at_ms), -1)
+
     def count(self, first_ms: int, last_ms: int) -> int:
         """Candles from the aligned `first_ms` to the aligned `last_ms`, both included."""
         if self.monthly:

@@ -158,9 +158,7 @@ class AnalyticsRecords:
         conn = self.db.connection
         best: StoredQuote | None = None
         for timeframe, frame in TIMEFRAMES.items():
-            # Starts of the candles that closed in [not_before_ms, at_ms].
-            newest_start = frame.shift(frame.floor(at_ms), -1)
-            oldest_start = frame.shift(frame.ceil(not_before_ms), -1)
+            oldest_start, newest_start = frame.starts_closed_between(not_before_ms, at_ms)
             params: list[Any] = [symbol, timeframe, newest_start, oldest_start]
             where = "symbol = ? AND timeframe = ? AND timestamp <= ? AND timestamp >= ?"
             if exchange is not None:

@@ -116,10 +116,6 @@ class Dialect(ABC):
         """SQL giving an amount column as int64 units, a value past int64 as INT64_MAX:
         the fast reads' form, which reads such rows again exactly."""
 
-    @abstractmethod
-    def from_units(self, placeholder: str, scale: int) -> str:
-        """SQL storing integer units given in `placeholder` into an amount column."""
-
     def sum_of(self, *columns: str, exact: bool = False) -> str:
         """SQL summing amount columns (each row's values added together) over a group.
         Exact on PostgreSQL; on SQLite `exact` asks for it (see Database.summed_rows)."""

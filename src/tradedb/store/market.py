@@ -238,16 +238,24 @@ def candle_columns_sql(dialect: Dialect, *, exact: bool = False) -> str:
 def candle_columns(db: Database, conn: Any, where: str, params: Sequence[Any]) -> Any:
     """Candles `where` selects, in time order, as NumPy columns of shape (6, candles):
     int64, or where a value passes int64 (a meme coin's volume) Python ints."""
-    import numpy as np
-
     tail = f"FROM market_data WHERE {where} ORDER BY timestamp"
     sql = f"SELECT {candle_columns_sql(db.dialect)} {tail}"
     columns = db.int64_columns(conn, sql, params, len(CANDLE_FIELDS))
     if not (columns[1:] == INT64_MAX).any():
         return columns
     exact = f"SELECT {candle_columns_sql(db.dialect, exact=True)} {tail}"
-    rows = [tuple(map(int, row)) for row in conn.execute(exact, params).fetchall()]
-    return np.array(rows, dtype=object).T.reshape(len(CANDLE_FIELDS), -1)
+    return unit_columns([tuple(map(int, row)) for row in conn.execute(exact, params).fetchall()])
+
+
+def unit_columns(rows: Sequence[Sequence[int]]) -> Any:
+    """Candle rows (timestamp and units) as NumPy columns of shape (6, candles): int64,
+    or Python ints when a value passes int64."""
+    import numpy as np
+
+    try:
+        return np.array(rows, dtype=np.int64).reshape(-1, len(CANDLE_FIELDS)).T
+    except OverflowError:
+        return np.array(rows, dtype=object).reshape(-1, len(CANDLE_FIELDS)).T
 
 
 def arrow_columns(columns: Any) -> list[Any]:

@@ -23,7 +23,7 @@ The rules:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +35,7 @@ from tradedb.services.ops.archive_location import locate
 from tradedb.store import Store
 from tradedb.store.analytics import AnalyticsRecords, StoredQuote
 from tradedb.store.bulk import CandleUnits
-from tradedb.store.market import Coverage
+from tradedb.store.market import Coverage, unit_columns
 from tradedb.store.reports import ReportRecords
 
 SCALE = archive.SCALE
@@ -107,19 +107,18 @@ class MarketHistory:
         archived = self.archived_candles(exchange, symbol, timeframe, since, until)
         if archived is None or not archived.shape[1]:
             return rows
-        merged = archive.merge(_columns(rows), archived)
+        merged = archive.merge(unit_columns(rows), archived)
         return [tuple(row) for row in merged.T.tolist()]
 
     def first_timestamp(self, exchange: str, symbol: str, timeframe: str) -> int | None:
         stored = self.store.market.first_timestamp(exchange, symbol, timeframe)
         files = self._candle_files((exchange, symbol, timeframe))
-        return _least(stored, min((f.first_timestamp for f in files), default=None))
+        return _either(min, stored, min((f.first_timestamp for f in files), default=None))
 
     def last_timestamp(self, exchange: str, symbol: str, timeframe: str) -> int | None:
         stored = self.store.market.last_timestamp(exchange, symbol, timeframe)
         files = self._candle_files((exchange, symbol, timeframe))
-        newest = max((f.last_timestamp for f in files), default=None)
-        return newest if stored is None else stored if newest is None else max(stored, newest)
+        return _either(max, stored, max((f.last_timestamp for f in files), default=None))
 
     def coverage(self, exchange: str | None = None) -> list[Coverage]:
         """First and last time and count per market and timeframe; the archive's come
@@ -262,9 +261,7 @@ class MarketHistory:
             frame = TIMEFRAMES.get(timeframe)
             if market != symbol or (exchange is not None and venue != exchange) or not frame:
                 continue
-            # Starts of the candles that closed in [not_before_ms, at_ms].
-            newest_start = frame.shift(frame.floor(at_ms), -1)
-            oldest_start = frame.shift(frame.ceil(not_before_ms), -1)
+            oldest_start, newest_start = frame.starts_closed_between(not_before_ms, at_ms)
             closes = found.values(files, ("close_price", SCALE), oldest_start, newest_start + 1)
             if not closes.shape[1]:
                 continue
@@ -360,17 +357,9 @@ class MarketHistory:
         return TickerPage(tickers, more)
 
 
-def _columns(rows: Sequence[Sequence[int]]) -> Any:
-    import numpy as np
-
-    try:
-        return np.array(rows, dtype=np.int64).reshape(-1, 6).T
-    except OverflowError:
-        return np.array(rows, dtype=object).reshape(-1, 6).T
-
-
-def _least(a: int | None, b: int | None) -> int | None:
-    return b if a is None else a if b is None else min(a, b)
+def _either(pick: Callable[..., int], a: int | None, b: int | None) -> int | None:
+    """`pick` (min or max) of the values that exist, or None."""
+    return b if a is None else a if b is None else pick(a, b)
 
 
 def _holes_of(stamps: Sequence[int], frame: Timeframe) -> list[tuple[int, int]]:

@@ -125,9 +125,6 @@ class PostgresDialect(Dialect):
             "AS BIGINT)"
         )
 
-    def from_units(self, placeholder: str, scale: int) -> str:
-        return f"(CAST({placeholder} AS NUMERIC(38, 0)) * {Decimal(1).scaleb(-scale):f})"
-
     def exact_sum(self, column: str, *, exact: bool = False) -> tuple[str, ...]:
         return (f"coalesce(sum({column}), 0)",)
 

@@ -99,9 +99,6 @@ class SQLiteDialect(Dialect):
     def clamped_units_of(self, column: str, scale: int) -> str:
         return f"CASE WHEN typeof({column}) = 'integer' THEN {column} ELSE {INT64_MAX} END"
 
-    def from_units(self, placeholder: str, scale: int) -> str:
-        return placeholder
-
     def sum_of(self, *columns: str, exact: bool = False) -> str:
         if exact:
             return f"units_sum({', '.join(columns)})"
