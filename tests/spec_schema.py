@@ -61,7 +61,8 @@ EXTRA_COLUMN_DECLARATIONS: dict[tuple[str, str], Declared] = {
 # Tables tradedb adds, column by column:
 #   wallet_movements: the ledger's journal, every change of a wallet as signed amounts;
 #   a wallet's balances are the sum of its movements, and the journal is never pruned;
-#   sync_cursors: where each stream of an exchange account's sync goes on from.
+#   sync_cursors: where each stream of an exchange account's sync goes on from;
+#   reference_prices: an asset's configured USD price and the period it holds for.
 EPOCH_SECONDS_DEFAULT = "strftime('%s','now')"
 EXTRA_TABLES: dict[str, dict[str, Declared]] = {
     "wallet_movements": {
@@ -86,6 +87,16 @@ EXTRA_TABLES: dict[str, dict[str, Declared]] = {
         "last_id": Declared("TEXT"),
         "synced_at": Declared("INTEGER", notnull=True),
         "created_at": Declared("INTEGER", default=EPOCH_SECONDS_DEFAULT),
+    },
+    "reference_prices": {
+        "id": Declared("INTEGER", notnull=True, pk=True),
+        "asset": Declared("TEXT", notnull=True),
+        "price_usd": Declared("", notnull=True, scale=8),
+        "valid_from": Declared("INTEGER"),
+        "valid_until": Declared("INTEGER"),
+        "source": Declared("TEXT", notnull=True),
+        "created_at": Declared("INTEGER", default=EPOCH_SECONDS_DEFAULT),
+        "updated_at": Declared("INTEGER", default=EPOCH_SECONDS_DEFAULT),
     },
 }
 # Value sets of the extra columns, by table: how an order reached the exchange.
@@ -131,6 +142,7 @@ class IndexShape:
 #   that submitting the same intent twice finds the first order.
 #   idx_market_data_exchange_symbol_timeframe: the spec's candle index leaves out the
 #   exchange, so a market's reads stepped over other exchanges' rows of the same symbol.
+#   idx_reference_prices_asset: an asset's reference prices, by the start of their period.
 EXTRA_INDEX_SHAPES = {
     "uq_trades_exchange_trade_id": IndexShape("trades", ("exchange", "exchange_trade_id"), True),
     "uq_performance_metrics_scope": IndexShape(
@@ -148,6 +160,7 @@ EXTRA_INDEX_SHAPES = {
     "idx_market_data_exchange_symbol_timeframe": IndexShape(
         "market_data", ("exchange", "symbol", "timeframe", "timestamp"), False
     ),
+    "idx_reference_prices_asset": IndexShape("reference_prices", ("asset", "valid_from"), False),
 }
 # The same, by name, with the table each belongs to.
 EXTRA_UNIQUE_INDEXES = {

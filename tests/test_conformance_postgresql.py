@@ -72,7 +72,8 @@ TYPE_MAP = {"INTEGER": "bigint", "TEXT": TEXT, "BOOLEAN": "boolean"}
 DECLARED_TYPE_MAP = {"INTEGER": "bigint", "TEXT": TEXT, "BLOB": "bytea", "BOOLEAN": "boolean"}
 AMOUNT_TYPES = {spec.scale: f"numeric({spec.precision},{spec.scale})" for spec in (AMOUNT, PERCENT)}
 
-TABLES_WITH_UPDATED_AT = ("trades", "crypto_orders", "positions", "bot_config", "wallets")
+SPEC_TABLES_WITH_UPDATED_AT = ("trades", "crypto_orders", "positions", "bot_config", "wallets")
+TABLES_WITH_UPDATED_AT = (*SPEC_TABLES_WITH_UPDATED_AT, "reference_prices")
 TOUCH_FUNCTION = "trg_touch_updated_at"
 BLOCK_EVENTS = ("insert", "update", "delete", "truncate")
 TRIGGER_FUNCTIONS = {TOUCH_FUNCTION, *(f"trg_market_data_blocks_{e}" for e in BLOCK_EVENTS)}
@@ -488,7 +489,7 @@ def test_tables_with_updated_at_are_the_spec_ones(spec_db: sqlite3.Connection) -
     with_updated_at = [
         t for t in SPEC_TABLES if "updated_at" in {c.name for c in columns(spec_db, t)}
     ]
-    assert with_updated_at == list(TABLES_WITH_UPDATED_AT)
+    assert with_updated_at == list(SPEC_TABLES_WITH_UPDATED_AT)
 
 
 def test_readable_views_show_the_columns_of_their_tables_amounts_as_text(pg: PgConn) -> None:
@@ -983,6 +984,7 @@ def test_a_database_at_0004_upgrades_to_the_schema_of_a_new_one(
         # The table as revision 0004 made it, holding an order (the upgrade makes the
         # views again from the tables as they are then).
         old.execute("DROP VIEW crypto_orders_readable")
+        old.execute("DROP TABLE reference_prices CASCADE")  # 0008's
         old.execute("DROP INDEX uq_crypto_orders_client_order_id")
         old.execute("ALTER TABLE crypto_orders DROP CONSTRAINT ck_crypto_orders_submission")
         old.execute("ALTER TABLE crypto_orders DROP COLUMN submission")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -27,6 +28,8 @@ from cli_harness import isolated_environ
 from conftest import sha256
 from tradedb.cli.app import app
 from tradedb.errors import ValidationError
+from tradedb.models.values import to_epoch_ms
+from tradedb.services.analytics.references import list_reference_prices
 from tradedb.services.demo import (
     DEMO_KEY,
     SAMPLE_DATA,
@@ -187,10 +190,18 @@ def test_reference_prices_are_configured_and_said_not_to_be_market_data(
     store: Store, demo: tuple[DemoResult, Recorder]
 ) -> None:
     config = {c.config_key: c for c in store.config.list(limit=100).items}
+    prices = {row.asset: row for row in list_reference_prices(store)}
 
-    assert Decimal(config["reference_price.BTC"].config_value) == 12000
-    assert Decimal(config["reference_price.EUR"].config_value) == Decimal("1.07")
-    assert "not market data" in (config["reference_price.BTC"].description or "")
+    assert prices["BTC"].price_usd == 12000
+    assert prices["EUR"].price_usd == Decimal("1.07")
+    assert "not market data" in prices["BTC"].source
+    # Each holds over its own exchange's days (and up to the end of the day after them).
+    assert (prices["BTC"].valid_from, prices["BTC"].valid_until) == (
+        to_epoch_ms(datetime(2018, 1, 10, tzinfo=UTC), "t"),
+        to_epoch_ms(datetime(2018, 2, 1, tzinfo=UTC), "t"),
+    )
+    assert prices["EUR"].covers(to_epoch_ms(datetime(2023, 1, 2, tzinfo=UTC), "t"))
+    assert not prices["BTC"].covers(to_epoch_ms(datetime(2023, 1, 2, tzinfo=UTC), "t"))
     assert config[DEMO_KEY].config_value == "true"
     # Each strategy's capital in USD, as analytics reads it: half of 1 BTC, half of 10,000 EUR.
     assert Decimal(config["capital.sma_cross.binance"].config_value) == 6000
@@ -222,6 +233,45 @@ def test_daily_metrics_cover_each_strategy_on_its_own_days(store: Store) -> None
         assert dates[(strategy, "kraken")] <= {"2023-01-01", "2023-01-02"}
     assert len(dates[(None, "binance")]) == 21
     assert dates[(None, "kraken")] == {"2023-01-01", "2023-01-02"}
+
+
+def test_metrics_and_snapshot_run_again_on_the_demo_database_add_nothing_outside_the_periods(
+    demo: tuple[DemoResult, Recorder], tmp_path: Path
+) -> None:
+    copy = tmp_path / "copy.sqlite"
+    with sqlite3.connect(demo[0].database) as source, sqlite3.connect(copy) as target:
+        source.backup(target)
+    env = isolated_environ(tmp_path)
+    with Store.open(copy, readonly=True) as before_store:
+        before = {(r.date, r.strategy, r.exchange) for r in _performance(before_store)}
+
+    metrics = CliRunner().invoke(app, ["metrics", "--db", str(copy)], env=env)
+    snapshot = CliRunner().invoke(
+        app, ["snapshot", "--db", str(copy), "--at", "2023-01-02T12:00:00+00:00"], env=env
+    )
+
+    assert metrics.exit_code == 1, metrics.output  # Binance cannot be valued after January 2018
+    assert snapshot.exit_code == 1, snapshot.output  # its coins have no price in 2023
+    with Store.open(copy, readonly=True) as after_store:
+        after = _performance(after_store)
+        taken = after_store.snapshots.list({"timestamp": 1_672_660_800_000}).items
+    dates = {r.date for r in after}
+    in_periods = {f"2018-01-{day:02}" for day in range(10, 31)} | {"2023-01-01", "2023-01-02"}
+    assert dates <= in_periods | {"2023-01-03"}, sorted(dates - in_periods)[:5]
+    assert len(after) < 200  # before reference prices had periods: 1,886 rows
+    assert before <= {(r.date, r.strategy, r.exchange) for r in after}
+    assert {(r.exchange, r.asset) for r in taken} == {("kraken", "BCH"), ("kraken", "EUR")}
+
+
+def _performance(store: Store) -> list[Any]:
+    rows: list[Any] = []
+    after = None
+    while True:
+        page = store.performance.list(after=after, limit=1000)
+        rows += page.items
+        if page.next_after is None:
+            return rows
+        after = page.next_after
 
 
 # --- what the user sees -----------------------------------------------------------------------

@@ -26,6 +26,7 @@ from conftest import DATA
 from tradedb.cli.app import app
 from tradedb.errors import ValidationError
 from tradedb.models import Trade
+from tradedb.services.analytics.references import set_reference_price
 from tradedb.services.ledger.audit import audit
 from tradedb.services.marketdata.importing import import_path
 from tradedb.services.paper import SessionResult, Strategy, plan_session, run_session
@@ -600,14 +601,19 @@ def test_capital_is_recorded_in_usd_per_strategy_and_exchange(real_store: Store)
     assert [s.capital_usd for s in result.strategies] == [Decimal("8100.3"), Decimal("5400.2")]
 
 
-def test_the_quote_price_comes_from_bot_config_or_is_warned_about(real_store: Store) -> None:
+def test_the_quote_price_is_the_reference_price_at_the_start_or_is_warned_about(
+    real_store: Store,
+) -> None:
     no_price = real_session(real_store, quote_usd=None, strategies=["rsi_revert"])
     assert real_store.config.count() == 0
-    assert "no USD price for BTC (give `quote_usd=PRICE` or set bot_config" in no_price.warnings[0]
+    assert "no USD price for BTC at the session's start" in no_price.warnings[0]
+    # A price for another period does not count.
+    set_reference_price(real_store, "BTC", "9000", valid_until="2018-01-01", source="test")
+    again = real_session(real_store, quote_usd=None, strategies=["rsi_revert"])
+    assert real_store.config.count() == 0
+    assert "no USD price for BTC at the session's start" in again.warnings[0]
 
-    real_store.config.insert(
-        {"config_key": "reference_price.BTC", "config_value": "14000", "config_type": "number"}
-    )
+    set_reference_price(real_store, "BTC", "14000", valid_from="2018-01-01", source="test")
     priced = real_session(real_store, quote_usd=None, strategies=["rsi_revert"])
     assert priced.replayed
     assert priced.warnings == []
@@ -760,7 +766,7 @@ def test_the_missing_quote_price_warning_names_the_command_line_option(
     shown = paper(db_target, "--strategy", "rsi_revert", *BASE)
 
     assert shown.exit_code == 0, shown.stderr
-    assert "warning: no USD price for BTC (give `--quote-usd PRICE` or set bot_config" in (
+    assert "warning: no USD price for BTC at the session's start (give `--quote-usd PRICE` or" in (
         shown.stderr
     )
     assert "quote_usd" not in shown.stderr  # the library's spelling is for Python callers

@@ -61,6 +61,7 @@ def test_open_gives_every_part_on_both_engines(db_target: str) -> None:
             "balance_history",
             "wallet_movements",
             "sync_cursors",
+            "reference_prices",
         }
         assert db.schema().up_to_date
 

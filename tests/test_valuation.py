@@ -15,6 +15,7 @@ from pyarrow import feather
 
 from conftest import DATA
 from tradedb.errors import Unvaluable, ValidationError
+from tradedb.services.analytics.references import set_reference_price
 from tradedb.services.analytics.valuation import (
     Valuer,
     parse_max_age,
@@ -152,13 +153,11 @@ def test_reference_price_values_btc_and_eth_through_it(eth_btc: Path) -> None:
     assert btc.price == Decimal("13500")
 
 
-def test_configured_reference_price_is_read_and_the_given_one_wins(store: Store) -> None:
-    store.config.insert(
-        {"config_key": "reference_price.BTC", "config_value": "13500", "config_type": "number"}
-    )
+def test_stored_reference_price_is_read_and_the_given_one_wins(store: Store) -> None:
+    set_reference_price(store, "BTC", "13500", source="test")
     assert Valuer(store).price_usd("BTC", T).price == Decimal("13500")
     assert Valuer(store, {"BTC": "14000"}).price_usd("BTC", T).price == Decimal("14000")
-    assert Valuer(store, configured_references=False).reference_prices == {}
+    assert Valuer(store, configured_references=False).reference_price("BTC", T) is None
 
 
 def test_market_data_comes_before_a_reference_price(store: Store) -> None:

@@ -7,9 +7,9 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from tradedb.models import Performance
+from tradedb.models import Performance, ReferencePrice
 from tradedb.models.values import to_epoch_ms
-from tradedb.services.analytics import reading
+from tradedb.services.analytics import reading, references
 from tradedb.services.analytics.metrics import MetricsResult, compute_metrics
 from tradedb.services.analytics.snapshots import Snapshot, snapshot_days, snapshot_portfolio
 from tradedb.services.analytics.valuation import (
@@ -48,10 +48,11 @@ class Analytics:
         max_age_ms: int = DEFAULT_MAX_AGE_MS,
         configured_references: bool = True,
     ) -> Valuer:
-        """A valuer of assets in USD from stored tickers and candles (and reference
-        prices: given here, or configured as `reference_price.<ASSET>`, which are read
-        unless `configured_references` is False). Make one per task: it remembers the
-        quotes it has looked up."""
+        """A valuer of assets in USD from stored tickers and candles, and reference
+        prices: given here (they hold at any time, for this valuer only), or stored with
+        their periods (`set_reference_price`), which are read unless
+        `configured_references` is False. Make one per task: it remembers the quotes it
+        has looked up."""
         return Valuer(
             self._store,
             reference_prices,
@@ -71,6 +72,40 @@ class Analytics:
         """The USD price of one unit of `asset` at a time, and the route that gave it."""
         at_ms = to_epoch_ms(at, "at")
         return self.valuer(reference_prices).price_usd(asset, at_ms, exchange=exchange)
+
+    # --- reference prices ------------------------------------------------------------------
+
+    def set_reference_price(
+        self,
+        asset: str,
+        price_usd: object,
+        *,
+        source: str,
+        valid_from: object = None,
+        valid_until: object = None,
+    ) -> ReferencePrice:
+        """Store a USD price of `asset` for the period from `valid_from` (inclusive) to
+        `valid_until` (exclusive); an end left out is open. `source` says where the figure
+        comes from. A period overlapping another of the same asset is refused."""
+        return references.set_reference_price(
+            self._store,
+            asset,
+            price_usd,
+            source=source,
+            valid_from=valid_from,
+            valid_until=valid_until,
+        )
+
+    def reference_prices(
+        self, asset: str | None = None, *, at: object = None
+    ) -> list[ReferencePrice]:
+        """The stored reference prices (of `asset`); with `at`, those holding then."""
+        at_ms = None if at is None else to_epoch_ms(at, "at")
+        return references.list_reference_prices(self._store, asset, at=at_ms)
+
+    def remove_reference_price(self, price_id: int) -> ReferencePrice:
+        """Delete one stored reference price by its id; the row that was removed."""
+        return references.remove_reference_price(self._store, price_id)
 
     def snapshot(self, at: object, valuer: Valuer | None = None) -> Snapshot:
         """Balances at a time, valued in USD, written as that time's portfolio snapshot

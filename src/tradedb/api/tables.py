@@ -74,6 +74,7 @@ class Tables:
         self.balance_history = TableReader(store.balance_history)
         self.wallet_movements = TableReader(store.movements)
         self.sync_cursors = TableReader(store.sync_cursors)
+        self.reference_prices = TableReader(store.reference_prices)
 
     def __getitem__(self, name: str) -> TableReader[Any]:
         reader: TableReader[Any] = getattr(self, self._store.repo(name).name)
@@ -83,8 +84,8 @@ class Tables:
         return iter(self.names())
 
     def names(self) -> list[str]:
-        """The tables' names: the specification's eleven, the wallet journal and the sync
-        cursors of exchange accounts."""
+        """The tables' names: the specification's eleven, the wallet journal, the sync
+        cursors of exchange accounts and the USD reference prices."""
         return self._store.table_names()
 
     def counts(self) -> dict[str, int]:

@@ -19,6 +19,7 @@ from tradedb.cli import maintain as maintain_cli
 from tradedb.cli import mcp as mcp_cli
 from tradedb.cli import migrate as migrate_cli
 from tradedb.cli import order as order_cli
+from tradedb.cli import references as references_cli
 from tradedb.cli import retention as retention_cli
 from tradedb.cli import sync as sync_cli
 from tradedb.cli.common import (
@@ -64,7 +65,7 @@ PANELS = (
             "resample",
         ),
     ),
-    ("Analysis", ("value", "snapshot", "metrics", "paper", "report")),
+    ("Analysis", ("value", "reference-price", "snapshot", "metrics", "paper", "report")),
     (
         "Operations",
         ("logs", "backup", "restore", "retention", "replicate", "maintain", "migrate-db"),
@@ -98,6 +99,7 @@ mcp_cli.register(app)
 migrate_cli.register(app)
 sync_cli.register(app)
 order_cli.register(app)
+references_cli.register(app)
 
 
 def _version(value: bool) -> None:

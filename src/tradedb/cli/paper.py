@@ -87,8 +87,8 @@ def paper(
         str | None,
         typer.Option(
             metavar="PRICE",
-            help="USD price of the quote currency, to record capital in USD (default: "
-            "bot_config reference_price.<QUOTE>).",
+            help="USD price of the quote currency, to record capital in USD (default: its "
+            "stored reference price at --since, see `tradedb reference-price`).",
         ),
     ] = None,
     param: Annotated[

@@ -5,6 +5,8 @@ from tradedb.models.analytics import (
     PerformanceCreate,
     PortfolioSnapshot,
     PortfolioSnapshotCreate,
+    ReferencePrice,
+    ReferencePriceCreate,
 )
 from tradedb.models.base import Record, validate_record
 from tradedb.models.market import Candle, CandleCreate, Ticker, TickerCreate
@@ -46,6 +48,8 @@ __all__ = [
     "Position",
     "PositionCreate",
     "Record",
+    "ReferencePrice",
+    "ReferencePriceCreate",
     "SyncCursor",
     "SyncCursorCreate",
     "Ticker",

@@ -1,4 +1,5 @@
-"""Records of the analytics tables: performance_metrics and portfolio_snapshots."""
+"""Records of the analytics tables: performance_metrics, portfolio_snapshots and the
+USD reference prices that value what market data cannot."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Annotated
 from pydantic import BeforeValidator, Field, ValidationInfo, model_validator
 
 from tradedb.errors import ValidationError
-from tradedb.models.base import CreatedRecord, Record
+from tradedb.models.base import CreatedRecord, Record, UpdatedRecord
 from tradedb.models.fields import (
     Amount,
     Asset,
@@ -16,6 +17,7 @@ from tradedb.models.fields import (
     Exchange,
     Name,
     Percent,
+    PositiveAmount,
     SignedAmount,
     SignedPercent,
 )
@@ -74,4 +76,54 @@ class PortfolioSnapshotCreate(Record):
 
 
 class PortfolioSnapshot(PortfolioSnapshotCreate, CreatedRecord):
+    pass
+
+
+class ReferencePriceCreate(Record):
+    """A USD price of `asset`, configured for the period from `valid_from` (inclusive) to
+    `valid_until` (exclusive), epoch ms UTC; None leaves that end open. `source` says where
+    the figure comes from, for whoever reads a valuation built on it."""
+
+    asset: Asset
+    price_usd: PositiveAmount
+    valid_from: EpochMs | None = None
+    valid_until: EpochMs | None = None
+    source: Annotated[str, Field(min_length=1, max_length=2000)]
+
+    @model_validator(mode="after")
+    def _period_runs_forward(self) -> ReferencePriceCreate:
+        if (
+            self.valid_from is not None
+            and self.valid_until is not None
+            and self.valid_until <= self.valid_from
+        ):
+            raise ValidationError(
+                "valid_until",
+                self.valid_until,
+                f"must be after valid_from={self.valid_from} (the period's end is exclusive)",
+            )
+        return self
+
+    def covers(self, at_ms: int) -> bool:
+        """Whether the price holds at `at_ms`."""
+        return (self.valid_from is None or self.valid_from <= at_ms) and (
+            self.valid_until is None or at_ms < self.valid_until
+        )
+
+    def overlaps(self, other: ReferencePriceCreate) -> bool:
+        """Whether the two periods share an instant (the same asset is the caller's check)."""
+        starts_before_other_ends = (
+            self.valid_from is None
+            or other.valid_until is None
+            or self.valid_from < other.valid_until
+        )
+        ends_after_other_starts = (
+            self.valid_until is None
+            or other.valid_from is None
+            or other.valid_from < self.valid_until
+        )
+        return starts_before_other_ends and ends_after_other_starts
+
+
+class ReferencePrice(ReferencePriceCreate, UpdatedRecord):
     pass

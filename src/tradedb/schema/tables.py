@@ -593,6 +593,29 @@ sync_cursors = _table(
     _one_of("stream", SYNC_STREAMS),
 )
 
+# --- USD reference prices with their validity period (extra table) ------------------------
+
+# A configured USD price of an asset where stored market data cannot value it (the
+# Binance sample has no BTC/USD market). It holds from `valid_from` (inclusive) until
+# `valid_until` (exclusive), epoch ms UTC; NULL leaves that end open. A price meant for
+# January 2018 must not value a 2023 holding, so the period is part of the row, and the
+# periods of one asset never overlap (the analytics service refuses an overlap).
+reference_prices = _table(
+    "reference_prices",
+    _id(),
+    Column("asset", Str, nullable=False),
+    _money("price_usd", nullable=False),
+    Column("valid_from", Int64),
+    Column("valid_until", Int64),
+    Column("source", Str, nullable=False),
+    _created_at(),
+    _updated_at(),
+    CheckConstraint(
+        "valid_from IS NULL OR valid_until IS NULL OR valid_until > valid_from", name="period"
+    ),
+)
+Index("idx_reference_prices_asset", reference_prices.c.asset, reference_prices.c.valid_from)
+
 SPEC_TABLES = (
     trades,
     crypto_orders,
@@ -607,7 +630,7 @@ SPEC_TABLES = (
     balance_history,
 )
 # Tables of tradedb's own beyond the specification (docs/schema.md says why).
-EXTRA_TABLES = (wallet_movements, sync_cursors)
+EXTRA_TABLES = (wallet_movements, sync_cursors, reference_prices)
 ALL_TABLES = SPEC_TABLES + EXTRA_TABLES
 # Derived data only, rebuilt on demand: no readable view, no repository, cleared on upgrade.
 CACHE_TABLES = (candle_blocks,)

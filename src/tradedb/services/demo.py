@@ -7,8 +7,8 @@ One run makes a new database and, step by step (each reported to a `DemoProgress
 2. imports the shipped data: Binance's 5m candles of five BTC markets (January 2018,
    freqtrade floats rounded to 8 decimals) and Kraken's BCH/EUR trades as 15m candles
    (January 2023);
-3. configures a USD reference price for each quote currency (BTC, EUR), since the data
-   holds no BTC/USD or EUR/USD market;
+3. stores a USD reference price for each quote currency (BTC, EUR) with the period it
+   holds for (the data's days), since the data holds no BTC/USD or EUR/USD market;
 4. paper-trades `sma_cross` and `rsi_revert` side by side, 50/50, on each exchange (one
    session per exchange: their quote currencies differ); each session funds its wallet
    and marks the open positions at the last close;
@@ -16,8 +16,9 @@ One run makes a new database and, step by step (each reported to a `DemoProgress
    days;
 6. compares the strategies and writes the self-contained HTML report.
 
-The two exchanges' data are five years apart, so each reference price is used to value
-only its own period: BTC's January 2018 price must not value a 2023 holding. Where that
+The two exchanges' data are five years apart, so each reference price is stored with its
+period and values only that: BTC's January 2018 price must not value a 2023 holding, in
+the demo or in any later `tradedb metrics` or `snapshot` on its database. Where that
 leaves a holding without a price (the Binance coins in 2023), tradedb writes no row rather
 than a wrong one, and the result says so.
 """
@@ -42,7 +43,6 @@ from tradedb.errors import TradeDBError, ValidationError
 from tradedb.models.timeframes import timeframe_of
 from tradedb.models.values import format_plain, market_assets, ms_to_datetime
 from tradedb.services.analytics.metrics import Scope
-from tradedb.services.analytics.valuation import Valuer
 from tradedb.services.location import (
     DatabaseLocation,
     default_database_path,
@@ -52,7 +52,6 @@ from tradedb.services.location import ensure_default_folder as _ensure_default_f
 from tradedb.services.marketdata import files
 from tradedb.services.marketdata.importing import ImportResult
 from tradedb.services.paper import SessionResult
-from tradedb.services.paper.funding import reference_price_key
 from tradedb.services.reports import Report
 
 SAMPLE_DATA = Path(str(resources.files("tradedb") / "sample_data"))
@@ -67,7 +66,7 @@ SIDECARS = ("-wal", "-shm", "-journal", "-writer.lock")
 
 @dataclass(frozen=True)
 class ReferencePrice:
-    """A configured USD price (bot_config `reference_price.<ASSET>`), not market data."""
+    """A configured USD price (table reference_prices), not market data."""
 
     asset: str
     usd: Decimal
@@ -340,7 +339,9 @@ def run_demo(
             for venue in VENUES:
                 _configure_reference(database, venue.reference, periods[venue.exchange])
             prices = (f"{v.reference.asset} = {format_plain(v.reference.usd)} USD" for v in VENUES)
-            step.summary = f"{', '.join(prices)} (configured in bot_config, not market data)"
+            step.summary = (
+                f"{', '.join(prices)}, each for its exchange's days (configured, not market data)"
+            )
         sessions = tuple(
             _paper(database, steps, venue, periods[venue.exchange], markets) for venue in VENUES
         )
@@ -499,11 +500,15 @@ def _period(venue: Venue, markets: Sequence[MarketImported]) -> Period:
 
 
 def _configure_reference(db: TradeDB, reference: ReferencePrice, period: Period) -> None:
-    db.config.set(
-        reference_price_key(reference.asset),
+    """The price holds over the data's days and up to the end of the day after them, so
+    that the valuations at the midnight closing the last day (snapshots, metrics) have it;
+    its end is exclusive."""
+    db.analytics.set_reference_price(
+        reference.asset,
         reference.usd,
-        config_type="number",
-        description=(
+        valid_from=period.start,
+        valid_until=(period.last_day + timedelta(days=2)).isoformat(),
+        source=(
             f"tradedb demo: approximate USD price of {reference.asset} over "
             f"{period.start} to {period.last_day.isoformat()}, configured, not market "
             f"data: {reference.source}"
@@ -542,13 +547,6 @@ def _paper(
     return result
 
 
-def _valuer(db: TradeDB, venue: Venue) -> Valuer:
-    """A valuer for one exchange's period: its own reference price and no other, so that a
-    price that holds for one period never values another."""
-    reference = venue.reference
-    return db.analytics.valuer({reference.asset: reference.usd}, configured_references=False)
-
-
 def _snapshots(
     db: TradeDB, steps: _Steps, periods: dict[str, Period]
 ) -> tuple[int, int, Unpriced | None]:
@@ -568,7 +566,6 @@ def _snapshots(
             snapshots += db.analytics.snapshot_days(
                 period.start,
                 period.end,
-                _valuer(db, venue),
                 progress=advance,
             )
         rows = sum(len(s.rows) for s in snapshots)
@@ -609,7 +606,6 @@ def _metrics(db: TradeDB, steps: _Steps, periods: dict[str, Period]) -> tuple[in
             result = db.analytics.compute_metrics(
                 period.start,
                 period.last_day.isoformat(),
-                _valuer(db, venue),
                 progress=advance,
             )
             rows += len(result.rows)
@@ -654,8 +650,9 @@ def _reference_note(periods: dict[str, Period]) -> str:
         for v in VENUES
     )
     return (
-        "Reference prices are configured in bot_config, not market data (the sample holds no "
-        f"BTC/USD or EUR/USD market), and each values only its own period. {prices}"
+        "Reference prices are configured, not market data (the sample holds no BTC/USD or "
+        "EUR/USD market), and each is stored with its period (`tradedb reference-price "
+        f"list`), so it values only that period. {prices}"
     )
 
 

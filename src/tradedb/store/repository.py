@@ -329,6 +329,15 @@ class Repository(Generic[CreateT, ReadT]):
             row = self._execute(conn, statement, (*values, record_id), record).fetchone()
         return self._to_record(row)
 
+    def delete(self, record_id: int) -> ReadT | None:
+        """Remove one row; the row as it was, or None when no row has this id."""
+        with self.db.transaction(durable=self.spec.durable) as conn:
+            row = conn.execute(
+                f"DELETE FROM {self.name} WHERE id = ? RETURNING {self._sql.returning}",
+                (record_id,),
+            ).fetchone()
+        return None if row is None else self._to_record(row)
+
     def _execute(self, conn: Any, statement: str, values: Sequence[Any], record: Record) -> Any:
         try:
             return conn.execute(statement, values)

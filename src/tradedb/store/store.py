@@ -25,6 +25,8 @@ from tradedb.models import (
     PortfolioSnapshotCreate,
     Position,
     PositionCreate,
+    ReferencePrice,
+    ReferencePriceCreate,
     SyncCursor,
     SyncCursorCreate,
     Ticker,
@@ -86,6 +88,8 @@ LOGS = TableSpec(t.bot_logs, LogCreate, Log, "timestamp", durable=False)
 WALLETS = TableSpec(t.wallets, WalletCreate, Wallet, "last_updated", ("exchange", "asset"))
 BALANCE_HISTORY = TableSpec(t.balance_history, BalanceHistoryCreate, BalanceHistory, "timestamp")
 MOVEMENTS = TableSpec(t.wallet_movements, WalletMovementCreate, WalletMovement, "timestamp")
+# Ordered by id: a period's open start (NULL) has no place in a time order.
+REFERENCE_PRICES = TableSpec(t.reference_prices, ReferencePriceCreate, ReferencePrice, None)
 SYNC_CURSORS = TableSpec(
     t.sync_cursors, SyncCursorCreate, SyncCursor, "synced_at", ("exchange", "stream", "scope")
 )
@@ -109,6 +113,7 @@ class Store:
         self.balance_history = Repository(db, BALANCE_HISTORY)
         self.movements = Repository(db, MOVEMENTS)
         self.sync_cursors = Repository(db, SYNC_CURSORS)
+        self.reference_prices = Repository(db, REFERENCE_PRICES)
         self.market = MarketRecords(db)
         self.ledger = LedgerRecords(
             db,
@@ -134,6 +139,7 @@ class Store:
                 self.balance_history,
                 self.movements,
                 self.sync_cursors,
+                self.reference_prices,
             )
         }
 

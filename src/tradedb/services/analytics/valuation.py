@@ -11,6 +11,8 @@ The rules (docs/metrics.md explains them to users):
   intermediate asset X (ASSET/X or X/ASSET, then X's own direct USD market); the asset's
   own reference price; through an intermediate X valued by X's reference price. Market
   data comes before reference prices, and the asset's own reference before another's.
+- A stored reference price values only instants inside its period (services.analytics.
+  references); one given to the Valuer holds at any time, for that Valuer alone.
 - The price is computed exactly and quantized half-even to 8 decimals once, at the end.
 - Nothing values the asset: `Unvaluable`, naming the asset, the time and what was tried.
   A price is never invented.
@@ -26,6 +28,7 @@ from fractions import Fraction
 
 from tradedb.errors import Unvaluable, ValidationError
 from tradedb.models.values import check_asset, market_assets, ms_to_datetime, to_decimal
+from tradedb.services.analytics.references import ReferencePrices, describe_period
 from tradedb.services.ledger.arithmetic import quantize
 from tradedb.services.marketdata.history import MarketHistory
 from tradedb.store import Store
@@ -35,7 +38,6 @@ DEFAULT_USD_ASSETS = ("USD", "USDT", "USDC")
 DEFAULT_MAX_AGE_MS = DAY_MS
 # Intermediates tried first: the quote currencies most markets are listed against.
 PREFERRED_INTERMEDIATES = ("BTC", "ETH")
-REFERENCE_PRICE_KEY = "reference_price."
 _UNITS_PER_ONE = 10**8
 
 
@@ -114,9 +116,9 @@ class Valuer:
         max_age_ms: int = DEFAULT_MAX_AGE_MS,
         configured_references: bool = True,
     ) -> None:
-        """`reference_prices` ({"BTC": Decimal("13500")}: USD per unit) win over those
-        configured in bot_config as `reference_price.<ASSET>`, which are read unless
-        `configured_references` is False."""
+        """`reference_prices` ({"BTC": Decimal("13500")}: USD per unit) hold at any time
+        and win over the stored ones (table reference_prices, each valid for its period),
+        which are read unless `configured_references` is False."""
         if not usd_assets:
             raise ValidationError("usd_assets", usd_assets, "name at least one USD asset")
         if isinstance(max_age_ms, bool) or not isinstance(max_age_ms, int) or max_age_ms <= 0:
@@ -126,16 +128,16 @@ class Valuer:
         self.history = MarketHistory(store)
         self.usd_assets = tuple(check_asset(asset, "usd_assets") for asset in usd_assets)
         self.max_age_ms = max_age_ms
-        references: dict[str, Decimal] = {}
-        if configured_references:
-            for key, value in self.records.config_values(REFERENCE_PRICE_KEY).items():
-                asset = key.removeprefix(REFERENCE_PRICE_KEY)
-                references[check_asset(asset, key)] = _positive_price(value, key)
-        for asset, price in (reference_prices or {}).items():
-            references[check_asset(asset, "reference_prices")] = _positive_price(
+        self.given_references = {
+            check_asset(asset, "reference_prices"): _positive_price(
                 price, f"reference_prices[{asset}]"
             )
-        self.reference_prices = references
+            for asset, price in (reference_prices or {}).items()
+        }
+        self.stored_references = ReferencePrices()
+        if configured_references:
+            with store.db.snapshot():
+                self.stored_references = ReferencePrices.load(store)
         self._symbols: set[str] | None = None
         self._quotes: dict[tuple[str, int, str | None], StoredQuote | None] = {}
         self._valuations: dict[tuple[str, int, str | None], Valuation | Unvaluable] = {}
@@ -157,6 +159,15 @@ class Valuer:
         if isinstance(known, Unvaluable):
             raise known
         return known
+
+    def reference_price(self, asset: str, at_ms: int) -> Decimal | None:
+        """The reference price of `asset` that holds at `at_ms`: a given one, else the
+        stored one whose period covers it."""
+        given = self.given_references.get(asset)
+        if given is not None:
+            return given
+        stored = self.stored_references.at(asset, at_ms)
+        return None if stored is None else stored.price_usd
 
     def value_usd(
         self, amount: Decimal, asset: str, at_ms: int, *, exchange: str | None = None
@@ -200,10 +211,10 @@ class Valuer:
             second = self._direct(middle, at_ms, exchange)
             if second is not None:
                 return self._valuation(asset, at_ms, [first, second])
-        if asset in self.reference_prices:
+        if self.reference_price(asset, at_ms) is not None:
             return self._valuation(asset, at_ms, [], reference=asset)
         for middle in intermediates:
-            if middle not in self.reference_prices:
+            if self.reference_price(middle, at_ms) is None:
                 continue
             first = self._pair(asset, middle, at_ms, exchange)
             if first is not None:
@@ -218,7 +229,9 @@ class Valuer:
             exact *= leg.factor
         path = [leg.label for leg in legs]
         if reference is not None:
-            exact *= Fraction(self.reference_prices[reference])
+            price = self.reference_price(reference, at_ms)
+            assert price is not None, "a route through a reference is taken only when it holds"
+            exact *= Fraction(price)
             path.append(f"{reference} (reference)")
         return Valuation(
             asset, at_ms, _quantized(exact), tuple(path), tuple(leg.quote for leg in legs)
@@ -293,12 +306,19 @@ class Valuer:
         tried += [f"via {middle}" for middle in intermediates]
         tried.append(f"a reference price for {asset}")
         age = _age(self.max_age_ms)
+        periods = [describe_period(row) for row in self.stored_references.by_asset.get(asset, ())]
+        reference = (
+            f"no reference price holding then ({asset}'s are for: {'; '.join(periods)})"
+            if periods
+            else "no reference price"
+        )
         rule = (
             f"has no USD price at {_when(at_ms)}: no quote within {age} before it for "
             f"{asset} against {usd}"
             + (f", nor via {', '.join(intermediates)}" if intermediates else "")
-            + f", and no reference price (give one: `reference_prices={{'{asset}': PRICE}}`, or "
-            f"bot_config {REFERENCE_PRICE_KEY}{asset})"
+            + f", and {reference} (store one for the period: `tradedb reference-price set "
+            f"{asset} PRICE --since ... --until ... --source ...`, or give one: "
+            f"`reference_prices={{'{asset}': PRICE}}`)"
         )
         return Unvaluable(asset, at_ms, tried, rule)
 

@@ -12,8 +12,9 @@ A value is stored as text and read back as its `config_type` says:
 Keys: a strategy's own settings live under `strategy.<name>.<key>`, and the row's
 `strategy` column names the strategy, so listing by strategy finds them (and the
 `capital.<strategy>.<exchange>` rows the paper sessions write). Other keys already in
-use: `capital.<strategy>.<exchange>` (USD), `reference_price.<ASSET>` (USD) and
-`demo.database`.
+use: `capital.<strategy>.<exchange>` (USD) and `demo.database`. Reference prices are not
+settings: they have a validity period and their own table (services.analytics.references),
+and a `reference_price.<ASSET>` key is refused with a pointer there.
 
 An inactive entry (`is_active` false) stays stored but is not in force: `value()` and the
 other readers of bot_config pass it over.
@@ -44,6 +45,8 @@ from tradedb.store.config import ConfigRecords
 CONFIG_TYPES: tuple[str, ...] = get_args(ConfigType)
 STRATEGY_PREFIX = "strategy."
 CAPITAL_PREFIX = "capital."
+# Where reference prices lived before schema 0008 moved them into reference_prices.
+OLD_REFERENCE_PREFIX = "reference_price."
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
 
@@ -283,6 +286,14 @@ def set_value(
     else:
         strategy = strategy_of(key)
     check_not_secret_key(key)
+    if key.startswith(OLD_REFERENCE_PREFIX):
+        raise ValidationError(
+            "config_key",
+            key,
+            "reference prices hold for a period and live in their own table: use `tradedb "
+            "reference-price set ASSET PRICE --since ... --until ... --source ...` "
+            "(db.analytics.set_reference_price)",
+        )
     if description is not None:
         check_not_secret_text(description, "description")
     records = ConfigRecords(store.db)

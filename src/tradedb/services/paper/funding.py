@@ -6,9 +6,9 @@
 - Each strategy's allocated capital goes into `bot_config` under
   `capital.<strategy>.<exchange>` (config_type 'number'), in USD, the unit analytics reads
   it in: the capital in the quote currency times the quote's USD price, half-even at
-  1e-8. The price is the session's `quote_usd`, else the `bot_config` value
-  `reference_price.<QUOTE>`; a USD quote is worth 1. With no price known nothing is
-  recorded and the session warns.
+  1e-8. The price is the session's `quote_usd`, else the quote's stored reference price
+  holding at the session's start (table reference_prices); a USD quote is worth 1. With
+  no price known nothing is recorded and the session warns.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from decimal import Decimal
 
 from tradedb.errors import ValidationError
 from tradedb.models.values import format_decimal, format_plain, to_decimal
+from tradedb.services.analytics.references import ReferencePrices
 from tradedb.services.ledger import Ledger
 from tradedb.services.ledger.arithmetic import quantize
 from tradedb.store import Store
@@ -30,10 +31,6 @@ def deposit_reference(session_id: str) -> str:
 
 def capital_key(strategy: str, exchange: str) -> str:
     return f"capital.{strategy}.{exchange}"
-
-
-def reference_price_key(asset: str) -> str:
-    return f"reference_price.{asset}"
 
 
 def fund(
@@ -54,18 +51,18 @@ def already_funded(store: Store, exchange: str, session_id: str) -> bool:
     return store.ledger.movement(exchange, "deposit", deposit_reference(session_id)) is not None
 
 
-def quote_usd_price(store: Store, quote: str, given: object = None) -> Decimal | None:
-    """The quote currency's USD price: given, else bot_config's reference price, else 1
-    for USD itself, else None."""
+def quote_usd_price(store: Store, quote: str, at_ms: int, given: object = None) -> Decimal | None:
+    """The quote currency's USD price at `at_ms`: given, else its stored reference price
+    holding then, else 1 for USD itself, else None."""
     if given is not None:
         price = to_decimal(given, "quote_usd")
         if price <= 0:
             raise ValidationError("quote_usd", given, "must be greater than zero")
         return price
-    key = reference_price_key(quote)
-    stored = store.config.list({"config_key": key, "is_active": True}, limit=1).items
-    if stored:
-        return to_decimal(stored[0].config_value, key)
+    with store.db.snapshot():
+        stored = ReferencePrices.load(store, quote).at(quote, at_ms)
+    if stored is not None:
+        return stored.price_usd
     return Decimal(1) if quote == USD else None
 
 

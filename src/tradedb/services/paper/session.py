@@ -275,13 +275,14 @@ def _run(store: Store, plan: SessionPlan, progress: Progress | None) -> SessionR
     replayed = funding.already_funded(store, plan.exchange, session_id)
     if not replayed:
         _check_flat(store, plan)
-    price = funding.quote_usd_price(store, plan.quote, plan.quote_usd)
+    price = funding.quote_usd_price(store, plan.quote, plan.start, plan.quote_usd)
     warnings = []
     if price is None:
         warnings.append(
-            f"no USD price for {plan.quote} (give `quote_usd=PRICE` or set bot_config "
-            f"{funding.reference_price_key(plan.quote)}): strategies' capital not recorded "
-            "in bot_config"
+            f"no USD price for {plan.quote} at the session's start (give `quote_usd=PRICE` "
+            f"or store a reference price: `tradedb reference-price set {plan.quote} PRICE "
+            "--since ... --until ... --source ...`): strategies' capital not recorded in "
+            "bot_config"
         )
 
     # Every check has passed: from here on the session writes.
