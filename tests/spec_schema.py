@@ -26,6 +26,7 @@ class Declared:
     notnull: bool = False
     default: str | None = None
     scale: int | None = None  # an amount in integer units of 1e-scale, with a storage guard
+    precision: int | None = None  # the amount's digits where they are not the spec's own
     references: str | None = None  # "table.column" of its foreign key
     pk: bool = False
 
@@ -43,10 +44,26 @@ AMOUNT_UNITS = Declared("", notnull=True, default="0", scale=8)
 #   submitted, and how the order reached the exchange (unknown until settled).
 #   positions.open_fees: fees paid to open the part still held; each closing trade is
 #   charged its pro-rata share, so realised P&L is net of the fees of both legs.
+#   positions.cost_basis: the quote value of the amount still held, which P&L is measured
+#   against, so that equity is exactly capital plus realised and unrealised P&L.
+#   tickers.open_price ... previous_close: the rest of ccxt's unified ticker, so that a
+#   stored ticker reads back whole; volumes DECIMAL(38,8) as volume_24h.
+TICKER_DETAILS = (
+    "open_price",
+    "high_price",
+    "low_price",
+    "vwap",
+    "quote_volume_24h",
+    "bid_volume",
+    "ask_volume",
+    "previous_close",
+)
+TICKER_VOLUMES = ("quote_volume_24h", "bid_volume", "ask_volume")
 EXTRA_COLUMNS: dict[str, tuple[str, ...]] = {
     "trades": ("exchange_trade_id", "position_id"),
     "crypto_orders": ("locked_amount", "locked_asset", "client_order_id", "submission"),
-    "positions": ("open_fees",),
+    "positions": ("open_fees", "cost_basis"),
+    "tickers": TICKER_DETAILS,
 }
 EXTRA_COLUMN_DECLARATIONS: dict[tuple[str, str], Declared] = {
     ("trades", "exchange_trade_id"): Declared("TEXT"),
@@ -56,6 +73,11 @@ EXTRA_COLUMN_DECLARATIONS: dict[tuple[str, str], Declared] = {
     ("crypto_orders", "client_order_id"): Declared("TEXT"),
     ("crypto_orders", "submission"): Declared("TEXT"),
     ("positions", "open_fees"): AMOUNT_UNITS,
+    ("positions", "cost_basis"): AMOUNT_UNITS,
+    **{
+        ("tickers", name): Declared("", scale=8, precision=38 if name in TICKER_VOLUMES else None)
+        for name in TICKER_DETAILS
+    },
 }
 
 # Tables tradedb adds, column by column:

@@ -83,6 +83,15 @@ def btc_tickers(start: int = FIRST - FIRST % HOUR, end: int = LAST) -> list[dict
                 "price_change_24h": Decimal(k % 11) - 5,
                 "price_change_percent_24h": Decimal("-0.0123") if k % 2 else None,
                 "timestamp": timestamp,
+                # The rest of ccxt's ticker, which tickers recorded before 0009 lack.
+                "open_price": last - 5 if k % 4 else None,
+                "high_price": last + 7,
+                "low_price": last - 9,
+                "vwap": last - Decimal("0.12345678") if k % 3 else None,
+                "quote_volume_24h": Decimal("17283950.61728395") + k,
+                "bid_volume": Decimal("0.5") if k % 2 else None,
+                "ask_volume": Decimal("1.25"),
+                "previous_close": None if k % 6 else last - 1,
             }
         )
     return rows

@@ -470,7 +470,7 @@ def test_ticker_correction_replaces_or_is_kept(store: Store) -> None:
         pytest.param(ticker(last_price=None), "last_price", ValidationError, id="no last price"),
         pytest.param({k: v for k, v in ticker().items() if k != "last_price"}, "last_price",
                      ValidationError, id="last price missing"),
-        pytest.param(ticker(open_price="1"), "open_price", ValidationError, id="unknown key"),
+        pytest.param(ticker(close_price="1"), "close_price", ValidationError, id="unknown key"),
         pytest.param(ticker(exchange="kraken"), "exchange", ValidationError,
                      id="exchange inside the row"),
         pytest.param(ticker(bid_price="-1"), "bid_price", ValidationError, id="negative bid"),

@@ -42,7 +42,7 @@ SPEC_TABLES = (
     "balance_history",
 )
 # Tables of tradedb's own beyond the specification (docs/schema.md).
-EXTRA_TABLES = ("wallet_movements", "sync_cursors")
+EXTRA_TABLES = ("wallet_movements", "sync_cursors", "reference_prices")
 TABLES = SPEC_TABLES + EXTRA_TABLES
 USER_ERROR = 2
 

@@ -750,8 +750,8 @@ def test_console_orders_table(console: dict[str, Any]) -> None:
         "amount": "0.004",
         "price": "60000",
         "filled": "0.004",
-        "remaining": "0",
-        "locked": "0 USD",
+        "remaining": "0.000",
+        "locked": "0.000 USD",
         "status": "filled",
         "strategy": "grid",
     }
@@ -828,7 +828,7 @@ def test_console_balances_table(console: dict[str, Any]) -> None:
         "1.002",
         "0.001",
     )
-    assert shown["kraken", "ETH"]["total"] == "0"
+    assert shown["kraken", "ETH"]["total"] == "0.00"
 
 
 def test_console_audit(console: dict[str, Any]) -> None:

@@ -467,7 +467,7 @@ def test_a_position_size_becomes_exact_amounts_and_goes_back_unchanged() -> None
         "symbol": "ETH/USDT",
         "entry_price": "2000.00000000",
         "stop_price": "1900.00000000",
-        "amount": "5",
+        "amount": "5.00000000",
         "dollar_risk": "500.00000000",
         "risk_per_share": "100.00000000",
         "position_cost": "10000.00000000",

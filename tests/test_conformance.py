@@ -282,6 +282,7 @@ def _assert_declared(
         # when the column is NOT NULL).
         assert isinstance(model, ScaledDecimal), where
         assert model.spec.scale == declared.scale, where
+        assert model.spec.precision == (declared.precision or AMOUNT.precision), where
         stored = {"integer", "overflow"} if declared.scale == AMOUNT.scale else {"integer"}
         assert guards[column.name] == (stored if declared.notnull else stored | {"null"})
     references = {target for name, target in foreign_keys(conn, table) if name == column.name}

@@ -44,6 +44,7 @@ from spec_schema import (
     SPEC_DDL,
     SPEC_INDEXES,
     SPEC_TABLES,
+    TICKER_DETAILS,
     WIDER_VALUE_SETS,
     Declared,
     columns,
@@ -60,6 +61,7 @@ from tradedb.api.admin import init
 from tradedb.errors import AmountOutOfRange, ValidationError
 from tradedb.models.values import AMOUNT, PERCENT
 from tradedb.schema import derived, migrate
+from tradedb.schema import tables as tradedb_tables
 from tradedb.store import Store
 
 DOCS = Path(__file__).parents[1] / "docs" / "schema.md"
@@ -492,16 +494,20 @@ def test_tables_with_updated_at_are_the_spec_ones(spec_db: sqlite3.Connection) -
     assert with_updated_at == list(SPEC_TABLES_WITH_UPDATED_AT)
 
 
-def test_readable_views_show_the_columns_of_their_tables_amounts_as_text(pg: PgConn) -> None:
+def test_readable_views_show_the_columns_of_their_tables_amounts_with_their_text(
+    pg: PgConn,
+) -> None:
     for table in [*SPEC_TABLES, *EXTRA_TABLES]:
-        ours = pg_columns(pg, table)
+        ours = pg_columns_by_name(pg, table)
         view = pg_columns(pg, f"{table}{derived.VIEW_SUFFIX}")
-        assert [c.name for c in view] == [c.name for c in ours], table
-        for mine, shown in zip(ours, view, strict=True):
-            # An amount's text is a cast's, in the database's default collation.
-            numeric = mine.type.startswith("numeric")
-            expected = 'text COLLATE "default"' if numeric else mine.type
-            assert shown.type == expected, f"{table}.{mine.name}"
+        readable = derived.readable_columns(tradedb_tables.metadata.tables[table])
+        assert [c.name for c in view] == [c.name for c in readable], table
+        for column, shown in zip(readable, view, strict=True):
+            # Amounts stay NUMERIC; their exact text is a cast's and a time's ISO text is
+            # to_char's, in the database's default collation.
+            text = column.form in ("exact", "utc")
+            expected = 'text COLLATE "default"' if text else ours[column.source].type
+            assert shown.type == expected, f"{table}.{column.name}"
 
 
 def test_spec_indexes_and_documented_extras_are_all_the_indexes(
@@ -706,7 +712,9 @@ def _assert_declared(
     declared: Declared,
 ) -> None:
     where = f"{table}.{column.name}"
-    if declared.scale is not None:
+    if declared.precision is not None:
+        assert column.type == f"numeric({declared.precision},{declared.scale})", where
+    elif declared.scale is not None:
         assert column.type == AMOUNT_TYPES[declared.scale], where
     else:
         assert column.type == DECLARED_TYPE_MAP[declared.type], where
@@ -985,6 +993,11 @@ def test_a_database_at_0004_upgrades_to_the_schema_of_a_new_one(
         # views again from the tables as they are then).
         old.execute("DROP VIEW crypto_orders_readable")
         old.execute("DROP TABLE reference_prices CASCADE")  # 0008's
+        old.execute(  # 0009's
+            "ALTER TABLE tickers "
+            + ", ".join(f"DROP COLUMN {column} CASCADE" for column in TICKER_DETAILS)
+        )
+        old.execute("ALTER TABLE positions DROP COLUMN cost_basis CASCADE")  # 0010's
         old.execute("DROP INDEX uq_crypto_orders_client_order_id")
         old.execute("ALTER TABLE crypto_orders DROP CONSTRAINT ck_crypto_orders_submission")
         old.execute("ALTER TABLE crypto_orders DROP COLUMN submission")

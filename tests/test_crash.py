@@ -41,6 +41,7 @@ def load_script() -> ModuleType:
     return module
 
 
+@pytest.mark.slow  # 20 s on both engines; benchmarks/fault_suite.py runs it
 def test_killed_writer_loses_no_acknowledged_fill(
     db_target: str, engine: str, fault_figures: FaultFigures
 ) -> None:

@@ -526,8 +526,10 @@ def test_entry_price_is_the_weighted_average_quantized(store: Store, ledger: Led
     assert position is not None
     # (1 x 100 + 2 x 101) / 3 = 100.666666666...
     assert (position.amount, position.entry_price) == (D(3), D("100.66666667"))
-    # Marked at the fill: (101 - 100.66666667) x 3 = 0.99999999
-    assert (position.current_price, position.unrealized_pnl) == (D(101), D("0.99999999"))
+    # Marked at the fill: 3 x 101 less the cost basis 100 + 202, exactly 1 (against the
+    # rounded average entry price it would be (101 - 100.66666667) x 3 = 0.99999999)
+    assert (position.current_price, position.unrealized_pnl) == (D(101), D(1))
+    assert position.cost_basis == D(302)
     assert result.trade.profit_loss is None
     assert positions(store) == [position]
     assert_clean(store)

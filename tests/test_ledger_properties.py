@@ -752,7 +752,8 @@ class LedgerMachine(RuleBasedStateMachine):
                 continue
             updated = marked[position.id]
             sign = 1 if position.side == "long" else -1
-            expected = q8(sign * (mark - position.entry_price) * position.amount)
+            # Value at the mark less the cost basis: not the rounded average entry price.
+            expected = sign * (q8(mark * position.amount) - position.cost_basis)
             assert updated.current_price == mark
             assert updated.unrealized_pnl == expected - position.open_fees
             assert self.store.positions.get(position.id) == updated
@@ -854,7 +855,7 @@ class LedgerMachine(RuleBasedStateMachine):
             if position.status == "open":
                 mark = self.model.last_price[key]
                 sign = 1 if position.side == "long" else -1
-                unrealized = sign * (mark - position.entry_price) * position.amount
+                unrealized = sign * (q8(mark * position.amount) - position.cost_basis)
                 results[key] += unrealized - position.open_fees
         for key, price in self.model.last_price.items():
             expected = self.model.cash[key] + self.model.net[key] * price

@@ -20,8 +20,9 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from tradedb.cli.app import app
+from tradedb.services.analytics.figures import ReturnSeries, Undefined
 from tradedb.services.analytics.metrics import compute_metrics
-from tradedb.services.analytics.statistics import max_drawdown, sharpe_ratio
+from tradedb.services.analytics.round_trips import RoundTrip, trade_figures
 from tradedb.services.analytics.valuation import Valuer
 from tradedb.services.ledger import Ledger
 from tradedb.store import Store
@@ -138,7 +139,8 @@ def test_hand_computed_portfolio_and_strategy_curves(example: Store) -> None:
     assert [r.total_trades for r in portfolio] == [0, 0, 1, 1]
     assert [r.winning_trades for r in portfolio] == [0, 0, 1, 1]
     assert [r.win_rate for r in portfolio] == [None, None, Decimal(100), Decimal(100)]
-    assert [r.max_drawdown for r in portfolio] == [None, None, Decimal("1.9812"), Decimal("1.9812")]
+    # a drawdown is a fact from the first return on (day 1 has none: it began with nothing)
+    assert [r.max_drawdown for r in portfolio] == [None, *[Decimal("1.9812")] * 3]
     assert portfolio[1].sharpe_ratio is None  # one return is not enough
     # the all-exchanges rows are the sum over exchanges: here, kraken's
     everything = scopes[(None, None)]
@@ -160,13 +162,15 @@ def test_hand_computed_portfolio_and_strategy_curves(example: Store) -> None:
         Fraction(Decimal("294.8")) / 9895,
         Fraction(Decimal("-52.65")) / Fraction(Decimal("10189.8")),
     ]
-    for day, row in enumerate(trend):
-        if day == 0:
-            assert row.sharpe_ratio is None
-            continue
-        expected = statistics.mean(returns[: day + 1]) / statistics.stdev(returns[: day + 1])
-        exact = float(expected) * math.sqrt(365)
-        assert row.sharpe_ratio == Decimal(exact).quantize(Decimal("0.0001"))
+    # Four days are far fewer than a Sharpe ratio needs (MIN_RETURNS): it stays NULL.
+    assert [row.sharpe_ratio for row in trend] == [None] * 4
+    series = ReturnSeries(min_returns=2)
+    for day, (row, daily) in enumerate(zip(trend, returns, strict=True)):
+        series.add(row.date, daily)
+        if day:
+            expected = statistics.mean(returns[: day + 1]) / statistics.stdev(returns[: day + 1])
+            exact = float(expected) * math.sqrt(365)
+            assert series.sharpe_ratio() == Decimal(exact).quantize(Decimal("0.0001"))
     assert trend[-1].max_drawdown == Decimal("1.9812")
 
 
@@ -179,9 +183,6 @@ def test_stored_statistics_match_empyrical_on_the_same_returns(example: Store) -
         )]
     )  # fmt: skip
     last = trend[-1]
-    assert abs(last.sharpe_ratio - Decimal(empyrical.sharpe_ratio(returns, annualization=365))) < (
-        Decimal("0.00005")
-    )
     assert abs(last.max_drawdown - Decimal(-empyrical.max_drawdown(returns) * 100)) < Decimal(
         "0.00005"
     )
@@ -323,26 +324,58 @@ RETURNS = st.lists(
 )
 
 
-@settings(max_examples=300, deadline=None)
+def _close(ours: Decimal | Undefined, theirs: float, scale: float = 1.0) -> bool:
+    """Ours, at 4 decimals, is theirs rounded (allowing for float noise in theirs); a
+    figure past DECIMAL(10,4) is "too large to show"."""
+    if ours == Undefined("too large to show"):
+        return abs(theirs * scale) >= 999_999.9999
+    assert isinstance(ours, Decimal), ours
+    return abs(float(ours) - theirs * scale) <= 0.00005 + 1e-9 * abs(theirs * scale)
+
+
+@settings(max_examples=200, deadline=None)
 @given(RETURNS, st.sampled_from([0.0, 0.04]))
-def test_sharpe_ratio_and_drawdown_agree_with_empyrical(
+def test_every_curve_figure_agrees_with_empyrical(
     returns: list[Decimal], risk_free_rate: float
 ) -> None:
+    series = ReturnSeries(risk_free_rate, min_returns=2)
+    for day, daily in enumerate(returns):
+        series.add(f"2024-{1 + day // 28:02}-{1 + day % 28:02}", daily)
     floats = np.array([float(r) for r in returns])
     daily_rf = (1 + risk_free_rate) ** (1 / 365) - 1
-    ours = sharpe_ratio(returns, risk_free_rate)
-    if len(returns) < 2 or len(set(returns)) == 1:
-        assert ours is None
-    else:
-        theirs = empyrical.sharpe_ratio(floats, risk_free=daily_rf, annualization=365)
-        assert ours is not None
-        assert abs(ours - theirs) <= 1e-9 * max(1.0, abs(theirs))
-    drawdown = max_drawdown(returns)
     if len(returns) < 2:
-        assert drawdown is None
+        assert isinstance(series.sharpe_ratio(), Undefined)
+        assert isinstance(series.cagr(), Undefined)
     else:
-        assert drawdown is not None
-        assert abs(float(drawdown) / 100 + empyrical.max_drawdown(floats)) <= 1e-9
+        if len(set(returns)) > 1:
+            sharpe = empyrical.sharpe_ratio(floats, risk_free=daily_rf, annualization=365)
+            assert _close(series.sharpe_ratio(), sharpe)
+            volatility = empyrical.annual_volatility(floats, annualization=365)
+            assert _close(series.volatility(), volatility, 100)
+        if any(r - daily_rf < 0 for r in floats):
+            sortino = empyrical.sortino_ratio(floats, required_return=daily_rf, annualization=365)
+            assert _close(series.sortino_ratio(), sortino)
+        assert _close(series.cagr(), empyrical.annual_return(floats, annualization=365), 100)
+        drawdown = empyrical.max_drawdown(floats)
+        if drawdown < -1e-6:  # below that, float noise in theirs moves the ratio
+            calmar = empyrical.calmar_ratio(floats, annualization=365)
+            assert _close(series.calmar_ratio(), calmar)
+    if returns:
+        assert _close(series.max_drawdown(), -empyrical.max_drawdown(floats), 100)
+        assert _close(series.best_day(), float(max(returns)), 100)
+        assert _close(series.worst_day(), float(min(returns)), 100)
+        assert _close(series.total_return(), empyrical.cum_returns_final(floats), 100)
+
+
+def test_annualised_figures_need_a_month_of_daily_returns() -> None:
+    series = ReturnSeries()
+    for day in range(29):
+        series.add(f"2024-03-{day + 1:02}", Fraction((-1) ** day, 100))
+    for figure in (series.sharpe_ratio(), series.sortino_ratio(), series.cagr()):
+        assert figure == Undefined("needs 30 daily returns, the period has 29")
+    assert isinstance(series.max_drawdown(), Decimal)  # a fact, not an estimate: always given
+    series.add("2024-03-30", Fraction(1, 100))
+    assert isinstance(series.sharpe_ratio(), Decimal)
 
 
 # --- the command -------------------------------------------------------------------------------
@@ -396,3 +429,42 @@ def test_fees_paid_in_a_third_currency_are_valued_and_taken_off(store: Store) ->
     # the round trip broke even before fees; 0.02 BNB at 400 USD were paid
     assert row.total_portfolio_value == Decimal(1000) - Decimal("0.02") * 400
     assert (row.total_trades, row.winning_trades, row.losing_trades) == (1, 0, 0)
+
+
+# --- the round trips' figures --------------------------------------------------------------
+
+
+def _trip(symbol: str, opened: int, closed: int, pnl: str) -> RoundTrip:
+    return RoundTrip("s", "kraken", symbol, "long", opened, closed, Decimal(100), Decimal(pnl))
+
+
+def test_round_trip_figures_are_those_of_their_p_and_l() -> None:
+    trips = [
+        _trip("BTC/USD", 0, 10, "30"),
+        _trip("BTC/USD", 5, 20, "-10"),
+        _trip("ETH/USD", 40, 50, "-5"),
+        _trip("ETH/USD", 60, 70, "0"),
+    ]
+    spans = [(t.opened_at, t.closed_at) for t in trips]
+    figures = trade_figures(trips, spans, (0, 100))
+
+    assert (figures.round_trips, figures.wins, figures.losses) == (4, 1, 2)
+    assert figures.win_rate == Decimal("33.3333")  # the break-even one is neither
+    assert figures.profit_factor == Decimal(2)  # 30 / (10 + 5)
+    assert figures.expectancy == Decimal("3.75")  # (30 - 10 - 5 + 0) / 4
+    assert (figures.average_win, figures.average_loss) == (Decimal(30), Decimal("-7.5"))
+    assert figures.average_duration_ms == (10 + 15 + 10 + 10) // 4
+    # Open 0-20 (two overlapping trips count once), 40-50 and 60-70: 40 of 100 ms.
+    assert figures.exposure == Decimal(40)
+    assert trips[0].return_percent == Decimal(30)
+
+
+def test_round_trips_in_several_currencies_give_no_money_figures() -> None:
+    trips = [_trip("BTC/USD", 0, 10, "30"), _trip("BCH/EUR", 20, 30, "-10")]
+    figures = trade_figures(trips, [], (0, 100))
+
+    several = Undefined("the round trips are in several currencies (EUR, USD)")
+    assert (figures.profit_factor, figures.expectancy, figures.average_win) == (several,) * 3
+    assert figures.win_rate == Decimal(50)  # a count needs no common currency
+    assert figures.currency is None
+    assert figures.exposure == Decimal(0)

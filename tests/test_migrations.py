@@ -14,7 +14,7 @@ import catalog
 from conftest import DATA, sha256
 from records import TS, trade
 from tradedb.errors import SchemaVersionError
-from tradedb.schema import migrate
+from tradedb.schema import derived, migrate
 from tradedb.schema.tables import ALL_TABLES, SPEC_TABLES
 from tradedb.store import Store
 
@@ -285,8 +285,13 @@ def test_foreign_sqlite_file_is_left_byte_for_byte_untouched(tmp_path: Path) -> 
 
 def test_readable_views_exist_for_every_table_with_all_columns(store: Store) -> None:
     assert catalog.views(store) == {f"{name}_readable" for name in TABLE_NAMES}
-    for name in TABLE_NAMES:
-        assert catalog.columns(store, f"{name}_readable") == catalog.columns(store, name)
+    for table in ALL_TABLES:
+        shown = catalog.columns(store, f"{table.name}_readable")
+        assert shown == [column.name for column in derived.readable_columns(table)]
+        # Every column of the table under its own name, in order; the others beside them.
+        assert [name for name in shown if name in table.columns] == catalog.columns(
+            store, table.name
+        )
 
 
 def test_readable_views_render_exact_fixed_point_text(store: Store) -> None:
@@ -313,7 +318,7 @@ def test_readable_views_render_exact_fixed_point_text(store: Store) -> None:
         }
     )
     conn = store.db.connection
-    query = "SELECT amount, profit_loss, fee FROM trades_readable WHERE id = ?"
+    query = "SELECT amount_exact, profit_loss_exact, fee_exact FROM trades_readable WHERE id = ?"
     assert conn.execute(query, (first.id,)).fetchone() == ("0.00000001", "-1234.56789012", None)
     assert conn.execute(query, (second.id,)).fetchone() == (
         "92233720368.54775807",
@@ -322,10 +327,11 @@ def test_readable_views_render_exact_fixed_point_text(store: Store) -> None:
     )
     # DECIMAL(10,4) columns render with four decimals, and absent values stay NULL.
     assert conn.execute(
-        "SELECT price_change_percent_24h, bid_price FROM tickers_readable"
+        "SELECT price_change_percent_24h_exact, bid_price_exact FROM tickers_readable"
     ).fetchone() == ("-2.5000", None)
     assert conn.execute(
-        "SELECT available_balance, locked_balance, total_balance FROM wallets_readable"
+        "SELECT available_balance_exact, locked_balance_exact, total_balance_exact "
+        "FROM wallets_readable"
     ).fetchone() == ("0.10000000", "0.20000000", "0.30000000")
 
 

@@ -93,7 +93,7 @@ def test_every_amount_in_the_decimal_range_round_trips_exactly(
     assert raw_amount == stored_form(shared_store, amount)
 
     view_pnl, view_amount = conn.execute(
-        "SELECT profit_loss, amount FROM trades_readable WHERE id = ?", (stored.id,)
+        "SELECT profit_loss_exact, amount_exact FROM trades_readable WHERE id = ?", (stored.id,)
     ).fetchone()
     assert isinstance(view_pnl, str)
     assert "e" not in view_pnl.lower()

@@ -487,7 +487,7 @@ def test_a_session_on_real_candles_trades_and_its_numbers_are_stable(
             "orders": 93,
             "fills": 93,
             "fees": "0.02283219",
-            "realized": "-0.00406690",
+            "realized": "-0.00406694",
             "unrealized": "-0.00199866",
             "equity": "0.49393440",
             "return": "-1.2131",
@@ -497,16 +497,16 @@ def test_a_session_on_real_candles_trades_and_its_numbers_are_stable(
             "orders": 12,
             "fills": 12,
             "fees": "0.00300715",
-            "realized": "0.00762978",
+            "realized": "0.00762977",
             "unrealized": "-0.00121365",
             "equity": "0.50641612",
             "return": "1.2832",
         },
     ]
-    # Equity is capital plus realized plus unrealized P&L, up to the half-even rounding
-    # of average entry prices (a few 1e-8).
+    # Equity is exactly capital plus realized plus unrealized P&L (tests/
+    # test_equity_identity.py checks it over random sessions).
     for s in result.strategies:
-        assert abs(s.equity - s.capital - s.realized_pnl - s.unrealized_pnl) < Decimal("1e-7")
+        assert s.equity == s.capital + s.realized_pnl + s.unrealized_pnl
     assert audit(real_store) == []
     # Run again in a database of its own: the same orders, fills and figures.
     with Store.open(tmp_path / "again.sqlite") as other:

@@ -182,6 +182,7 @@ def database(tmp_path: Path) -> Path:
 
 
 @pytest.mark.fault("kill")
+@pytest.mark.slow
 def test_file_replica_survives_a_killed_writer(
     tmp_path: Path, database: Path, fault_figures: FaultFigures
 ) -> None:
@@ -284,6 +285,7 @@ def s3_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
 
 
 @pytest.mark.fault("kill")
+@pytest.mark.slow
 def test_s3_replica_survives_a_killed_writer(
     tmp_path: Path,
     database: Path,

@@ -103,6 +103,7 @@ test_sync_crash.killed_sync({target!r}, {orders}, {delay})
 """
 
 
+@pytest.mark.slow  # 28 s on both engines: tests/test_sync.py cuts a sync off quickly
 def test_a_sync_killed_again_and_again_records_everything_once(
     db_target: str, engine: str, fault_figures: FaultFigures
 ) -> None:

@@ -175,9 +175,14 @@ def test_a_named_pipe_as_the_database_is_refused_not_waited_on(
 # --- file names with #, ?, % and spaces --------------------------------------------------------
 
 ODD_NAMES = ["my#db.sqlite", "live?1.sqlite", "100%.sqlite", "a%20b c.sqlite", "#?%.sqlite"]
+# Each name runs every command (about 6 s): the first always, the rest with -m slow.
+EVERY_COMMAND_NAMES = [
+    ODD_NAMES[0],
+    *(pytest.param(name, marks=pytest.mark.slow) for name in ODD_NAMES[1:]),
+]
 
 
-@pytest.mark.parametrize("name", ODD_NAMES)
+@pytest.mark.parametrize("name", EVERY_COMMAND_NAMES)
 def test_a_database_named_with_uri_characters_works_with_every_command(
     tmp_path: Path, name: str
 ) -> None:

@@ -154,7 +154,7 @@ def test_sqlite_sorts_overflow_values_after_the_rest_and_sums_them_as_floats(
     ordered = [
         v
         for (v,) in conn.execute(
-            "SELECT r.volume FROM market_data m JOIN market_data_readable r ON r.id = m.id "
+            "SELECT r.volume_exact FROM market_data m JOIN market_data_readable r ON r.id = m.id "
             "ORDER BY m.volume"
         )
     ]
@@ -214,7 +214,7 @@ def test_sql_over_ledger_balances_past_int64(store: Store, table: str, column: s
     ordered = [
         v
         for (v,) in conn.execute(
-            f"SELECT r.{column} FROM {table} t JOIN {table}_readable r ON r.id = t.id "
+            f"SELECT r.{column}_exact FROM {table} t JOIN {table}_readable r ON r.id = t.id "
             f"ORDER BY t.{column}"
         )
     ]

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from tradedb.api.accounts import Accounts
 from tradedb.api.admin import locate
 from tradedb.api.analytics import Analytics
+from tradedb.api.ccxt import CcxtShapes
 from tradedb.api.logs import BotLogs
 from tradedb.api.market import MarketData
 from tradedb.api.operations import Operations
@@ -44,7 +45,8 @@ class TradeDB:
     - `config`: bot_config settings;
     - `logs`: bot_logs;
     - `tables`: reads of every table (get, list with filters and pages, count);
-    - `accounts`: live exchange accounts synced into the ledger.
+    - `accounts`: live exchange accounts synced into the ledger;
+    - `ccxt`: what the reads give, in ccxt's unified structures.
     """
 
     def __init__(self, store: Store) -> None:
@@ -57,6 +59,7 @@ class TradeDB:
         self.logs = BotLogs(store)
         self.tables = Tables(store)
         self.accounts = Accounts(store)
+        self.ccxt = CcxtShapes(store)
 
     @property
     def engine(self) -> str:
@@ -135,6 +138,7 @@ __all__ = [
     "Analytics",
     "BotConfig",
     "BotLogs",
+    "CcxtShapes",
     "MarketData",
     "Operations",
     "TableReader",

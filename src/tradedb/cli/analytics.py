@@ -30,10 +30,11 @@ from tradedb.cli.options import (
     DaysUntilOption,
     listed,
 )
+from tradedb.cli.tables import Cell, add_rows, exact, percent, usd
 from tradedb.errors import ValidationError
 from tradedb.models.values import (
     day_range,
-    format_decimal,
+    format_fixed,
     now_epoch_ms,
     parse_time_bound,
 )
@@ -186,18 +187,22 @@ def snapshot(
         for header in ("amount", "price (USD)", "value (USD)"):
             table.add_column(header, justify="right")
         table.add_column("via")
+        rows: list[list[Cell]] = []
         for s in snapshots:
             for row in s.rows:
-                table.add_row(
-                    moment(row.timestamp),
-                    row.exchange,
-                    row.asset,
-                    amount(row.amount),
-                    amount(row.price_per_unit),
-                    amount(row.usd_value),
-                    " -> ".join(s.valuations[(row.exchange, row.asset)].path),
+                rows.append(
+                    [
+                        moment(row.timestamp),
+                        row.exchange,
+                        row.asset,
+                        exact(row.amount, row.asset),
+                        exact(row.price_per_unit, row.asset),
+                        usd(row.usd_value),
+                        " -> ".join(s.valuations[(row.exchange, row.asset)].path),
+                    ]
                 )
-            table.add_row(moment(s.timestamp), "", "total", "", "", amount(s.total_usd), "")
+            rows.append([moment(s.timestamp), "", "total", "", "", usd(s.total_usd), ""])
+        add_rows(table, rows)
         out.print(table)
     _report_unvalued(snapshots)
 
@@ -285,21 +290,26 @@ def _metrics_table(result: MetricsResult) -> None:
         "max DD %",
     ):
         table.add_column(header, justify="right")
-    for row in result.rows:
-        table.add_row(
-            row.date,
-            row.strategy or "(all)",
-            row.exchange or "(all)",
-            amount(row.total_portfolio_value),
-            amount(row.daily_pnl),
-            amount(row.daily_pnl_percent),
-            str(row.total_trades),
-            str(row.winning_trades),
-            str(row.losing_trades),
-            amount(row.win_rate),
-            amount(row.sharpe_ratio),
-            amount(row.max_drawdown),
-        )
+    add_rows(
+        table,
+        (
+            [
+                row.date,
+                row.strategy or "(all)",
+                row.exchange or "(all)",
+                usd(row.total_portfolio_value),
+                usd(row.daily_pnl),
+                percent(row.daily_pnl_percent),
+                str(row.total_trades),
+                str(row.winning_trades),
+                str(row.losing_trades),
+                percent(row.win_rate),
+                percent(row.sharpe_ratio),
+                percent(row.max_drawdown),
+            ]
+            for row in result.rows
+        ),
+    )
     out.print(table)
 
 
@@ -307,13 +317,13 @@ def _valuation_json(valuation: Valuation) -> dict[str, Any]:
     return {
         "asset": valuation.asset,
         "at": valuation.at_ms,
-        "price_usd": format_decimal(valuation.price),
+        "price_usd": format_fixed(valuation.price),
         "path": list(valuation.path),
         "quotes": [
             {
                 "symbol": quote.symbol,
                 "exchange": quote.exchange,
-                "price": format_decimal(quote.price),
+                "price": format_fixed(quote.price),
                 "timestamp": quote.timestamp,
                 "source": quote.source,
             }
@@ -325,7 +335,7 @@ def _valuation_json(valuation: Valuation) -> dict[str, Any]:
 def _snapshot_json(snapshot: Snapshot) -> dict[str, Any]:
     return {
         "timestamp": snapshot.timestamp,
-        "total_usd": format_decimal(snapshot.total_usd),
+        "total_usd": format_fixed(snapshot.total_usd),
         "rows": [
             {
                 **row.model_dump(mode="json"),
@@ -337,7 +347,7 @@ def _snapshot_json(snapshot: Snapshot) -> dict[str, Any]:
             {
                 "exchange": holding.exchange,
                 "asset": holding.asset,
-                "amount": format_decimal(holding.amount),
+                "amount": format_fixed(holding.amount),
                 "reason": holding.reason,
             }
             for holding in snapshot.unvalued

@@ -13,6 +13,7 @@ from rich.text import Text
 from tradedb import __version__
 from tradedb.api import admin
 from tradedb.cli import analytics, backup, demo, ledger, market, paper, replicate, reports
+from tradedb.cli import browse as browse_cli
 from tradedb.cli import config as config_cli
 from tradedb.cli import logs as logs_cli
 from tradedb.cli import maintain as maintain_cli
@@ -65,7 +66,10 @@ PANELS = (
             "resample",
         ),
     ),
-    ("Analysis", ("value", "reference-price", "snapshot", "metrics", "paper", "report")),
+    (
+        "Analysis",
+        ("value", "reference-price", "snapshot", "metrics", "paper", "report", "browse"),
+    ),
     (
         "Operations",
         ("logs", "backup", "restore", "retention", "replicate", "maintain", "migrate-db"),
@@ -84,6 +88,7 @@ app = App(
 db_app = App(help="Schema version and maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 analytics.register(app)
+browse_cli.register(app)
 backup.register(app)
 demo.register(app)
 ledger.register(app)

@@ -157,7 +157,8 @@ def print_json(data: Any) -> None:
 
 
 def amount(value: Decimal | None) -> str:
-    """A table cell: the exact amount without trailing zeros, empty when there is none."""
+    """An amount in a sentence: exact, without trailing zeros, empty when there is none.
+    Tables line their amounts up instead (tradedb.cli.tables)."""
     return "" if value is None else format_plain(value)
 
 

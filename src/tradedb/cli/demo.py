@@ -20,8 +20,8 @@ from rich.text import Text
 
 from tradedb.cli.common import JsonOption, err, out, print_json, user_errors
 from tradedb.cli.paper import session_json
-from tradedb.cli.reports import comparison_table
-from tradedb.models.values import format_decimal
+from tradedb.cli.reports import print_comparison
+from tradedb.models.values import format_fixed
 from tradedb.services.demo import DemoResult, StepReport, Unpriced, run_demo
 from tradedb.services.reports.table import report_json
 
@@ -119,11 +119,9 @@ def _show(result: DemoResult) -> None:
     out.print()
     for note in result.notes:
         out.print(f"• {note}", highlight=False)
-    out.print(
-        comparison_table(
-            result.comparison.rows,
-            "strategies compared (USD; realized P&L and fees in the quote currency)",
-        )
+    print_comparison(
+        result.comparison.rows,
+        "strategies compared (USD; realized P&L and fees in the quote currency)",
     )
     out.print(f"database: {result.database}", highlight=False, soft_wrap=True)
     out.print(
@@ -173,7 +171,7 @@ def _as_json(result: DemoResult) -> dict[str, Any]:
         "reference_prices": [
             {
                 "asset": venue.reference.asset,
-                "usd": format_decimal(venue.reference.usd),
+                "usd": format_fixed(venue.reference.usd),
                 "first_day": period.start,
                 "last_day": period.last_day.isoformat(),
                 "source": venue.reference.source,

@@ -11,8 +11,9 @@ from rich.progress import Progress
 from rich.table import Table
 
 from tradedb.cli.common import amount, err, open_database, out, print_json
+from tradedb.cli.tables import add_rows, exact
 from tradedb.errors import ValidationError
-from tradedb.models.values import format_decimal
+from tradedb.models.values import format_fixed
 from tradedb.services.ledger.freqtrade_db import (
     FreqtradeImport,
     TradeComparison,
@@ -56,17 +57,22 @@ def _show(result: FreqtradeImport) -> None:
         table.add_column(header)
     for header in ("tradedb P&L", "freqtrade P&L", "difference"):
         table.add_column(header, justify="right")
-    for c in result.comparisons:
-        table.add_row(
-            str(c.trade_id),
-            c.exchange,
-            c.symbol,
-            c.strategy or "",
-            "open" if c.is_open else "closed",
-            amount(c.tradedb_pnl),
-            amount(c.freqtrade_pnl),
-            _signed(c.difference),
-        )
+    add_rows(
+        table,
+        (
+            [
+                str(c.trade_id),
+                c.exchange,
+                c.symbol,
+                c.strategy or "",
+                "open" if c.is_open else "closed",
+                exact(c.tradedb_pnl, c.symbol),
+                exact(c.freqtrade_pnl, c.symbol),
+                exact(c.difference, c.symbol, plus=True),
+            ]
+            for c in result.comparisons
+        ),
+    )
     if result.comparisons:
         out.print(table)
     for skipped in result.skipped:
@@ -119,7 +125,7 @@ def _signed(value: Decimal | None) -> str:
 
 def _as_json(result: FreqtradeImport) -> dict[str, Any]:
     def text(value: Decimal | None) -> str | None:
-        return None if value is None else format_decimal(value)
+        return None if value is None else format_fixed(value)
 
     return {
         "file": str(result.path),

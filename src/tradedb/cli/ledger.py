@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from tradedb import Filters, Ledger, Page
+from tradedb import CcxtShapes, Filters, Ledger, Page
 from tradedb.cli.common import (
     DbOption,
     JsonOption,
@@ -22,10 +23,21 @@ from tradedb.cli.common import (
     print_json,
     user_errors,
 )
-from tradedb.cli.options import TIME_FORMS, UntilOption
+from tradedb.cli.options import (
+    FORMATS,
+    PLAIN_FORMATS,
+    TIME_FORMS,
+    FormatOption,
+    NumbersOption,
+    PlainFormatOption,
+    UntilOption,
+    output_format,
+)
+from tradedb.cli.tables import Cell, add_rows, exact
 from tradedb.models import Order
 from tradedb.models.base import Record
 from tradedb.models.values import parse_time_bound
+from tradedb.services.ccxt_format import Numbers
 from tradedb.services.ledger import Transfer
 
 ExchangeOption = Annotated[str | None, typer.Option(help="Only this exchange, e.g. kraken.")]
@@ -40,7 +52,7 @@ AfterOption = Annotated[
 ]
 
 
-Column = tuple[str, Callable[[Any], str]]
+Column = tuple[str, Callable[[Any], Cell]]
 
 
 def _show(page: Page[Any], columns: Sequence[Column], title: str, as_json: bool) -> None:
@@ -55,8 +67,7 @@ def _show(page: Page[Any], columns: Sequence[Column], title: str, as_json: bool)
     table = Table(title=title)
     for header, _ in columns:
         table.add_column(header, justify="right" if header in _NUMERIC else "left")
-    for item in page.items:
-        table.add_row(*(render(item) for _, render in columns))
+    add_rows(table, ([render(item) for _, render in columns] for item in page.items))
     out.print(table)
     if page.next_after is not None:
         err.print(f"more rows: add --after {page.next_after}", highlight=False)
@@ -94,6 +105,8 @@ class _Listing:
     time_help: str
     fetch: Callable[[Ledger, Filters], Page[Any]]
     columns: Sequence[Column]
+    # The page as ccxt's structures (--format ccxt), where ccxt has a structure for it.
+    ccxt: Callable[[CcxtShapes, Page[Any], Numbers], list[dict[str, Any]]] | None = None
 
 
 def _listing_command(spec: _Listing) -> Callable[..., None]:
@@ -108,11 +121,20 @@ def _listing_command(spec: _Listing) -> Callable[..., None]:
         limit: LimitOption = 100,
         after: AfterOption = None,
         as_json: JsonOption = False,
+        format: FormatOption = None,
+        numbers: NumbersOption = "string",
     ) -> None:
+        choices = FORMATS if spec.ccxt is not None else PLAIN_FORMATS
+        shown_as = output_format(format, as_json=as_json, numbers=numbers, choices=choices)
         filters = Filters(exchange, symbol, strategy, status, since, until, limit, after)
         with open_database(db, readonly=True) as database:
             page = spec.fetch(database.ledger, filters)
-        _show(page, spec.columns, spec.name, as_json)
+            if shown_as == "ccxt" and spec.ccxt is not None:
+                print_json(spec.ccxt(database.ccxt, page, cast(Numbers, numbers)))
+                if page.next_after is not None:
+                    err.print(f"more rows: add --after {page.next_after}", highlight=False)
+                return
+        _show(page, spec.columns, spec.name, shown_as == "json")
 
     # The options that differ per listing; typer reads them from the annotations.
     command.__annotations__["status"] = Annotated[
@@ -121,6 +143,12 @@ def _listing_command(spec: _Listing) -> Callable[..., None]:
     command.__annotations__["since"] = Annotated[
         str | None, typer.Option(metavar="TIME", help=spec.time_help)
     ]
+    if spec.ccxt is None:
+        # No ccxt structure: --format is table or json, and --numbers has no use.
+        command.__annotations__["format"] = PlainFormatOption
+        signature = inspect.signature(command, eval_str=True)
+        kept = [p for p in signature.parameters.values() if p.name != "numbers"]
+        command.__signature__ = signature.replace(parameters=kept)  # type: ignore[attr-defined]
     command.__doc__ = spec.summary
     return command
 
@@ -147,14 +175,15 @@ LISTINGS = (
             ("symbol", lambda o: o.symbol),
             ("side", lambda o: o.side),
             ("type", lambda o: o.order_type),
-            ("amount", lambda o: amount(o.amount)),
-            ("price", lambda o: amount(o.price)),
-            ("filled", lambda o: amount(o.filled_amount)),
-            ("remaining", lambda o: amount(o.remaining_amount)),
-            ("locked", lambda o: f"{amount(o.locked_amount)} {o.locked_asset or ''}".strip()),
+            ("amount", lambda o: exact(o.amount, o.symbol)),
+            ("price", lambda o: exact(o.price, o.symbol)),
+            ("filled", lambda o: exact(o.filled_amount, o.symbol)),
+            ("remaining", lambda o: exact(o.remaining_amount, o.symbol)),
+            ("locked", lambda o: exact(o.locked_amount, o.locked_asset, o.locked_asset or "")),
             ("status", _order_status),
             ("strategy", lambda o: o.strategy or ""),
         ],
+        lambda shapes, page, numbers: shapes.orders(page, numbers=numbers),
     ),
     _Listing(
         "trades",
@@ -167,15 +196,16 @@ LISTINGS = (
             ("exchange", lambda t: t.exchange),
             ("symbol", lambda t: t.symbol),
             ("side", lambda t: t.side),
-            ("amount", lambda t: amount(t.amount)),
-            ("price", lambda t: amount(t.price)),
-            ("value", lambda t: amount(t.total_value)),
-            ("fee", lambda t: f"{amount(t.fee)} {t.fee_currency or ''}".strip()),
-            ("P&L", lambda t: amount(t.profit_loss)),
+            ("amount", lambda t: exact(t.amount, t.symbol)),
+            ("price", lambda t: exact(t.price, t.symbol)),
+            ("value", lambda t: exact(t.total_value, t.symbol)),
+            ("fee", lambda t: exact(t.fee, t.fee_currency, t.fee_currency or "")),
+            ("P&L", lambda t: exact(t.profit_loss, t.symbol)),
             ("status", lambda t: t.status),
             ("order id", lambda t: t.order_id or ""),
             ("strategy", lambda t: t.strategy or ""),
         ],
+        lambda shapes, page, numbers: shapes.trades(page, numbers=numbers),
     ),
     _Listing(
         "positions",
@@ -188,11 +218,11 @@ LISTINGS = (
             ("exchange", lambda p: p.exchange),
             ("symbol", lambda p: p.symbol),
             ("side", lambda p: p.side),
-            ("amount", lambda p: amount(p.amount)),
-            ("entry", lambda p: amount(p.entry_price)),
-            ("mark", lambda p: amount(p.current_price)),
-            ("unrealized", lambda p: amount(p.unrealized_pnl)),
-            ("realized", lambda p: amount(p.realized_pnl)),
+            ("amount", lambda p: exact(p.amount, p.symbol)),
+            ("entry", lambda p: exact(p.entry_price, p.symbol)),
+            ("mark", lambda p: exact(p.current_price, p.symbol)),
+            ("unrealized", lambda p: exact(p.unrealized_pnl, p.symbol)),
+            ("realized", lambda p: exact(p.realized_pnl, p.symbol)),
             ("status", lambda p: p.status),
             ("closed", lambda p: moment(p.closed_at)),
             ("strategy", lambda p: p.strategy or ""),
@@ -206,11 +236,18 @@ def balances(
     exchange: ExchangeOption = None,
     asset: Annotated[str | None, typer.Option(help="Only this currency, e.g. BTC.")] = None,
     as_json: JsonOption = False,
+    format: FormatOption = None,
+    numbers: NumbersOption = "string",
 ) -> None:
-    """Show wallet balances: available, locked by open orders, and total."""
+    """Show wallet balances: available, locked by open orders, and total. --format ccxt
+    gives one exchange's (--exchange) as ccxt's balance structure."""
+    shown_as = output_format(format, as_json=as_json, numbers=numbers)
     with open_database(db, readonly=True) as database:
         wallets = database.ledger.wallets(exchange=exchange, asset=asset)
-    if as_json:
+    if shown_as == "ccxt":
+        print_json(database.ccxt.balance(wallets, numbers=cast(Numbers, numbers)))
+        return
+    if shown_as == "json":
         print_json([_json(wallet) for wallet in wallets])
         return
     table = Table(title="balances")
@@ -219,15 +256,20 @@ def balances(
     for header in ("available", "locked", "total"):
         table.add_column(header, justify="right")
     table.add_column("updated")
-    for wallet in wallets:
-        table.add_row(
-            wallet.exchange,
-            wallet.asset,
-            amount(wallet.available_balance),
-            amount(wallet.locked_balance),
-            amount(wallet.total_balance),
-            moment(wallet.last_updated),
-        )
+    add_rows(
+        table,
+        (
+            [
+                wallet.exchange,
+                wallet.asset,
+                exact(wallet.available_balance, wallet.asset),
+                exact(wallet.locked_balance, wallet.asset),
+                exact(wallet.total_balance, wallet.asset),
+                moment(wallet.last_updated),
+            ]
+            for wallet in wallets
+        ),
+    )
     out.print(table)
 
 

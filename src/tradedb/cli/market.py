@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import csv
 import sys
-from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 from rich.progress import Progress
@@ -18,7 +17,6 @@ from tradedb.cli import freqtrade
 from tradedb.cli.common import (
     DbOption,
     JsonOption,
-    amount,
     as_options,
     err,
     moment,
@@ -27,8 +25,20 @@ from tradedb.cli.common import (
     print_json,
     user_errors,
 )
-from tradedb.cli.options import SEVERAL, SinceOption, UntilOption, listed
-from tradedb.models.values import format_decimal, parse_every
+from tradedb.cli.options import (
+    CSV_FORMATS,
+    SEVERAL,
+    CsvFormatOption,
+    FormatOption,
+    NumbersOption,
+    SinceOption,
+    UntilOption,
+    listed,
+    output_format,
+)
+from tradedb.cli.tables import add_rows, exact, percent
+from tradedb.models.values import format_fixed, parse_every
+from tradedb.services.ccxt_format import Numbers
 from tradedb.services.ledger.freqtrade_db import looks_like_database
 from tradedb.services.marketdata import files
 from tradedb.services.marketdata import tickers as recording
@@ -346,35 +356,43 @@ def candles(
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV for programs.")] = False,
     db: DbOption = None,
     as_json: JsonOption = False,
+    format: CsvFormatOption = None,
+    numbers: NumbersOption = "string",
 ) -> None:
-    """Show a market's candles, exact: a table, or every row with --json or --csv."""
+    """Show a market's candles, exact: a table, or every row with --json, --csv or
+    --format ccxt (ccxt's OHLCV arrays)."""
+    shown_as = output_format(
+        format, as_json=as_json, as_csv=as_csv, numbers=numbers, choices=CSV_FORMATS
+    )
     with open_database(db, readonly=True) as database:
         rows = database.market.exact_candles(exchange, symbol, timeframe, start=since, end=until)
-    shown = limit if limit is not None else (None if as_json or as_csv else TABLE_ROWS)
+    shown = limit if limit is not None else (None if shown_as != "table" else TABLE_ROWS)
     if shown is not None:
         rows = rows[-shown:] if shown > 0 else []
-    if as_json:
+    if shown_as == "ccxt":
+        print_json(database.ccxt.ohlcv(rows, numbers=cast(Numbers, numbers)))
+        return
+    if shown_as == "json":
         print_json(
             [
                 {
                     "timestamp": ts,
-                    **{n: format_decimal(v) for n, v in zip(AMOUNTS, values, strict=True)},
+                    **{n: format_fixed(v) for n, v in zip(AMOUNTS, values, strict=True)},
                 }
                 for ts, *values in rows
             ]
         )
         return
-    if as_csv:
+    if shown_as == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(("timestamp", *AMOUNTS))
-        writer.writerows((ts, *(format_decimal(v) for v in values)) for ts, *values in rows)
+        writer.writerows((ts, *(format_fixed(v) for v in values)) for ts, *values in rows)
         return
     table = Table(title=f"{exchange} {symbol} {timeframe}")
     table.add_column("time (UTC)")
     for name in AMOUNTS:
         table.add_column(name, justify="right")
-    for ts, *values in rows:
-        table.add_row(moment(ts), *(amount(v) for v in values))
+    add_rows(table, ([moment(ts), *(exact(v) for v in values)] for ts, *values in rows))
     out.print(table)
 
 
@@ -471,7 +489,8 @@ def record_tickers(
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Record tickers (bid, ask, last, 24h volume and change) through ccxt into `tickers`."""
+    """Record tickers (bid, ask, last, 24h volume and change, and the rest of ccxt's
+    ticker: open, high, low, vwap, ...) through ccxt into `tickers`."""
     interval = None if every is None else parse_every(every)
     markets = listed(symbols)
     client = MarketData.exchange_client(exchange)
@@ -552,14 +571,9 @@ def record_tickers(
         raise typer.Exit(1)
 
 
-TICKER_AMOUNTS = (
-    "bid_price",
-    "ask_price",
-    "last_price",
-    "volume_24h",
-    "price_change_24h",
-    "price_change_percent_24h",
-)
+# What a ticker's JSON leaves out: the market is the command's, and archived tickers
+# have no row id.
+TICKER_JSON_OMITS = {"id", "created_at", "symbol", "exchange", "timestamp"}
 
 
 def ticker_history(
@@ -572,18 +586,24 @@ def ticker_history(
     ] = 100,
     db: DbOption = None,
     as_json: JsonOption = False,
+    format: FormatOption = None,
+    numbers: NumbersOption = "string",
 ) -> None:
     """Show a market's stored tickers, archived ones included, oldest first."""
+    shown_as = output_format(format, as_json=as_json, numbers=numbers)
     with open_database(db, readonly=True) as database:
         page = database.market.tickers(
             exchange=exchange, symbol=symbol, since=since, until=until, limit=limit
         )
-    if as_json:
+    if shown_as == "ccxt":
+        print_json(database.ccxt.tickers(page, numbers=cast(Numbers, numbers)))
+    elif shown_as == "json":
         print_json(
             [
                 {
                     "timestamp": t.timestamp,
-                    **{name: _text(getattr(t, name)) for name in TICKER_AMOUNTS},
+                    # The models write each amount fixed-point at its column's scale.
+                    **t.model_dump(mode="json", exclude=TICKER_JSON_OMITS),
                 }
                 for t in page.tickers
             ]
@@ -593,15 +613,24 @@ def ticker_history(
         table.add_column("time (UTC)")
         for name in ("bid", "ask", "last", "24h volume", "24h change", "24h change %"):
             table.add_column(name, justify="right")
-        for t in page.tickers:
-            table.add_row(moment(t.timestamp), *(amount(getattr(t, n)) for n in TICKER_AMOUNTS))
+        add_rows(
+            table,
+            (
+                [
+                    moment(t.timestamp),
+                    exact(t.bid_price),
+                    exact(t.ask_price),
+                    exact(t.last_price),
+                    exact(t.volume_24h),
+                    exact(t.price_change_24h),
+                    percent(t.price_change_percent_24h),
+                ]
+                for t in page.tickers
+            ),
+        )
         out.print(table)
     if page.truncated:
         err.print(f"more tickers in the range than --limit {limit}", highlight=False)
-
-
-def _text(value: Decimal | None) -> str | None:
-    return None if value is None else format_decimal(value)
 
 
 def register(app: typer.Typer) -> None:

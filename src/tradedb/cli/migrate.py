@@ -20,7 +20,7 @@ from rich.text import Text
 
 from tradedb.api import admin
 from tradedb.cli.common import JsonOption, err, out, print_json, user_errors
-from tradedb.models.values import format_decimal
+from tradedb.models.values import format_fixed
 from tradedb.services.ops.migrate_db import DEFAULT_PAGE_ROWS, MigrationReport, TableComparison
 
 
@@ -133,11 +133,12 @@ class _Bars:
 
 
 def _sums(comparison: TableComparison) -> dict[str, dict[str, str]]:
+    scales = comparison.table.amounts
     return {
         name: {
-            "source": format_decimal(comparison.source.sums[name]),
-            "target": format_decimal(comparison.target.sums[name]),
-            "before": format_decimal(comparison.before.sums[name]),
+            "source": format_fixed(comparison.source.sums[name], scales[name]),
+            "target": format_fixed(comparison.target.sums[name], scales[name]),
+            "before": format_fixed(comparison.before.sums[name], scales[name]),
         }
         for name in comparison.source.sums
     }

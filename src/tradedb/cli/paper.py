@@ -23,8 +23,9 @@ from tradedb.cli.common import (
     user_errors,
 )
 from tradedb.cli.options import SEVERAL, TIME_FORMS, listed
+from tradedb.cli.tables import add_rows, exact, percent
 from tradedb.errors import ValidationError
-from tradedb.models.values import format_decimal
+from tradedb.models.values import AMOUNT, PERCENT, DecimalSpec, format_decimal, format_fixed
 from tradedb.services.paper import SessionResult
 from tradedb.services.paper.strategies import STRATEGIES
 
@@ -148,8 +149,8 @@ def _parameters(given: list[str]) -> dict[str, dict[str, object]]:
     return parameters
 
 
-def _fixed(value: Decimal | None) -> str | None:
-    return None if value is None else format_decimal(value)
+def _fixed(value: Decimal | None, spec: DecimalSpec = AMOUNT) -> str | None:
+    return None if value is None else format_fixed(value, spec)
 
 
 def session_json(result: SessionResult) -> dict[str, Any]:
@@ -163,7 +164,11 @@ def session_json(result: SessionResult) -> dict[str, Any]:
         "end": result.end,
         "candles": result.candles,
         "allocation": result.allocation,
-        "fees": {"maker": _fixed(result.fees.maker), "taker": _fixed(result.fees.taker)},
+        # Fee rates and volatility are fractions, not amounts: as given, or as computed.
+        "fees": {
+            "maker": format_decimal(result.fees.maker),
+            "taker": format_decimal(result.fees.taker),
+        },
         "quote_usd": _fixed(result.quote_usd),
         "replayed": result.replayed,
         "warnings": result.warnings,
@@ -172,7 +177,7 @@ def session_json(result: SessionResult) -> dict[str, Any]:
                 "strategy": s.strategy,
                 "parameters": {k: format_decimal(v) for k, v in s.parameters.items()},
                 "weight": _fixed(s.weight),
-                "volatility": _fixed(s.volatility),
+                "volatility": None if s.volatility is None else format_decimal(s.volatility),
                 "capital": _fixed(s.capital),
                 "capital_usd": _fixed(s.capital_usd),
                 "orders": s.orders,
@@ -184,8 +189,8 @@ def session_json(result: SessionResult) -> dict[str, Any]:
                 "unrealized_pnl": _fixed(s.unrealized_pnl),
                 "equity": _fixed(s.equity),
                 "profit": _fixed(s.profit),
-                "return_percent": _fixed(s.return_percent),
-                "holdings": {symbol: format_decimal(v) for symbol, v in s.holdings.items()},
+                "return_percent": _fixed(s.return_percent, PERCENT),
+                "holdings": {symbol: format_fixed(v) for symbol, v in s.holdings.items()},
             }
             for s in result.strategies
         ],
@@ -214,19 +219,24 @@ def _show(result: SessionResult) -> None:
         "return %",
     ):
         table.add_column(header, justify="right")
-    for s in result.strategies:
-        table.add_row(
-            s.strategy,
-            amount(s.weight),
-            amount(s.capital),
-            f"{s.orders:,}",
-            f"{s.fills:,}",
-            amount(s.fees),
-            amount(s.realized_pnl),
-            amount(s.unrealized_pnl),
-            amount(s.equity),
-            amount(s.return_percent),
-        )
+    add_rows(
+        table,
+        (
+            [
+                s.strategy,
+                exact(s.weight),
+                exact(s.capital),
+                f"{s.orders:,}",
+                f"{s.fills:,}",
+                exact(s.fees),
+                exact(s.realized_pnl),
+                exact(s.unrealized_pnl),
+                exact(s.equity),
+                percent(s.return_percent),
+            ]
+            for s in result.strategies
+        ),
+    )
     notes = [
         f"allocation {result.allocation}",
         f"fees maker {amount(result.fees.maker * 100)} %, "

@@ -6,12 +6,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
-from rich.text import Text
 
 from tradedb.cli.common import (
     DbOption,
     JsonOption,
-    amount,
     moment,
     open_database,
     out,
@@ -20,6 +18,7 @@ from tradedb.cli.common import (
 )
 from tradedb.cli.helpstyle import App
 from tradedb.cli.options import SinceOption, UntilOption
+from tradedb.cli.tables import add_rows, exact
 from tradedb.models import ReferencePrice
 from tradedb.models.values import format_plain
 from tradedb.services.analytics.references import describe_period
@@ -80,23 +79,29 @@ def list_(
         print_json([_json(row) for row in rows])
         return
     table = Table("id", "asset", "USD", "from", "until (exclusive)", "source")
-    for row in rows:
-        cells: list[Any] = [
-            str(row.id),
-            Text(row.asset),
-            amount(row.price_usd),
-            moment(row.valid_from) if row.valid_from is not None else "open",
-            moment(row.valid_until) if row.valid_until is not None else "open",
-            Text(row.source),
-        ]
-        table.add_row(*cells)
+    add_rows(
+        table,
+        (
+            [
+                str(row.id),
+                row.asset,
+                # A reference price is exact, like any price: a coin can be worth less
+                # than a cent.
+                exact(row.price_usd, row.asset),
+                moment(row.valid_from) if row.valid_from is not None else "open",
+                moment(row.valid_until) if row.valid_until is not None else "open",
+                row.source,
+            ]
+            for row in rows
+        ),
+    )
     out.print(table)
 
 
 @reference_app.command("remove")
 @user_errors
 def remove(
-    price_id: Annotated[int, typer.Argument(metavar="ID", help="The id `list` shows.")],
+    price_id: Annotated[int, typer.Argument(help="The id `list` shows.")],
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:

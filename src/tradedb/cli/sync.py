@@ -18,8 +18,9 @@ from tradedb.cli.common import (
     user_errors,
 )
 from tradedb.cli.options import SEVERAL, SinceOption, listed
+from tradedb.cli.tables import add_rows, exact
 from tradedb.errors import ExchangeUnavailable
-from tradedb.models.values import format_decimal, parse_every
+from tradedb.models.values import parse_every
 from tradedb.services.live.account import SyncReport
 
 DIFFERENT = 1
@@ -114,15 +115,20 @@ def _show(report: SyncReport, as_json: bool) -> None:
     balances = Table(
         "asset", "ledger available", "ledger locked", "exchange free", "exchange used", "difference"
     )
-    for difference in reconciliation.differences:
-        balances.add_row(
-            difference.asset,
-            format_decimal(difference.ledger.available),
-            format_decimal(difference.ledger.locked),
-            format_decimal(difference.exchange.available),
-            format_decimal(difference.exchange.locked),
-            format_decimal(difference.total),
-        )
+    add_rows(
+        balances,
+        (
+            [
+                d.asset,
+                exact(d.ledger.available, d.asset),
+                exact(d.ledger.locked, d.asset),
+                exact(d.exchange.available, d.asset),
+                exact(d.exchange.locked, d.asset),
+                exact(d.total, d.asset),
+            ]
+            for d in reconciliation.differences
+        ),
+    )
     out.print(balances)
     verdict = "journalled as sync movements" if report.applied else "not applied (use --apply)"
     out.print(f"balances differ: {verdict}", highlight=False)

@@ -53,6 +53,7 @@ from tradedb.models.values import (
     PERCENT,
     VOLUME,
     format_decimal,
+    format_fixed,
     market_assets,
     ms_to_datetime,
     to_epoch_ms,
@@ -189,7 +190,7 @@ def exact_candle(candle: Candle | CandleCreate) -> dict[str, str | int]:
     never '1E-8'). The keys differ from CandleData's, so the two merge into one object."""
     exact: dict[str, str | int] = {"timestamp": candle.timestamp}
     for field, column in CANDLE_COLUMNS.items():
-        exact[f"{field}_exact"] = format_decimal(getattr(candle, column))
+        exact[f"{field}_exact"] = format_fixed(getattr(candle, column))
     return exact
 
 

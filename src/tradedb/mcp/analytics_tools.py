@@ -32,7 +32,7 @@ from tradedb.mcp.shapes import (
     shaped,
 )
 from tradedb.mcp.tooling import READ_ONLY
-from tradedb.models.values import day_range, format_decimal
+from tradedb.models.values import day_range, format_fixed
 from tradedb.services.reports.table import row_json
 
 Strategies = Annotated[
@@ -74,7 +74,14 @@ def register(server: MCPServer, db: TradeDB) -> None:
             exchange=filters.exchange,
             first_date=filters.first_date,
             last_date=filters.last_date,
-            rows=[PnlRow.model_validate(row_json(row)) for row in rows[:limit]],
+            # Every round trip of every row would flood an agent's context; the counts,
+            # averages and figures summarise them (`tradedb report --json` lists them).
+            rows=[
+                PnlRow.model_validate(
+                    {k: v for k, v in row_json(row).items() if k != "round_trip_list"}
+                )
+                for row in rows[:limit]
+            ],
             truncated=len(rows) > limit,
         )
 
@@ -111,7 +118,7 @@ def register(server: MCPServer, db: TradeDB) -> None:
         view = db.analytics.portfolio(at=at, exchange=exchange)
         return Portfolio(
             timestamp=view.timestamp,
-            total_usd=format_decimal(view.total_usd),
+            total_usd=format_fixed(view.total_usd),
             rows=[shaped(SnapshotRowShape, row) for row in view.rows[:limit]],
             truncated=len(view.rows) > limit,
         )

@@ -66,7 +66,9 @@ def register(server: MCPServer, db: TradeDB) -> None:
 
     def get_ticker(symbol: Symbol, exchange: OptionalExchange = None) -> TickerShape:
         """The newest stored ticker of a market: bid, ask, last price, 24h volume and
-        change. Without `exchange`, the newest of any exchange."""
+        change, and where recorded open, high, low, vwap, quote volume, the best bid's and
+        ask's volumes and the previous close. Without `exchange`, the newest of any
+        exchange."""
         return shaped(TickerShape, db.market.latest_ticker(symbol=symbol, exchange=exchange))
 
     def list_data(

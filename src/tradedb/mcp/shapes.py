@@ -129,6 +129,7 @@ class PositionShape(UpdatedRowTimes):
     opened_at: int
     closed_at: int | None
     open_fees: FixedPoint
+    cost_basis: FixedPoint = Field(description="What the amount held cost, in the quote currency.")
 
 
 class WalletShape(UpdatedRowTimes):
@@ -185,6 +186,16 @@ class TickerShape(Shape):
     price_change_percent_24h: FixedPoint | None
     timestamp: int
     exchange: str
+    # The rest of ccxt's unified ticker; null where the exchange gave none, and in
+    # tickers recorded before tradedb kept them.
+    open_price: FixedPoint | None = Field(description="The price 24 h before (ccxt's open).")
+    high_price: FixedPoint | None = Field(description="The 24 h high.")
+    low_price: FixedPoint | None = Field(description="The 24 h low.")
+    vwap: FixedPoint | None = Field(description="The 24 h volume-weighted average price.")
+    quote_volume_24h: FixedPoint | None = Field(description="24 h volume in the quote.")
+    bid_volume: FixedPoint | None = Field(description="The volume at the best bid (base).")
+    ask_volume: FixedPoint | None = Field(description="The volume at the best ask (base).")
+    previous_close: FixedPoint | None = Field(description="The previous day's close.")
 
 
 class ExactCandle(CandleData):
@@ -258,26 +269,54 @@ class Portfolio(BaseModel):
     truncated: bool
 
 
+class MonthShape(Shape):
+    month: str = Field(description="YYYY-MM (UTC).")
+    percent: FixedPoint | None = Field(description="The month's compounded daily returns.")
+
+
 class PnlRow(Shape):
-    """One (strategy, exchange) scope over the period, as `tradedb report --json` gives it."""
+    """One (strategy, exchange) scope over its period, as `tradedb report --json` gives it;
+    the `tradedb://metrics` resource defines every figure."""
 
     strategy: str | None
     exchange: str | None
     days: int
-    first_date: str | None
-    last_date: str | None
+    first_date: str | None = Field(description="The row's first day (UTC).")
+    last_date: str | None = Field(description="The row's last day: its figures cover no other.")
+    daily_returns: int = Field(description="Daily returns the curve figures rest on.")
     final_equity: FixedPoint | None
-    total_return_percent: FixedPoint | None
     total_pnl: FixedPoint | None = Field(description="USD: the sum of the daily P&L.")
     realized_pnl: dict[str, FixedPoint] = Field(description="By quote currency.")
-    trades: int
+    fills: int = Field(description="Fills in the period, opening and closing.")
+    round_trips: int = Field(description="Positions closed back to flat in the period.")
+    wins: int = Field(description="Round trips with P&L above zero.")
+    losses: int = Field(description="Round trips with P&L below zero.")
     note: str | None
-    wins: int
-    losses: int
-    win_rate_percent: FixedPoint | None
+    total_return_percent: FixedPoint | None
+    cagr_percent: FixedPoint | None
+    volatility_percent: FixedPoint | None
     sharpe_ratio: FixedPoint | None
+    sortino_ratio: FixedPoint | None
+    calmar_ratio: FixedPoint | None
     max_drawdown_percent: FixedPoint | None
+    longest_drawdown_days: int | None
+    best_day_percent: FixedPoint | None
+    worst_day_percent: FixedPoint | None
+    win_rate_percent: FixedPoint | None
+    profit_factor: FixedPoint | None
+    expectancy: FixedPoint | None = Field(description="Per round trip, round_trip_currency.")
+    average_win: FixedPoint | None
+    average_loss: FixedPoint | None
+    exposure_percent: FixedPoint | None
+    round_trip_currency: str | None = Field(
+        description="The quote currency of expectancy and the averages; null if several."
+    )
+    average_round_trip_ms: int | None
     fees: dict[str, FixedPoint] = Field(description="By fee currency.")
+    monthly_returns: list[MonthShape]
+    undefined: dict[str, str] = Field(
+        description="Why each figure given as null is unknown (e.g. too few days)."
+    )
 
 
 class PnlSummary(BaseModel):

@@ -34,7 +34,7 @@ from tradedb.mcp.shapes import (
     shaped,
 )
 from tradedb.mcp.tooling import ADDITIVE_WRITE
-from tradedb.models.values import format_decimal
+from tradedb.models.values import format_fixed
 
 Amount = Annotated[
     str | int | float,
@@ -160,7 +160,7 @@ def register(server: MCPServer, db: TradeDB) -> None:
             price_used=PriceUsed(
                 symbol=quote.symbol,
                 exchange=quote.exchange,
-                price=format_decimal(quote.price),
+                price=format_fixed(quote.price),
                 timestamp=quote.timestamp,
                 source=quote.source,
             ),

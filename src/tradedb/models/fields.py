@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from functools import partial
 from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, PlainSerializer, ValidationInfo
@@ -18,7 +19,7 @@ from tradedb.models.values import (
     check_exchange,
     check_name,
     check_symbol,
-    format_decimal,
+    format_fixed,
     to_decimal,
     to_epoch_ms,
 )
@@ -69,16 +70,29 @@ def _epoch_ms(value: object, info: ValidationInfo) -> int:
     return to_epoch_ms(value, _field_name(info))
 
 
-_as_fixed_point = PlainSerializer(format_decimal, return_type=str, when_used="json")
+def _as_fixed_point(spec: DecimalSpec) -> PlainSerializer:
+    """JSON writes the amount at its column's scale: '0.00000000', never '0' or '1E-8'."""
+    return PlainSerializer(partial(format_fixed, spec=spec), return_type=str, when_used="json")
 
-Amount = Annotated[Decimal, BeforeValidator(_decimal(AMOUNT, signed=False)), _as_fixed_point]
-PositiveAmount = Annotated[
-    Decimal, BeforeValidator(_decimal(AMOUNT, signed=False, positive=True)), _as_fixed_point
+
+Amount = Annotated[
+    Decimal, BeforeValidator(_decimal(AMOUNT, signed=False)), _as_fixed_point(AMOUNT)
 ]
-SignedAmount = Annotated[Decimal, BeforeValidator(_decimal(AMOUNT, signed=True)), _as_fixed_point]
-Volume = Annotated[Decimal, BeforeValidator(_decimal(VOLUME, signed=False)), _as_fixed_point]
-Percent = Annotated[Decimal, BeforeValidator(_decimal(PERCENT, signed=False)), _as_fixed_point]
-SignedPercent = Annotated[Decimal, BeforeValidator(_decimal(PERCENT, signed=True)), _as_fixed_point]
+PositiveAmount = Annotated[
+    Decimal, BeforeValidator(_decimal(AMOUNT, signed=False, positive=True)), _as_fixed_point(AMOUNT)
+]
+SignedAmount = Annotated[
+    Decimal, BeforeValidator(_decimal(AMOUNT, signed=True)), _as_fixed_point(AMOUNT)
+]
+Volume = Annotated[
+    Decimal, BeforeValidator(_decimal(VOLUME, signed=False)), _as_fixed_point(VOLUME)
+]
+Percent = Annotated[
+    Decimal, BeforeValidator(_decimal(PERCENT, signed=False)), _as_fixed_point(PERCENT)
+]
+SignedPercent = Annotated[
+    Decimal, BeforeValidator(_decimal(PERCENT, signed=True)), _as_fixed_point(PERCENT)
+]
 EpochMs = Annotated[int, BeforeValidator(_epoch_ms)]
 Symbol = Annotated[str, BeforeValidator(_rule(check_symbol))]
 Exchange = Annotated[str, BeforeValidator(_rule(check_exchange))]

@@ -62,6 +62,15 @@ class TickerCreate(Record):
     price_change_percent_24h: SignedPercent | None = None
     timestamp: EpochMs
     exchange: Exchange
+    # Extra columns: the rest of ccxt's unified ticker (docs/schema.md).
+    open_price: Amount | None = None
+    high_price: Amount | None = None
+    low_price: Amount | None = None
+    vwap: Amount | None = None
+    quote_volume_24h: Volume | None = None
+    bid_volume: Volume | None = None
+    ask_volume: Volume | None = None
+    previous_close: Amount | None = None
 
 
 class Ticker(TickerCreate, CreatedRecord):

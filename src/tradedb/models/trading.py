@@ -113,6 +113,9 @@ class PositionCreate(Record):
     closed_at: EpochMs | None = None
     # Extra column: quote-currency fees paid to open the part still held.
     open_fees: Amount = Decimal(0)
+    # Extra column: the quote value of the amount still held (its cost basis, which P&L
+    # is measured against; services.ledger.positions).
+    cost_basis: Amount = Decimal(0)
 
     @model_validator(mode="after")
     def _closed_after_opened(self) -> PositionCreate:

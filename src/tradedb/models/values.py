@@ -12,7 +12,15 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, InvalidOperation
+from decimal import (
+    MAX_EMAX,
+    MAX_PREC,
+    MIN_EMIN,
+    ROUND_HALF_EVEN,
+    Context,
+    Decimal,
+    InvalidOperation,
+)
 
 from tradedb.errors import AmountOutOfRange, ValidationError
 from tradedb.models import timeframes
@@ -118,6 +126,29 @@ def _fits_scale(number: Decimal, scale: int) -> bool:
 def format_decimal(value: Decimal) -> str:
     """Fixed-point text, never scientific notation ('0.00000001', not '1E-8')."""
     return format(value, "f")
+
+
+def format_fixed(value: Decimal, spec: DecimalSpec = AMOUNT) -> str:
+    """An amount as JSON gives it: fixed-point at its column's scale ('0.00000000',
+    '1.50000000'; '12.5000' for a percentage), so that every amount of a column has one
+    form, computed ones (Decimal(0)) included. Only zeros are added: a value finer than
+    the scale, which no column stores, keeps all its digits."""
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent > -spec.scale:
+        value = value.quantize(Decimal(1).scaleb(-spec.scale), context=EXACT)
+    # A computed -0 is zero, not a loss.
+    return format(value if value else abs(value), "f")
+
+
+_CENT = Decimal("0.01")
+
+
+def to_cents(value: Decimal) -> Decimal:
+    """A USD amount rounded half-even to cents, for people to read; programs get the
+    exact amount (format_fixed)."""
+    cents = value.quantize(_CENT, rounding=ROUND_HALF_EVEN, context=EXACT)
+    # -0.004 rounds to -0.00, which would read as a loss.
+    return cents if cents else abs(cents)
 
 
 def format_plain(value: Decimal) -> str:

@@ -8,6 +8,9 @@ PostgreSQL (`dialect` is SQLAlchemy's dialect name).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 from sqlalchemy import Table
 
 from tradedb.schema.money import OVERFLOW_DIGITS, ScaledDecimal
@@ -20,41 +23,131 @@ from tradedb.schema.tables import (
 
 VIEW_SUFFIX = "_readable"
 TRIGGER_PREFIX = "trg_"
+# The readable views' columns beside an amount and beside a time (docs/schema.md).
+EXACT_SUFFIX = "_exact"
+UTC_SUFFIX = "_utc"
+
+# ARCHITECTURE's "Time": when something happened, as ccxt reports it, and tradedb's own
+# moments (a sync cursor's, a reference price's period) are epoch milliseconds UTC; the
+# spec's row times are epoch seconds. Each gets its ISO 8601 text beside it in the views.
+EPOCH_MS_COLUMNS = frozenset(
+    {
+        "timestamp",
+        "opened_at",
+        "closed_at",
+        "filled_at",
+        "canceled_at",
+        "last_updated",
+        "next_since",
+        "synced_at",
+        "valid_from",
+        "valid_until",
+    }
+)
+EPOCH_SECONDS_COLUMNS = frozenset({"created_at", "updated_at"})
+
+Form = Literal["stored", "number", "exact", "utc"]
+
+
+@dataclass(frozen=True)
+class ReadableColumn:
+    """One column of a readable view: `source` (a column of the table) as stored, as a
+    number, as exact text or as an ISO 8601 UTC time."""
+
+    name: str
+    source: str
+    form: Form
 
 
 def view_name(table: Table) -> str:
     return f"{table.name}{VIEW_SUFFIX}"
 
 
-def _fixed_point(column: str, scale: int) -> str:
-    """SQL that renders stored units as exact fixed-point text, e.g. 10 -> '0.00000010';
-    the overflow form (tradedb.schema.money) by cutting its digits, never through a
-    float."""
+def readable_columns(table: Table) -> list[ReadableColumn]:
+    """The view's columns in order: every column of the table under its own name, an
+    amount as a number with its exact text after it, a time with its ISO text after it."""
+    columns = []
+    for column in table.columns:
+        name = column.name
+        if isinstance(column.type, ScaledDecimal):
+            columns += [
+                ReadableColumn(name, name, "number"),
+                ReadableColumn(f"{name}{EXACT_SUFFIX}", name, "exact"),
+            ]
+        elif name in EPOCH_MS_COLUMNS or name in EPOCH_SECONDS_COLUMNS:
+            columns += [
+                ReadableColumn(name, name, "stored"),
+                ReadableColumn(f"{name}{UTC_SUFFIX}", name, "utc"),
+            ]
+        else:
+            columns.append(ReadableColumn(name, name, "stored"))
+    return columns
+
+
+def fixed_point_sql(units: str, scale: int) -> str:
+    """SQLite SQL rendering the units `units` (a column, or an alias of a sum) as exact
+    fixed-point text, e.g. 10 -> '0.00000010'; the overflow form (tradedb.schema.money)
+    by cutting its digits, never through a float."""
     unit = 10**scale
-    digits = f"ltrim({column}, '-')"
+    digits = f"ltrim({units}, '-')"
     whole_digits = OVERFLOW_DIGITS - scale
     return (
-        f"CASE WHEN {column} IS NULL THEN NULL WHEN typeof({column}) = 'text' THEN "
-        f"substr({column}, 1, length({column}) - {OVERFLOW_DIGITS}) || "
+        f"CASE WHEN {units} IS NULL THEN NULL WHEN typeof({units}) = 'text' THEN "
+        f"substr({units}, 1, length({units}) - {OVERFLOW_DIGITS}) || "
         f"ltrim(substr({digits}, 1, {whole_digits}), '0') || '.' || "
         f"substr({digits}, {whole_digits + 1}) ELSE printf('%s%d.%0{scale}d', "
-        f"CASE WHEN {column} < 0 THEN '-' ELSE '' END, abs({column}) / {unit}, "
-        f"abs({column}) % {unit}) END AS {column}"
+        f"CASE WHEN {units} < 0 THEN '-' ELSE '' END, abs({units}) / {unit}, "
+        f"abs({units}) % {unit}) END"
     )
 
 
+def number_sql(units: str, scale: int) -> str:
+    """SQLite SQL giving the units `units` as a REAL number, which sorts, compares and
+    aggregates as a number (the exact text sorts as text and compares above any number);
+    approximate past 15 significant digits. The overflow form casts as its digits do."""
+    return f"CAST({units} AS REAL) / 1e{scale}"
+
+
+def iso_utc_sql(epoch: str, dialect: str = "sqlite", *, milliseconds: bool = True) -> str:
+    """SQL giving the epoch time `epoch` (ms, or seconds) as ISO 8601 UTC text,
+    '2023-11-14T22:13:20.123Z' (seconds: without the fraction)."""
+    if dialect == "sqlite":
+        if milliseconds:
+            # SQLite rounds a fractional unixepoch to the nearest millisecond.
+            return f"strftime('%Y-%m-%dT%H:%M:%fZ', {epoch} / 1000.0, 'unixepoch')"
+        return f"strftime('%Y-%m-%dT%H:%M:%SZ', {epoch}, 'unixepoch')"
+    # Interval arithmetic from the epoch as a plain timestamp: exact, and UTC whatever
+    # the session's time zone.
+    step, fraction = ("millisecond", ".MS") if milliseconds else ("second", "")
+    pattern = f'YYYY-MM-DD"T"HH24:MI:SS{fraction}"Z"'
+    return f"to_char(TIMESTAMP '1970-01-01' + {epoch} * INTERVAL '1 {step}', '{pattern}')"
+
+
+def _readable_sql(table: Table, column: ReadableColumn, dialect: str) -> str:
+    source = column.source
+    if column.form == "stored":
+        return source
+    if column.form == "utc":
+        expression = iso_utc_sql(source, dialect, milliseconds=source in EPOCH_MS_COLUMNS)
+    elif dialect != "sqlite":
+        # NUMERIC is exact and sorts as a number; its text has the same digits.
+        if column.form == "number":
+            return source
+        expression = f"CAST({source} AS TEXT)"
+    else:
+        amount = table.columns[source].type
+        assert isinstance(amount, ScaledDecimal)
+        render = number_sql if column.form == "number" else fixed_point_sql
+        expression = render(source, amount.spec.scale)
+    return f"{expression} AS {column.name}"
+
+
 def readable_view_ddl(table: Table, dialect: str = "sqlite") -> str:
-    """Amounts as exact fixed-point text: on SQLite rendered from the units, on
-    PostgreSQL the NUMERIC's own text (the same digits)."""
-    columns = []
-    for column in table.columns:
-        if not isinstance(column.type, ScaledDecimal):
-            columns.append(column.name)
-        elif dialect == "sqlite":
-            columns.append(_fixed_point(column.name, column.type.spec.scale))
-        else:
-            columns.append(f"CAST({column.name} AS TEXT) AS {column.name}")
-    return f"CREATE VIEW {view_name(table)} AS SELECT {', '.join(columns)} FROM {table.name}"
+    """Amounts as numbers that sort and filter as numbers, each with its exact
+    fixed-point text beside it (on SQLite a REAL and the text rendered from the units; on
+    PostgreSQL the NUMERIC itself and its text); times with their ISO 8601 UTC text."""
+    columns = ", ".join(_readable_sql(table, c, dialect) for c in readable_columns(table))
+    return f"CREATE VIEW {view_name(table)} AS SELECT {columns} FROM {table.name}"
 
 
 def updated_at_trigger_ddl(table: Table, dialect: str = "sqlite") -> list[str]:

@@ -110,7 +110,8 @@ def units_of(value: int | str) -> int:
 
 def from_units(value: int | str, scale: int) -> Decimal:
     """Stored units of 10**-scale (an integer or the overflow form) as their Decimal."""
-    return Decimal(value).scaleb(-scale)
+    # The exact context: the default one keeps 28 digits, and a volume has up to 38.
+    return Decimal(value).scaleb(-scale, context=EXACT)
 
 
 _POWERS_OF_TEN = tuple(10**exponent for exponent in range(19))

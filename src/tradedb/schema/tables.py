@@ -293,6 +293,10 @@ positions = _table(
     # Extra: fees paid (in quote terms) to open the part still held; each close charges its
     # share to the closing trade's profit_loss, so round trips are reported net of fees.
     _money("open_fees", nullable=False, default=0),
+    # Extra: the quote value of the amount still held, which P&L is measured against, so
+    # that equity is exactly capital plus realised and unrealised P&L (no rounding of the
+    # average entry price in between; docs/ledger.md).
+    _money("cost_basis", nullable=False, default=0),
     _one_of("side", POSITION_SIDES),
     _one_of("status", POSITION_STATUSES),
 )
@@ -329,6 +333,16 @@ tickers = _table(
     Column("timestamp", Int64, nullable=False),
     Column("exchange", Str, nullable=False),
     _created_at(),
+    # Extra: the rest of ccxt's unified ticker, so that a stored ticker reads back whole
+    # (docs/schema.md). Order-book volumes are in the base currency, as volume_24h is.
+    _money("open_price"),
+    _money("high_price"),
+    _money("low_price"),
+    _money("vwap"),
+    _money("quote_volume_24h", spec=VOLUME),
+    _money("bid_volume", spec=VOLUME),
+    _money("ask_volume", spec=VOLUME),
+    _money("previous_close"),
     UniqueConstraint("symbol", "exchange", "timestamp"),
 )
 

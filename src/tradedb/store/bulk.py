@@ -53,6 +53,15 @@ TICKER_AMOUNTS: tuple[tuple[str, DecimalSpec, bool, bool], ...] = (
     ("volume_24h", VOLUME, False, False),
     ("price_change_24h", AMOUNT, False, True),
     ("price_change_percent_24h", PERCENT, False, True),
+    # Extra columns (docs/schema.md): the rest of ccxt's unified ticker.
+    ("open_price", AMOUNT, False, False),
+    ("high_price", AMOUNT, False, False),
+    ("low_price", AMOUNT, False, False),
+    ("vwap", AMOUNT, False, False),
+    ("quote_volume_24h", VOLUME, False, False),
+    ("bid_volume", VOLUME, False, False),
+    ("ask_volume", VOLUME, False, False),
+    ("previous_close", AMOUNT, False, False),
 )
 TICKER_COLUMNS = ("symbol", *(name for name, *_ in TICKER_AMOUNTS), "timestamp", "exchange")
 TICKER_KEY = ("symbol", "exchange", "timestamp")

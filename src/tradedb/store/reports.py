@@ -37,13 +37,16 @@ class TradeTotals:
 
 @dataclass(frozen=True)
 class Marker:
-    """One fill, as a candle chart marks it."""
+    """One fill, as a candle chart marks it. `profit_loss` is the ledger's result of the
+    round trip that the fill closes, net of fees, in the market's quote currency; None for
+    a fill that opens or adds to a position."""
 
     timestamp: int
     side: str
     amount: Decimal
     price: Decimal
     strategy: str | None
+    profit_loss: Decimal | None
 
 
 def _in(column: str, values: Sequence[object] | None) -> tuple[str, list[object]]:
@@ -165,11 +168,18 @@ class ReportRecords:
             high_included=False,
         )
         sql = (
-            "SELECT timestamp, side, amount, price, strategy FROM trades "
+            "SELECT timestamp, side, amount, price, strategy, profit_loss FROM trades "
             f"WHERE {where} ORDER BY timestamp, id"
         )
         return [
-            Marker(int(row[0]), row[1], self._amount(row[2]), self._amount(row[3]), row[4])
+            Marker(
+                timestamp=int(row[0]),
+                side=row[1],
+                amount=self._amount(row[2]),
+                price=self._amount(row[3]),
+                strategy=row[4],
+                profit_loss=None if row[5] is None else self._amount(row[5]),
+            )
             for row in self.db.connection.execute(sql, params)
         ]
 

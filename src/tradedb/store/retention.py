@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tradedb.errors import ValidationError
-from tradedb.models.values import AMOUNT, PERCENT
+from tradedb.store import bulk
 from tradedb.store.database import Database
 from tradedb.store.market import candle_columns
 
@@ -37,15 +37,9 @@ PERMANENT = frozenset(
     }
 )
 CANDLE_COLUMNS = ("timestamp", "open_price", "high_price", "low_price", "close_price", "volume")
-# A ticker's columns as archived: its time, then its amounts with their scales.
-TICKER_AMOUNTS = (
-    ("bid_price", AMOUNT.scale),
-    ("ask_price", AMOUNT.scale),
-    ("last_price", AMOUNT.scale),
-    ("volume_24h", AMOUNT.scale),
-    ("price_change_24h", AMOUNT.scale),
-    ("price_change_percent_24h", PERCENT.scale),
-)
+# A ticker's columns as archived: its time, then its amounts with their scales, in the
+# order the bulk path writes them.
+TICKER_AMOUNTS = tuple((name, spec.scale) for name, spec, _, _ in bulk.TICKER_AMOUNTS)
 
 
 class PermanentTable(ValidationError):
@@ -87,8 +81,8 @@ class TickerSpan:
     rows: int
 
 
-# A ticker as integer units: (timestamp, bid, ask, last, volume, change, change percent),
-# None where the ticker has no value.
+# A ticker as integer units: (timestamp, then each of TICKER_AMOUNTS), None where the
+# ticker has no value.
 TickerRow = tuple[Any, ...]
 
 

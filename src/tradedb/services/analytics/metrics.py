@@ -11,8 +11,9 @@ Scopes (docs/metrics.md has every formula):
 
 A day d ends at the next 00:00 UTC: its equity counts every event timestamped before that
 instant and prices quoted at or before it. daily_pnl is the change of equity less the
-funding (deposits, withdrawals, opening balances) that arrived that day. Trade counts and
-the Sharpe ratio and maximum drawdown run from the start of the scope's curve to day d.
+funding (deposits, withdrawals, opening balances) that arrived that day. The trade counts
+(round trips: services.analytics.round_trips) and the Sharpe ratio and maximum drawdown
+(services.analytics.figures) run from the start of the scope's curve to day d.
 Every day's rows are upserted in one transaction: computing a day again changes nothing
 unless its inputs changed.
 """
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -29,10 +30,10 @@ from fractions import Fraction
 from tradedb.errors import Unvaluable, ValidationError
 from tradedb.models import Performance
 from tradedb.models.values import market_assets, to_decimal, to_iso_date
-from tradedb.services.analytics.statistics import ReturnStatistics, percent_column
+from tradedb.services.analytics.figures import ReturnSeries, Undefined, daily_return, percent
+from tradedb.services.analytics.round_trips import RoundTrip, StrategyBook
 from tradedb.services.analytics.valuation import Valuer
-from tradedb.services.ledger.arithmetic import quantize
-from tradedb.services.ledger.positions import Holding, apply_fill, unrealized_pnl
+from tradedb.services.ledger.positions import unrealized_pnl
 from tradedb.store import Store
 from tradedb.store.analytics import DAY_MS, AnalyticsRecords, Fill, Flow
 
@@ -142,28 +143,24 @@ class _Curve:
 
     scope: Scope
     previous: Decimal  # equity at the end of the day before
-    stats: ReturnStatistics
+    series: ReturnSeries
     closed: int = 0
     wins: int = 0
     losses: int = 0
     broken: bool = False
 
-    def count(self, fill: Fill) -> None:
-        if fill.profit_loss is None:
-            return
+    def count(self, trip: RoundTrip) -> None:
         self.closed += 1
-        if fill.profit_loss > 0:
+        if trip.pnl > 0:
             self.wins += 1
-        elif fill.profit_loss < 0:
+        elif trip.pnl < 0:
             self.losses += 1
 
     def row(self, day: date, equity: Decimal, pnl: Decimal) -> dict[str, object]:
         """Close the day: the row's values, and the day's return into the statistics."""
-        percent = None
-        if self.previous > 0:
-            daily_return = Fraction(pnl) / Fraction(self.previous)
-            self.stats.add(daily_return)
-            percent = percent_column(daily_return * 100)
+        returned = daily_return(self.previous, pnl)
+        if returned is not None:
+            self.series.add(day.isoformat(), returned)
         self.previous = equity
         decided = self.wins + self.losses
         return {
@@ -172,49 +169,14 @@ class _Curve:
             "exchange": self.scope.exchange,
             "total_portfolio_value": equity,
             "daily_pnl": pnl,
-            "daily_pnl_percent": percent,
+            "daily_pnl_percent": None if returned is None else percent(returned),
             "total_trades": self.closed,
             "winning_trades": self.wins,
             "losing_trades": self.losses,
-            "win_rate": percent_column(Fraction(self.wins * 100, decided)) if decided else None,
-            "sharpe_ratio": percent_column(self.stats.sharpe_ratio()),
-            "max_drawdown": percent_column(self.stats.max_drawdown()),
+            "win_rate": percent(Fraction(self.wins, decided)) if decided else None,
+            "sharpe_ratio": _stored(self.series.sharpe_ratio()),
+            "max_drawdown": _stored(self.series.max_drawdown()),
         }
-
-
-@dataclass
-class _StrategyBook:
-    """What a strategy on an exchange has done so far, replayed from its fills."""
-
-    capital: Decimal
-    holdings: dict[str, Holding] = field(default_factory=dict)
-    realized: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
-    third_currency_fees: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
-
-    def apply(self, fill: Fill) -> None:
-        base, quote = market_assets(fill.symbol)
-        currency = fill.fee_currency or quote
-        direction = 1 if fill.side == "buy" else -1
-        moved, fee_in_quote = fill.amount, fill.fee
-        # The ledger's rule (docs/ledger.md, "Fees and P&L"): a base fee is valued at the
-        # fill's price and changes the amount moved; a third currency's is not in P&L.
-        if fill.fee and currency == base:
-            fee_in_quote = quantize(fill.fee * fill.price)
-            moved = fill.amount - fill.fee if direction > 0 else fill.amount + fill.fee
-        elif fill.fee and currency != quote:
-            fee_in_quote = ZERO
-            self.third_currency_fees[currency] += fill.fee
-        change = apply_fill(
-            self.holdings.get(fill.symbol), direction, moved, fill.price, fee_in_quote
-        )
-        # The position table's realized_pnl is the sum of these same profit_loss values.
-        if fill.profit_loss is not None:
-            self.realized[quote] += fill.profit_loss
-        held = change.opened or change.existing
-        if held is not None and held.amount:
-            self.holdings[fill.symbol] = held
-        else:
-            self.holdings.pop(fill.symbol, None)
 
 
 class _Curves:
@@ -241,7 +203,9 @@ class _Curves:
             self.fills[fill.timestamp // DAY_MS].append(fill)
         self.capitals = capitals
         self.balances: dict[str, dict[str, Decimal]] = {}
-        self.books: dict[Scope, _StrategyBook] = {}
+        # Every (strategy, exchange)'s book, fills without a strategy included: their
+        # round trips count in the exchange's and the portfolio's rows.
+        self.books: dict[Scope, StrategyBook] = {}
         self.curves: dict[Scope, _Curve] = {}
         self.skipped: list[Skipped] = []
         self.without_capital: set[Scope] = set()
@@ -249,7 +213,7 @@ class _Curves:
     def _curve(self, scope: Scope, start: Decimal = ZERO) -> _Curve:
         curve = self.curves.get(scope)
         if curve is None:
-            curve = self.curves[scope] = _Curve(scope, start, ReturnStatistics(self.risk_free_rate))
+            curve = self.curves[scope] = _Curve(scope, start, ReturnSeries(self.risk_free_rate))
         return curve
 
     def _break(self, curve: _Curve, day: date, reason: str) -> None:
@@ -266,18 +230,39 @@ class _Curves:
         for exchange, asset, change in self.changes.get(index, []):
             wallets = self.balances.setdefault(exchange, {})
             wallets[asset] = wallets.get(asset, ZERO) + change
+        self._replay(index)
         rows = self._portfolio_rows(day, index, end)
-        rows += self._strategy_rows(day, index, end)
+        rows += self._strategy_rows(day, end)
         return rows if write else []
+
+    def _replay(self, index: int) -> None:
+        """Apply the day's fills to the books, counting each round trip they close in its
+        strategy's, its exchange's and the portfolio's curves."""
+        for fill in self.fills.get(index, []):
+            scope = Scope(fill.strategy, fill.exchange)
+            book = self.books.get(scope)
+            if book is None:
+                capital = ZERO
+                if fill.strategy is not None:
+                    configured = self.capitals.get((fill.strategy, fill.exchange))
+                    if configured is None:
+                        self.without_capital.add(scope)
+                    capital = configured or ZERO
+                    self._curve(scope, capital)
+                book = self.books[scope] = StrategyBook(fill.strategy, fill.exchange, capital)
+            trip = book.apply(fill)
+            if trip is None:
+                continue
+            counted = [Scope(None, fill.exchange), Scope(None, None)]
+            if fill.strategy is not None:
+                counted.append(scope)
+            for each in counted:
+                self._curve(each).count(trip)
 
     def _portfolio_rows(self, day: date, index: int, end: int) -> list[dict[str, object]]:
         rows = []
         everything = self._curve(Scope(None, None)) if self.balances else None
         totals = [ZERO, ZERO]  # equity, pnl
-        for fill in self.fills.get(index, []):
-            self._curve(Scope(None, fill.exchange)).count(fill)
-            if everything is not None:
-                everything.count(fill)
         for exchange in sorted(self.balances):
             curve = self._curve(Scope(None, exchange))
             if curve.broken:
@@ -316,22 +301,10 @@ class _Curves:
             rows.append(everything.row(day, totals[0], totals[1]))
         return rows
 
-    def _strategy_rows(self, day: date, index: int, end: int) -> list[dict[str, object]]:
-        for fill in self.fills.get(index, []):
-            if fill.strategy is None:
-                continue
-            scope = Scope(fill.strategy, fill.exchange)
-            book = self.books.get(scope)
-            if book is None:
-                capital = self.capitals.get((fill.strategy, fill.exchange))
-                if capital is None:
-                    self.without_capital.add(scope)
-                book = self.books[scope] = _StrategyBook(capital or ZERO)
-                self._curve(scope, book.capital)
-            book.apply(fill)
-            self.curves[scope].count(fill)
+    def _strategy_rows(self, day: date, end: int) -> list[dict[str, object]]:
         rows = []
-        for scope, book in sorted(self.books.items()):
+        strategies = [(scope, book) for scope, book in self.books.items() if scope.strategy]
+        for scope, book in sorted(strategies):
             curve = self.curves[scope]
             if curve.broken:
                 continue
@@ -351,7 +324,7 @@ class _Curves:
             rows.append(curve.row(day, equity, pnl))
         return rows
 
-    def _strategy_equity(self, scope: Scope, book: _StrategyBook, end: int) -> Decimal:
+    def _strategy_equity(self, scope: Scope, book: StrategyBook, end: int) -> Decimal:
         exchange = scope.exchange
         in_quote: dict[str, Decimal] = defaultdict(Decimal, book.realized)
         for symbol, holding in sorted(book.holdings.items()):
@@ -384,6 +357,11 @@ def _capitals(values: dict[str, str]) -> dict[tuple[str, str], Decimal]:
             raise ValidationError(key, value, "allocated capital must not be negative")
         capitals[(strategy, exchange)] = capital
     return capitals
+
+
+def _stored(figure: Decimal | Undefined) -> Decimal | None:
+    """A figure for its performance_metrics column: NULL when it is undefined."""
+    return None if isinstance(figure, Undefined) else figure
 
 
 def _reason(exc: Unvaluable) -> str:

@@ -44,7 +44,14 @@ from tradedb.services.ledger.arithmetic import quantize, share
 from tradedb.services.ledger.audit import audit
 from tradedb.services.ledger.ccxt import ccxt_fee, parse_balance
 from tradedb.services.ledger.listing import Filters
-from tradedb.services.ledger.positions import Holding, PositionChange, apply_fill, unrealized_pnl
+from tradedb.services.ledger.positions import (
+    FillTerms,
+    Holding,
+    PositionChange,
+    apply_fill,
+    fill_terms,
+    unrealized_pnl,
+)
 from tradedb.store import Page, Store
 from tradedb.store.ledger import Balance, BalanceOutOfRange, LedgerRecords, WalletChange
 
@@ -431,10 +438,12 @@ class Ledger:
             base, quote = market_assets(order.symbol)
             currency = fee_currency or quote
             value = quantize(quantity * fill_price)
-            fee_value, moved = _fee_terms(order, quantity, fill_price, fee_amount, currency)
+            terms = fill_terms(
+                order.symbol, order.side, quantity, fill_price, fee=fee_amount, currency=currency
+            )
 
             change, position, closed = self._move_position(
-                order, moved, fill_price, fee_value, when, opens_short=opens_short
+                order, terms, fill_price, when, opens_short=opens_short
             )
             # A fill that closes a position realised its P&L there, even on a flip.
             owner = closed or position
@@ -561,9 +570,8 @@ class Ledger:
     def _move_position(
         self,
         order: Order,
-        moved: Decimal,
+        terms: FillTerms,
         price: Decimal,
-        fee_value: Decimal,
         when: int,
         *,
         opens_short: bool,
@@ -572,8 +580,9 @@ class Ledger:
         and the position it closed (if any)."""
         current = self._records.open_position(order.exchange, order.symbol, order.strategy)
         holding = None if current is None else _holding(current)
-        direction = 1 if order.side == "buy" else -1
-        change = apply_fill(holding, direction, moved, price, fee_value)
+        change = apply_fill(
+            holding, terms.direction, terms.moved, price, terms.fee, value=terms.value
+        )
         if not opens_short and change.opened is not None and change.opened.side == "short":
             change = replace(change, opened=None)
         positions = self._store.positions
@@ -585,6 +594,7 @@ class Ledger:
                 "amount": after.amount,
                 "entry_price": after.entry_price,
                 "open_fees": after.open_fees,
+                "cost_basis": after.basis,
                 "realized_pnl": after.realized_pnl,
                 "current_price": price,
                 "unrealized_pnl": unrealized_pnl(after, price),
@@ -608,6 +618,7 @@ class Ledger:
                     "unrealized_pnl": unrealized_pnl(opened, price),
                     "realized_pnl": ZERO,
                     "open_fees": opened.open_fees,
+                    "cost_basis": opened.basis,
                     "status": "open",
                     "exchange": order.exchange,
                     "strategy": order.strategy,
@@ -897,28 +908,5 @@ def _holding(position: Position) -> Holding:
         position.entry_price,
         position.open_fees,
         position.realized_pnl or ZERO,
+        position.cost_basis,
     )
-
-
-def _fee_terms(
-    order: Order, amount: Decimal, price: Decimal, fee: Decimal, currency: str
-) -> tuple[Decimal, Decimal]:
-    """The fee in quote terms (counted against P&L) and the base amount the fill moved.
-
-    A quote fee counts as it is. A base fee is valued at the fill's price, and it also
-    changes how much base the position gains or gives up (a buy receives amount - fee, a
-    sell gives up amount + fee), so that the position tracks what the wallet holds. A fee
-    in a third currency (BNB, say) is debited from its wallet but not counted in P&L:
-    the ledger has no price for it at the fill (docs/ledger.md).
-    """
-    base, quote = market_assets(order.symbol)
-    if currency == quote:
-        return fee, amount
-    if currency == base:
-        moved = amount - fee if order.side == "buy" else amount + fee
-        if moved <= 0:
-            raise ValidationError(
-                "fee", fee, f"a fee in {base} must be less than the {amount} {base} bought"
-            )
-        return quantize(fee * price), moved
-    return ZERO, amount

@@ -38,7 +38,13 @@ from typing import Any
 
 from tradedb.errors import InsufficientFunds, TradeDBError, ValidationError
 from tradedb.models import Order, SyncCursor
-from tradedb.models.values import check_symbol, format_decimal, now_epoch_ms, parse_time_bound
+from tradedb.models.values import (
+    check_symbol,
+    format_decimal,
+    format_fixed,
+    now_epoch_ms,
+    parse_time_bound,
+)
 from tradedb.services.ledger import Ledger
 from tradedb.services.ledger.ledger import Reconciliation
 from tradedb.services.live.exchange import ExchangeAccount
@@ -128,17 +134,17 @@ class SyncReport:
             "balances": [
                 {
                     "asset": difference.asset,
-                    "ledger_available": format_decimal(difference.ledger.available),
-                    "ledger_locked": format_decimal(difference.ledger.locked),
-                    "exchange_free": format_decimal(difference.exchange.available),
-                    "exchange_used": format_decimal(difference.exchange.locked),
-                    "difference": format_decimal(difference.total),
+                    "ledger_available": format_fixed(difference.ledger.available),
+                    "ledger_locked": format_fixed(difference.ledger.locked),
+                    "exchange_free": format_fixed(difference.exchange.available),
+                    "exchange_used": format_fixed(difference.exchange.locked),
+                    "difference": format_fixed(difference.total),
                 }
                 for difference in (reconciliation.differences if reconciliation else [])
             ],
             "matched_assets": reconciliation.matched if reconciliation else [],
             "opened_wallets": {
-                difference.asset: format_decimal(difference.exchange.total)
+                difference.asset: format_fixed(difference.exchange.total)
                 for difference in (self.opening.differences if self.opening else [])
             },
             "applied": self.applied,
@@ -578,8 +584,8 @@ def _usd_json(values: UsdValues | None) -> dict[str, Any] | None:
     if values is None:
         return None
     return {
-        "wallets": {asset: format_decimal(value) for asset, value in values.wallets.items()},
-        "total_usd": format_decimal(values.total_usd),
+        "wallets": {asset: format_fixed(value) for asset, value in values.wallets.items()},
+        "total_usd": format_fixed(values.total_usd),
         "unvalued": {holding.asset: holding.reason for holding in values.unvalued},
         "history_valued": values.history_valued,
         "history_unvalued": values.history_unvalued,

@@ -39,6 +39,7 @@ from tradedb.models import Order
 from tradedb.models.values import (
     check_name,
     check_symbol,
+    format_fixed,
     format_plain,
 )
 from tradedb.services.ledger import Ledger
@@ -143,7 +144,7 @@ def order_state(order: Order) -> dict[str, Any]:
         "client_order_id": order.client_order_id,
         "status": order.status,
         "submission": order.submission,
-        "filled_amount": format_plain(order.filled_amount or Decimal(0)),
+        "filled_amount": format_fixed(order.filled_amount or Decimal(0)),
     }
 
 

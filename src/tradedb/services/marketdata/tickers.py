@@ -4,7 +4,11 @@ A poll fetches the tickers of the requested markets (one `fetch_tickers` request
 exchange has it, else one `fetch_ticker` per market) and writes them in one transaction.
 Amounts go in exactly as ccxt parsed them (the client parses into Decimals); the one
 derived value, ccxt's change percentage, is rounded half-even to the 4 decimals of its
-column. A market whose ticker cannot be stored (no price, a value the column cannot hold)
+column. The rest of ccxt's unified ticker (open, high, low, vwap, quote volume, the best
+bid's and ask's volumes, the previous close) goes into the extra columns rounded half-even
+to their 8 decimals: ccxt computes several of them (Kraken's quote volume is its vwap times
+its base volume, with 12 decimals), and a value beyond the spec's own must not cost a
+market its ticker. A market whose ticker cannot be stored (no price, a value the column cannot hold)
 is reported and left out of that poll, so one odd market does not cost the others their
 rows. Network errors are retried with backoff; a poll that still fails writes nothing and
 is reported, and the recorder goes on with the next poll.
@@ -25,6 +29,7 @@ from typing import Any
 
 from tradedb.errors import ValidationError
 from tradedb.models.values import (
+    AMOUNT,
     EXACT,
     MAX_EVERY_MS,
     PERCENT,
@@ -36,6 +41,18 @@ from tradedb.store import Store
 from tradedb.store.bulk import ticker_rows
 
 PERCENT_STEP = Decimal(1).scaleb(-PERCENT.scale)
+AMOUNT_STEP = Decimal(1).scaleb(-AMOUNT.scale)
+# The extra columns of `tickers` and the keys of ccxt's unified ticker they keep.
+DETAILS = {
+    "open_price": "open",
+    "high_price": "high",
+    "low_price": "low",
+    "vwap": "vwap",
+    "quote_volume_24h": "quoteVolume",
+    "bid_volume": "bidVolume",
+    "ask_volume": "askVolume",
+    "previous_close": "previousClose",
+}
 
 
 @dataclass(frozen=True)
@@ -122,6 +139,7 @@ def ticker_row(ticker: Mapping[str, Any], *, fetched_at: int) -> dict[str, objec
         "price_change_24h": ticker.get("change"),
         "price_change_percent_24h": rounded_percent(ticker.get("percentage")),
         "timestamp": fetched_at if timestamp is None else timestamp,
+        **{column: rounded(ticker.get(key), key, AMOUNT_STEP) for column, key in DETAILS.items()},
     }
 
 
@@ -129,18 +147,23 @@ def rounded_percent(value: object) -> Decimal | None:
     """ccxt's change percentage, half-even to 4 decimals. ccxt often derives it (change /
     open x 100, Kraken's has 16 decimals), so unlike the amounts it is a derived value,
     and the column holds 4."""
+    return rounded(value, "percentage", PERCENT_STEP)
+
+
+def rounded(value: object, field: str, step: Decimal) -> Decimal | None:
+    """A number of ccxt's ticker half-even to `step`; None stays None."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, Decimal | int | str | float):
-        raise ValidationError("percentage", value, "must be a number")
+        raise ValidationError(field, value, "must be a number")
     try:
         # A float means its shortest repr, as everywhere in tradedb.
         number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
     except InvalidOperation:
-        raise ValidationError("percentage", value, "is not a decimal number") from None
+        raise ValidationError(field, value, "is not a decimal number") from None
     if not number.is_finite():
-        raise ValidationError("percentage", value, "NaN and infinity are not percentages")
-    return number.quantize(PERCENT_STEP, rounding=ROUND_HALF_EVEN, context=EXACT)
+        raise ValidationError(field, value, "NaN and infinity are not numbers")
+    return number.quantize(step, rounding=ROUND_HALF_EVEN, context=EXACT)
 
 
 def check_markets(client: Any, symbols: Sequence[str], sleep: Callable[[float], None]) -> None:

@@ -16,8 +16,11 @@ or the new one, never a mix, and a kill at any moment leaves one good file.
 
 Columns: `timestamp` (timestamp[ms, UTC]); candles' `open_price`, `high_price`,
 `low_price`, `close_price`, `volume` and tickers' `bid_price`, `ask_price`, `last_price`,
-`volume_24h`, `price_change_24h` as decimal128(38, 8), tickers' `price_change_percent_24h`
-as decimal128(38, 4); a ticker's missing value is NULL. Any Parquet reader shows the exact
+`volume_24h`, `price_change_24h`, `open_price`, `high_price`, `low_price`, `vwap`,
+`quote_volume_24h`, `bid_volume`, `ask_volume`, `previous_close` as decimal128(38, 8),
+tickers' `price_change_percent_24h` as decimal128(38, 4); a ticker's missing value is NULL.
+Ticker files written before the columns from `open_price` on existed lack them; their
+tickers read back without those values. Any Parquet reader shows the exact
 decimal, and the unscaled 128-bit value is the database's integer units, so writing and
 reading back does no arithmetic and is bit-exact; 38 digits hold any amount tradedb can
 store, beyond 64-bit units too. Files written before tickers were archived hold
@@ -51,6 +54,7 @@ from tradedb import owner_only
 from tradedb.errors import ValidationError
 from tradedb.services.ops.archive_location import ArchiveError, Folder, locate
 from tradedb.services.ops.archive_location import locked as locked_folder
+from tradedb.store.bulk import TICKER_AMOUNTS as STORED_TICKER_AMOUNTS
 
 __all__ = ["ArchiveError"]
 
@@ -63,17 +67,13 @@ MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "tradedb-archive"
 MANIFEST_VERSION = 2
 SCALE = 8
-PERCENT_SCALE = 4
 PRECISION = 38
 AMOUNT_COLUMNS = ("open_price", "high_price", "low_price", "close_price", "volume")
-# Tickers' amount columns, their scale, and whether a ticker may lack the value.
-TICKER_COLUMNS: tuple[tuple[str, int, bool], ...] = (
-    ("bid_price", SCALE, True),
-    ("ask_price", SCALE, True),
-    ("last_price", SCALE, False),
-    ("volume_24h", SCALE, True),
-    ("price_change_24h", SCALE, True),
-    ("price_change_percent_24h", PERCENT_SCALE, True),
+# Tickers' amount columns, their scale, and whether a ticker may lack the value: the
+# database's, in the order retention reads them (tradedb.store.retention). A file written
+# before a column existed lacks it, and its tickers read as having no such value.
+TICKER_COLUMNS: tuple[tuple[str, int, bool], ...] = tuple(
+    (name, spec.scale, not required) for name, spec, required, _ in STORED_TICKER_AMOUNTS
 )
 HASH_OF_DECIMALS = "decimal128"
 ZSTD_LEVEL = 9
@@ -90,9 +90,9 @@ CACHE_BYTES = 32 << 20
 # (exchange, symbol, timeframe) of a candle series; (exchange, symbol) of tickers.
 CandleKey = tuple[str, str, str]
 TickerKey = tuple[str, str]
-# A ticker as stored: (timestamp, bid, ask, last, volume_24h, change_24h, change_percent),
-# amounts in integer units of their column's scale, None where the ticker had none.
-TickerUnits = tuple[int, int | None, int | None, int, int | None, int | None, int | None]
+# A ticker as stored: (timestamp, then each of TICKER_COLUMNS), amounts in integer units of
+# their column's scale, None where the ticker had none.
+TickerUnits = tuple[Any, ...]
 
 
 @dataclass(frozen=True)
@@ -358,8 +358,12 @@ def candle_columns_of(table: Any) -> Any:
 
 def ticker_rows_of(table: Any) -> list[TickerUnits]:
     stamps = _timestamps(table.column("timestamp")).tolist()
+    present = set(table.column_names)
     columns = [
-        _units(table.column(name), scale, name).tolist() for name, scale, _ in TICKER_COLUMNS
+        _units(table.column(name), scale, name).tolist()
+        if name in present
+        else [None] * table.num_rows
+        for name, scale, _ in TICKER_COLUMNS
     ]
     return list(zip(stamps, *columns, strict=True))
 

@@ -96,7 +96,7 @@ class Account:
         it realised (None for a fill that opened or grew the position), as the ledger's
         position rules compute it."""
         direction = 1 if side == "buy" else -1
-        change = apply_fill(self.positions.get(symbol), direction, amount, price, fee)
+        change = apply_fill(self.positions.get(symbol), direction, amount, price, fee, value=value)
         after = change.existing if change.existing is not None else change.opened
         if after is None or not after.amount:
             self.positions.pop(symbol, None)

@@ -2,9 +2,13 @@
 
 A report row is one (strategy, exchange) scope of `performance_metrics` (strategy None is
 the portfolio-wide scope, exchange None all exchanges), joined with the trades of the same
-scope. Equity, P&L, return, Sharpe and drawdown come from the daily performance rows of
-the period; trades, wins, losses, fees and realized P&L come from the trades themselves,
-so a strategy that analytics has not yet summed up still shows what it traded.
+scope. The curve figures (return, CAGR, volatility, Sharpe, Sortino, Calmar, drawdowns,
+best and worst day, monthly returns) come from the daily performance rows of the period
+through services.analytics.figures, the same code that wrote the rows' own Sharpe ratio
+and drawdown; the trade figures (fills, round trips, win rate, profit factor, ...) come
+from the fills, through services.analytics.round_trips. A row with performance rows
+counts only the trades of its own days, so that no row mixes periods; a strategy that
+analytics has not yet summed up still shows what it traded in the report's period.
 """
 
 from __future__ import annotations
@@ -13,15 +17,13 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import ROUND_HALF_EVEN, Context, Decimal
-from fractions import Fraction
+from decimal import Decimal
 
 from tradedb.errors import UnknownRecord, ValidationError
 from tradedb.models import Performance
 from tradedb.models.timeframes import TIMEFRAME_NAMES, timeframe_of
 from tradedb.models.values import (
     AMOUNT,
-    PERCENT,
     check_exchange,
     check_name,
     market_assets,
@@ -29,22 +31,38 @@ from tradedb.models.values import (
     to_iso_date,
 )
 from tradedb.schema.money import from_units
+from tradedb.services.analytics.figures import (
+    Figure,
+    MonthlyReturn,
+    ReturnSeries,
+    Undefined,
+    daily_return,
+)
+from tradedb.services.analytics.round_trips import (
+    RoundTrip,
+    StrategyBook,
+    TradeFigures,
+    replay,
+    trade_figures,
+)
 from tradedb.services.marketdata.history import MarketHistory
+from tradedb.services.reports.indicators import Indicator, indicators, warmup
 from tradedb.store import Store
+from tradedb.store.analytics import AnalyticsRecords
 from tradedb.store.bulk import CandleUnits
 from tradedb.store.reports import Key, Marker, ReportRecords, TradeTotals
 from tradedb.store.repository import MAX_LIMIT
 
-# Crypto trades every day of the year, so daily Sharpe ratios annualise over 365 days, as
-# quantstats and empyrical do with periods=365.
-TRADING_DAYS = 365
-# The candle charts: at most this many markets (the most traded first), each in the finest
-# stored timeframe that shows its trades in at most this many candles.
-MAX_MARKETS = 3
-MAX_CANDLES = 2000
+# The candle charts: every traded market (the most traded first), each in the finest stored
+# timeframe that shows its trades in at most MAX_CANDLES candles, fewer when many markets
+# share ALL_CANDLES (but never fewer than MIN_CANDLES), so a report stays a few MB.
+MAX_CANDLES = 10_000
+MIN_CANDLES = 2_000
+ALL_CANDLES = 60_000
 HOUR_MS = 3_600_000
-# Enough digits that the square root behind a Sharpe ratio rounds like the exact value.
-_SQRT_CONTEXT = Context(prec=50)
+# Open ends of a period, epoch ms.
+_NO_START = 0
+_NO_END = 2**62
 
 
 @dataclass(frozen=True)
@@ -112,24 +130,63 @@ class Day:
 
 
 @dataclass(frozen=True)
+class CurveFigures:
+    """What the daily equity curve of a row did over its period (services.analytics.
+    figures defines each); `returns` is how many daily returns they rest on."""
+
+    returns: int
+    total_return: Figure
+    cagr: Figure
+    volatility: Figure
+    sharpe: Figure
+    sortino: Figure
+    calmar: Figure
+    max_drawdown: Figure
+    longest_drawdown_days: int | Undefined
+    best_day: Figure
+    worst_day: Figure
+
+    @classmethod
+    def of(cls, series: ReturnSeries) -> CurveFigures:
+        return cls(
+            returns=series.count,
+            total_return=series.total_return(),
+            cagr=series.cagr(),
+            volatility=series.volatility(),
+            sharpe=series.sharpe_ratio(),
+            sortino=series.sortino_ratio(),
+            calmar=series.calmar_ratio(),
+            max_drawdown=series.max_drawdown(),
+            longest_drawdown_days=series.longest_drawdown_days(),
+            best_day=series.best_day(),
+            worst_day=series.worst_day(),
+        )
+
+
+@dataclass(frozen=True)
 class StrategyRow:
-    """One (strategy, exchange) scope over the period. None means "not known": no daily
-    performance rows (equity figures) or no closing trades (win rate)."""
+    """One (strategy, exchange) scope over its period: from `first_date` to `last_date`
+    (its days with performance rows, else the report's period). Figures that cannot be
+    given are `Undefined`, with the reason."""
 
     strategy: str | None
     exchange: str | None
+    first_date: str | None
+    last_date: str | None
     days: tuple[Day, ...]
     final_equity: Decimal | None
-    total_return: Decimal | None
     total_pnl: Decimal | None
-    sharpe: Decimal | None
-    max_drawdown: Decimal | None
-    trades: int
-    wins: int
-    losses: int
-    win_rate: Decimal | None
+    curve: CurveFigures
+    monthly_returns: tuple[MonthlyReturn, ...]
+    fills: int
+    trades: TradeFigures
+    round_trips: tuple[RoundTrip, ...] = ()
     fees: dict[str, Decimal] = field(default_factory=dict)
     realized_pnl: dict[str, Decimal] = field(default_factory=dict)
+
+    @property
+    def key(self) -> Key:
+        return (self.strategy, self.exchange)
 
     @property
     def label(self) -> str:
@@ -138,18 +195,20 @@ class StrategyRow:
 
     @property
     def has_trades(self) -> bool:
-        return self.trades > 0
+        return self.fills > 0
 
 
 @dataclass(frozen=True)
 class MarketChart:
-    """A traded market's candles around its fills, and the fills."""
+    """A traded market's candles around its fills, the fills, and the indicators of the
+    strategies that traded it (one value per candle)."""
 
     exchange: str
     symbol: str
     timeframe: str | None  # None: no candles stored for the window
     candles: tuple[CandleUnits, ...]
     markers: tuple[Marker, ...]
+    indicators: tuple[Indicator, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -185,8 +244,11 @@ def compare(store: Store, filters: ReportFilters) -> Report:
                 "no daily performance rows and no trades match these filters",
             )
         scopes = _scopes(keys, totals, filters)
+        # Positions may have opened before the period: every fill up to its end is replayed.
+        books = replay(AnalyticsRecords.of(store).fills(filters.until or _NO_END))
         rows = tuple(
-            _row(key, _performance(store, key, filters), _within(totals, key)) for key in scopes
+            _row(store, records, key, filters, [book for k, book in books.items() if _in(k, key)])
+            for key in scopes
         )
         markets = tuple(_markets(store, records, totals, filters))
     return Report(filters, rows, markets)
@@ -212,45 +274,63 @@ def _scopes(keys: list[Key], totals: list[TradeTotals], filters: ReportFilters) 
     return sorted(scopes, key=lambda key: (key[0] is None, key[0] or "", key[1] or ""))
 
 
-def _within(totals: list[TradeTotals], key: Key) -> list[TradeTotals]:
+def _in(book_key: tuple[str | None, str], key: Key) -> bool:
     strategy, exchange = key
-    return [
-        total
-        for total in totals
-        if (strategy is None or total.strategy == strategy)
-        and (exchange is None or total.exchange == exchange)
-    ]
+    return (strategy is None or book_key[0] == strategy) and (
+        exchange is None or book_key[1] == exchange
+    )
 
 
-def _performance(store: Store, key: Key, filters: ReportFilters) -> list[Performance]:
+def _performance(
+    store: Store, key: Key, filters: ReportFilters
+) -> tuple[list[Performance], Performance | None]:
+    """The scope's performance rows in the period, and the row just before it (whose
+    equity the period's first day began with), if any."""
     strategy, exchange = key
+    where = {"strategy": strategy, "exchange": exchange}
     until = None if filters.last_date is None else _next_day(filters.last_date)
     rows: list[Performance] = []
     after = None
     while True:
         page = store.performance.list(
-            {"strategy": strategy, "exchange": exchange},
-            since=filters.first_date,
-            until=until,
-            after=after,
-            limit=MAX_LIMIT,
+            where, since=filters.first_date, until=until, after=after, limit=MAX_LIMIT
         )
         rows += page.items
         if page.next_after is None:
-            return rows
+            break
         after = page.next_after
+    before = None
+    if filters.first_date is not None:
+        earlier = store.performance.list(
+            where, until=filters.first_date, limit=1, newest_first=True
+        ).items
+        before = earlier[0] if earlier else None
+    return rows, before
 
 
 # --- one row -----------------------------------------------------------------------------
 
 
 def _row(
-    key: Key, performance: Sequence[Performance], totals: Sequence[TradeTotals]
+    store: Store,
+    records: ReportRecords,
+    key: Key,
+    filters: ReportFilters,
+    books: Sequence[StrategyBook],
 ) -> StrategyRow:
     strategy, exchange = key
-    trades = sum(total.trades for total in totals)
-    wins = sum(total.winning for total in totals)
-    losses = sum(total.losing for total in totals)
+    performance, before = _performance(store, key, filters)
+    first_date = performance[0].date if performance else filters.first_date
+    last_date = performance[-1].date if performance else filters.last_date
+    # The trades of the row's own days, so that equity and trades cover one period.
+    since = parse_time_bound(first_date, "first_date") if first_date else filters.since
+    until = parse_time_bound(_next_day(last_date), "last_date") if last_date else filters.until
+    totals = records.trade_totals(
+        strategies=[strategy] if strategy is not None else filters.strategies,
+        exchange=exchange,
+        since=since,
+        until=until,
+    )
     fees: defaultdict[str, Decimal] = defaultdict(Decimal)
     realized: defaultdict[str, Decimal] = defaultdict(Decimal)
     for total in totals:
@@ -259,93 +339,66 @@ def _row(
         fees[total.fee_currency or quote] += total.fees
         if total.realized_pnl is not None:
             realized[quote] += total.realized_pnl
-    equity = [row.total_portfolio_value for row in performance]
-    pnl = [row.daily_pnl or Decimal(0) for row in performance]
-    drawdowns = drawdown_series(equity, pnl)
+    series, days = _curve(strategy, performance, before)
+    start, end = since or _NO_START, until or _NO_END
+    trips = sorted(
+        (trip for book in books for trip in book.closed if start <= trip.closed_at < end),
+        key=lambda trip: trip.closed_at,
+    )
+    # Without performance rows or filters, the exposure's period is the fills' own span.
+    if since is None:
+        start = min((b.first_fill for b in books if b.first_fill is not None), default=start)
+    if until is None:
+        end = max((b.last_fill + 1 for b in books if b.last_fill is not None), default=end)
+    spans = [(trip.opened_at, trip.closed_at) for book in books for trip in book.closed]
+    spans += [(opened, end) for book in books for opened in book.open_since().values()]
+    period = (start, end)
     return StrategyRow(
         strategy=strategy,
         exchange=exchange,
-        days=tuple(
-            Day(row.date, value, gain, down)
-            for row, value, gain, down in zip(performance, equity, pnl, drawdowns, strict=True)
-        ),
-        final_equity=equity[-1] if equity else None,
-        total_return=total_return(equity, pnl),
-        total_pnl=sum(pnl, Decimal(0)) if performance else None,
-        sharpe=sharpe_ratio(equity, pnl),
-        max_drawdown=max(drawdowns) if drawdowns else None,
-        trades=trades,
-        wins=wins,
-        losses=losses,
-        win_rate=percent(Fraction(wins, wins + losses)) if wins + losses else None,
+        first_date=first_date,
+        last_date=last_date,
+        days=days,
+        final_equity=performance[-1].total_portfolio_value if performance else None,
+        total_pnl=sum((row.daily_pnl or Decimal(0) for row in performance), Decimal(0))
+        if performance
+        else None,
+        curve=CurveFigures.of(series),
+        monthly_returns=series.monthly_returns(),
+        fills=sum(total.trades for total in totals),
+        trades=trade_figures(trips, spans, period),
+        round_trips=tuple(trips),
         fees={currency: amount for currency, amount in sorted(fees.items()) if amount},
         realized_pnl=dict(sorted(realized.items())),
     )
 
 
-# --- the figures, from daily equity and P&L ------------------------------------------------
-
-
-def percent(ratio: Fraction) -> Decimal:
-    """A ratio as a percent at DECIMAL(10,4)'s 4 decimals, rounded half-even once from the
-    exact value."""
-    units = round(ratio * 100 * 10**PERCENT.scale)
-    return Decimal(units).scaleb(-PERCENT.scale)
-
-
-def daily_returns(equity: Sequence[Decimal], pnl: Sequence[Decimal]) -> list[Fraction]:
-    """Each day's P&L over the equity it began with (its end minus its P&L), exactly. A
-    day that began with nothing has no return and is left out."""
-    returns = []
-    for value, gain in zip(equity, pnl, strict=True):
-        opening = value - gain
-        if opening > 0:
-            returns.append(Fraction(gain) / Fraction(opening))
-    return returns
-
-
-def total_return(equity: Sequence[Decimal], pnl: Sequence[Decimal]) -> Decimal | None:
-    """The daily returns compounded, in percent: the period's time-weighted return, equal
-    to final / opening equity - 1 when no money came in or went out."""
-    returns = daily_returns(equity, pnl)
-    if not returns:
-        return None
-    growth = Fraction(1)
-    for daily in returns:
-        growth *= 1 + daily
-    return percent(growth - 1)
-
-
-def sharpe_ratio(equity: Sequence[Decimal], pnl: Sequence[Decimal]) -> Decimal | None:
-    """Mean daily return over its sample standard deviation, times sqrt(365), risk-free
-    rate zero, at 4 decimals; None with fewer than two returns or returns that never
-    vary (the ratio is undefined there, not zero)."""
-    returns = daily_returns(equity, pnl)
-    if len(returns) < 2:
-        return None
-    mean = sum(returns, Fraction(0)) / len(returns)
-    variance = sum(((daily - mean) ** 2 for daily in returns), Fraction(0)) / (len(returns) - 1)
-    if variance == 0:
-        return None
-    squared = mean * mean * TRADING_DAYS / variance
-    root = _SQRT_CONTEXT.sqrt(
-        _SQRT_CONTEXT.divide(Decimal(squared.numerator), Decimal(squared.denominator))
-    )
-    scaled = root.quantize(Decimal(1).scaleb(-PERCENT.scale), rounding=ROUND_HALF_EVEN)
-    return -scaled if mean < 0 else scaled
-
-
-def drawdown_series(equity: Sequence[Decimal], pnl: Sequence[Decimal]) -> list[Decimal]:
-    """Per day, how far equity stands below the highest it has been since the period
-    began (the first day's opening equity counts), as a positive percent."""
-    if not equity:
-        return []
-    peak = equity[0] - pnl[0]
-    series = []
-    for value in equity:
-        peak = max(peak, value)
-        series.append(percent(Fraction(peak - value) / Fraction(peak)) if peak > 0 else Decimal(0))
-    return series
+def _curve(
+    strategy: str | None, performance: Sequence[Performance], before: Performance | None
+) -> tuple[ReturnSeries, tuple[Day, ...]]:
+    """The period's daily returns, each on the equity of the day before: the row before
+    the period for its first day; at the very start of a curve, a strategy's capital (its
+    equity less its P&L) and nothing for an exchange (its first day's equity is funding)."""
+    series = ReturnSeries()
+    days = []
+    previous: Decimal | None = None
+    if before is not None and performance and _next_day(before.date) == performance[0].date:
+        previous = before.total_portfolio_value
+    elif before is None and performance and strategy is not None:
+        first = performance[0]
+        previous = first.total_portfolio_value - (first.daily_pnl or Decimal(0))
+    last_date = None
+    for row in performance:
+        if last_date is not None and _next_day(last_date) != row.date:
+            previous = None  # a day without a row: its equity is unknown
+        pnl = row.daily_pnl or Decimal(0)
+        returned = None if previous is None else daily_return(previous, pnl)
+        if returned is not None:
+            series.add(row.date, returned)
+        drawdown = series.drawdown()
+        days.append(Day(row.date, row.total_portfolio_value, pnl, drawdown))
+        previous, last_date = row.total_portfolio_value, row.date
+    return series, tuple(days)
 
 
 # --- the candle charts --------------------------------------------------------------------
@@ -358,8 +411,9 @@ def _markets(
     for total in totals:
         traded[(total.exchange, total.symbol)] += total.trades
     ranked = sorted(traded.items(), key=lambda item: (-item[1], item[0]))
+    limit = min(MAX_CANDLES, max(MIN_CANDLES, ALL_CANDLES // max(len(ranked), 1)))
     history = MarketHistory(store)  # archived candles are charted too
-    for (exchange, symbol), _ in ranked[:MAX_MARKETS]:
+    for (exchange, symbol), _ in ranked:
         markers = records.markers(
             exchange=exchange,
             symbol=symbol,
@@ -369,12 +423,28 @@ def _markets(
         )
         since, until = _window(markers[0].timestamp, markers[-1].timestamp, filters)
         counts = history.candle_counts(exchange, symbol, since, until)
-        timeframe = choose_timeframe(counts)
-        candles: tuple[CandleUnits, ...] = ()
-        if timeframe is not None:
-            aligned = timeframe_of(timeframe).floor(since)
-            candles = tuple(history.candle_units(exchange, symbol, timeframe, aligned, until))
-        yield MarketChart(exchange, symbol, timeframe, candles, tuple(markers))
+        timeframe = choose_timeframe(counts, limit)
+        if timeframe is None:
+            yield MarketChart(exchange, symbol, None, (), tuple(markers))
+            continue
+        # The indicators start from candles before the chart's first, as the strategies'
+        # did in their session, so that the chart's first values are already theirs.
+        strategies = sorted({marker.strategy for marker in markers if marker.strategy})
+        frame = timeframe_of(timeframe)
+        aligned = frame.floor(since)
+        loaded = history.candle_units(
+            exchange, symbol, timeframe, frame.shift(aligned, -warmup(strategies)), until
+        )
+        charted = sum(1 for candle in loaded if candle[0] >= aligned)
+        closes = [candle_decimals(candle)[4] for candle in loaded]
+        yield MarketChart(
+            exchange,
+            symbol,
+            timeframe,
+            tuple(loaded[len(loaded) - charted :]),
+            tuple(markers),
+            tuple(indicators(strategies, closes, charted)),
+        )
 
 
 def _window(first: int, last: int, filters: ReportFilters) -> tuple[int, int]:
@@ -389,12 +459,12 @@ def _window(first: int, last: int, filters: ReportFilters) -> tuple[int, int]:
     return since, until
 
 
-def choose_timeframe(counts: dict[str, int]) -> str | None:
-    """The finest timeframe with at most MAX_CANDLES candles in the window, else the
+def choose_timeframe(counts: dict[str, int], limit: int = MAX_CANDLES) -> str | None:
+    """The finest timeframe with at most `limit` candles in the window, else the
     coarsest one stored; None when nothing is stored."""
     stored = [timeframe for timeframe in TIMEFRAME_NAMES if counts.get(timeframe)]
     for timeframe in stored:
-        if counts[timeframe] <= MAX_CANDLES:
+        if counts[timeframe] <= limit:
             return timeframe
     return stored[-1] if stored else None
 

@@ -1,107 +1,87 @@
 """The report as one self-contained HTML file: the metrics table, equity curves, drawdown,
-daily P&L and candle charts with the fills marked.
+daily P&L, and a candle chart of every traded market with the fills, the volume and the
+strategies' indicators.
 
-Charts are plotly figures. plotly.js is embedded once, inline, for all of them, so the
-file opens offline and references nothing on the network. Amounts are exact in the table
-and in the charts' hover text; the chart geometry itself is drawn from floats, converted
-explicitly here and nowhere else.
+plotly.js is embedded once, inline, for all the charts, with the page's own script and
+style (report.js, report.css beside this module), so the file opens offline and
+references nothing on the network. The charts are built in `html_charts`; this module
+lays out the page. Amounts are exact in the tables and in the charts' hover text.
 """
 
 from __future__ import annotations
 
 import html
-import itertools
-import math
+import json
 import os
-from collections.abc import Sequence
-from datetime import UTC, date, timedelta
+from collections.abc import Callable, Sequence
+from datetime import UTC
+from decimal import Decimal
+from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tradedb import owner_only
 from tradedb.errors import ValidationError
-from tradedb.models.values import format_plain, ms_to_datetime, now_epoch_ms
-from tradedb.services.reports.comparison import (
-    MarketChart,
-    Report,
-    StrategyRow,
-    candle_decimals,
+from tradedb.models.values import PERCENT, format_fixed, ms_to_datetime, now_epoch_ms
+from tradedb.services.reports.comparison import MarketChart, Report, StrategyRow
+from tradedb.services.reports.html_charts import (
+    Chart,
+    Look,
+    Looks,
+    indicator_note,
+    looks_of,
+    market_chart,
+    performance_charts,
+    template,
 )
-from tradedb.services.reports.table import COLUMNS, NUMERIC, cells
-
-if TYPE_CHECKING:
-    from plotly.graph_objects import Figure
-
-# One colour per report row, the same in every chart and in the table's swatches
-# (plotly's own qualitative palette, which its users know).
-PALETTE = (
-    "#636efa",
-    "#ef553b",
-    "#00cc96",
-    "#ab63fa",
-    "#ffa15a",
-    "#19d3f3",
-    "#ff6692",
-    "#b6e880",
-    "#ff97ff",
-    "#fecb52",
+from tradedb.services.reports.table import (
+    COLUMNS,
+    FIGURE_COLUMNS,
+    NUMERIC,
+    cells,
+    figure_cells,
+    notes,
+    reasons_by_header,
 )
-# Candle and fill colours, kept apart from the palette so a fill never reads as a strategy.
-CANDLE_UP = "#26a69a"
-CANDLE_DOWN = "#ef5350"
-BUY = "#2563eb"
-SELL = "#f97316"
-# The plot areas' background: a tint the page uses nowhere else, so a plot area is easy
-# to tell from the page (the screenshot test finds the charts by it).
-PLOT_BACKGROUND = "#f3f5f9"
-CHART_HEIGHT = 420
-# Longer stretches without performance rows are cut out of the date axis.
-GAP_DAYS = 7
-DAY_MS = 86_400_000
-CANDLE_HEIGHT = 480
-LINE_WIDTH = 3
 
-_STYLE = """
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0;
-  color: #1f2937; background: #ffffff; }
-main { max-width: 1320px; margin: 0 auto; padding: 24px 32px 48px; }
-h1 { font-size: 24px; margin: 0 0 4px; }
-h2 { font-size: 18px; margin: 32px 0 8px; }
-p.scope, p.note { color: #4b5563; margin: 4px 0; }
-table { border-collapse: collapse; width: 100%; font-size: 13px; }
-th, td { padding: 6px 8px; border-bottom: 1px solid #e5e7eb; text-align: left;
-  white-space: nowrap; }
-th { background: #ffffff; border-bottom: 2px solid #9ca3af; }
-td.number, th.number { text-align: right; font-variant-numeric: tabular-nums; }
-td.quiet { color: #6b7280; font-style: italic; }
-span.swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px;
-  margin-right: 6px; }
-.chart { width: 100%; }
-"""
-
-
-def colour(index: int) -> str:
-    return PALETTE[index % len(PALETTE)]
+# Cells that list an amount per currency wrap between currencies, not inside one.
+PER_CURRENCY = frozenset({"realized", "fees"})
+# The monthly returns' heatmap: gains in green, losses in red, the deeper the larger; a
+# month's colour is full at HEAT_FULL percent or more.
+GAIN = (22, 163, 74)
+LOSS = (220, 38, 38)
+HEAT_FULL = Decimal(10)
+# SVG dash patterns of plotly's line dashes, for the table's swatches.
+SWATCH_DASHES = {"solid": "", "dot": "2 3", "dash": "6 3", "dashdot": "6 2 2 2", "longdash": "9 3"}
 
 
 def render(report: Report, *, generated_at: int | None = None) -> str:
     """The whole report as one HTML document."""
     plotly = _plotly()
     when = ms_to_datetime(generated_at if generated_at is not None else now_epoch_ms())
+    looks = looks_of(report.rows, report.markets)
     sections = [
         f"<h1>tradedb report</h1><p class=scope>{html.escape(report.filters.describe())}"
         f" · generated {when.astimezone(UTC):%Y-%m-%d %H:%M} UTC</p>",
-        "<h2>Strategies compared</h2>" + _metrics_table(report.rows),
-        *_performance_sections(report.rows),
-        *(_market_section(market) for market in report.markets),
+        "<h2>Strategies compared</h2>" + _metrics_table(report.rows, looks, COLUMNS, cells),
+        "<h2>Risk and round trips</h2>"
+        + _metrics_table(report.rows, looks, FIGURE_COLUMNS, figure_cells)
+        + "".join(f"<p class=scope>{html.escape(line)}</p>" for line in notes(report.rows)),
+        *_monthly_section(report.rows, looks),
+        *_performance_sections(report.rows, looks),
+        *_market_sections(report.markets, looks),
     ]
-    charts = "\n".join(sections)
+    body = "\n".join(sections)
     return (
         "<!DOCTYPE html>\n<html lang=en>\n<head>\n<meta charset=utf-8>\n"
+        "<meta name=viewport content='width=device-width, initial-scale=1'>\n"
         "<title>tradedb report</title>\n"
-        f"<style>{_STYLE}</style>\n"
+        f"<style>{_asset('report.css')}</style>\n"
+        f"</head>\n<body>\n<main>\n{body}\n</main>\n"
+        f"{_json_script('plotly-template', template())}\n"
         f"<script>{plotly.offline.get_plotlyjs()}</script>\n"
-        f"</head>\n<body>\n<main>\n{charts}\n</main>\n</body>\n</html>\n"
+        f"<script>{_asset('report.js')}</script>\n"
+        "</body>\n</html>\n"
     )
 
 
@@ -131,242 +111,166 @@ def _plotly() -> Any:
     return plotly
 
 
+def _asset(name: str) -> str:
+    return resources.files("tradedb.services.reports").joinpath(name).read_text("utf-8")
+
+
 # --- the table ----------------------------------------------------------------------------
 
 
-def _metrics_table(rows: Sequence[StrategyRow]) -> str:
+def _metrics_table(
+    rows: Sequence[StrategyRow],
+    looks: Looks,
+    columns: Sequence[tuple[str, str]],
+    render: Callable[[StrategyRow], Sequence[str]],
+) -> str:
+    """One table of the report's figures; hovering a "—" says why it is unknown."""
     head = "".join(
         f"<th class={'number' if header in NUMERIC else 'text'} title='{html.escape(meaning)}'>"
         f"{html.escape(header)}</th>"
-        for header, meaning in COLUMNS
+        for header, meaning in columns
     )
     body = []
-    for index, row in enumerate(rows):
+    for row in rows:
         row_cells = []
-        for (header, _), text in zip(COLUMNS, cells(row), strict=True):
+        reasons = reasons_by_header(row)
+        for (header, _), text in zip(columns, render(row), strict=True):
             kind = "number" if header in NUMERIC else "text"
+            content = html.escape(text)
             if text in {"—", "no trades"}:
                 kind += " quiet"
-            content = html.escape(text)
+                if header in reasons:
+                    content = f"<span title='{html.escape(reasons[header])}'>{content}</span>"
+            elif header in PER_CURRENCY and ", " in text:
+                kind += " amounts"
+                parts = text.split(", ")
+                content = ", ".join(f"<span>{html.escape(part)}</span>" for part in parts)
             if header == "strategy":
-                content = f"<span class=swatch style='background:{colour(index)}'></span>{content}"
+                content = _swatch(looks.of(row)) + content
             row_cells.append(f"<td class='{kind}'>{content}</td>")
         body.append(f"<tr>{''.join(row_cells)}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    table = f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody>"
+    return f"<div class=table-box><table class=compared>{table}</table></div>"
 
 
-# --- equity, drawdown and daily P&L -----------------------------------------------------------
+def _monthly_section(rows: Sequence[StrategyRow], looks: Looks) -> list[str]:
+    """Each scope's return per calendar month (time-weighted, in percent), months down the
+    side and scopes across, each cell tinted by its sign and size."""
+    shown = [row for row in rows if row.monthly_returns]
+    if not shown:
+        return []
+    months = sorted({entry.month for row in shown for entry in row.monthly_returns})
+    head = "".join(
+        f"<th class=number>{_swatch(looks.of(row))}{html.escape(row.label)}</th>" for row in shown
+    )
+    by_row = [{entry.month: entry.percent for entry in row.monthly_returns} for row in shown]
+    body = []
+    for month in months:
+        shown_cells = []
+        for returns in by_row:
+            if month not in returns:
+                shown_cells.append("<td></td>")
+            elif (value := returns[month]) is None:
+                shown_cells.append("<td class=quiet title='no return that month'>—</td>")
+            else:
+                shown_cells.append(
+                    f"<td style='background:{_heat(value)}'>{format_fixed(value, PERCENT)}</td>"
+                )
+        body.append(f"<tr><td class=scope>{month}</td>{''.join(shown_cells)}</tr>")
+    table = (
+        f"<table class=monthly><thead><tr><th>month</th>{head}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
+    return [
+        "<h2>Monthly returns (%, time-weighted)</h2>"
+        "<p class=note>Each month's daily returns compounded; a blank cell is a month the "
+        "scope has no daily rows in.</p>"
+        f"<div class=table-box>{table}</div>"
+    ]
 
 
-def _performance_sections(rows: Sequence[StrategyRow]) -> list[str]:
-    charted = [(index, row) for index, row in enumerate(rows) if row.days]
-    if not charted:
+def _heat(percent: Decimal) -> str:
+    """A month's background: white blended toward green or red by the return's size."""
+    share = float(min(abs(percent), HEAT_FULL) / HEAT_FULL) * 0.55
+    tint = GAIN if percent >= 0 else LOSS
+    red, green, blue = (round(255 + (channel - 255) * share) for channel in tint)
+    return f"#{red:02x}{green:02x}{blue:02x}"
+
+
+def _swatch(look: Look) -> str:
+    """The row's line as its charts draw it: colour, dash, and thickness."""
+    dashes = SWATCH_DASHES[look.dash]
+    dash = f" stroke-dasharray='{dashes}'" if dashes else ""
+    return (
+        f"<svg class=swatch width=24 height=10 aria-hidden=true><line x1=1 y1=5 x2=23 y2=5 "
+        f"stroke='{look.colour}' stroke-width='{min(look.width, 4)}'{dash}/></svg>"
+    )
+
+
+# --- charts ---------------------------------------------------------------------------------
+
+
+def _performance_sections(rows: Sequence[StrategyRow], looks: Looks) -> list[str]:
+    charts = performance_charts(rows, looks)
+    if not charts:
         return [
             "<h2>Equity, drawdown and daily P&amp;L</h2><p class=note>No daily performance "
             "rows in this period, so there are no equity curves yet (analytics writes them "
             "to performance_metrics).</p>"
         ]
-    import plotly.graph_objects as go
+    return [f"<h2>{html.escape(chart.heading)}</h2>{_chart(chart)}" for chart in charts]
 
-    equity = _figure("USD")
-    drawdown = _figure("%")
-    daily = _figure("USD")
-    daily.update_layout(barmode="group", bargap=0.25)
-    for figure in (equity, daily):
-        figure.update_yaxes(tickformat=",.2~f")
-    # The portfolio-wide curves hold every strategy's money: on the left axis with the
-    # strategies they would flatten them into lines, so they get an axis of their own.
-    split = any(row.strategy is None for _, row in charted) and any(
-        row.strategy is not None for _, row in charted
+
+def _market_sections(markets: Sequence[MarketChart], looks: Looks) -> list[str]:
+    if not markets:
+        return []
+    charts = [market_chart(market, looks) for market in markets]
+    ids = [f"market-{index}" for index in range(len(charts))]
+    parts = [f"<h2>Markets traded ({len(markets)})</h2>"]
+    if len(markets) > 1:
+        options = "".join(
+            f"<option value={id_}{' selected' if not index else ''}>"
+            f"{html.escape(_market_label(market))}</option>"
+            for index, (id_, market) in enumerate(zip(ids, markets, strict=True))
+        )
+        parts.append(
+            "<div class=picker><label for=market-choice>Market</label>"
+            f"<select id=market-choice>{options}</select>"
+            "<span class=note>the most traded first</span></div>"
+        )
+    note = indicator_note(markets)
+    if note:
+        parts.append(f"<p class=note>{html.escape(note)}</p>")
+    parts.append(
+        "<p class=note>▲ buy, ▼ sell, in the strategy's colour; hover a fill for its amount, "
+        "price and, on a fill that closes a round trip, the round trip's P&amp;L. Drag to "
+        "zoom, use the slider under the chart to move, double-click to see it all.</p>"
     )
-    if split:
-        equity.update_layout(
-            yaxis2={
-                "title": {"text": "USD, all strategies (dashed)"},
-                "overlaying": "y",
-                "side": "right",
-                "showgrid": False,
-                "tickformat": ",.2~f",
-            },
-            margin={"r": 80},
+    for index, (id_, chart) in enumerate(zip(ids, charts, strict=True)):
+        hidden = " hidden" if index else ""
+        parts.append(
+            f"<section class=market id={id_}{hidden}><h3>{html.escape(chart.heading)}</h3>"
+            f"{_chart(chart)}</section>"
         )
-    for index, row in charted:
-        dates = [day.date for day in row.days]
-        # plotly reads legend text as a little HTML; a strategy name is shown as typed.
-        style = {"name": html.escape(row.label), "legendgroup": row.label}
-        whole = split and row.strategy is None
-        equity.add_trace(
-            go.Scatter(
-                x=dates,
-                y=_floats(day.equity for day in row.days),
-                customdata=[format_plain(day.equity) for day in row.days],
-                hovertemplate="%{x}: %{customdata} USD",
-                mode="lines+markers" if len(dates) <= 60 else "lines",
-                line={
-                    "color": colour(index),
-                    "width": LINE_WIDTH,
-                    "dash": "dash" if whole else "solid",
-                },
-                yaxis="y2" if whole else "y",
-                **style,
-            )
-        )
-        drawdown.add_trace(
-            go.Scatter(
-                x=dates,
-                y=_floats(-day.drawdown for day in row.days),
-                customdata=[format_plain(day.drawdown) for day in row.days],
-                hovertemplate="%{x}: %{customdata} % below peak",
-                mode="lines",
-                fill="tozeroy",
-                line={"color": colour(index), "width": LINE_WIDTH},
-                **style,
-            )
-        )
-        daily.add_trace(
-            go.Bar(
-                x=dates,
-                y=_floats(day.pnl for day in row.days),
-                customdata=[format_plain(day.pnl) for day in row.days],
-                hovertemplate="%{x}: %{customdata} USD",
-                marker={"color": colour(index)},
-                **style,
-            )
-        )
-    shown = sorted({day.date for _, row in charted for day in row.days})
-    skipped = _long_gaps(shown)
-    if skipped:
-        # plotly spaces its ticks over the whole range, cut-out years included, and would
-        # label years only; about ten ticks over the days actually shown instead.
-        every = max(1, math.ceil(len(shown) / 10)) * DAY_MS
-        for figure in (equity, drawdown, daily):
-            figure.update_xaxes(
-                rangebreaks=[{"bounds": list(gap)} for gap in skipped],
-                dtick=every,
-                tickformat="%b %d\n%Y",
-            )
-    return [
-        "<h2>Equity (USD, end of day)</h2>" + _div(equity, "equity"),
-        "<h2>Drawdown (% below the running peak)</h2>" + _div(drawdown, "drawdown"),
-        "<h2>Daily P&amp;L (USD)</h2>" + _div(daily, "daily-pnl"),
-    ]
+    return parts
 
 
-def _long_gaps(dates: Sequence[str]) -> list[tuple[str, str]]:
-    """Stretches of more than GAP_DAYS days without a performance row, as (day after the
-    last row, day of the next row): the date axis leaves them out, so periods years apart
-    (the demo's 2018 and 2023 data) are not squeezed into slivers at either end."""
-    found = []
-    for before, after in itertools.pairwise(dates):
-        first, last = date.fromisoformat(before), date.fromisoformat(after)
-        if (last - first).days > GAP_DAYS:
-            found.append(((first + timedelta(days=1)).isoformat(), last.isoformat()))
-    return found
+def _market_label(market: MarketChart) -> str:
+    fills = len(market.markers)
+    return f"{market.symbol} on {market.exchange} ({fills} fill{'s' if fills != 1 else ''})"
 
 
-# --- candles with the fills -------------------------------------------------------------------
-
-
-def _market_section(market: MarketChart) -> str:
-    import plotly.graph_objects as go
-
-    title = f"{market.symbol} on {market.exchange}"
-    heading = f"{title}, {market.timeframe} candles (UTC)" if market.timeframe else title
-    figure = _figure(market.symbol.partition("/")[2], height=CANDLE_HEIGHT)
-    # Prices as written (0.00010756), not with SI prefixes (107.56µ).
-    figure.update_yaxes(tickformat=".8~f")
-    note = ""
-    if market.candles:
-        times, opens, highs, lows, closes = zip(
-            *(candle_decimals(candle) for candle in market.candles), strict=True
-        )
-        figure.add_trace(
-            go.Candlestick(
-                x=[_utc(stamp) for stamp in times],
-                open=_floats(opens),
-                high=_floats(highs),
-                low=_floats(lows),
-                close=_floats(closes),
-                name=f"{market.symbol} {market.timeframe}",
-                increasing={"line": {"color": CANDLE_UP}, "fillcolor": CANDLE_UP},
-                decreasing={"line": {"color": CANDLE_DOWN}, "fillcolor": CANDLE_DOWN},
-            )
-        )
-    else:
-        note = (
-            f"<p class=note>No candles of {html.escape(title)} are stored around its trades; "
-            "only the fills are shown (tradedb download or import brings the candles).</p>"
-        )
-    for side, symbol, fill_colour in (
-        ("buy", "triangle-up", BUY),
-        ("sell", "triangle-down", SELL),
-    ):
-        fills = [marker for marker in market.markers if marker.side == side]
-        if not fills:
-            continue
-        figure.add_trace(
-            go.Scatter(
-                x=[_utc(marker.timestamp) for marker in fills],
-                y=_floats(marker.price for marker in fills),
-                customdata=[
-                    [
-                        marker.strategy or "(no strategy)",
-                        format_plain(marker.amount),
-                        format_plain(marker.price),
-                    ]
-                    for marker in fills
-                ],
-                hovertemplate=f"{side} %{{customdata[1]}} at %{{customdata[2]}}"
-                "<br>%{customdata[0]}<extra></extra>",
-                mode="markers",
-                name=f"{side}s",
-                marker={
-                    "symbol": symbol,
-                    "size": 15,
-                    "color": fill_colour,
-                    "line": {"color": "#111827", "width": 1.5},
-                },
-            )
-        )
-    figure.update_layout(xaxis_rangeslider_visible=False)
-    anchor = "candles-" + "".join(ch if ch.isalnum() else "-" for ch in title.lower())
-    return f"<h2>{html.escape(heading)}</h2>{note}" + _div(figure, anchor)
-
-
-# --- shared -----------------------------------------------------------------------------------
-
-
-def _figure(unit: str, *, height: int = CHART_HEIGHT) -> Figure:
-    import plotly.graph_objects as go
-
-    figure = go.Figure()
-    figure.update_layout(
-        template="plotly_white",
-        plot_bgcolor=PLOT_BACKGROUND,
-        paper_bgcolor="#ffffff",
-        height=height,
-        margin={"l": 70, "r": 30, "t": 36, "b": 40},
-        legend={"orientation": "h", "y": -0.15},
-        yaxis={"title": {"text": unit}, "zerolinecolor": "#9ca3af"},
-        hovermode="closest",
+def _chart(chart: Chart) -> str:
+    note = f"<p class=note>{chart.note}</p>" if chart.note else ""
+    figure = f"{chart.anchor}-figure"
+    return f"{note}<div class=chart id={chart.anchor} data-figure={figure}></div>" + _json_script(
+        figure, chart.spec
     )
-    return figure
 
 
-def _div(figure: Figure, anchor: str) -> str:
-    chart: str = figure.to_html(
-        full_html=False,
-        include_plotlyjs=False,
-        div_id=anchor,
-        config={"displaylogo": False, "responsive": True},
-    )
-    return f"<div class=chart>{chart}</div>"
-
-
-def _floats(values: Any) -> list[float]:
-    """Chart coordinates: the one place amounts become floats, for plotly to draw."""
-    return [float(value) for value in values]
-
-
-def _utc(millis: int) -> str:
-    return f"{ms_to_datetime(millis):%Y-%m-%d %H:%M:%S}"
+def _json_script(element_id: str, data: Any) -> str:
+    """Data for the page's script. `<` is escaped so that no text in it (a strategy's
+    name, say) can close the script element."""
+    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return f"<script type=application/json id={element_id}>{text}</script>"

@@ -17,13 +17,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import psycopg.errors
 from sqlalchemy import Text
 
-from tradedb.schema.money import ScaledDecimal
+from tradedb.schema.money import ScaledDecimal, from_units
 from tradedb.schema.tables import metadata
 from tradedb.store.batch import Batch, OnConflict
 
@@ -166,7 +165,7 @@ def _copy_rows(conn: Any, stage: str, batch: Batch, scales: dict[str, int]) -> N
                 [
                     ordinal,
                     *(
-                        value if scale is None or value is None else Decimal(value).scaleb(-scale)
+                        value if scale is None or value is None else from_units(value, scale)
                         for value, scale in zip(row, scale_at, strict=True)
                     ),
                 ]

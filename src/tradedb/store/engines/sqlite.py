@@ -236,8 +236,7 @@ class SQLiteDatabase(Database):
             conn.execute("PRAGMA wal_autocheckpoint = 0")
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys = ON")
-        conn.create_aggregate("units_sum", -1, _UnitsSum)  # type: ignore[arg-type]
-        conn.create_function("units_add", -1, _units_add, deterministic=True)
+        add_exact_functions(conn)
         # SQLite's default page cache is 2 MB. Candle blocks are read as blobs whose pages
         # chain one to the next; from SQLite's cache a year of 1m candles reads about 4x
         # faster than through the OS. Memory is only taken as pages are read.
@@ -904,6 +903,12 @@ def _stored_row(row: Sequence[Any], at_amounts: Sequence[int]) -> list[Any]:
         if value is not None:
             out[index] = stored(int(value))
     return out
+
+
+def add_exact_functions(conn: sqlite3.Connection) -> None:
+    """Give a connection the exact aggregates over amounts past int64 (docs/schema.md)."""
+    conn.create_aggregate("units_sum", -1, _UnitsSum)  # type: ignore[arg-type]
+    conn.create_function("units_add", -1, _units_add, deterministic=True)
 
 
 class _UnitsSum:
