@@ -52,7 +52,13 @@ from tradedb.schema import tables
 from tradedb.services.ledger import Ledger
 from tradedb.services.ledger.arithmetic import quantize, share
 from tradedb.services.ledger.audit import audit
-from tradedb.services.ledger.positions import Holding, apply_fill, unrealized_pnl
+from tradedb.services.ledger.positions import (
+    FillTerms,
+    Holding,
+    apply_fill,
+    fill_terms,
+    unrealized_pnl,
+)
 from tradedb.store import Store
 
 EXCHANGE = "binance"
@@ -258,15 +264,10 @@ class OrmLedger:
             base, quote = order.symbol.split("/")
             currency = fee_currency or quote
             value = quantize(amount * price)
-            fee_value, moved = ZERO, amount
-            if currency == quote:
-                fee_value = fee
-            elif currency == base:
-                moved = amount - fee if order.side == "buy" else amount + fee
-                fee_value = quantize(fee * price)
+            terms = fill_terms(order.symbol, order.side, amount, price, fee=fee, currency=currency)
 
             position, closed, profit_loss = self._move_position(
-                session, order, moved=moved, price=price, fee_value=fee_value, when=timestamp
+                session, order, terms=terms, price=price, when=timestamp
             )
             owner = closed or position
             left = remaining - amount
@@ -384,9 +385,8 @@ class OrmLedger:
         session: Session,
         order: OrderRow,
         *,
-        moved: Decimal,
+        terms: FillTerms,
         price: Decimal,
-        fee_value: Decimal,
         when: int,
     ) -> tuple[PositionRow | None, PositionRow | None, Decimal | None]:
         """The open position after the fill, the one it closed, and the fill's P&L."""
@@ -406,14 +406,18 @@ class OrmLedger:
                 current.entry_price,
                 current.open_fees,
                 current.realized_pnl or ZERO,
+                current.cost_basis,
             )
-        change = apply_fill(holding, 1 if order.side == "buy" else -1, moved, price, fee_value)
+        change = apply_fill(
+            holding, terms.direction, terms.moved, price, terms.fee, value=terms.value
+        )
         position = closed = None
         if current is not None and change.existing is not None:
             after = change.existing
             current.amount = after.amount
             current.entry_price = after.entry_price
             current.open_fees = after.open_fees
+            current.cost_basis = after.basis
             current.realized_pnl = after.realized_pnl
             current.current_price = price
             current.unrealized_pnl = unrealized_pnl(after, price)
@@ -435,6 +439,7 @@ class OrmLedger:
                 unrealized_pnl=unrealized_pnl(opened, price),
                 realized_pnl=ZERO,
                 open_fees=opened.open_fees,
+                cost_basis=opened.basis,
                 status="open",
                 exchange=order.exchange,
                 strategy=order.strategy,
