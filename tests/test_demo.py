@@ -268,14 +268,7 @@ def test_metrics_and_snapshot_run_again_on_the_demo_database_add_nothing_outside
 
 
 def _performance(store: Store) -> list[Any]:
-    rows: list[Any] = []
-    after = None
-    while True:
-        page = store.performance.list(after=after, limit=1000)
-        rows += page.items
-        if page.next_after is None:
-            return rows
-        after = page.next_after
+    return list(store.performance.every())
 
 
 # --- what the user sees -----------------------------------------------------------------------

@@ -24,7 +24,6 @@ from tradedb.models import Candle, CandleCreate, Order, Ticker, TickerCreate, Tr
 from tradedb.models.base import Record
 from tradedb.models.values import format_plain, ms_to_datetime
 from tradedb.store import Store
-from tradedb.store.repository import MAX_LIMIT
 
 Numbers = Literal["string", "float", "decimal"]
 NUMBERS: tuple[str, ...] = get_args(Numbers)
@@ -376,11 +375,5 @@ def _all_rows(table: Any, column: str, values: Sequence[str]) -> list[Any]:
     found: list[Any] = []
     for start in range(0, len(values), _IDS_PER_QUERY):
         where: Mapping[str, Any] = {column: list(values[start : start + _IDS_PER_QUERY])}
-        after = None
-        while True:
-            page = table.list(where, after=after, limit=MAX_LIMIT)
-            found += page.items
-            if page.next_after is None:
-                break
-            after = page.next_after
+        found += table.every(where)
     return found

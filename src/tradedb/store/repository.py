@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import builtins
 import functools
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
@@ -460,6 +460,23 @@ class Repository(Generic[CreateT, ReadT]):
             last = items[-1]
             next_after = f"{self._raw(order_column, getattr(last, order_column))}:{last.id}"
         return Page(items, next_after)
+
+    def every(
+        self,
+        where: Mapping[str, Any] | None = None,
+        *,
+        since: object = None,
+        until: object = None,
+        page_size: int = MAX_LIMIT,
+    ) -> Iterator[ReadT]:
+        """Every row `list` would give, page after page, in its order."""
+        after = None
+        while True:
+            page = self.list(where, since=since, until=until, after=after, limit=page_size)
+            yield from page.items
+            if page.next_after is None:
+                return
+            after = page.next_after
 
     def count(self, where: Mapping[str, Any] | None = None) -> int:
         clauses, params = self._where(where)

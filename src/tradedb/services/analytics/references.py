@@ -21,7 +21,6 @@ from tradedb.errors import UnknownRecord, ValidationError
 from tradedb.models import ReferencePrice, ReferencePriceCreate, validate_record
 from tradedb.models.values import check_asset, format_plain, ms_to_datetime, parse_time_bound
 from tradedb.store import Store
-from tradedb.store.repository import MAX_LIMIT
 
 
 @dataclass(frozen=True)
@@ -123,13 +122,7 @@ _FIELDS = set(ReferencePriceCreate.model_fields)
 
 def _all(store: Store, asset: str | None) -> Iterable[ReferencePrice]:
     where = {} if asset is None else {"asset": check_asset(asset, "asset")}
-    after = None
-    while True:
-        page = store.reference_prices.list(where, after=after, limit=MAX_LIMIT)
-        yield from page.items
-        if page.next_after is None:
-            return
-        after = page.next_after
+    return store.reference_prices.every(where)
 
 
 def _start(row: ReferencePrice) -> int:

@@ -726,13 +726,7 @@ class _Import:
                 "exchange": exchange,
                 "order_id": list(order_ids[start : start + LOOKUP_CHUNK]),
             }
-            after = None
-            while True:
-                page = self.store.trades.list(where, after=after, limit=PAGE)
-                yield from page.items
-                if page.next_after is None:
-                    break
-                after = page.next_after
+            yield from self.store.trades.every(where, page_size=PAGE)
 
     def _compare(self) -> list[TradeComparison]:
         fills = self._fills_by_order()

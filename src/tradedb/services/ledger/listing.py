@@ -61,12 +61,5 @@ def balances(
         for name, value in (("exchange", exchange), ("asset", asset))
         if value is not None
     }
-    wallets: list[Wallet] = []
-    after = None
-    while True:
-        page = store.wallets.list(where, after=after, limit=10_000)
-        wallets += page.items
-        if page.next_after is None:
-            break
-        after = page.next_after
+    wallets = store.wallets.every(where, page_size=10_000)
     return sorted(wallets, key=lambda wallet: (wallet.exchange, wallet.asset))

@@ -51,7 +51,6 @@ from tradedb.store import Store
 from tradedb.store.analytics import AnalyticsRecords
 from tradedb.store.bulk import CandleUnits
 from tradedb.store.reports import Key, Marker, ReportRecords, TradeTotals
-from tradedb.store.repository import MAX_LIMIT
 
 # The candle charts: every traded market (the most traded first), each in the finest stored
 # timeframe that shows its trades in at most MAX_CANDLES candles, fewer when many markets
@@ -289,16 +288,7 @@ def _performance(
     strategy, exchange = key
     where = {"strategy": strategy, "exchange": exchange}
     until = None if filters.last_date is None else _next_day(filters.last_date)
-    rows: list[Performance] = []
-    after = None
-    while True:
-        page = store.performance.list(
-            where, since=filters.first_date, until=until, after=after, limit=MAX_LIMIT
-        )
-        rows += page.items
-        if page.next_after is None:
-            break
-        after = page.next_after
+    rows = list(store.performance.every(where, since=filters.first_date, until=until))
     before = None
     if filters.first_date is not None:
         earlier = store.performance.list(
