@@ -142,14 +142,14 @@ class ReturnSeries:
         """The returns compounded, in percent: the time-weighted return."""
         if not self.count:
             return _no_returns()
-        return _percent_figure(self._index - 1)
+        return percent_figure(self._index - 1)
 
     def max_drawdown(self) -> Figure:
         """The deepest fall of the return index below its running peak (the start counts
         as a peak), as a positive percent."""
         if not self.count:
             return _no_returns()
-        return _percent_figure(self._deepest)
+        return percent_figure(self._deepest)
 
     def drawdown(self) -> Decimal:
         """How far the return index stands below its running peak now, in percent."""
@@ -160,10 +160,10 @@ class ReturnSeries:
         return self._longest_underwater if self.count else _no_returns()
 
     def best_day(self) -> Figure:
-        return _no_returns() if self._best is None else _percent_figure(self._best)
+        return _no_returns() if self._best is None else percent_figure(self._best)
 
     def worst_day(self) -> Figure:
-        return _no_returns() if self._worst is None else _percent_figure(self._worst)
+        return _no_returns() if self._worst is None else percent_figure(self._worst)
 
     def monthly_returns(self) -> tuple[MonthlyReturn, ...]:
         return tuple(
@@ -183,7 +183,7 @@ class ReturnSeries:
         if short is not None:
             return short
         deviation = math.sqrt(self._m2 / (self.count - 1))
-        return _ratio_figure((self._mean - self.risk_free_daily) / deviation, annualise=True)
+        return ratio_figure((self._mean - self.risk_free_daily) / deviation, annualise=True)
 
     def sortino_ratio(self) -> Figure:
         """mean(r - rf) / sqrt(mean(min(r - rf, 0)^2)) x sqrt(365): only the days below
@@ -194,7 +194,7 @@ class ReturnSeries:
         if not self._downside:
             return Undefined("no day returned less than the risk-free rate")
         downside = math.sqrt(self._downside / self.count)
-        return _ratio_figure((self._mean - self.risk_free_daily) / downside, annualise=True)
+        return ratio_figure((self._mean - self.risk_free_daily) / downside, annualise=True)
 
     def volatility(self) -> Figure:
         """stdev(r) x sqrt(365), in percent."""
@@ -202,13 +202,13 @@ class ReturnSeries:
         if short is not None:
             return short
         deviation = math.sqrt(self._m2 / (self.count - 1))
-        return _ratio_figure(deviation * 100, annualise=True)
+        return ratio_figure(deviation * 100, annualise=True)
 
     def cagr(self) -> Figure:
         """The compound annual growth rate, in percent: I^(365 / n) - 1 for n daily returns
         compounding to the index I."""
         growth = self._annual_growth()
-        return growth if isinstance(growth, Undefined) else _percent_figure(growth)
+        return growth if isinstance(growth, Undefined) else percent_figure(growth)
 
     def calmar_ratio(self) -> Figure:
         """CAGR over the maximum drawdown."""
@@ -217,7 +217,7 @@ class ReturnSeries:
             return growth
         if not self._deepest:
             return Undefined("no drawdown")
-        return _ratio_figure(_INDEX.divide(growth, self._deepest))
+        return ratio_figure(_INDEX.divide(growth, self._deepest))
 
     def _annual_growth(self) -> Decimal | Undefined:
         short = self.too_few()
@@ -236,12 +236,15 @@ def _no_returns() -> Undefined:
     return Undefined("no daily return in the period")
 
 
-def _percent_figure(value: Fraction | Decimal) -> Figure:
+def percent_figure(value: Fraction | Decimal) -> Figure:
+    """A ratio as a percent figure: `percent`, or Undefined where it cannot be shown."""
     shown = percent(value)
     return Undefined("too large to show") if shown is None else shown
 
 
-def _ratio_figure(value: float | Decimal, *, annualise: bool = False) -> Figure:
+def ratio_figure(value: Fraction | Decimal | float, *, annualise: bool = False) -> Figure:
+    """A ratio figure at 4 decimals (times sqrt(365) with `annualise`), or Undefined where
+    it cannot be shown."""
     if annualise:
         value = float(value) * math.sqrt(DAYS_PER_YEAR)
     shown = ratio(value)

@@ -18,7 +18,13 @@ from decimal import Decimal
 from fractions import Fraction
 
 from tradedb.models.values import market_assets
-from tradedb.services.analytics.figures import Figure, Undefined, percent, ratio
+from tradedb.services.analytics.figures import (
+    Figure,
+    Undefined,
+    percent,
+    percent_figure,
+    ratio_figure,
+)
 from tradedb.services.ledger.arithmetic import quantize
 from tradedb.services.ledger.positions import Holding, apply_fill, fill_terms
 from tradedb.store.analytics import Fill
@@ -193,7 +199,9 @@ def trade_figures(
     else:
         gained, lost = sum(wins, ZERO), -sum(losses, ZERO)
         money["profit_factor"] = (
-            _ratio(Fraction(gained) / Fraction(lost)) if lost else Undefined("no losing round trip")
+            ratio_figure(Fraction(gained) / Fraction(lost))
+            if lost
+            else Undefined("no losing round trip")
         )
         money["expectancy"] = quantize(sum((trip.pnl for trip in trips), ZERO) / len(trips))
         money["average_win"] = (
@@ -208,7 +216,7 @@ def trade_figures(
         wins=len(wins),
         losses=len(losses),
         win_rate=(
-            _percent(Fraction(len(wins), decided))
+            percent_figure(Fraction(len(wins), decided))
             if decided
             else Undefined("no round trip won or lost in the period")
         ),
@@ -229,14 +237,4 @@ def _exposure(spans: Sequence[tuple[int, int]], period: tuple[int, int]) -> Figu
         if last > first:
             covered += last - first
             reach = last
-    return _percent(Fraction(covered, end - start))
-
-
-def _percent(value: Fraction) -> Figure:
-    shown = percent(value)
-    return Undefined("too large to show") if shown is None else shown
-
-
-def _ratio(value: Fraction) -> Figure:
-    shown = ratio(value)
-    return Undefined("too large to show") if shown is None else shown
+    return percent_figure(Fraction(covered, end - start))
