@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import stat
-from pathlib import Path, PureWindowsPath
+from pathlib import Path
 
-import platformdirs
 import pytest
 
 from tradedb.errors import DatabaseLocationError
 from tradedb.services.location import (
     BackupLocation,
     default_backup_dir,
-    default_database_path,
     ensure_backup_dir,
     resolve_backup_dir,
 )
@@ -72,23 +70,6 @@ def test_config_dir_that_is_not_a_string_is_refused(config: Path, fallback: Path
     assert str(config) in str(caught.value)
 
 
-def test_windows_default_is_the_specs_d_drive_folder() -> None:
-    path = default_backup_dir(is_windows=True, drive_exists=lambda drive: drive.startswith("D:"))
-
-    assert PureWindowsPath(str(path)) == PureWindowsPath(r"D:\backups\crypto-bot")
-
-
-def test_windows_without_d_drive_and_other_systems_use_the_user_data_folder(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
-    expected = Path(platformdirs.user_data_dir("tradedb")) / "backups"
-
-    assert default_backup_dir(is_windows=True, drive_exists=lambda drive: False) == expected
-    assert default_backup_dir(is_windows=False, drive_exists=lambda drive: True) == expected
-    assert expected.is_relative_to(tmp_path)
-
-
 def test_the_default_follows_the_database_as_its_archives_do(tmp_path: Path) -> None:
     from tradedb.services.ops.archive import archive_folder
     from tradedb.store.engines import parse_target
@@ -101,13 +82,6 @@ def test_the_default_follows_the_database_as_its_archives_do(tmp_path: Path) -> 
         database.parent / "bot-archives"
     )
     assert default_backup_dir(server).parent.name == "postgresql"
-    # The spec's pair on Windows: D:\crypto-bot\tradedb.sqlite backs up to D:\backups\...
-    on_d = lambda drive: drive.startswith("D:")  # noqa: E731
-    spec_database = default_database_path(is_windows=True, drive_exists=on_d)
-    windows = default_backup_dir(spec_database, is_windows=True, drive_exists=on_d)
-    assert PureWindowsPath(str(windows)) == PureWindowsPath(r"D:\backups\crypto-bot")
-    elsewhere = default_backup_dir(database, is_windows=True, drive_exists=on_d)
-    assert elsewhere == database.parent / "backups"
 
 
 def test_default_folder_is_created_owner_only_with_its_parents(tmp_path: Path) -> None:

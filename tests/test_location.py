@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import stat
-from pathlib import Path, PureWindowsPath
+from pathlib import Path
 
 import platformdirs
 import pytest
@@ -11,9 +11,8 @@ import pytest
 from tradedb.errors import DatabaseLocationError
 from tradedb.services.location import (
     DatabaseLocation,
-    default_database_path,
-    ensure_default_folder,
     parse_database_url,
+    prepare_for_writing,
     resolve_database,
 )
 from tradedb.store.engines import PostgresTarget
@@ -242,45 +241,10 @@ def test_a_postgresql_url_in_the_environment_or_config_file_selects_postgresql(
 # --- the default -------------------------------------------------------------------------
 
 
-def test_windows_default_is_the_specs_d_drive_folder() -> None:
-    asked: list[str] = []
-
-    def drive_exists(drive: str) -> bool:
-        asked.append(drive)
-        return True
-
-    path = default_database_path(is_windows=True, drive_exists=drive_exists)
-
-    assert PureWindowsPath(str(path)) == PureWindowsPath(r"D:\crypto-bot\tradedb.sqlite")
-    assert [PureWindowsPath(drive).drive for drive in asked] == ["D:"]
-
-
-def test_windows_without_d_drive_uses_the_user_data_folder(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
-
-    path = default_database_path(is_windows=True, drive_exists=lambda drive: False)
-
-    assert "crypto-bot" not in str(path)
-    assert path == Path(platformdirs.user_data_dir("tradedb")) / "tradedb.sqlite"
-
-
-def test_other_systems_use_the_user_data_folder(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
-
-    path = default_database_path(is_windows=False, drive_exists=lambda drive: True)
-
-    assert path == Path(platformdirs.user_data_dir("tradedb")) / "tradedb.sqlite"
-    assert path.is_relative_to(tmp_path / "xdg-data")
-
-
 def test_default_folder_is_created_owner_only(tmp_path: Path) -> None:
     location = DatabaseLocation(tmp_path / "data" / "tradedb" / "tradedb.sqlite", "default")
 
-    ensure_default_folder(location)
+    prepare_for_writing(location)
 
     folder = location.path.parent
     assert folder.is_dir()
@@ -291,6 +255,6 @@ def test_folder_the_user_named_is_never_created(tmp_path: Path) -> None:
     for source in ("--db", "TRADEDB_DB", "config file"):
         location = DatabaseLocation(tmp_path / source / "tradedb.sqlite", source)  # type: ignore[arg-type]
 
-        ensure_default_folder(location)
+        prepare_for_writing(location)
 
         assert not location.path.parent.exists()

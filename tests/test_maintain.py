@@ -116,7 +116,7 @@ def test_a_second_maintain_on_the_same_database_is_refused(
     db_path: Path, recorder: Recorder
 ) -> None:
     # Another process running `maintain` holds the schedule's lock (POSIX locks are per
-    # process, so the holder must be another one).
+    # process, so the holder must be another one; on Windows, per handle).
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD_LOCK, f"{db_path}-maintain.lock"],
         stdout=subprocess.PIPE,
@@ -136,9 +136,10 @@ def test_a_second_maintain_on_the_same_database_is_refused(
 
 
 HOLD_LOCK = (
-    "import fcntl, os, sys, time\n"
+    "import os, sys, time\n"
+    "from tradedb import file_locks\n"
     "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"
-    "fcntl.lockf(fd, fcntl.LOCK_EX)\n"
+    "file_locks.lock(fd)\n"
     "print('locked', flush=True)\n"
     "time.sleep(60)\n"
 )
@@ -285,56 +286,6 @@ def test_backups_go_beside_the_database_by_default(tmp_path: Path) -> None:
 
     assert outcome.status == "done", outcome.detail
     assert len(list((folder / "backups").glob("snapshot-*.sqlite.zst"))) == 1
-
-
-def test_print_schedule_names_this_tradedb_and_the_database_by_absolute_paths(
-    tmp_path: Path,
-) -> None:
-    database = tmp_path / "bot.sqlite"
-    Store.open(database).close()
-    env = isolated_environ(tmp_path)
-    command = [sys.executable, "-m", "tradedb", "maintain", "--print-schedule"]
-
-    shown = subprocess.run(
-        [*command, "--db", "bot.sqlite", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=tmp_path,
-    )
-
-    lines = json.loads(shown.stdout)
-    program = lines["command"]
-    assert Path(program[0]).is_absolute()
-    assert Path(program[0]).is_file()
-    assert program in (
-        [str(Path(sys.executable).parent / "tradedb")],
-        [sys.executable, "-m", "tradedb"],
-    )
-    assert lines["database"] == str(database)
-    assert lines["cron"] == (
-        f"17 * * * * {' '.join(program)} maintain --once --db {database} >/dev/null 2>&1"
-    )
-    assert f'\\"{program[0]}\\"' in lines["windows_task"]
-    assert f'--db \\"{database}\\"' in lines["windows_task"]
-    # The line runs as cron would run it: from another folder, with cron's PATH.
-    cron_env = {**env, "PATH": "/usr/bin:/bin"}
-    cron_command = (
-        lines["cron"]
-        .removeprefix("17 * * * * ")
-        .replace(">/dev/null 2>&1", "")
-        .replace("--once", "--print-schedule")
-    )
-    ran = subprocess.run(
-        ["/bin/sh", "-c", cron_command],
-        env=cron_env,
-        capture_output=True,
-        text=True,
-        cwd="/",
-        check=False,
-    )
-    assert ran.returncode == 0, ran.stderr
 
 
 def test_every_takes_a_duration_as_tickers_every_does(

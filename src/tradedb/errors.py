@@ -111,6 +111,23 @@ class BackupError(TradeDBError):
     """A backup cannot be taken, found, verified or restored; the message says why."""
 
 
+class TradeDBWarning(UserWarning):
+    """Something a user should know that did not stop the operation; the CLI shows it as
+    one line, and a program can filter the category (`warnings.filterwarnings`)."""
+
+
+class OwnerOnlyWarning(TradeDBWarning):
+    """A file or folder tradedb wrote could not be restricted to the current user (on
+    Windows: pywin32 missing, a drive without access lists such as FAT32 or exFAT, or a
+    share that refused); it was written all the same. Shown once per process; a program
+    that accepts this can filter the category (`warnings.filterwarnings`)."""
+
+
+class NetworkShareWarning(TradeDBWarning):
+    """The database is on a network share, where SQLite's file locks are unreliable: it
+    opens, but writers on two computers can corrupt it. Shown once per process."""
+
+
 def _show(value: object) -> str:
     # Amounts read best as the fixed-point numbers users typed, not Decimal('1E-8').
     text = format(value, "f") if isinstance(value, Decimal) and value.is_finite() else repr(value)

@@ -28,7 +28,7 @@ from tradedb.api.settings import BotConfig
 from tradedb.api.tables import TableReader, Tables
 from tradedb.schema.migrate import SchemaStatus
 from tradedb.services.ledger import Ledger
-from tradedb.services.location import ensure_default_folder
+from tradedb.services.location import prepare_for_writing
 from tradedb.store import Store, engines
 from tradedb.store.engines import PostgresTarget
 
@@ -111,7 +111,10 @@ class TradeDB:
 
 
 def open(
-    database: str | os.PathLike[str] | PostgresTarget | None = None, *, readonly: bool = False
+    database: str | os.PathLike[str] | PostgresTarget | None = None,
+    *,
+    readonly: bool = False,
+    allow_network_share: bool = False,
 ) -> TradeDB:
     """Open a database: a SQLite path (created owner-only, with tradedb's schema, if it
     is new), a `sqlite:///` URL, or `postgresql://user:password@host:port/name` (a
@@ -121,10 +124,14 @@ def open(
 
     A database at an older schema is refused until `tradedb init` upgrades it.
     `readonly=True` never writes: the file is opened read-only, or the server refuses
-    every write of the session."""
+    every write of the session.
+
+    A new SQLite file on a network share (SMB, NFS) is refused unless
+    `allow_network_share=True`: SQLite's locks are unreliable there. One that exists
+    opens, with a NetworkShareWarning once per process."""
     location = locate(database)
     if not readonly:
-        ensure_default_folder(location)
+        prepare_for_writing(location, allow_network_share=allow_network_share)
     return TradeDB(Store.open(location.target, readonly=readonly))
 
 

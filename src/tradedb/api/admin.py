@@ -18,7 +18,7 @@ from tradedb.schema.migrate import SchemaStatus
 from tradedb.services import admin
 from tradedb.services.admin import InitResult
 from tradedb.services.location import DatabaseLocation, resolve_database
-from tradedb.services.ops import maintain
+from tradedb.services.ops import maintain, schedule_lines
 from tradedb.services.ops.migrate_db import (
     DEFAULT_PAGE_ROWS,
     CopyProgress,
@@ -41,10 +41,13 @@ def locate(database: Locator | DatabaseLocation | None = None) -> DatabaseLocati
     return resolve_database(None if database is None else os.fspath(database))
 
 
-def init(database: Locator | DatabaseLocation | None = None) -> InitResult:
+def init(
+    database: Locator | DatabaseLocation | None = None, *, allow_network_share: bool = False
+) -> InitResult:
     """Create the database (owner-only, in the default folder if it is the default), or
-    upgrade it to the newest schema; what was done."""
-    return admin.init_database(locate(database))
+    upgrade it to the newest schema; what was done. A new SQLite file on a network share
+    is refused unless `allow_network_share` (see `tradedb.open`)."""
+    return admin.init_database(locate(database), allow_network_share=allow_network_share)
 
 
 def schema_status(database: Locator | DatabaseLocation | None = None) -> SchemaStatus:
@@ -97,19 +100,22 @@ class Maintenance:
         interrupted."""
         maintain.run_forever(self.database, check_every_s=check_every_s, report=report)
 
-    def schedule(self) -> maintain.ScheduleLines:
+    def schedule(self) -> schedule_lines.ScheduleLines:
         """The crontab line and the Task Scheduler command that run the due jobs hourly,
-        with the absolute paths of this tradedb and of the database."""
-        return maintain.schedule_lines(self.database)
+        with the absolute paths of this tradedb and of the database. A path that this
+        system's line cannot carry raises CannotSchedule; the other system's line is
+        then None instead, with the reason in `not_printed`."""
+        return schedule_lines.schedule_lines(self.database)
 
     def cron_line(self) -> str:
         """An hourly crontab line running the due jobs (a password stays out of it)."""
-        return maintain.cron_line(self.database)
+        return schedule_lines.cron_line(self.database)
 
     def windows_task(self) -> str:
-        """The Task Scheduler command that does the same on Windows."""
-        return maintain.windows_task(self.database)
+        """The Task Scheduler command that does the same on Windows: a schtasks line for
+        cmd.exe, or a PowerShell line when it is longer than schtasks takes."""
+        return schedule_lines.windows_task(self.database)
 
     def password_note(self) -> str | None:
         """Where the password left out of those lines goes, if the URL has one."""
-        return maintain.password_note(self.database)
+        return schedule_lines.password_note(self.database)

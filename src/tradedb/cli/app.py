@@ -31,6 +31,7 @@ from tradedb.cli.common import (
     open_database,
     out,
     print_json,
+    show_warnings_as_lines,
     user_errors,
 )
 from tradedb.cli.helpstyle import App, grouped
@@ -125,10 +126,21 @@ def root(
 
 @app.command()
 @user_errors
-def init(db: DbOption = None, as_json: JsonOption = False) -> None:
+def init(
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Create it even on a network share, where SQLite's locks are unreliable "
+            "(keep every writer on one computer).",
+        ),
+    ] = False,
+) -> None:
     """Create the database, or upgrade it to the newest schema."""
     location = admin.locate(db)
-    result = admin.init(location)
+    result = admin.init(location, allow_network_share=force)
     if as_json:
         print_json(
             {
@@ -200,6 +212,7 @@ def info(db: DbOption = None, as_json: JsonOption = False) -> None:
 def main() -> None:
     """The console entry point: usage mistakes typer catches (a bad option value, a missing
     option) are one line on stderr and status 2, like every other user error."""
+    show_warnings_as_lines()
     try:
         result = app(standalone_mode=False)
     except typer.Abort:

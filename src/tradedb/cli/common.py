@@ -6,6 +6,7 @@ import inspect
 import json
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
@@ -19,7 +20,7 @@ from rich.text import Text
 
 import tradedb
 from tradedb.api import driver_errors
-from tradedb.errors import TradeDBError, respell_arguments
+from tradedb.errors import TradeDBError, TradeDBWarning, respell_arguments
 from tradedb.models.values import format_plain, ms_to_datetime
 
 
@@ -61,6 +62,32 @@ def open_database(db: str | None, *, readonly: bool = False) -> tradedb.TradeDB:
     """The database a command works on, as the public object: --db, else $TRADEDB_DB,
     else the config file, else the default file (whose folder is created to write)."""
     return tradedb.open(db, readonly=readonly)
+
+
+def show_warnings_as_lines() -> None:
+    """Show tradedb's own warnings as one plain line on stderr, as errors are shown
+    (Python's own format adds the source file, its line and a second line of code); other
+    warnings keep Python's format."""
+    show_as_python_does = warnings.showwarning
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
+        if issubclass(category, TradeDBWarning):
+            err.print(
+                Text.assemble(("warning:", "yellow"), f" {message}"),
+                highlight=False,
+                soft_wrap=True,
+            )
+        else:
+            show_as_python_does(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
 
 
 def user_errors(command: Callable[P, R]) -> Callable[P, R]:

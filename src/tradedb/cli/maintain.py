@@ -15,6 +15,7 @@ from tradedb.cli.common import DbOption, JsonOption, err, out, print_json, user_
 from tradedb.cli.options import SEVERAL, listed
 from tradedb.models.values import parse_every
 from tradedb.services.ops.maintain import Job, JobOutcome
+from tradedb.services.ops.schedule_lines import SCHTASKS_TR_LIMIT, ScheduleLines
 
 # Exit status when a job failed or is unavailable (reported; the others still ran).
 JOB_FAILED = 1
@@ -60,12 +61,7 @@ def maintain(
         if as_json:
             print_json(vars(lines))
             return
-        out.print("# cron (Linux, macOS): crontab -e, then add", highlight=False)
-        out.print(lines.cron, highlight=False, markup=False, soft_wrap=True)
-        out.print("# Windows (Task Scheduler), in a command prompt:", highlight=False)
-        out.print(lines.windows_task, highlight=False, markup=False, soft_wrap=True)
-        if lines.password_note:
-            out.print(f"# {lines.password_note}", highlight=False, markup=False)
+        _show_schedule(lines)
         return
     if once:
         outcomes = maintenance.run_due(force=listed(force), on_start=_started(as_json))
@@ -80,6 +76,22 @@ def maintain(
         )
     except KeyboardInterrupt:
         err.print("stopped", highlight=False)
+
+
+def _show_schedule(lines: ScheduleLines) -> None:
+    shown = ["# cron (Linux, macOS): crontab -e, then add", lines.cron]
+    if lines.windows_shell == "cmd":
+        shown.append("# Windows (Task Scheduler), in a command prompt (cmd.exe, not PowerShell):")
+    elif lines.windows_shell == "powershell":
+        shown.append(
+            "# Windows (Task Scheduler), in PowerShell (the command is longer than the "
+            f"{SCHTASKS_TR_LIMIT} characters schtasks takes):"
+        )
+    if lines.windows_task is not None:
+        shown.append(lines.windows_task)
+    shown += [f"# {note}" for note in (lines.not_printed, lines.password_note) if note]
+    for line in shown:
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 def _started(quiet: bool) -> Callable[[Job], None] | None:

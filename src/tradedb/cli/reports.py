@@ -23,7 +23,7 @@ from tradedb.cli.common import (
 )
 from tradedb.cli.options import SEVERAL, DaysSinceOption, DaysUntilOption, listed
 from tradedb.models.values import day_range
-from tradedb.services.demo import default_report_path
+from tradedb.services.location import report_beside
 from tradedb.services.reports import ReportFilters
 from tradedb.services.reports.comparison import StrategyRow
 from tradedb.services.reports.table import (
@@ -102,7 +102,7 @@ def _default_html(db: str | None) -> Path:
     demo` names its report; for a server database, in the current folder."""
     target = admin.locate(db).target
     if isinstance(target, Path):
-        return default_report_path(target)
+        return report_beside(target)
     return Path("tradedb-report.html")
 
 

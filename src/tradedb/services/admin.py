@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tradedb.schema.migrate import SchemaStatus
-from tradedb.services.location import DatabaseLocation, ensure_default_folder
+from tradedb.services.location import DatabaseLocation, prepare_for_writing
 from tradedb.store.engines import PostgresTarget, initialize, read_schema_status
 
 
@@ -24,8 +24,8 @@ class InitResult:
         return "already up to date" if self.before == self.after else "upgraded"
 
 
-def init_database(location: DatabaseLocation) -> InitResult:
-    ensure_default_folder(location)
+def init_database(location: DatabaseLocation, *, allow_network_share: bool = False) -> InitResult:
+    prepare_for_writing(location, allow_network_share=allow_network_share)
     before, after = initialize(location.target)
     return InitResult(location.target, before, after.current)
 

@@ -47,8 +47,9 @@ from tradedb.services.location import (
     DatabaseLocation,
     default_database_path,
     parse_database_url,
+    prepare_for_writing,
+    report_beside,
 )
-from tradedb.services.location import ensure_default_folder as _ensure_default_folder
 from tradedb.services.marketdata import files
 from tradedb.services.marketdata.importing import ImportResult
 from tradedb.services.paper import SessionResult
@@ -261,10 +262,6 @@ def default_demo_path(now: datetime, folder: Path | None = None) -> Path:
     return path
 
 
-def default_report_path(database: Path) -> Path:
-    return database.with_name(f"{database.stem}-report.html")
-
-
 def choose_database(db: str | os.PathLike[str] | None, now: datetime) -> Target:
     """Where the demo writes, refusing anything that could hold someone's data.
 
@@ -274,9 +271,10 @@ def choose_database(db: str | os.PathLike[str] | None, now: datetime) -> Target:
     """
     if db is None:
         path = default_demo_path(now)
-        _ensure_default_folder(DatabaseLocation(path, "default"))
+        prepare_for_writing(DatabaseLocation(path, "default"))
         return Target(path, replaced=False)
     path = _demo_file(db)
+    prepare_for_writing(DatabaseLocation(path, "--db"))
     if path.is_dir():
         raise ValidationError("db", str(path), "is a folder; give a file for the demo database")
     if not path.exists():
@@ -332,7 +330,7 @@ def run_demo(
             _mark_as_demo(database, now)
             done = "replaced the earlier demo database" if target.replaced else "created"
             step.summary = f"{done} {target.path}"
-        report_path = default_report_path(target.path) if html_path is None else html_path
+        report_path = report_beside(target.path) if html_path is None else html_path
         markets, notes = _import(database, steps)
         periods = {venue.exchange: _period(venue, markets) for venue in VENUES}
         with steps.step("references", "Configure reference prices") as step:

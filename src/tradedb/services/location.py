@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import os
 import tomllib
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path, PureWindowsPath
-from typing import Literal
+from pathlib import Path, PurePath, PureWindowsPath
+from typing import Literal, TypeVar
 
 import platformdirs
+import platformdirs.unix
+import platformdirs.windows
 
-from tradedb import owner_only
-from tradedb.errors import DatabaseLocationError
+from tradedb import owner_only, platform_paths
+from tradedb.errors import DatabaseLocationError, NetworkShareWarning
+from tradedb.platform_paths import THIS_MACHINE, Platform
 from tradedb.store.engines import PostgresTarget, companion_base, parse_target
 
 APP = "tradedb"
@@ -67,18 +71,69 @@ def config_file(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
     if env.get(CONFIG_ENV):
         return Path(env[CONFIG_ENV]).expanduser()
-    return Path(platformdirs.user_config_dir(APP)) / "config.toml"
+    return Path(default_layout().config)
 
 
-def default_database_path(
-    *, is_windows: bool | None = None, drive_exists: Callable[[str], bool] = os.path.isdir
-) -> Path:
+@dataclass(frozen=True)
+class DefaultLayout:
+    """Where tradedb puts the files nobody named: the default database, its backups, its
+    Parquet archives and its HTML report, and the config file. On Windows with a D:
+    drive, the specification's layout (the database in D:\\crypto-bot\\, backups in
+    D:\\backups\\crypto-bot\\, archives and report beside the database); elsewhere the
+    platform's user folders (platformdirs). Pure paths, so that a test can lay out
+    another platform than its own."""
+
+    database: PurePath
+    backups: PurePath
+    archives: PurePath
+    report: PurePath
+    config: PurePath
+
+
+def default_layout(platform: Platform = THIS_MACHINE) -> DefaultLayout:
+    dirs = _user_dirs(platform)
+    if platform.windows and platform.drive_exists("D:\\"):
+        database: PurePath = WINDOWS_DB_FOLDER / DB_FILENAME
+        backups: PurePath = WINDOWS_BACKUP_FOLDER
+    else:
+        database = platform.pure(dirs.user_data_dir) / DB_FILENAME
+        backups = database.parent / "backups"
+    return DefaultLayout(
+        database=database,
+        backups=backups,
+        archives=archives_beside(database),
+        report=report_beside(database),
+        config=platform.pure(dirs.user_config_dir) / "config.toml",
+    )
+
+
+def _user_dirs(platform: Platform) -> platformdirs.PlatformDirsABC:
+    """platformdirs' folders for `platform`: this machine's, or Windows' or Unix's when a
+    test lays out the other (platformdirs then reads Windows' from WIN_PD_OVERRIDE_*)."""
+    if platform.windows == (os.name == "nt"):
+        return platformdirs.PlatformDirs(APP)
+    if platform.windows:
+        return platformdirs.windows.Windows(APP)
+    return platformdirs.unix.Unix(APP)
+
+
+PathType = TypeVar("PathType", bound=PurePath)
+
+
+def archives_beside(database: PathType) -> PathType:
+    """Retention's `<stem>-archives/` folder beside a database file."""
+    return database.with_name(f"{database.stem}-archives")
+
+
+def report_beside(database: PathType) -> PathType:
+    """`<stem>-report.html` beside a database file: where `tradedb demo` and `tradedb
+    report --open` write the HTML report unless told otherwise."""
+    return database.with_name(f"{database.stem}-report.html")
+
+
+def default_database_path(platform: Platform = THIS_MACHINE) -> Path:
     """The spec's D:\\crypto-bot\\ on Windows with a D: drive; the user data folder otherwise."""
-    if is_windows is None:
-        is_windows = os.name == "nt"
-    if is_windows and drive_exists("D:\\"):
-        return Path(WINDOWS_DB_FOLDER / DB_FILENAME)
-    return Path(platformdirs.user_data_dir(APP)) / DB_FILENAME
+    return Path(default_layout(platform).database)
 
 
 def resolve_database(
@@ -86,36 +141,36 @@ def resolve_database(
     *,
     env: Mapping[str, str] | None = None,
     default: Callable[[], Path] = default_database_path,
+    platform: Platform = THIS_MACHINE,
 ) -> DatabaseLocation:
+    """--db, then TRADEDB_DB, then `[database] path` in the config file, then the
+    default; a file's path is checked against what the platform allows."""
     env = os.environ if env is None else env
     if option:
-        return DatabaseLocation(parse_database_url(option), "--db")
-    if env.get(DB_ENV):
-        return DatabaseLocation(parse_database_url(env[DB_ENV]), "TRADEDB_DB")
-    configured = _from_config_file(env)
-    if configured:
-        return DatabaseLocation(parse_database_url(configured), "config file")
-    return DatabaseLocation(default(), "default")
+        location = DatabaseLocation(parse_database_url(option), "--db")
+    elif env.get(DB_ENV):
+        location = DatabaseLocation(parse_database_url(env[DB_ENV]), "TRADEDB_DB")
+    elif configured := _from_config_file(env):
+        location = DatabaseLocation(parse_database_url(configured), "config file")
+    else:
+        location = DatabaseLocation(default(), "default")
+    if isinstance(location.target, Path):
+        platform_paths.check(location.target, platform)
+    return location
 
 
 def default_backup_dir(
-    database: Path | PostgresTarget | None = None,
-    *,
-    is_windows: bool | None = None,
-    drive_exists: Callable[[str], bool] = os.path.isdir,
+    database: Path | PostgresTarget | None = None, *, platform: Platform = THIS_MACHINE
 ) -> Path:
     """`backups/` beside the database (beside its companion name in the user data folder
     for a PostgreSQL database), as retention's `<stem>-archives/` is: a database's folders
     follow the database (docs/decisions.md). The default database's is the spec's
     D:\\backups\\crypto-bot\\ on Windows with a D: drive, and `backups/` in the user data
     folder elsewhere; `database` None means the default database."""
-    if is_windows is None:
-        is_windows = os.name == "nt"
-    default_database = default_database_path(is_windows=is_windows, drive_exists=drive_exists)
-    base = default_database if database is None else companion_base(database)
-    if base == default_database and is_windows and drive_exists("D:\\"):
-        return Path(WINDOWS_BACKUP_FOLDER)
-    return base.absolute().parent / "backups"
+    layout = default_layout(platform)
+    if database is None or companion_base(database) == Path(layout.database):
+        return Path(layout.backups)
+    return companion_base(database).absolute().parent / "backups"
 
 
 def resolve_backup_dir(
@@ -144,10 +199,44 @@ def resolve_backup_dir(
     return BackupLocation(default(), "default")
 
 
-def ensure_default_folder(location: DatabaseLocation) -> None:
-    """Create the default folder (owner-only); a folder the user named must already exist."""
-    if location.source == "default" and isinstance(location.target, Path):
+def prepare_for_writing(
+    location: DatabaseLocation,
+    *,
+    allow_network_share: bool = False,
+    platform: Platform = THIS_MACHINE,
+) -> None:
+    """Before a database file is opened for writing: create the default folder
+    (owner-only; a folder the user named must already exist), and keep a new database
+    off a network share unless `allow_network_share`. A database already on a share was
+    put there by choice (or by a tradedb that did not check): it opens, with a warning
+    once per process, since refusing it would stop a running bot after an upgrade."""
+    if not isinstance(location.target, Path):
+        return
+    if location.source == "default":
         owner_only.make_folders(location.target.parent)
+    share = platform_paths.network_share(location.target, platform)
+    if share is None:
+        return
+    if not location.target.exists() and not allow_network_share:
+        raise DatabaseLocationError(
+            f"{location.target}: {share}; SQLite's file locks are unreliable on network "
+            "shares and two writers can corrupt the database. Put it on a local disk (or "
+            "use PostgreSQL for a database several hosts share), or create it there anyway "
+            "with `tradedb init --force`"
+        )
+    _warn_once(
+        f"{location.target}: {share}; SQLite's file locks are unreliable there, so keep "
+        "every writer of this database on one computer"
+    )
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        warnings.warn(NetworkShareWarning(message), stacklevel=3)
 
 
 def parse_database_url(value: str | os.PathLike[str] | PostgresTarget) -> Path | PostgresTarget:
@@ -162,9 +251,16 @@ def config_section(name: str, env: Mapping[str, str] | None = None) -> dict[str,
     if not path.is_file():
         return {}
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise DatabaseLocationError(f"config file {path} cannot be read: {exc}") from None
+        # A Windows path in double quotes reads its backslashes as escapes (\c, \t...).
+        hint = (
+            "; write a Windows path in single quotes, path = 'D:\\crypto-bot\\tradedb.sqlite'"
+            if isinstance(exc, tomllib.TOMLDecodeError) and "\\" in text
+            else ""
+        )
+        raise DatabaseLocationError(f"config file {path} cannot be read: {exc}{hint}") from None
     section = data.get(name, {})
     if not isinstance(section, dict):
         raise DatabaseLocationError(f"config file {path}: [{name}] must be a table")

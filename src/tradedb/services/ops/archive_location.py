@@ -43,7 +43,7 @@ from typing import IO, Any
 
 from tradedb import file_locks, owner_only
 from tradedb.errors import TradeDBError, ValidationError
-from tradedb.services.location import config_section
+from tradedb.services.location import archives_beside, config_section
 
 LINK_SUFFIX = "-archives.json"
 LINK_FORMAT = "tradedb-archive-link"
@@ -164,10 +164,6 @@ def _precondition_failed(exc: BaseException) -> bool:
 # --- which folder ------------------------------------------------------------------------------
 
 
-def default_folder(database: Path) -> Path:
-    return database.parent / f"{database.stem}-archives"
-
-
 def link_path(database: Path) -> Path:
     return database.parent / f"{database.stem}{LINK_SUFFIX}"
 
@@ -181,7 +177,7 @@ def locate(database: Path, env: Mapping[str, str] | None = None) -> Folder:
     section = config_section("retention", env)
     configured = section.get("archive_dir")
     if configured is None:
-        return Folder.local(default_folder(database))
+        return Folder.local(archives_beside(database))
     if not isinstance(configured, str) or not configured:
         raise ValidationError("retention.archive_dir", configured, "must be a folder path or URL")
     if is_url(configured):
@@ -294,7 +290,7 @@ def _held_by(folder: Folder) -> str:
 
 @contextlib.contextmanager
 def _locked_locally(path: Path) -> Iterator[None]:
-    """A POSIX lock on `.lock` in the folder (none on Windows)."""
+    """A lock on `.lock` in the folder (see `file_locks`)."""
     owner_only.make_folders(path)
     if not file_locks.SUPPORTED:
         yield
@@ -305,4 +301,4 @@ def _locked_locally(path: Path) -> Iterator[None]:
             raise ArchiveError(f"another retention run is using {path}")
         yield
     finally:
-        os.close(descriptor)
+        file_locks.close(descriptor)

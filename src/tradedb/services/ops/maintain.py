@@ -18,8 +18,6 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import sys
-import sysconfig
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -37,7 +35,7 @@ from tradedb.services.location import (
     ensure_backup_dir,
     resolve_backup_dir,
 )
-from tradedb.store.engines import Target, companion_base, without_password
+from tradedb.store.engines import Target, companion_base
 
 Period = Literal["day", "week", "month"]
 Status = Literal["done", "failed", "unavailable", "skipped", "not due"]
@@ -131,11 +129,11 @@ class Schedule:
         data = {"jobs": {name: vars(state) for name, state in sorted(self.jobs.items())}}
         descriptor, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".maintain-")
         try:
+            owner_only.restrict(Path(temporary), folder=False)
             with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
                 json.dump(data, handle, indent=2)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.chmod(temporary, OWNER_ONLY)
             os.replace(temporary, self.path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
@@ -291,7 +289,7 @@ def _exclusive(database: Target) -> Iterator[None]:
             )
         yield
     finally:
-        os.close(descriptor)
+        file_locks.close(descriptor)
 
 
 # --- the jobs ------------------------------------------------------------------------------
@@ -439,80 +437,3 @@ def _public(module: str, what: str) -> Any:
         return importlib.import_module(module)
     except ImportError as exc:
         raise JobUnavailable(f"{what} are not available in this installation ({exc})") from None
-
-
-# --- printing the schedule ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ScheduleLines:
-    """What to install so that `tradedb maintain --once` runs hourly: a crontab line and
-    a Task Scheduler command, both with absolute paths, and where a password goes."""
-
-    command: list[str]
-    database: str
-    cron: str
-    windows_task: str
-    password_note: str | None
-
-
-def tradedb_command() -> list[str]:
-    """This tradedb as an absolute command: the `tradedb` script installed beside this
-    Python, else this Python with `-m tradedb`. cron runs with PATH=/usr/bin:/bin and the
-    Task Scheduler with the system's PATH: neither finds a bare `tradedb` in a virtual
-    environment. The interpreter's path is kept as it is (not resolved), since a virtual
-    environment's python is a link whose target lacks the environment's packages."""
-    name = "tradedb.exe" if os.name == "nt" else "tradedb"
-    interpreter = Path(sys.executable).absolute()
-    for folder in (Path(sysconfig.get_path("scripts")), interpreter.parent):
-        script = folder / name
-        if script.is_file():
-            return [str(script.absolute())]
-    return [str(interpreter), "-m", "tradedb"]
-
-
-def schedule_lines(database: Target, command: list[str] | None = None) -> ScheduleLines:
-    command = tradedb_command() if command is None else command
-    return ScheduleLines(
-        command=command,
-        database=without_password(database),
-        cron=cron_line(database, command),
-        windows_task=windows_task(database, command),
-        password_note=password_note(database),
-    )
-
-
-def cron_line(database: Target, command: list[str] | None = None) -> str:
-    """Hourly: each job runs at the first hour after its period starts, and a failed job
-    is retried an hour later. A PostgreSQL URL goes in without its password (see
-    `password_note`)."""
-    program = " ".join(_quoted(part) for part in (command or tradedb_command()))
-    where = _quoted(without_password(database))
-    return f"17 * * * * {program} maintain --once --db {where} >/dev/null 2>&1"
-
-
-def windows_task(database: Target, command: list[str] | None = None) -> str:
-    first, *rest = command or tradedb_command()
-    program = " ".join([f'\\"{first}\\"', *rest])
-    return (
-        'schtasks /Create /TN "tradedb maintain" /SC HOURLY /MO 1 /ST 00:17 '
-        f'/TR "{program} maintain --once --db \\"{without_password(database)}\\""'
-    )
-
-
-def password_note(database: Target) -> str | None:
-    """What to do with the password the schedule's lines leave out, if there is one."""
-    if without_password(database) == str(database):
-        return None
-    return (
-        "the password is not in these lines: put it in ~/.pgpass "
-        "(host:port:database:user:password, mode 0600), where libpq finds it"
-    )
-
-
-def _quoted(text: str) -> str:
-    return (
-        text
-        if text.replace("/", "").replace("-", "").replace("_", "").replace(".", "").isalnum()
-        else "'" + text.replace("'", "'\\''") + "'"
-    )

@@ -486,7 +486,7 @@ def restore(
         label = f"generation {generation}" if generation else "the replica"
         problem = _restore_one(settings, generation, target, timestamp_ms, env)
         if problem is None:
-            os.chmod(target, owner_only.FILE_MODE)
+            owner_only.restrict(target, folder=False)
             return RestoreResult(
                 target,
                 settings.replica.describe(),

@@ -34,7 +34,6 @@ from tradedb.store.engines import PostgresTarget, Target, parse_target, postgres
 
 Progress = Callable[[str], None]
 
-OWNER_ONLY = owner_only.FILE_MODE
 CHUNK = 1 << 20
 # Files a backup has not finished with; never a backup, and removed by prune a day later.
 TEMP_PREFIX = ".tmp-"

@@ -42,11 +42,11 @@ import psycopg.errors
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from tradedb import owner_only
 from tradedb.errors import BackupError
 from tradedb.schema import migrate
 from tradedb.store.engines import PostgresTarget, Target
 from tradedb.store.engines.backups import (
-    OWNER_ONLY,
     TEMP_PREFIX,
     BackupSource,
     CopyFailed,
@@ -363,7 +363,7 @@ class PostgresSource(BackupSource):
         # Created first so that the dump is owner-only from its first byte.
         create_empty_owner_only(target)
         made = dump(self.target, target)
-        os.chmod(target, OWNER_ONLY)
+        owner_only.restrict(target, folder=False)
         sha256, size = file_sha256(target)
         return WrittenCopy(
             size_bytes=size,

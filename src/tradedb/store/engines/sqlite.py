@@ -29,7 +29,7 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import sqlite as sqlalchemy_sqlite
 from sqlalchemy.schema import CreateTable
 
-from tradedb import file_locks
+from tradedb import file_locks, owner_only
 from tradedb.errors import (
     DatabaseDamaged,
     DatabaseLocationError,
@@ -59,6 +59,8 @@ OWNER_ONLY = 0o600
 # The first bytes of `<database>-writer.lock`: byte 0 is 1 while a writer is inside a
 # transaction, bytes 8..16 count the writers that died inside one (unsigned, little-endian).
 _GATE_HEADER = struct.Struct("<B7xQ")
+# Binary on Windows, where a descriptor opened without it rewrites newline bytes.
+_GATE_FLAGS = os.O_RDWR | getattr(os, "O_BINARY", 0)
 # Rows written between background checkpoints. A ledger fill writes about 15 rows on as
 # many pages, so this keeps the WAL near SQLite's default of 1000 pages; a bulk write of
 # candles (about 50 rows a page) is checkpointed after each batch of 1000 rows or more.
@@ -529,7 +531,7 @@ class SQLiteDatabase(Database):
 
 def writer_crashes(path: Path) -> int | None:
     """How many tradedb writers of the database at `path` have died inside a write
-    transaction (None where there is no fcntl, on Windows: no evidence is kept there).
+    transaction (None where there is no file lock, so no evidence is kept: see `file_locks`).
 
     A writer that comes next counts its predecessor's death when it takes its turn. If no
     writer has come since, this call sees the mark of a transaction in progress on a lock
@@ -560,15 +562,16 @@ class _WriterGate:
     SQLite's busy handler polls with sleeps that grow to 100 ms, so a process committing
     back to back takes the lock again long before a waiting one looks: measured here, a
     fill waited 6.5 s behind another strategy's steady stream. Writers therefore first
-    wait, without polling, on a POSIX lock on `<database>-writer.lock`; the kernel wakes
-    the waiter the moment the holder lets go, while the holder is still busy returning to
-    its caller, so the turn passes. POSIX locks belong to a process, so threads of one
-    process take turns on a re-entrant lock first. A process that dies holding the lock
-    loses it with the process. Where fcntl does not exist (Windows), SQLite's own
-    waiting is all there is.
+    wait, without polling, on a lock on `<database>-writer.lock` (fcntl on POSIX,
+    LockFileEx on Windows: see `file_locks`); the kernel wakes the waiter the moment the
+    holder lets go, while the holder is still busy returning to its caller, so the turn
+    passes. POSIX locks belong to a process, so threads of one process take turns on a
+    re-entrant lock first. A process that dies holding the lock loses it with the
+    process. Where there is no such lock (Windows without pywin32), SQLite's own waiting
+    is all there is.
 
     Crash evidence: the holder marks the lock file "in a transaction" for its turn and
-    clears the mark as it leaves (a pread and two pwrites, no fsync: the mark needs to
+    clears the mark as it leaves (a read and two writes, no fsync: the mark needs to
     outlive a process, not the machine, and a reboot leaves no half-seen WAL frames). A
     mark found set by the next holder means the last one died inside its transaction;
     it adds one to the file's crash counter (see `writer_crashes`).
@@ -598,12 +601,12 @@ class _WriterGate:
         self._threads.acquire()
         try:
             if self._depth == 0 and file_locks.SUPPORTED:
-                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, OWNER_ONLY)
+                self._fd = os.open(self._path, _GATE_FLAGS | os.O_CREAT, OWNER_ONLY)
                 try:
                     file_locks.lock(self._fd)
                     _settle_gate_header(self._fd, in_transaction=True)
                 except BaseException:
-                    os.close(self._fd)
+                    file_locks.close(self._fd)
                     self._fd = None
                     raise
         except BaseException:
@@ -617,9 +620,9 @@ class _WriterGate:
             if self._depth == 0 and self._fd is not None:
                 fd, self._fd = self._fd, None
                 try:
-                    os.pwrite(fd, b"\0", 0)
+                    _write_at(fd, b"\0")
                 finally:
-                    os.close(fd)  # closing releases the lock
+                    file_locks.close(fd)
         finally:
             self._threads.release()
 
@@ -632,7 +635,7 @@ class _WriterGate:
             if self._fd is not None:  # this thread is inside a transaction: the mark is ours
                 return _read_gate_header(self._fd)[1]
             try:
-                fd = os.open(self._path, os.O_RDWR)
+                fd = os.open(self._path, _GATE_FLAGS)
             except FileNotFoundError:
                 return 0  # no tradedb writer has written yet
             try:
@@ -640,7 +643,7 @@ class _WriterGate:
                     return _read_gate_header(fd)[1]  # a live writer's mark is its own
                 return _settle_gate_header(fd, in_transaction=False)
             finally:
-                os.close(fd)
+                file_locks.close(fd)
 
 
 def _settle_gate_header(fd: int, *, in_transaction: bool) -> int:
@@ -650,15 +653,22 @@ def _settle_gate_header(fd: int, *, in_transaction: bool) -> int:
     if marked:
         crashes += 1
     if marked or in_transaction:
-        os.pwrite(fd, _GATE_HEADER.pack(int(in_transaction), crashes), 0)
+        _write_at(fd, _GATE_HEADER.pack(int(in_transaction), crashes))
     return crashes
 
 
 def _read_gate_header(fd: int) -> tuple[bool, int]:
     # A lock file made before the header existed, or just created, is empty: no evidence.
-    header = os.pread(fd, _GATE_HEADER.size, 0).ljust(_GATE_HEADER.size, b"\0")
+    os.lseek(fd, 0, os.SEEK_SET)
+    header = os.read(fd, _GATE_HEADER.size).ljust(_GATE_HEADER.size, b"\0")
     in_transaction, crashes = _GATE_HEADER.unpack(header)
     return bool(in_transaction), int(crashes)
+
+
+def _write_at(fd: int, data: bytes) -> None:
+    """Write at the start of the gate file (Windows has no os.pwrite)."""
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.write(fd, data)
 
 
 class _Checkpointer:
@@ -872,7 +882,7 @@ def create_owner_only(path: Path) -> bool:
         raise DatabaseLocationError(f"cannot create database {path}: {exc.strerror}") from None
     os.close(descriptor)
     # The umask may have narrowed the mode further, never widened it; set it exactly.
-    os.chmod(path, OWNER_ONLY)
+    owner_only.restrict(path, folder=False)
     return True
 
 

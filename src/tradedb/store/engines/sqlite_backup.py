@@ -21,11 +21,11 @@ from pathlib import Path
 from types import ModuleType
 from typing import IO
 
+from tradedb import owner_only
 from tradedb.errors import BackupError
 from tradedb.store.engines import Target
 from tradedb.store.engines.backups import (
     CHUNK,
-    OWNER_ONLY,
     TEMP_PREFIX,
     BackupSource,
     CopyFailed,
@@ -249,7 +249,7 @@ class _SQLiteCopy(StagedCopy):
     def install(self, to: Target, *, force: bool) -> None:
         assert isinstance(to, Path)  # check_destination refused anything else
         try:
-            os.chmod(self.path, OWNER_ONLY)
+            owner_only.restrict(self.path, folder=False)
             # A -wal or -shm file left by the old database would be replayed onto the new one.
             for suffix in ("-wal", "-shm", "-journal"):
                 Path(f"{to}{suffix}").unlink(missing_ok=True)
