@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import pytest
@@ -20,6 +21,7 @@ from typer.testing import CliRunner
 import tradedb
 from cli_harness import isolated_environ, run_cli
 from tradedb import platform_paths
+from tradedb.api.backups import Backups
 from tradedb.cli.app import app
 from tradedb.errors import DatabaseLocationError, NetworkShareWarning
 from tradedb.platform_paths import Platform
@@ -282,6 +284,24 @@ def test_an_existing_database_on_a_share_opens_with_one_warning(nfs_folder: Path
     assert shown == []  # shown once per process: this process already saw it
     with tradedb.open(database, readonly=True) as db:
         assert db.ledger.balance("kraken", "USD").available == 3
+
+
+def test_a_restore_onto_a_share_is_refused_unless_forced(nfs_folder: Path, tmp_path: Path) -> None:
+    local = tmp_path / "local.sqlite"
+    with tradedb.open(local) as db:
+        db.ledger.deposit(exchange="kraken", asset="USD", amount="7.5")
+    backups = Backups(tmp_path / "backups", database=local)
+    manifest = backups.snapshot()
+    restored = nfs_folder / "restored.sqlite"
+
+    with pytest.raises(DatabaseLocationError, match=r"network mount .*--force \(force=True\)"):
+        backups.restore(manifest.id, str(restored))
+    assert list(nfs_folder.iterdir()) == []
+
+    with pytest.warns(NetworkShareWarning):
+        backups.restore(manifest.id, str(restored), force=True)
+    with tradedb.open(restored, readonly=True) as db:
+        assert db.ledger.balance("kraken", "USD").available == Decimal("7.5")
 
 
 def test_a_local_folder_is_not_a_share(tmp_path: Path) -> None:

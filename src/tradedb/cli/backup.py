@@ -341,7 +341,12 @@ def restore(
         ),
     ] = None,
     force: Annotated[
-        bool, typer.Option("--force", help="Replace an existing database (stop its users first).")
+        bool,
+        typer.Option(
+            "--force",
+            help="Replace an existing database (stop its users first), or restore onto a "
+            "network share.",
+        ),
     ] = False,
     db: BackupsOfOption = None,
     backup_dir: BackupDirOption = None,

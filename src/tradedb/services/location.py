@@ -214,19 +214,39 @@ def prepare_for_writing(
         return
     if location.source == "default":
         owner_only.make_folders(location.target.parent)
-    share = platform_paths.network_share(location.target, platform)
+    check_database_place(
+        location.target,
+        new=not location.target.exists(),
+        allow_network_share=allow_network_share,
+        override="`tradedb init --force`",
+        platform=platform,
+    )
+
+
+def check_database_place(
+    path: Path,
+    *,
+    new: bool,
+    allow_network_share: bool,
+    override: str | None,
+    platform: Platform = THIS_MACHINE,
+) -> None:
+    """The network-share rule for a database file about to be written: a `new` one on a
+    share is refused unless `allow_network_share` (`override` names how a user allows
+    it, if one can); one that exists, or is allowed, gets the warning once per process."""
+    share = platform_paths.network_share(path, platform)
     if share is None:
         return
-    if not location.target.exists() and not allow_network_share:
+    if new and not allow_network_share:
+        anyway = f", or put it there anyway with {override}" if override else ""
         raise DatabaseLocationError(
-            f"{location.target}: {share}; SQLite's file locks are unreliable on network "
-            "shares and two writers can corrupt the database. Put it on a local disk (or "
-            "use PostgreSQL for a database several hosts share), or create it there anyway "
-            "with `tradedb init --force`"
+            f"{path}: {share}; SQLite's file locks are unreliable on network shares and "
+            "two writers can corrupt the database. Put it on a local disk (or use "
+            f"PostgreSQL for a database several hosts share){anyway}"
         )
     _warn_once(
-        f"{location.target}: {share}; SQLite's file locks are unreliable there, so keep "
-        "every writer of this database on one computer"
+        f"{path}: {share}; SQLite's file locks are unreliable there, so keep every writer "
+        "of this database on one computer"
     )
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from tradedb import owner_only
 from tradedb.errors import TradeDBError
 from tradedb.services.ledger.audit import audit
+from tradedb.services.location import check_database_place
 from tradedb.services.ops.backup_full import (
     FullRestore,
     database_destination,
@@ -155,6 +156,7 @@ def restore(
         )
     destination = parse_target(to)
     method.check_destination(manifest.id, destination, force=force)
+    _check_place(destination, force=force)
     _refuse_damaged(folder, manifest)
     install_copy(method, stored_copy(folder, manifest), destination, force=force)
     return manifest, destination
@@ -183,6 +185,7 @@ def _restore_full(
     inside = isinstance(database, Path) and database.parent == place
     if not inside:
         method.check_destination(manifest.id, database, force=force)
+    _check_place(database, force=force)
     if not place.parent.is_dir():
         raise BackupError(
             f"folder {place.parent} does not exist; create it or choose another `to=FOLDER`"
@@ -192,6 +195,14 @@ def _restore_full(
     if inside:
         method.check_destination(manifest.id, database, force=force)
     return restore_full(folder / manifest.file, manifest, method, place, database, force=force)
+
+
+def _check_place(database: Target, *, force: bool) -> None:
+    """A restored SQLite file is a new database: the network-share rule applies to it."""
+    if isinstance(database, Path):
+        check_database_place(
+            database, new=True, allow_network_share=force, override="--force (force=True)"
+        )
 
 
 def _refuse_damaged(folder: Path, manifest: Manifest) -> None:

@@ -46,7 +46,12 @@ from pathlib import Path
 
 from tradedb import owner_only
 from tradedb.errors import TradeDBError, ValidationError
-from tradedb.services.location import DatabaseLocation, config_section, resolve_backup_dir
+from tradedb.services.location import (
+    DatabaseLocation,
+    check_database_place,
+    config_section,
+    resolve_backup_dir,
+)
 from tradedb.services.ops.replica_generations import (
     Generation,
     Replica,
@@ -464,6 +469,7 @@ def restore(
         raise ValidationError("to", str(to), "already exists; restore into a new file")
     if not target.parent.is_dir():
         raise ValidationError("to", str(to), "its folder does not exist")
+    check_database_place(target, new=True, allow_network_share=False, override=None)
     found = list_generations(settings.replica, env)
     ends: dict[str | None, int | None] = {
         generation.name: later.started_ms for generation, later in itertools.pairwise(found)
