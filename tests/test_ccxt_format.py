@@ -29,6 +29,7 @@ from typer.testing import CliRunner
 import tradedb
 from ccxt_markets import spot_market
 from conftest import DATA, new_pg_database
+from spec_schema import TICKER_DETAILS
 from tradedb import TradeDB
 from tradedb.cli.app import app
 from tradedb.errors import ValidationError
@@ -313,15 +314,21 @@ def test_trades_come_as_ccxt_trades_with_their_orders_type(traded: str) -> None:
 FROM_FILLS = ("cost", "average", "fee", "fees", "lastTradeTimestamp")
 
 
-def test_ccxt_takes_every_structure_back_unchanged(traded: str) -> None:
-    """Each structure is one ccxt's safe_* functions would not complete or correct, and
-    passes ccxt's own structure tests (with floats, which those tests expect)."""
-    with tradedb.open(traded) as db:
+def add_a_candle_and_a_ticker(database: str, *, ticker_from: str) -> None:
+    """A kraken BTC/USD 1m candle and a BTC/USDT ticker replayed from `ticker_from`."""
+    with tradedb.open(database) as db:
         db.market.write_candles(
             [[T0 - T0 % 60_000, "30000", "30100", "29900", "30050", "1.5"]],
             exchange="kraken", symbol="BTC/USD", timeframe="1m",
         )  # fmt: skip
-        db.market.record_tickers(replayed("kraken"), ["BTC/USDT"], clock=fixed_clock())
+        db.market.record_tickers(replayed(ticker_from), ["BTC/USDT"], clock=fixed_clock())
+
+
+def test_ccxt_takes_every_structure_back_unchanged(traded: str) -> None:
+    """Each structure is one ccxt's safe_* functions would not complete or correct, and
+    passes ccxt's own structure tests (with floats, which those tests expect)."""
+    add_a_candle_and_a_ticker(traded, ticker_from="kraken")
+    with tradedb.open(traded) as db:
         shapes: dict[str, dict[str, Any]] = {}
         for numbers in ("string", "float"):
             shapes[numbers] = {
@@ -519,12 +526,7 @@ def run(*args: str) -> Any:
 
 @pytest.fixture
 def market_and_ledger(traded: str) -> str:
-    with tradedb.open(traded) as db:
-        db.market.write_candles(
-            [[T0 - T0 % 60_000, "30000", "30100", "29900", "30050", "1.5"]],
-            exchange="kraken", symbol="BTC/USD", timeframe="1m",
-        )  # fmt: skip
-        db.market.record_tickers(replayed("binance"), ["BTC/USDT"], clock=fixed_clock())
+    add_a_candle_and_a_ticker(traded, ticker_from="binance")
     return traded
 
 
@@ -634,16 +636,6 @@ def test_positions_have_no_ccxt_format(traded: str) -> None:
 
 # --- the details in storage: upgrades and archives ----------------------------------------------
 
-DETAILS = (
-    "open_price",
-    "high_price",
-    "low_price",
-    "vwap",
-    "quote_volume_24h",
-    "bid_volume",
-    "ask_volume",
-    "previous_close",
-)
 HOUR = 3_600_000
 
 
@@ -670,7 +662,7 @@ def test_a_postgresql_database_at_0008_gains_the_details_as_a_new_one_has_them(
         # The table as revision 0008 left it, holding a ticker.
         old.execute(
             "ALTER TABLE tickers "
-            + ", ".join(f"DROP COLUMN {column} CASCADE" for column in DETAILS)
+            + ", ".join(f"DROP COLUMN {column} CASCADE" for column in TICKER_DETAILS)
         )
         old.execute("UPDATE alembic_version SET version_num = '0008'")
         old.execute(
@@ -686,9 +678,9 @@ def test_a_postgresql_database_at_0008_gains_the_details_as_a_new_one_has_them(
     assert tickers_schema(db_target) == tickers_schema(new_pg_database(request))
     with psycopg.connect(db_target) as upgraded:
         row = upgraded.execute(
-            f"SELECT last_price, volume_24h, {', '.join(DETAILS)} FROM tickers"
+            f"SELECT last_price, volume_24h, {', '.join(TICKER_DETAILS)} FROM tickers"
         ).fetchall()
-    assert row == [(Decimal("30000.5"), Decimal("12.25"), *[None] * len(DETAILS))]
+    assert row == [(Decimal("30000.5"), Decimal("12.25"), *[None] * len(TICKER_DETAILS))]
 
 
 def test_a_ticker_archive_written_before_the_details_reads_and_extends(
@@ -701,7 +693,7 @@ def test_a_ticker_archive_written_before_the_details_reads_and_extends(
         encoding="utf-8",
     )
     monkeypatch.setenv("TRADEDB_CONFIG", str(config))
-    details = {name: "1.5" for name in DETAILS}
+    details = {name: "1.5" for name in TICKER_DETAILS}
     rows = [
         {"symbol": "BTC/USD", "last_price": f"3000{k}", "timestamp": T0 + k * HOUR, **details}
         for k in range(4)
@@ -711,7 +703,7 @@ def test_a_ticker_archive_written_before_the_details_reads_and_extends(
         db.ops.run_retention()
     # The file as tradedb wrote it before revision 0009: without the detail columns.
     relative = archive.ticker_partition_path("kraken", "BTC/USD", 2023)
-    table = pq.read_table(folder / relative).drop_columns(list(DETAILS))
+    table = pq.read_table(folder / relative).drop_columns(list(TICKER_DETAILS))
     metadata = {**archive.metadata_of(table), "rows_sha256": archive.table_sha256(table)}
     pq.write_table(table.replace_schema_metadata(metadata), folder / relative)
     manifest = archive.read_manifest(folder)
@@ -722,7 +714,7 @@ def test_a_ticker_archive_written_before_the_details_reads_and_extends(
         page = db.market.tickers(exchange="kraken", symbol="BTC/USD", since=T0)
         assert [t.last_price for t in page.tickers] == [Decimal("30000"), Decimal("30001"),
                                                         Decimal("30002")]  # fmt: skip
-        assert {getattr(t, name) for t in page.tickers for name in DETAILS} == {None}
+        assert {getattr(t, name) for t in page.tickers for name in TICKER_DETAILS} == {None}
         assert db.ccxt.tickers(page)[0]["high"] is None
         # A later run that adds to the file writes every column again.
         db.market.write_tickers(rows[3:], exchange="kraken")
