@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 from tradedb.models.values import AMOUNT, PERCENT, DecimalSpec, format_fixed, to_cents
@@ -185,47 +186,35 @@ def notes(rows: Sequence[StrategyRow]) -> list[str]:
     return lines
 
 
-def _figures(row: StrategyRow) -> dict[str, Figure | int | Undefined]:
-    curve, trades = row.curve, row.trades
-    return {
-        "total_return_percent": curve.total_return,
-        "cagr_percent": curve.cagr,
-        "volatility_percent": curve.volatility,
-        "sharpe_ratio": curve.sharpe,
-        "sortino_ratio": curve.sortino,
-        "calmar_ratio": curve.calmar,
-        "max_drawdown_percent": curve.max_drawdown,
-        "longest_drawdown_days": curve.longest_drawdown_days,
-        "best_day_percent": curve.best_day,
-        "worst_day_percent": curve.worst_day,
-        "win_rate_percent": trades.win_rate,
-        "profit_factor": trades.profit_factor,
-        "expectancy": trades.expectancy,
-        "average_win": trades.average_win,
-        "average_loss": trades.average_loss,
-        "exposure_percent": trades.exposure,
-    }
-
-
+# Each figure a row reports: its JSON field, the header the tables give it, and where
+# the row holds it.
+_FIGURE_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("total_return_percent", "return", "curve.total_return"),
+    ("cagr_percent", "CAGR", "curve.cagr"),
+    ("volatility_percent", "volatility", "curve.volatility"),
+    ("sharpe_ratio", "Sharpe", "curve.sharpe"),
+    ("sortino_ratio", "Sortino", "curve.sortino"),
+    ("calmar_ratio", "Calmar", "curve.calmar"),
+    ("max_drawdown_percent", "max drawdown", "curve.max_drawdown"),
+    ("longest_drawdown_days", "longest drawdown", "curve.longest_drawdown_days"),
+    ("best_day_percent", "best day", "curve.best_day"),
+    ("worst_day_percent", "worst day", "curve.worst_day"),
+    ("win_rate_percent", "win rate", "trades.win_rate"),
+    ("profit_factor", "profit factor", "trades.profit_factor"),
+    ("expectancy", "expectancy", "trades.expectancy"),
+    ("average_win", "avg win", "trades.average_win"),
+    ("average_loss", "avg loss", "trades.average_loss"),
+    ("exposure_percent", "exposure", "trades.exposure"),
+)
 # JSON field -> the name the tables give it.
-FIELD_NAMES = {
-    "total_return_percent": "return",
-    "cagr_percent": "CAGR",
-    "volatility_percent": "volatility",
-    "sharpe_ratio": "Sharpe",
-    "sortino_ratio": "Sortino",
-    "calmar_ratio": "Calmar",
-    "max_drawdown_percent": "max drawdown",
-    "longest_drawdown_days": "longest drawdown",
-    "best_day_percent": "best day",
-    "worst_day_percent": "worst day",
-    "win_rate_percent": "win rate",
-    "profit_factor": "profit factor",
-    "expectancy": "expectancy",
-    "average_win": "avg win",
-    "average_loss": "avg loss",
-    "exposure_percent": "exposure",
-}
+FIELD_NAMES = {field: header for field, header, _ in _FIGURE_FIELDS}
+_FIGURE_VALUES = tuple((field, attrgetter(where)) for field, _, where in _FIGURE_FIELDS)
+
+
+def _figures(row: StrategyRow) -> dict[str, Figure | int | Undefined]:
+    return {field: value_of(row) for field, value_of in _FIGURE_VALUES}
+
+
 _AMOUNT_FIELDS = frozenset({"expectancy", "average_win", "average_loss"})
 
 
