@@ -71,7 +71,7 @@ def config_file(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
     if env.get(CONFIG_ENV):
         return Path(env[CONFIG_ENV]).expanduser()
-    return Path(default_layout().config)
+    return Path(_default_config(THIS_MACHINE))
 
 
 @dataclass(frozen=True)
@@ -91,20 +91,24 @@ class DefaultLayout:
 
 
 def default_layout(platform: Platform = THIS_MACHINE) -> DefaultLayout:
-    dirs = _user_dirs(platform)
     if platform.windows and platform.drive_exists("D:\\"):
         database: PurePath = WINDOWS_DB_FOLDER / DB_FILENAME
         backups: PurePath = WINDOWS_BACKUP_FOLDER
     else:
-        database = platform.pure(dirs.user_data_dir) / DB_FILENAME
+        database = platform.pure(_user_dirs(platform).user_data_dir) / DB_FILENAME
         backups = database.parent / "backups"
     return DefaultLayout(
         database=database,
         backups=backups,
         archives=archives_beside(database),
         report=report_beside(database),
-        config=platform.pure(dirs.user_config_dir) / "config.toml",
+        config=_default_config(platform),
     )
+
+
+def _default_config(platform: Platform) -> PurePath:
+    # Read on every config lookup: the user config folder alone, no drive check.
+    return platform.pure(_user_dirs(platform).user_config_dir) / "config.toml"
 
 
 def _user_dirs(platform: Platform) -> platformdirs.PlatformDirsABC:
@@ -168,9 +172,10 @@ def default_backup_dir(
     D:\\backups\\crypto-bot\\ on Windows with a D: drive, and `backups/` in the user data
     folder elsewhere; `database` None means the default database."""
     layout = default_layout(platform)
-    if database is None or companion_base(database) == Path(layout.database):
+    base = Path(layout.database) if database is None else companion_base(database)
+    if base == Path(layout.database):
         return Path(layout.backups)
-    return companion_base(database).absolute().parent / "backups"
+    return base.absolute().parent / "backups"
 
 
 def resolve_backup_dir(
