@@ -25,7 +25,7 @@ import pytest
 
 import tradedb
 from cli_harness import isolated_environ
-from tradedb import owner_only
+from tradedb import errors, owner_only
 from tradedb.api.backups import Backups
 
 # pywin32's values (ntsecuritycon, win32security).
@@ -166,6 +166,7 @@ def windows(monkeypatch: pytest.MonkeyPatch) -> FakeWindows:
     fake = FakeWindows()
     monkeypatch.setattr(owner_only, "WINDOWS", True)
     monkeypatch.setattr(owner_only, "_once", owner_only._PerProcess())
+    monkeypatch.setattr(errors, "_said", set())
     for name, stand_in in fake.modules().items():
         monkeypatch.setitem(sys.modules, name, stand_in)
     return fake

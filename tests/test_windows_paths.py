@@ -20,12 +20,11 @@ from typer.testing import CliRunner
 
 import tradedb
 from cli_harness import isolated_environ, run_cli
-from tradedb import platform_paths
+from tradedb import errors, platform_paths
 from tradedb.api.backups import Backups
 from tradedb.cli.app import app
 from tradedb.errors import DatabaseLocationError, NetworkShareWarning
 from tradedb.platform_paths import Platform
-from tradedb.services import location
 from tradedb.services.location import (
     default_backup_dir,
     default_layout,
@@ -62,7 +61,7 @@ def windows_user_folders(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(autouse=True)
 def fresh_warnings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Each test starts as a new process would: no network-share warning shown yet."""
-    monkeypatch.setattr(location, "_warned", set())
+    monkeypatch.setattr(errors, "_said", set())
     with warnings.catch_warnings():
         warnings.simplefilter("always")
         yield

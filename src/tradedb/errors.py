@@ -7,6 +7,7 @@ so that the CLI can print a single line and a program can react to the parts.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -126,6 +127,19 @@ class OwnerOnlyWarning(TradeDBWarning):
 class NetworkShareWarning(TradeDBWarning):
     """The database is on a network share, where SQLite's file locks are unreliable: it
     opens, but writers on two computers can corrupt it. Shown once per process."""
+
+
+_said: set[str] = set()
+
+
+def warn_once(key: str, warning: TradeDBWarning, *, stacklevel: int = 2) -> None:
+    """Show `warning` the first time `key` comes up in this process, so that a CLI user
+    sees one line, not one per file or per open. `key` is marked only once the warning was
+    shown: a filter that turns it into an error raises each time."""
+    if key in _said:
+        return
+    warnings.warn(warning, stacklevel=stacklevel + 1)
+    _said.add(key)
 
 
 def _show(value: object) -> str:

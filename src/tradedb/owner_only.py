@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import IO, Any
 
-from tradedb.errors import OwnerOnlyWarning
+from tradedb.errors import OwnerOnlyWarning, warn_once
 
 FILE_MODE = 0o600
 FOLDER_MODE = 0o700
@@ -47,10 +46,9 @@ PYWIN32_MODULES = ("win32security", "win32api", "win32file", "ntsecuritycon", "p
 
 @dataclass
 class _PerProcess:
-    """What is looked up or said once per process."""
+    """What is looked up once per process."""
 
     user_sid: Any = None
-    warned: bool = False
 
 
 _once = _PerProcess()
@@ -211,15 +209,10 @@ def _windows_reason(exc: BaseException) -> str:
 
 
 def _warn_once(path: Path, problem: str, consequence: str) -> None:
-    """One OwnerOnlyWarning per process, for the first file or folder left unprotected:
-    a CLI user sees one line, not one per file. A program can filter the category."""
-    if _once.warned:
-        return
-    warnings.warn(
+    """One OwnerOnlyWarning per process, for the first file or folder left unprotected.
+    A program can filter the category."""
+    warning = OwnerOnlyWarning(
         f"{path} is not restricted to the current user ({problem}); {consequence}. "
-        "tradedb says this once, for the first such file.",
-        OwnerOnlyWarning,
-        stacklevel=2,
+        "tradedb says this once, for the first such file."
     )
-    # Only once shown: a filter that turns the warning into an error raises each time.
-    _once.warned = True
+    warn_once("owner-only", warning, stacklevel=3)

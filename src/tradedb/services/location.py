@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import tomllib
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -20,7 +19,7 @@ import platformdirs.unix
 import platformdirs.windows
 
 from tradedb import owner_only, platform_paths
-from tradedb.errors import DatabaseLocationError, NetworkShareWarning
+from tradedb.errors import DatabaseLocationError, NetworkShareWarning, warn_once
 from tradedb.platform_paths import THIS_MACHINE, Platform
 from tradedb.store.engines import PostgresTarget, companion_base, parse_target
 
@@ -249,19 +248,11 @@ def check_database_place(
             "two writers can corrupt the database. Put it on a local disk (or use "
             f"PostgreSQL for a database several hosts share){anyway}"
         )
-    _warn_once(
+    message = (
         f"{path}: {share}; SQLite's file locks are unreliable there, so keep every writer "
         "of this database on one computer"
     )
-
-
-_warned: set[str] = set()
-
-
-def _warn_once(message: str) -> None:
-    if message not in _warned:
-        _warned.add(message)
-        warnings.warn(NetworkShareWarning(message), stacklevel=3)
+    warn_once(message, NetworkShareWarning(message), stacklevel=3)
 
 
 def parse_database_url(value: str | os.PathLike[str] | PostgresTarget) -> Path | PostgresTarget:
