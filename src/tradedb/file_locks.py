@@ -25,6 +25,8 @@ import contextlib
 import errno
 import importlib
 import os
+from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -77,6 +79,21 @@ def try_lock(descriptor: int) -> bool:
     if _windows is not None:
         return _lock_range(descriptor, wait=False)
     return True
+
+
+@contextlib.contextmanager
+def tried(path: Path, mode: int) -> Iterator[bool]:
+    """Try to take the exclusive lock of the file at `path` (created with `mode` if it is
+    missing) for the block: whether it was taken. Where there are no locks, True: the
+    block runs unguarded, the callers' documented fallback."""
+    if not SUPPORTED:
+        yield True
+        return
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, mode)
+    try:
+        yield try_lock(descriptor)
+    finally:
+        close(descriptor)
 
 
 def close(descriptor: int) -> None:

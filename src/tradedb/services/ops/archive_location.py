@@ -292,13 +292,7 @@ def _held_by(folder: Folder) -> str:
 def _locked_locally(path: Path) -> Iterator[None]:
     """A lock on `.lock` in the folder (see `file_locks`)."""
     owner_only.make_folders(path)
-    if not file_locks.SUPPORTED:
-        yield
-        return
-    descriptor = os.open(path / LOCK, os.O_RDWR | os.O_CREAT, owner_only.FILE_MODE)
-    try:
-        if not file_locks.try_lock(descriptor):
+    with file_locks.tried(path / LOCK, owner_only.FILE_MODE) as taken:
+        if not taken:
             raise ArchiveError(f"another retention run is using {path}")
         yield
-    finally:
-        file_locks.close(descriptor)

@@ -277,19 +277,12 @@ def _exclusive(database: Target) -> Iterator[None]:
     # A server database's companion folder is tradedb's own, made on first use.
     if base != database:
         owner_only.make_folders(base.parent)
-    if not file_locks.SUPPORTED:
-        yield
-        return
-    lock = Path(f"{base}-maintain.lock")
-    descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, OWNER_ONLY)
-    try:
-        if not file_locks.try_lock(descriptor):
+    with file_locks.tried(Path(f"{base}-maintain.lock"), OWNER_ONLY) as taken:
+        if not taken:
             raise MaintainError(
                 f"another `tradedb maintain` is running on {database}; try again later"
             )
         yield
-    finally:
-        file_locks.close(descriptor)
 
 
 # --- the jobs ------------------------------------------------------------------------------
